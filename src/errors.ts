@@ -1,0 +1,53 @@
+/**
+ * Typed errors with stable codes. Every code is listed in ERROR_CODES with the
+ * message an operator sees; a test checks that each code is documented in README.md.
+ */
+export const ERROR_CODES = {
+  TALLENNE_CONFIG_INVALID: 'the configuration file has errors',
+  TALLENNE_CONFIG_UNREADABLE: 'the configuration file cannot be read',
+  TALLENNE_SIP_MALFORMED: 'a SIP message could not be parsed',
+  TALLENNE_SDP_MALFORMED: 'an SDP body could not be parsed',
+  TALLENNE_METADATA_MALFORMED: 'SIPREC recording metadata could not be parsed',
+  TALLENNE_NO_USABLE_CODEC: 'no offered codec can be recorded',
+  TALLENNE_CAPACITY: 'the configured capacity is reached',
+  TALLENNE_SHUTTING_DOWN: 'the daemon is shutting down',
+  TALLENNE_NO_PORTS: 'the RTP port range is exhausted',
+  TALLENNE_DISK_LOW: 'free space on the data disk is below the configured floor',
+  TALLENNE_SPOOL_CORRUPT: 'a spool file is damaged',
+  TALLENNE_ENCODE_FAILED: 'encoding a recording failed',
+  TALLENNE_NOT_FOUND: 'no such recording',
+  TALLENNE_FORBIDDEN: 'the actor may not do this',
+  TALLENNE_ERASURE_REFUSED: 'the retention policy does not allow erasure',
+  TALLENNE_AUDIT_BROKEN: 'the audit chain does not verify',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class TallenneError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? ERROR_CODES[code], options);
+    this.code = code;
+    this.name = 'TallenneError';
+  }
+}
+
+export class ConfigError extends TallenneError {
+  /** One line per problem, each starting with the key path. */
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[], file?: string) {
+    super('TALLENNE_CONFIG_INVALID', `${file ?? 'config'}: ${problems.length} error(s)\n  ${problems.join('\n  ')}`);
+    this.problems = problems;
+    this.name = 'ConfigError';
+  }
+}
+
+/** A message we received that we cannot use; answered with `status` on the wire. */
+export class ProtocolError extends TallenneError {
+  readonly status: number;
+  constructor(code: ErrorCode, status: number, message: string) {
+    super(code, message);
+    this.status = status;
+    this.name = 'ProtocolError';
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * One pino root logger, made at start-up and passed down. Personal data is never logged on
+ * purpose; `redact` is the second net for fields that might carry it by mistake.
+ */
+import { pino, type Logger, type DestinationStream } from 'pino';
+
+export type { Logger };
+
+export const REDACT_PATHS = [
+  'number', 'customerNumber', 'clearNumber', 'from', 'to', 'aor', 'name', 'displayName',
+  '*.number', '*.clearNumber', '*.aor', '*.from', '*.to', '*.displayName',
+];
+
+export function createLogger(level: string, dest?: DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'tallenne' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    dest ?? pino.destination({ dest: 1, sync: true }),
+  );
+}

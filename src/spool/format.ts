@@ -1,0 +1,46 @@
+/**
+ * The spool: one append-only file per call, the durable truth while the call lives.
+ *
+ *   file   = MAGIC(8) record*
+ *   record = type:u8 leg:u8 reserved:u16 length:u32 time:f64 payload[length]
+ *
+ * `time` is the arrival time in epoch milliseconds (fractional). A record cut short by a
+ * crash is ignored on reading; everything before it is kept. The spool never holds a clear
+ * number or a name: META is the masked RecordingMeta.
+ */
+export const SPOOL_MAGIC = Buffer.from('TLNSPL01', 'latin1');
+export const RECORD_HEADER_BYTES = 16;
+/** Upper bound of one record's payload; longer claims mean a damaged file. */
+export const MAX_RECORD_PAYLOAD = 1 << 20;
+
+export enum RecordType {
+  /** A raw RTP packet of leg `leg`. */
+  Rtp = 1,
+  /** A raw RTCP packet (compound) of leg `leg`. */
+  Rtcp = 2,
+  /** JSON RecordingMeta snapshot; the latest one wins. */
+  Meta = 3,
+  /** JSON SpoolEvent. */
+  Event = 4,
+  /** JSON SpoolEnd: the call ended normally. */
+  End = 5,
+}
+
+export type SpoolEvent =
+  | { readonly kind: 'pause' }
+  | { readonly kind: 'resume' }
+  | { readonly kind: 'participant'; readonly participantId: string; readonly change: 'joined' | 'left' }
+  | { readonly kind: 'truncated'; readonly reason: string };
+
+export interface SpoolEnd {
+  readonly endedAt: number;
+  readonly reason: string;
+}
+
+export function writeRecordHeader(buf: Buffer, offset: number, type: RecordType, leg: number, length: number, time: number): void {
+  buf.writeUInt8(type, offset);
+  buf.writeUInt8(leg, offset + 1);
+  buf.writeUInt16LE(0, offset + 2);
+  buf.writeUInt32LE(length, offset + 4);
+  buf.writeDoubleLE(time, offset + 8);
+}

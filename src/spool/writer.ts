@@ -1,0 +1,142 @@
+/**
+ * Appends records to a call's spool file. The capture path calls appendRtp once per packet:
+ * it copies the packet into the current chunk and returns; chunks are written in the
+ * background when full or when flush() runs (the SpoolFlusher calls it on a timer), so the
+ * cost per packet is one memcpy and no allocation.
+ *
+ * A write error (ENOSPC, EIO) is fatal for the writer: it keeps what is on disk, stops
+ * taking data, and reports the error once through onError so the call is marked truncated.
+ */
+import { openSync, writeSync, fsyncSync, closeSync, write as fsWrite } from 'node:fs';
+import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, writeRecordHeader, type SpoolEnd, type SpoolEvent } from './format.js';
+import type { RecordingMeta } from '../types.js';
+
+const CHUNK_BYTES = 64 * 1024;
+
+export class SpoolWriter {
+  readonly path: string;
+  private fd: number;
+  private chunk: Buffer;
+  private used = 0;
+  /** Chunks handed to the kernel but not yet acknowledged, in order. */
+  private inFlight = 0;
+  private queue: Buffer[] = [];
+  private spare: Buffer[] = [];
+  private failed: Error | null = null;
+  private closed = false;
+  private drainWaiters: Array<() => void> = [];
+  bytesWritten = 0;
+  onError: ((err: Error) => void) | null = null;
+
+  constructor(path: string) {
+    this.path = path;
+    this.fd = openSync(path, 'wx', 0o600);
+    writeSync(this.fd, SPOOL_MAGIC);
+    this.bytesWritten = SPOOL_MAGIC.length;
+    this.chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  }
+
+  get error(): Error | null {
+    return this.failed;
+  }
+
+  /** Hot path: one RTP or RTCP packet. */
+  appendPacket(type: RecordType.Rtp | RecordType.Rtcp, leg: number, time: number, packet: Buffer, start = 0, end = packet.length): void {
+    if (this.failed || this.closed) return;
+    const len = end - start;
+    const need = RECORD_HEADER_BYTES + len;
+    if (this.used + need > this.chunk.length) this.rotate(need);
+    writeRecordHeader(this.chunk, this.used, type, leg, len, time);
+    packet.copy(this.chunk, this.used + RECORD_HEADER_BYTES, start, end);
+    this.used += need;
+  }
+
+  appendMeta(time: number, meta: RecordingMeta): void {
+    this.appendJson(RecordType.Meta, 0, time, meta);
+  }
+
+  appendEvent(time: number, event: SpoolEvent, leg = 0): void {
+    this.appendJson(RecordType.Event, leg, time, event);
+  }
+
+  private appendJson(type: RecordType, leg: number, time: number, value: unknown): void {
+    if (this.failed || this.closed) return;
+    const body = Buffer.from(JSON.stringify(value), 'utf8');
+    const need = RECORD_HEADER_BYTES + body.length;
+    if (this.used + need > this.chunk.length) this.rotate(need);
+    writeRecordHeader(this.chunk, this.used, type, leg, body.length, time);
+    body.copy(this.chunk, this.used + RECORD_HEADER_BYTES);
+    this.used += need;
+    this.flush();
+  }
+
+  private rotate(need: number): void {
+    this.flush();
+    if (need > this.chunk.length) this.chunk = Buffer.allocUnsafe(need);
+  }
+
+  /** Hands the current chunk to the kernel (asynchronously, in order). */
+  flush(): void {
+    if (this.used === 0 || this.failed) return;
+    const full = this.chunk.subarray(0, this.used);
+    this.queue.push(full);
+    this.chunk = this.spare.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES);
+    this.used = 0;
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.inFlight > 0 || this.queue.length === 0 || this.failed) return;
+    const buf = this.queue.shift()!;
+    this.inFlight = 1;
+    fsWrite(this.fd, buf, 0, buf.length, null, (err, written) => {
+      this.inFlight = 0;
+      if (err || written !== buf.length) {
+        this.fail(err ?? new Error(`short write to spool (${written} of ${buf.length} bytes)`));
+      } else {
+        this.bytesWritten += written;
+        if (buf.buffer.byteLength === CHUNK_BYTES && this.spare.length < 2) this.spare.push(Buffer.from(buf.buffer, buf.byteOffset, CHUNK_BYTES));
+      }
+      if (this.queue.length > 0 && !this.failed) this.pump();
+      else this.wakeDrain();
+    });
+  }
+
+  private fail(err: Error): void {
+    if (this.failed) return;
+    this.failed = err;
+    this.queue = [];
+    this.used = 0;
+    this.wakeDrain();
+    this.onError?.(err);
+  }
+
+  private wakeDrain(): void {
+    if (this.inFlight === 0 && (this.queue.length === 0 || this.failed)) {
+      const w = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const f of w) f();
+    }
+  }
+
+  /** Resolves when everything appended so far is with the kernel. */
+  drain(): Promise<void> {
+    this.flush();
+    if (this.inFlight === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise((r) => this.drainWaiters.push(r));
+  }
+
+  /** Writes the END record, flushes, fsyncs and closes. Idempotent. */
+  async close(end: SpoolEnd | null): Promise<void> {
+    if (this.closed) return;
+    if (end) this.appendJson(RecordType.End, 0, end.endedAt, end);
+    this.closed = true;
+    await this.drain();
+    try {
+      if (!this.failed) fsyncSync(this.fd);
+    } catch (e) {
+      this.fail(e as Error);
+    }
+    closeSync(this.fd);
+  }
+}
