@@ -1,0 +1,129 @@
+/**
+ * Prometheus metrics: one registry. Call outcomes come from the manager's events; hot-path
+ * figures (RTP packets, SIP counts, queue lengths) are read from the components' plain
+ * counters when Prometheus scrapes, so nothing is counted twice and nothing per packet
+ * touches prom-client. No label carries a number, a name or a call id.
+ */
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+import type { CallManager } from '../calls/manager.js';
+import type { SipUserAgent } from '../sip/user-agent.js';
+import type { RtpCounters } from '../rtp/counters.js';
+import type { EncoderPool } from '../encoder/pool.js';
+import type { RecordingIndex } from '../index/index.js';
+import type { AudioStore } from '../storage/audio-store.js';
+import type { PortAllocator } from '../rtp/ports.js';
+import type { Purger } from '../retention/purge.js';
+
+export interface MetricSources {
+  readonly manager: CallManager;
+  readonly ua: SipUserAgent;
+  readonly rtp: RtpCounters;
+  readonly encoder: EncoderPool;
+  readonly index: RecordingIndex;
+  readonly store: AudioStore;
+  readonly ports: PortAllocator;
+  readonly purger: Purger;
+}
+
+/**
+ * Moves a counter up to a running total kept by a component (components count in plain
+ * numbers; counters only go up, so the difference since the last scrape is added).
+ */
+const mirrored = new WeakMap<object, Map<string, number>>();
+function mirror(counter: Counter<string>, labels: Record<string, string>, total: number): void {
+  let seen = mirrored.get(counter);
+  if (!seen) mirrored.set(counter, (seen = new Map()));
+  const key = JSON.stringify(labels);
+  const delta = total - (seen.get(key) ?? 0);
+  if (delta > 0) {
+    counter.inc(labels, delta);
+    seen.set(key, total);
+  } else if (!seen.has(key)) {
+    counter.inc(labels, 0);
+    seen.set(key, total);
+  }
+}
+
+const STORAGE_WALK_MS = 60_000;
+
+export class Metrics {
+  readonly registry = new Registry();
+  private storageBytes = { at: 0, bytes: 0 };
+
+  constructor(private readonly s: MetricSources) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r });
+    const src = s;
+    const self = this;
+
+    new Gauge({ name: 'tallenne_active_calls', help: 'Calls being recorded now.', registers: [r], collect() { this.set(src.manager.activeCalls); } });
+    const calls = new Counter({ name: 'tallenne_calls_total', help: 'Calls by outcome: recorded, rejected, failed (encode or index error), truncated (crash, disk full).', labelNames: ['result'], registers: [r] });
+    for (const result of ['recorded', 'rejected', 'failed', 'truncated']) calls.inc({ result }, 0);
+    const rejections = new Counter({ name: 'tallenne_calls_rejected_total', help: 'Rejected INVITEs by reason.', labelNames: ['reason'], registers: [r] });
+    const encodeDuration = new Histogram({ name: 'tallenne_encode_duration_seconds', help: 'CPU time spent encoding one recording.', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [r] });
+    const rtf = new Gauge({ name: 'tallenne_encode_realtime_factor', help: 'Seconds of audio encoded per CPU second (last recordings, higher is faster).', registers: [r] });
+    let audioSec = 0;
+    let cpuSec = 0;
+    s.manager.on('recorded', (entry, result) => {
+      calls.inc({ result: entry.status === 'truncated' ? 'truncated' : 'recorded' });
+      encodeDuration.observe(result.encodeCpuMs / 1000);
+      // An exponentially weighted ratio keeps the gauge current without unbounded history.
+      audioSec = audioSec * 0.9 + result.audioMs / 1000;
+      cpuSec = cpuSec * 0.9 + Math.max(result.encodeCpuMs, 0.001) / 1000;
+      rtf.set(audioSec / cpuSec);
+    });
+    s.manager.on('rejected', (_status, why) => {
+      calls.inc({ result: 'rejected' });
+      rejections.inc({ reason: why });
+    });
+    s.manager.on('failed', () => calls.inc({ result: 'failed' }));
+
+    new Counter({
+      name: 'tallenne_sip_requests_total', help: 'SIP requests received (and BYEs sent) by method.', labelNames: ['method'], registers: [r],
+      collect() { for (const [method, n] of Object.entries(src.ua.counters.requests)) mirror(this, { method }, n); },
+    });
+    new Counter({
+      name: 'tallenne_sip_responses_total', help: 'SIP responses sent by status code.', labelNames: ['code'], registers: [r],
+      collect() { for (const [code, n] of Object.entries(src.ua.counters.responses)) mirror(this, { code }, n); },
+    });
+    new Counter({ name: 'tallenne_sip_malformed_total', help: 'SIP messages that could not be parsed or framed.', registers: [r], collect() { mirror(this, {}, src.ua.counters.malformed); } });
+    new Counter({ name: 'tallenne_rtp_packets_total', help: 'RTP packets accepted and spooled.', registers: [r], collect() { mirror(this, {}, src.rtp.packets); } });
+    new Counter({ name: 'tallenne_rtp_bytes_total', help: 'Bytes of accepted RTP packets.', registers: [r], collect() { mirror(this, {}, src.rtp.bytes); } });
+    new Counter({ name: 'tallenne_rtp_packets_lost_total', help: 'RTP packets lost on the way (RFC 3550 cumulative loss).', registers: [r], collect() { mirror(this, {}, src.rtp.lost); } });
+    new Counter({
+      name: 'tallenne_rtp_packets_dropped_total', help: 'Datagrams received on RTP ports and dropped, by reason.', labelNames: ['reason'], registers: [r],
+      collect() { for (const [reason, n] of Object.entries(src.rtp.dropped)) mirror(this, { reason }, n); },
+    });
+    new Counter({ name: 'tallenne_rtcp_packets_total', help: 'RTCP packets received.', registers: [r], collect() { mirror(this, {}, src.rtp.rtcp); } });
+    new Histogram({
+      name: 'tallenne_rtp_jitter_seconds', help: 'Interarrival jitter (RFC 3550) of legs at hang-up.', buckets: [0.001, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32], registers: [r],
+      collect() { for (const ms of src.rtp.jitterObservations.drain()) this.observe(ms / 1000); },
+    });
+    new Gauge({ name: 'tallenne_encode_queue_length', help: 'Recordings waiting for an encoder worker.', registers: [r], collect() { this.set(src.encoder.queueLength); } });
+    new Gauge({ name: 'tallenne_encode_workers_busy', help: 'Encoder workers encoding now.', registers: [r], collect() { this.set(src.encoder.busy); } });
+    new Gauge({ name: 'tallenne_recordings_stored', help: 'Recordings in the index.', registers: [r], collect() { this.set(src.index.count()); } });
+    new Gauge({ name: 'tallenne_storage_bytes', help: 'Bytes of stored audio (refreshed at most once a minute).', registers: [r], collect() { this.set(self.usedBytes()); } });
+    new Gauge({ name: 'tallenne_storage_free_bytes', help: 'Free bytes on the data volume.', registers: [r], collect() { this.set(src.store.freeBytes()); } });
+    new Counter({
+      name: 'tallenne_retention_purged_total', help: 'Recordings destroyed by retention, by what was destroyed (audio or metadata).', labelNames: ['kind'], registers: [r],
+      collect() { mirror(this, { kind: 'audio' }, src.purger.purgedTotal.audio); mirror(this, { kind: 'metadata' }, src.purger.purgedTotal.metadata); },
+    });
+    new Gauge({ name: 'tallenne_rtp_ports_in_use', help: 'RTP ports allocated to live legs (RTP and RTCP each count).', registers: [r], collect() { this.set(src.ports.inUse); } });
+    new Gauge({ name: 'tallenne_rtp_ports_total', help: 'RTP ports in the configured range.', registers: [r], collect() { this.set(src.ports.total); } });
+    new Gauge({ name: 'tallenne_spool_pending', help: 'Ended calls not yet encoded and indexed.', registers: [r], collect() { this.set(src.manager.pendingFinalisations); } });
+  }
+
+  private usedBytes(): number {
+    const now = Date.now();
+    if (now - this.storageBytes.at > STORAGE_WALK_MS) this.storageBytes = { at: now, bytes: this.s.store.usedBytes() };
+    return this.storageBytes.bytes;
+  }
+
+  contentType(): string {
+    return this.registry.contentType;
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

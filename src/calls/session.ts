@@ -1,0 +1,107 @@
+/**
+ * One recorded call: the single owner of its state. The state machine is explicit and
+ * throws on an illegal move:
+ *
+ *   offered → answered → recording ⇄ paused → ended
+ *
+ * ("answered" lasts from the 200 OK until the ACK; a call offered paused goes
+ * answered → paused.) The session holds clear numbers only in memory, and only while it
+ * builds the masked RecordingMeta at answer time; the spool gets the masked meta.
+ */
+import type { PortPair } from '../rtp/ports.js';
+import type { RtpLegReceiver } from '../rtp/receiver.js';
+import type { SpoolWriter } from '../spool/writer.js';
+import type { RecordingMeta } from '../types.js';
+import type { RecordingMetadata } from '../sip/metadata.js';
+import type { Logger } from '../log.js';
+
+export type CallState = 'offered' | 'answered' | 'recording' | 'paused' | 'ended';
+
+const MOVES: Record<CallState, readonly CallState[]> = {
+  offered: ['answered', 'ended'],
+  answered: ['recording', 'paused', 'ended'],
+  recording: ['paused', 'ended'],
+  paused: ['recording', 'ended'],
+  ended: [],
+};
+
+export class IllegalTransition extends Error {
+  constructor(from: CallState, to: CallState) {
+    super(`call state cannot move from ${from} to ${to}`);
+  }
+}
+
+export interface SessionLeg {
+  readonly index: number;
+  readonly pair: PortPair;
+  readonly receiver: RtpLegReceiver;
+}
+
+export class CallSession {
+  private _state: CallState = 'offered';
+  readonly id: string;
+  readonly dialogId: string;
+  readonly spool: SpoolWriter;
+  readonly log: Logger;
+  readonly legs: SessionLeg[] = [];
+  meta: RecordingMeta;
+  metadata: RecordingMetadata | undefined;
+  /** SDP o= version we answer with; bumped on every new answer. */
+  sdpVersion = 1;
+  /** Epoch ms of the last pause/resume or the answer: inactivity counts from the latest. */
+  lastStateChangeAt: number;
+  endReason: string | null = null;
+  /** Set when the spool failed (disk full): the recording will be marked truncated. */
+  truncated = false;
+
+  constructor(opts: { id: string; dialogId: string; spool: SpoolWriter; meta: RecordingMeta; metadata?: RecordingMetadata; log: Logger }) {
+    this.id = opts.id;
+    this.dialogId = opts.dialogId;
+    this.spool = opts.spool;
+    this.meta = opts.meta;
+    this.metadata = opts.metadata;
+    this.log = opts.log;
+    this.lastStateChangeAt = opts.meta.answeredAt;
+  }
+
+  get state(): CallState {
+    return this._state;
+  }
+
+  transition(to: CallState): void {
+    if (!MOVES[this._state].includes(to)) throw new IllegalTransition(this._state, to);
+    this._state = to;
+  }
+
+  get paused(): boolean {
+    return this._state === 'paused';
+  }
+
+  get live(): boolean {
+    return this._state !== 'ended';
+  }
+
+  /** The ACK arrived (or an update came first): the call is being recorded. */
+  confirm(): void {
+    if (this._state === 'answered') this.transition('recording');
+  }
+
+  /** Pauses or resumes capture: the spool gets the event, receivers drop RTP meanwhile. */
+  setPaused(paused: boolean, now: number): void {
+    if (paused === this.paused || !this.live) return;
+    this.transition(paused ? 'paused' : 'recording');
+    this.lastStateChangeAt = now;
+    this.spool.appendEvent(now, { kind: paused ? 'pause' : 'resume' });
+    for (const l of this.legs) l.receiver.setPaused(paused);
+  }
+
+  /** Epoch ms of the last sign of life: an RTP packet, the answer, or a pause change. */
+  lastActivity(): number {
+    let t = this.lastStateChangeAt;
+    for (const l of this.legs) {
+      const p = l.receiver.lastPacketAt;
+      if (p !== null && p > t) t = p;
+    }
+    return t;
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * The `tallenne` command. The only place that owns signals and exit codes.
+ *
+ *   exit 0  success
+ *   exit 1  the action failed (an error is printed)
+ *   exit 2  usage error or invalid config (every problem is listed)
+ */
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { configPathFrom, loadConfigFile, type LoadedConfig } from '../config/load.js';
+import { describeConfig, diffConfig, isReloadable } from '../config/describe.js';
+import { ConfigError, TallenneError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { parseArgs, flagString, type CliContext, type CliIo } from './context.js';
+
+const USAGE = `usage: tallenne COMMAND [options]
+
+  run [--config FILE]                 run the recording daemon
+  check-config [--config FILE]        check a config file; print the effective config
+                                      and what a reload of a running daemon would change
+  recordings list|show|export|hold|release|erase|rectify|find-by-number ...
+  retention run [--dry-run] | sweep-orphans
+  audit list [--json] | verify
+  version
+
+Without --config, TALLENNE_CONFIG or the embedded config/tallenne.toml is used.
+`;
+
+const io: CliIo = {
+  out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
+  err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+};
+
+function load(configFlag: string | undefined): LoadedConfig | number {
+  const file = configPathFrom(configFlag);
+  try {
+    return loadConfigFile(file);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      io.err(e.message);
+      return 2;
+    }
+    if (e instanceof TallenneError) {
+      io.err(`tallenne: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+/** Where the daemon records the config it runs with, for check-config's reload preview. */
+export function effectiveConfigFile(storageDir: string): string {
+  return join(storageDir, 'run', 'effective-config.json');
+}
+
+async function checkConfig(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, ['json']);
+  const loaded = load(flagString(args, 'config'));
+  if (typeof loaded === 'number') return loaded;
+  const effective = describeConfig(loaded.config);
+  io.out(JSON.stringify(effective, null, 2));
+  let running: Record<string, unknown> | null = null;
+  try {
+    running = JSON.parse(readFileSync(effectiveConfigFile(loaded.config.storage.dir), 'utf8')) as Record<string, unknown>;
+  } catch {
+    running = null;
+  }
+  if (running) {
+    const changes = diffConfig(running, effective);
+    if (changes.length === 0) io.err('a reload would change nothing (same as the running daemon)');
+    for (const c of changes) {
+      io.err(`reload: ${c.path}: ${JSON.stringify(c.before)} -> ${JSON.stringify(c.after)}${isReloadable(c.path) ? '' : '  (needs a restart)'}`);
+    }
+  }
+  return 0;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const loaded = load(flagString(args, 'config'));
+  if (typeof loaded === 'number') return loaded;
+  const log = createLogger(loaded.config.log.level);
+  const { Daemon } = await import('../daemon.js');
+  const daemon = new Daemon(loaded, log);
+  const record = (l: LoadedConfig) => {
+    try {
+      const f = effectiveConfigFile(l.config.storage.dir);
+      mkdirSync(join(l.config.storage.dir, 'run'), { recursive: true });
+      writeFileSync(f, JSON.stringify(describeConfig(l.config), null, 2));
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'cannot record the effective config');
+    }
+  };
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'signal received: graceful stop');
+    daemon.close().then(
+      () => process.exit(0),
+      (err) => {
+        log.fatal({ err }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    try {
+      const next = loadConfigFile(loaded.file);
+      const changes = daemon.reload(next);
+      record(next);
+      log.info({ changed: changes.applied, needRestart: changes.needRestart }, 'config reloaded');
+    } catch (e) {
+      const problems = e instanceof ConfigError ? e.problems : [(e as Error).message];
+      log.error({ problems }, 'config reload rejected; the old config stays in force');
+    }
+  });
+  try {
+    const info = await daemon.start();
+    record(loaded);
+    void info;
+  } catch (e) {
+    log.fatal({ err: e }, 'start-up failed');
+    await daemon.close().catch(() => undefined);
+    return 1;
+  }
+  await new Promise<never>(() => undefined);
+  return 0;
+}
+
+async function dispatchRegister(cmd: 'recordings' | 'retention' | 'audit', argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const loaded = load(flagString(args, 'config'));
+  if (typeof loaded === 'number') return loaded;
+  const ctx: CliContext = { ...io, loaded };
+  const mod = cmd === 'recordings' ? await import('./recordings.js') : cmd === 'retention' ? await import('./retention.js') : await import('./audit.js');
+  return mod.run(argv, ctx);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'run':
+      return run(rest);
+    case 'check-config':
+      return checkConfig(rest);
+    case 'recordings':
+    case 'retention':
+    case 'audit':
+      return dispatchRegister(cmd, rest);
+    case 'version':
+    case '--version': {
+      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+      io.out(pkg.version);
+      return 0;
+    }
+    case 'help':
+    case '--help':
+    case '-h':
+      io.out(USAGE);
+      return 0;
+    default:
+      io.err(cmd ? `tallenne: unknown command "${cmd}"\n\n${USAGE}` : USAGE);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof TallenneError) io.err(`tallenne: ${err.message} (${err.code})`);
+    else io.err(`tallenne: ${(err as Error)?.stack ?? String(err)}`);
+    process.exitCode = 1;
+  },
+);

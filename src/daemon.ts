@@ -1,0 +1,154 @@
+/**
+ * Composition root: builds every component from the config, wires them, and gives the
+ * entry point start / close / destroy. Signals and exit codes stay in src/cli/main.ts.
+ */
+import { availableParallelism } from 'node:os';
+import type { LoadedConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import type { Logger } from './log.js';
+import { SipUserAgent } from './sip/user-agent.js';
+import { CallManager } from './calls/manager.js';
+import { PortAllocator } from './rtp/ports.js';
+import { rtpCounters } from './rtp/counters.js';
+import { EncoderPool } from './encoder/pool.js';
+import { openIndex, type RecordingIndex } from './index/index.js';
+import { NumberHasher } from './privacy/numbers.js';
+import { LocalAudioStore } from './storage/audio-store.js';
+import { Purger } from './retention/purge.js';
+import { HttpApi } from './api/http.js';
+import { Metrics } from './api/metrics.js';
+import type { BoundListener } from './sip/transport.js';
+import { describeConfig, diffConfig, isReloadable } from './config/describe.js';
+
+export interface DaemonInfo {
+  readonly sip: BoundListener[];
+  readonly http: { address: string; port: number };
+  readonly metrics?: { address: string; port: number };
+}
+
+export class Daemon {
+  private ua!: SipUserAgent;
+  private manager!: CallManager;
+  private encoder!: EncoderPool;
+  private index!: RecordingIndex;
+  private purger!: Purger;
+  private http!: HttpApi;
+  private metrics!: Metrics;
+  private ports!: PortAllocator;
+  private store!: LocalAudioStore;
+  private closing: Promise<void> | null = null;
+  private started = false;
+  config: Config;
+
+  constructor(loaded: LoadedConfig, private readonly log: Logger) {
+    this.config = loaded.config;
+  }
+
+  async start(): Promise<DaemonInfo> {
+    const c = this.config;
+    this.store = new LocalAudioStore(c.storage.dir);
+    const hasher = NumberHasher.open(c.privacy.hash_key_file);
+    if (hasher.created) this.log.info({ file: c.privacy.hash_key_file }, 'created the number hash key (mode 0600); back it up: without it numbers cannot be looked up');
+    if (hasher.insecurePermissions) this.log.warn({ file: c.privacy.hash_key_file }, 'the number hash key file is readable by group or others; chmod 600 it');
+    this.index = await openIndex(c.storage.dir);
+    this.encoder = new EncoderPool({ workers: c.encoder.workers ?? Math.max(1, availableParallelism() - 1) });
+    this.ports = new PortAllocator({ address: c.rtp.address, min: c.rtp.port_min, max: c.rtp.port_max });
+    this.manager = new CallManager({
+      config: c,
+      log: this.log.child({ component: 'calls' }),
+      ports: this.ports,
+      rtpCounters,
+      encoder: this.encoder,
+      index: this.index,
+      store: this.store,
+      hasher,
+    });
+    this.ua = new SipUserAgent(c.sip.listen, this.manager, {
+      maxMessageBytes: c.sip.max_message_bytes,
+      userAgent: c.sip.user_agent,
+      ...(c.sip.contact_host ? { contactHost: c.sip.contact_host } : {}),
+      log: this.log.child({ component: 'sip' }),
+    });
+    this.manager.hangUp = (dialogId) => this.ua.hangUp(dialogId, 'local');
+    this.purger = new Purger({ index: this.index, store: this.store, log: this.log.child({ component: 'retention' }) });
+    this.metrics = new Metrics({
+      manager: this.manager, ua: this.ua, rtp: rtpCounters, encoder: this.encoder, index: this.index,
+      store: this.store, ports: this.ports, purger: this.purger,
+    });
+    this.http = new HttpApi({ metrics: this.metrics, ready: () => this.readiness(), log: this.log.child({ component: 'http' }) });
+
+    const recovered = await this.manager.recoverSpools();
+    if (recovered > 0) this.log.warn({ spools: recovered }, 'finalising recordings left by an earlier run');
+    const sip = await this.ua.start();
+    for (const l of sip) this.log.info({ transport: l.transport, address: l.address, port: l.port }, 'SIP listening');
+    const http = await this.http.listen(c.http.listen, c.metrics.listen);
+    this.log.info({ address: http.http.address, port: http.http.port }, 'HTTP listening');
+    if (http.metrics) this.log.info({ address: http.metrics.address, port: http.metrics.port }, 'metrics listening');
+    this.purger.start(c.retention.purge_interval.ms + c.retention.purge_interval.months * 2_629_746_000);
+    this.started = true;
+    this.log.info({ maxCalls: c.calls.max_concurrent, rtpPorts: `${c.rtp.port_min}-${c.rtp.port_max}`, storage: c.storage.dir }, 'tallenne ready');
+    return { sip, http: http.http, ...(http.metrics ? { metrics: http.metrics } : {}) };
+  }
+
+  /**
+   * Applies a re-read config (SIGHUP). Reloadable parts (retention policies, agents and
+   * roles, log level, capacity, timeouts, encoder settings) take effect for new calls and the
+   * next purge; live calls go on untouched. Listener addresses, ports and paths need a restart.
+   */
+  reload(next: LoadedConfig): { applied: string[]; needRestart: string[] } {
+    const changes = diffConfig(describeConfig(this.config), describeConfig(next.config));
+    const applied = changes.filter((c) => isReloadable(c.path)).map((c) => c.path);
+    const needRestart = changes.filter((c) => !isReloadable(c.path)).map((c) => c.path);
+    // Keep what cannot change at run time; take the rest from the new file.
+    const merged = {
+      ...next.config,
+      sip: this.config.sip, http: this.config.http, metrics: this.config.metrics,
+      rtp: { ...this.config.rtp, inactivity_timeout: next.config.rtp.inactivity_timeout },
+      storage: { ...this.config.storage, min_free: next.config.storage.min_free },
+      privacy: { ...this.config.privacy, mask_dtmf: next.config.privacy.mask_dtmf },
+      encoder: { ...next.config.encoder, workers: this.config.encoder.workers },
+    } as Config;
+    this.config = Object.freeze(merged);
+    if (this.manager) this.manager.config = this.config;
+    this.log.level = this.config.log.level;
+    return { applied, needRestart };
+  }
+
+  readiness(): { ready: boolean; checks: Record<string, string> } {
+    const checks: Record<string, string> = {};
+    checks.sip = this.started && this.ua.listeners().length > 0 ? 'ok' : 'not listening';
+    checks.index = this.index ? 'ok' : 'closed';
+    checks.encoder = this.encoder?.alive ? 'ok' : 'no live worker';
+    try {
+      const free = this.store.freeBytes();
+      checks.disk = free >= this.config.storage.min_free ? 'ok' : `free ${free} bytes is below the floor ${this.config.storage.min_free}`;
+    } catch (e) {
+      checks.disk = `not writable: ${(e as Error).message}`;
+    }
+    checks.accepting = this.closing ? 'shutting down' : 'ok';
+    return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
+  }
+
+  /**
+   * Graceful stop: refuse new calls, let active ones end until the deadline, then end the
+   * rest, finalise every recording, close the index. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      const deadline = this.config.calls.shutdown_deadline.ms;
+      this.log.info({ activeCalls: this.manager?.activeCalls ?? 0, deadlineMs: deadline }, 'stopping: new calls are refused');
+      this.ua?.stopAccepting();
+      this.manager?.stopAccepting();
+      await this.purger?.stop();
+      if (this.manager) await this.manager.drain(deadline);
+      await this.ua?.close();
+      this.manager?.close();
+      await this.encoder?.close();
+      await this.http?.close();
+      await this.index?.close();
+      this.log.info('stopped');
+    })();
+    return this.closing;
+  }
+}
