@@ -1,0 +1,235 @@
+/**
+ * The purge job: automatic destruction of what has expired. Each run first completes any
+ * destruction a crashed run left half done, then destroys recordings whose metadata period
+ * has ended (file and entry), then the audio of recordings whose audio period has ended
+ * (the entry stays, marked audio-purged). Both lists come from the expiry indexes, so a run
+ * touches only what is due. Every destruction is audited with the recording id and policy
+ * name, never personal data. The daemon calls start(interval); `tallenne retention run`
+ * calls runOnce().
+ */
+import { basename } from 'node:path';
+import type { Logger } from '../log.js';
+import type { AudioStore } from '../storage/audio-store.js';
+import type { RecordingIndex } from '../index/index.js';
+import type { RecordingEntry } from '../types.js';
+import { completeIntent, destroyRecording, type DestroyHooks } from './destroy.js';
+
+export const PURGE_ACTOR = 'system:purge';
+const BATCH = 200;
+const DRY_RUN_MAX = 10_000;
+
+export interface PurgeReport {
+  dryRun: boolean;
+  /** Recordings whose audio was deleted (metadata kept). In a dry run: would be. */
+  audio: string[];
+  /** Recordings deleted entirely. In a dry run: would be. */
+  metadata: string[];
+  /** Destructions interrupted earlier and completed now. */
+  resumed: string[];
+  errors: Array<{ id: string; message: string }>;
+  /** A dry run lists at most 10,000 of each kind; true when there are more. */
+  truncated: boolean;
+}
+
+export interface OrphanReport {
+  /** Audio keys with no index entry (or whose entry points elsewhere or says purged). */
+  orphanFiles: string[];
+  /** Orphan files left alone because they may belong to a recording being committed right now. */
+  recentOrphanFiles: string[];
+  /** Ids of entries that claim audio but have no file. */
+  missingFiles: string[];
+  /** Orphan files deleted (with `remove`). */
+  removedFiles: number;
+  /** Entries marked audio-purged because their file was gone (with `repair`). */
+  repairedEntries: number;
+}
+
+export interface PurgerOptions {
+  index: RecordingIndex;
+  store: AudioStore;
+  log?: Logger;
+  now?: () => number;
+}
+
+export class Purger {
+  private readonly index: RecordingIndex;
+  private readonly store: AudioStore;
+  private readonly log: Logger | undefined;
+  private readonly now: () => number;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+  private readonly totals = { audio: 0, metadata: 0 };
+
+  constructor(opts: PurgerOptions) {
+    this.index = opts.index;
+    this.store = opts.store;
+    this.log = opts.log;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Destructions done by this process since it started (for metrics). */
+  get purgedTotal(): { readonly audio: number; readonly metadata: number } {
+    return { ...this.totals };
+  }
+
+  async runOnce(opts: { dryRun?: boolean; actor?: string; hooks?: DestroyHooks } = {}): Promise<PurgeReport> {
+    const now = this.now();
+    const report: PurgeReport = { dryRun: opts.dryRun === true, audio: [], metadata: [], resumed: [], errors: [], truncated: false };
+    if (opts.dryRun) return this.dryRun(now, report);
+    const actor = opts.actor ?? PURGE_ACTOR;
+    const hooks = opts.hooks ?? {};
+
+    for (const { id, intent } of this.index.intents(DRY_RUN_MAX)) {
+      try {
+        await completeIntent(this.index, this.store, id, intent, this.now, hooks, true);
+        report.resumed.push(id);
+        this.count(intent.kind === 'audio' ? 'audio' : 'metadata', id, intent.details?.policy);
+      } catch (e) {
+        report.errors.push({ id, message: (e as Error).message });
+      }
+    }
+
+    await this.drain(() => this.index.expiredMetadata(now, BATCH), 'recording', now, actor, hooks, report, report.metadata);
+    await this.drain(() => this.index.expiredAudio(now, BATCH), 'audio', now, actor, hooks, report, report.audio);
+    if (report.audio.length + report.metadata.length + report.resumed.length > 0 || report.errors.length > 0) {
+      this.log?.info({ audio: report.audio.length, metadata: report.metadata.length, resumed: report.resumed.length, errors: report.errors.length }, 'purge run');
+    }
+    return report;
+  }
+
+  private async drain(
+    next: () => RecordingEntry[],
+    kind: 'audio' | 'recording',
+    now: number,
+    actor: string,
+    hooks: DestroyHooks,
+    report: PurgeReport,
+    done: string[],
+  ): Promise<void> {
+    const attempted = new Set<string>();
+    for (;;) {
+      const batch = next().filter((e) => !attempted.has(e.id));
+      // Entries that failed stay in the expiry index; stop once only they are left.
+      if (batch.length === 0) return;
+      for (const e of batch) {
+        attempted.add(e.id);
+        try {
+          const r = await destroyRecording(
+            this.index,
+            this.store,
+            e,
+            { kind, actor, action: kind === 'audio' ? 'purge-audio' : 'purge-recording', condition: { expiredBy: now } },
+            this.now,
+            hooks,
+          );
+          if (r.done) {
+            done.push(e.id);
+            this.count(kind === 'audio' ? 'audio' : 'metadata', e.id, e.retention?.policy);
+          }
+        } catch (err) {
+          report.errors.push({ id: e.id, message: (err as Error).message });
+          this.log?.error({ recordingId: e.id, err: (err as Error).message }, 'purge failed');
+        }
+      }
+    }
+  }
+
+  private count(kind: 'audio' | 'metadata', id: string, policy: unknown): void {
+    this.totals[kind]++;
+    this.log?.debug({ recordingId: id, policy, kind }, 'purged');
+  }
+
+  private dryRun(now: number, report: PurgeReport): PurgeReport {
+    const meta = this.index.expiredMetadata(now, DRY_RUN_MAX + 1);
+    const audio = this.index.expiredAudio(now, DRY_RUN_MAX + 1);
+    report.truncated = meta.length > DRY_RUN_MAX || audio.length > DRY_RUN_MAX;
+    report.metadata = meta.slice(0, DRY_RUN_MAX).map((e) => e.id);
+    const whole = new Set(report.metadata);
+    report.audio = audio.slice(0, DRY_RUN_MAX).filter((e) => !whole.has(e.id)).map((e) => e.id);
+    report.resumed = this.index.intents(DRY_RUN_MAX).map((i) => i.id);
+    return report;
+  }
+
+  /** Runs the purge every `intervalMs` (one run at a time); the timer does not keep the process alive. */
+  start(intervalMs: number): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      if (this.running) return;
+      this.running = this.runOnce()
+        .catch((e: unknown) => this.log?.error({ err: (e as Error).message }, 'purge run failed'))
+        .finally(() => {
+          this.running = undefined;
+        });
+    }, Math.max(1000, intervalMs));
+    this.timer.unref();
+  }
+
+  /** Stops the timer and waits for a run in progress. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /**
+   * Compares the audio store with the index. Orphan files younger than `graceMs` (by the
+   * time in their ULID / UUIDv7 id) are only reported: the daemon commits the file just
+   * before its entry. `remove` deletes the older orphans; `repair` marks entries whose file
+   * is gone as audio-purged, so nothing points at nothing. Both are audited.
+   */
+  async sweepOrphans(opts: { remove?: boolean; repair?: boolean; graceMs?: number; actor?: string } = {}): Promise<OrphanReport> {
+    const grace = opts.graceMs ?? 3_600_000;
+    const actor = opts.actor ?? PURGE_ACTOR;
+    const now = this.now();
+    const report: OrphanReport = { orphanFiles: [], recentOrphanFiles: [], missingFiles: [], removedFiles: 0, repairedEntries: 0 };
+
+    for (const key of this.store.keys()) {
+      const id = basename(key, '.opus');
+      const e = this.index.get(id);
+      if (e && e.file === key && e.audioPurgedAt === undefined) continue;
+      if (this.index.getIntent(id)) continue; // a destruction in progress owns it
+      const born = idTime(id);
+      if (born === null || now - born < grace) {
+        report.recentOrphanFiles.push(key);
+        continue;
+      }
+      report.orphanFiles.push(key);
+      if (opts.remove && this.store.remove(key)) {
+        report.removedFiles++;
+        await this.index.audit.append({ actor, action: 'orphan-file-removed', ...(e ? { recordingId: id } : {}), details: { file: key } });
+      }
+    }
+
+    let cursor: string | undefined;
+    do {
+      const page = this.index.list({}, cursor === undefined ? { limit: 1000 } : { cursor, limit: 1000 });
+      for (const e of page.items) {
+        if (e.audioPurgedAt !== undefined || this.store.exists(e.file) || this.index.getIntent(e.id)) continue;
+        report.missingFiles.push(e.id);
+        if (opts.repair) {
+          const at = new Date(this.now()).toISOString();
+          await this.index.update(e.id, (x) => ({ ...x, audioPurgedAt: x.audioPurgedAt ?? at, fileBytes: 0 }), {
+            audit: { actor, action: 'audio-missing', recordingId: e.id, details: { file: e.file } },
+          });
+          report.repairedEntries++;
+        }
+      }
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    return report;
+  }
+}
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/** Creation time carried by a ULID or a UUIDv7; null for any other id. */
+export function idTime(id: string): number | null {
+  if (/^[0-9A-HJKMNP-TV-Z]{26}$/i.test(id)) {
+    let t = 0;
+    for (const ch of id.slice(0, 10).toUpperCase()) t = t * 32 + CROCKFORD.indexOf(ch);
+    return t;
+  }
+  const m = /^([0-9a-f]{8})-([0-9a-f]{4})-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/i.exec(id);
+  if (m) return parseInt(m[1]! + m[2]!, 16);
+  return null;
+}

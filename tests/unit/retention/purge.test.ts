@@ -1,0 +1,179 @@
+import { describe, it, expect } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfigText } from '../../../src/config/load.js';
+import { openIndex, type RecordingIndex } from '../../../src/index/index.js';
+import { LocalAudioStore } from '../../../src/storage/audio-store.js';
+import { Purger } from '../../../src/retention/purge.js';
+import { withRetention } from '../../../src/retention/policy.js';
+import { hold, release, erase, rectify } from '../../../src/retention/actions.js';
+import { makeEntry, ulidAt } from '../index/entry.js';
+
+const T0 = Date.UTC(2026, 2, 1, 8, 0, 0);
+const retention = parseConfigText(
+  `[retention]
+audio = "2s"
+metadata = "5s"
+[[retention.policy]]
+name = "statutory"
+match = { team = "gov" }
+audio = "3s"
+metadata = "3s"
+erasure = "refused"
+erasure_refused_reason = "statutory task"
+`,
+  'x.toml',
+).config.retention;
+const privacy = parseConfigText('', 'x.toml').config.privacy;
+
+async function setup() {
+  const dir = mkdtempSync(join(tmpdir(), 'tallenne-purge-'));
+  const store = new LocalAudioStore(dir);
+  let now = T0;
+  const ix = await openIndex(dir, { now: () => now });
+  const purger = new Purger({ index: ix, store, now: () => now });
+  let n = 0;
+  const record = async (over: Parameters<typeof makeEntry>[2] = {}) => {
+    const id = ulidAt(T0 - 60_000, n++);
+    const key = store.keyFor(id, T0 - 60_000);
+    const tmp = store.tempPathFor(key);
+    writeFileSync(tmp, 'OggS fake audio');
+    store.commit(tmp, key);
+    // The call ended at T0.
+    const e = withRetention(makeEntry(id, T0 - 60_000, { file: key, ...over }), retention);
+    await ix.put(e);
+    return e;
+  };
+  return { dir, store, ix, purger, record, setNow: (t: number) => (now = t) };
+}
+
+function actions(ix: RecordingIndex) {
+  return ix.audit.list({ limit: 1000 }).map((a) => `${a.action}:${a.recordingId ?? ''}`);
+}
+
+describe('Purger', () => {
+  it('deletes expired audio, then the entry when the metadata period ends, and audits both', async () => {
+    const { ix, store, purger, record, setNow } = await setup();
+    const e = await record();
+    setNow(T0 + 1999);
+    expect(await purger.runOnce()).toMatchObject({ audio: [], metadata: [] });
+    expect(store.exists(e.file)).toBe(true);
+
+    setNow(T0 + 2000);
+    const dry = await purger.runOnce({ dryRun: true });
+    expect(dry).toMatchObject({ dryRun: true, audio: [e.id], metadata: [] });
+    expect(store.exists(e.file)).toBe(true);
+
+    const r1 = await purger.runOnce();
+    expect(r1).toMatchObject({ audio: [e.id], metadata: [], errors: [] });
+    expect(store.exists(e.file)).toBe(false);
+    const after = ix.get(e.id)!;
+    expect(after.audioPurgedAt).toBe(new Date(T0 + 2000).toISOString());
+    expect(after.fileBytes).toBe(0);
+
+    setNow(T0 + 5000);
+    expect(await purger.runOnce()).toMatchObject({ audio: [], metadata: [e.id] });
+    expect(ix.get(e.id)).toBeUndefined();
+    expect(ix.count()).toBe(0);
+    expect(purger.purgedTotal).toEqual({ audio: 1, metadata: 1 });
+
+    const log = ix.audit.list({ limit: 10 });
+    expect(log.map((a) => a.action)).toEqual(['purge-audio', 'purge-recording']);
+    expect(log[0]).toMatchObject({ actor: 'system:purge', recordingId: e.id, details: { policy: 'default', kind: 'audio', fileDeleted: true } });
+    expect(log[1]).toMatchObject({ details: { kind: 'recording', fileDeleted: false } });
+    expect(ix.audit.verify()).toEqual({ ok: true, entries: 2 });
+  });
+
+  it('keeps a held recording through the purge and destroys it after release', async () => {
+    const { ix, store, purger, record, setNow } = await setup();
+    const kept = await record();
+    const other = await record();
+    await hold(ix, kept.id, { actor: 'dpo', reason: 'complaint 2026/17' }, () => T0);
+    setNow(T0 + 10_000);
+    const r = await purger.runOnce();
+    expect(r.metadata).toEqual([other.id]);
+    expect(store.exists(kept.file)).toBe(true);
+    expect(ix.get(kept.id)!.hold).toMatchObject({ reason: 'complaint 2026/17', by: 'dpo' });
+
+    await release(ix, kept.id, { actor: 'dpo', reason: 'complaint closed' });
+    expect(ix.get(kept.id)!.hold).toBeUndefined();
+    expect((await purger.runOnce()).metadata).toEqual([kept.id]);
+    expect(store.exists(kept.file)).toBe(false);
+    expect(actions(ix)).toEqual([`hold:${kept.id}`, `purge-recording:${other.id}`, `release:${kept.id}`, `purge-recording:${kept.id}`]);
+  });
+
+  it('lets a hold with an end date lapse on its own', async () => {
+    const { ix, purger, record, setNow } = await setup();
+    const e = await record();
+    await hold(ix, e.id, { actor: 'dpo', reason: 'police request', until: new Date(T0 + 60_000).toISOString() });
+    setNow(T0 + 59_999);
+    expect(await purger.runOnce()).toMatchObject({ audio: [], metadata: [] });
+    setNow(T0 + 60_000);
+    expect((await purger.runOnce()).metadata).toEqual([e.id]);
+  });
+
+  it('erases on request where the policy allows it, and refuses with the reason where it does not', async () => {
+    const { ix, store, record } = await setup();
+    const ok = await record();
+    const gov = await record({ team: 'gov' });
+    expect(gov.retention!.policy).toBe('statutory');
+    expect(await erase(ix, store, ok.id, { actor: 'dpo', reason: 'subject request 5' }, retention)).toEqual({ fileDeleted: true });
+    expect(ix.get(ok.id)).toBeUndefined();
+    expect(store.exists(ok.file)).toBe(false);
+    await expect(erase(ix, store, gov.id, { actor: 'dpo', reason: 'subject request 6' }, retention)).rejects.toMatchObject({
+      code: 'TALLENNE_ERASURE_REFUSED',
+      message: expect.stringMatching(/statutory task/),
+    });
+    expect(store.exists(gov.file)).toBe(true);
+    const held = await record();
+    await hold(ix, held.id, { actor: 'dpo', reason: 'authority' });
+    await expect(erase(ix, store, held.id, { actor: 'dpo', reason: 'r' }, retention)).rejects.toMatchObject({ code: 'TALLENNE_ERASURE_REFUSED' });
+    await expect(erase(ix, store, 'nope', { actor: 'dpo', reason: 'r' }, retention)).rejects.toMatchObject({ code: 'TALLENNE_NOT_FOUND' });
+    expect(actions(ix)).toEqual([`erase:${ok.id}`, `erase-refused:${gov.id}`, `hold:${held.id}`, `erase-refused:${held.id}`]);
+  });
+
+  it('rectifies metadata, re-decides the policy and audits field names only', async () => {
+    const { ix, record } = await setup();
+    const e = await record();
+    const agents = parseConfigText('[[agents]]\nid = "aino"\nname = "Aino Agentti"\nteam = "gov"\n', 'x.toml').config.agents;
+    const r = await rectify(ix, e.id, { agentId: 'aino' }, { actor: 'dpo', reason: 'wrong agent' }, { retention, privacy, agents });
+    expect(r).toMatchObject({ agentId: 'aino', agentName: 'Aino Agentti', team: 'gov', retention: { policy: 'statutory' } });
+    expect(ix.list({ agentId: 'aino' }, { limit: 5 }).items.map((x) => x.id)).toEqual([e.id]);
+    await expect(rectify(ix, e.id, { file: 'x' }, { actor: 'dpo', reason: 'r' }, { retention, privacy })).rejects.toThrow(/cannot be rectified/);
+    const a = ix.audit.list({ limit: 5 }).at(-1)!;
+    expect(a).toMatchObject({ action: 'rectify', details: { fields: 'agentId,agentName,team', policy: 'statutory' } });
+    expect(JSON.stringify(a)).not.toContain('Aino');
+  });
+
+  it('finds orphan files and entries without files; removes and repairs only when asked', async () => {
+    const { ix, store, purger, record, setNow } = await setup();
+    const good = await record();
+    const lost = await record();
+    store.remove(lost.file);
+    const oldOrphanId = ulidAt(T0 - 7_200_000, 99);
+    const oldKey = store.keyFor(oldOrphanId, T0);
+    let tmp = store.tempPathFor(oldKey);
+    writeFileSync(tmp, 'x');
+    store.commit(tmp, oldKey);
+    const newOrphanId = ulidAt(T0 - 1000, 98);
+    const newKey = store.keyFor(newOrphanId, T0);
+    tmp = store.tempPathFor(newKey);
+    writeFileSync(tmp, 'x');
+    store.commit(tmp, newKey);
+    setNow(T0);
+
+    const report = await purger.sweepOrphans();
+    expect(report).toEqual({ orphanFiles: [oldKey], recentOrphanFiles: [newKey], missingFiles: [lost.id], removedFiles: 0, repairedEntries: 0 });
+    expect(store.exists(oldKey)).toBe(true);
+
+    const fixed = await purger.sweepOrphans({ remove: true, repair: true, actor: 'ops' });
+    expect(fixed).toMatchObject({ removedFiles: 1, repairedEntries: 1 });
+    expect(store.exists(oldKey)).toBe(false);
+    expect(store.exists(newKey)).toBe(true);
+    expect(store.exists(good.file)).toBe(true);
+    expect(ix.get(lost.id)!.audioPurgedAt).toBeDefined();
+    expect(await purger.sweepOrphans()).toMatchObject({ orphanFiles: [], missingFiles: [] });
+    expect(actions(ix)).toEqual(['orphan-file-removed:', `audio-missing:${lost.id}`]);
+  });
+});
