@@ -1,0 +1,155 @@
+/**
+ * Ogg Opus writer (RFC 3533 pages, RFC 7845 Opus mapping), writing pages straight to a file
+ * descriptor as they fill, so memory stays at one page whatever the recording's length.
+ *
+ * Page layout: 'OggS', version 0, header type (1 continued, 2 BOS, 4 EOS), granule position
+ * (int64 LE), serial, page sequence, CRC-32, segment count, lacing values, data. Granule
+ * positions count 48 kHz samples including the pre-skip; the last page's granule position
+ * trims the decoded stream to the exact length (RFC 7845 section 4.5).
+ */
+import { writeSync } from 'node:fs';
+
+const CRC_TABLE = (() => {
+  // Ogg's CRC is the non-reflected CRC-32 (polynomial 0x04C11DB7, initial 0, no final xor).
+  const t = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let r = i << 24;
+    for (let k = 0; k < 8; k++) r = r & 0x80000000 ? (r << 1) ^ 0x04c11db7 : r << 1;
+    t[i] = r >>> 0;
+  }
+  return t;
+})();
+
+export function oggCrc32(buf: Uint8Array, crc = 0): number {
+  let c = crc >>> 0;
+  for (let i = 0; i < buf.length; i++) c = ((c << 8) ^ CRC_TABLE[((c >>> 24) ^ buf[i]!) & 0xff]!) >>> 0;
+  return c >>> 0;
+}
+
+const HEADER_BYTES = 27;
+/** Flush a page once it holds this much audio (about 1 s at 20 ms per packet)... */
+const PAGE_MAX_PACKETS = 50;
+/** ...or this many bytes, well under the 255 × 255 bytes a page can hold. */
+const PAGE_MAX_BYTES = 16 * 1024;
+/** The vendor string of OpusTags: the product, and nothing about the call. */
+export const OPUS_VENDOR = 'tallenne';
+
+export interface OggOpusWriterOptions {
+  channels: 1 | 2;
+  /** Informational rate of the audio before encoding (OpusHead "input sample rate"). */
+  inputSampleRate: number;
+  /** Samples at 48 kHz the decoder drops at the start (the encoder's look-ahead). */
+  preSkip: number;
+  serial?: number;
+}
+
+export class OggOpusWriter {
+  private readonly fd: number;
+  private readonly serial: number;
+  private readonly preSkip: number;
+  private sequence = 0;
+  /** Granule position after the last packet written (48 kHz samples, including pre-skip). */
+  private granule = 0;
+  private packets: Buffer[] = [];
+  private pageBytes = 0;
+  private pageSegments = 0;
+  private finished = false;
+  bytesWritten = 0;
+  pagesWritten = 0;
+
+  constructor(fd: number, opts: OggOpusWriterOptions) {
+    if (opts.preSkip < 0 || opts.preSkip > 0xffff) throw new RangeError(`pre-skip ${opts.preSkip} out of range`);
+    this.fd = fd;
+    this.serial = (opts.serial ?? (Math.random() * 0x100000000) >>> 0) >>> 0;
+    this.preSkip = opts.preSkip;
+
+    const head = Buffer.alloc(19);
+    head.write('OpusHead', 0, 'latin1');
+    head.writeUInt8(1, 8);
+    head.writeUInt8(opts.channels, 9);
+    head.writeUInt16LE(opts.preSkip, 10);
+    head.writeUInt32LE(opts.inputSampleRate, 12);
+    head.writeInt16LE(0, 16);
+    head.writeUInt8(0, 18);
+    this.writePage([head], 0, 0x02);
+
+    const vendor = Buffer.from(OPUS_VENDOR, 'utf8');
+    const tags = Buffer.alloc(8 + 4 + vendor.length + 4);
+    tags.write('OpusTags', 0, 'latin1');
+    tags.writeUInt32LE(vendor.length, 8);
+    vendor.copy(tags, 12);
+    tags.writeUInt32LE(0, 12 + vendor.length);
+    this.writePage([tags], 0, 0);
+  }
+
+  /** Queues one Opus packet that decodes to `samples48k` samples (960 for 20 ms). */
+  writePacket(packet: Buffer, samples48k: number): void {
+    if (this.finished) throw new Error('OggOpusWriter: packet after finish');
+    const segments = Math.floor(packet.length / 255) + 1;
+    // A full page is written only when the next packet arrives, so the last packets are
+    // always still pending at finish() and end up on the EOS page that carries the trim.
+    if (this.packets.length >= PAGE_MAX_PACKETS || this.pageSegments + segments > 255 || this.pageBytes + packet.length > PAGE_MAX_BYTES) {
+      this.flushPage(0);
+    }
+    this.packets.push(packet);
+    this.pageBytes += packet.length;
+    this.pageSegments += segments;
+    this.granule += samples48k;
+  }
+
+  /**
+   * Writes the last page with EOS and the granule position pre-skip + `totalSamples48k`,
+   * which must not exceed what the packets written decode to (the excess is trimmed).
+   */
+  finish(totalSamples48k: number): void {
+    if (this.finished) return;
+    const end = this.preSkip + Math.max(0, Math.round(totalSamples48k));
+    if (this.packets.length === 0) throw new Error('OggOpusWriter: finish without a pending packet');
+    if (end > this.granule) throw new RangeError(`end granule ${end} beyond the ${this.granule} samples written`);
+    this.granule = end;
+    this.flushPage(0x04, true);
+    this.finished = true;
+  }
+
+  private flushPage(flags: number, force = false): void {
+    if (this.packets.length === 0 && !force) return;
+    this.writePage(this.packets, this.granule, flags);
+    this.packets = [];
+    this.pageBytes = 0;
+    this.pageSegments = 0;
+  }
+
+  private writePage(packets: Buffer[], granule: number, flags: number): void {
+    const lacing: number[] = [];
+    let dataBytes = 0;
+    for (const p of packets) {
+      let n = p.length;
+      while (n >= 255) {
+        lacing.push(255);
+        n -= 255;
+      }
+      lacing.push(n);
+      dataBytes += p.length;
+    }
+    const page = Buffer.alloc(HEADER_BYTES + lacing.length + dataBytes);
+    page.write('OggS', 0, 'latin1');
+    page.writeUInt8(0, 4);
+    page.writeUInt8(flags, 5);
+    page.writeBigUInt64LE(BigInt(granule), 6);
+    page.writeUInt32LE(this.serial, 14);
+    page.writeUInt32LE(this.sequence++, 18);
+    page.writeUInt32LE(0, 22);
+    page.writeUInt8(lacing.length, 26);
+    for (let i = 0; i < lacing.length; i++) page[HEADER_BYTES + i] = lacing[i]!;
+    let o = HEADER_BYTES + lacing.length;
+    for (const p of packets) {
+      p.copy(page, o);
+      o += p.length;
+    }
+    page.writeUInt32LE(oggCrc32(page), 22);
+    let off = 0;
+    while (off < page.length) off += writeSync(this.fd, page, off, page.length - off);
+    this.bytesWritten += page.length;
+    this.pagesWritten++;
+  }
+}

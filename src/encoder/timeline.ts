@@ -1,0 +1,377 @@
+/**
+ * Placing each leg's packets on the call's timeline, and emitting the timeline as 20 ms
+ * stereo frames with bounded memory.
+ *
+ * Time is counted in output samples since answer. A leg's first packet is anchored at its
+ * arrival; every later packet of the same SSRC goes where its RTP timestamp says relative to
+ * that anchor, so network jitter does not move audio and gaps (DTX, comfort noise, loss,
+ * hold) stay silent. The anchor is re-taken on the arrival of the current packet when:
+ *   - the SSRC changes (a new source restarts its timestamps anywhere);
+ *   - the clock rate changes (a re-INVITE moved the leg to another codec);
+ *   - a packet's timestamp place and its arrival disagree by more than JUMP_MS (1 s): a
+ *     timestamp jump, e.g. a media server restarting its clock after hold;
+ *   - over a whole DRIFT_WINDOW_MS (1 s) of arrivals, every packet was more than DRIFT_MS
+ *     (300 ms) late, or every packet more than 300 ms early: the sender's clock runs at
+ *     another speed than ours (or the anchor packet itself was delayed). Requiring every
+ *     packet of the window keeps a single jitter burst from moving the anchor.
+ *
+ * CallTimeline keeps one ring per leg (RING_MS of audio) and emits frame after frame once
+ * arrival time has passed a frame by LAG_MS, the longest a packet may be late and still be
+ * heard. A packet placed before the emitted edge is dropped as too late.
+ */
+
+export const JUMP_MS = 1000;
+export const DRIFT_MS = 300;
+export const DRIFT_WINDOW_MS = 1000;
+export const LAG_MS = 1500;
+export const RING_MS = 4000;
+
+/** Remembered sequence numbers per SSRC, for duplicate detection. */
+const SEQ_MEMORY = 1024;
+
+export interface PlaceResult {
+  /** Timeline position (output samples since answer) of the packet's first sample. */
+  pos: number;
+  /** The anchor was (re)taken on this packet. */
+  anchored: boolean;
+  /** RTP timestamp extended past 32-bit wrap-around. */
+  extTs: number;
+}
+
+/** Per-SSRC sequence and jitter bookkeeping (RFC 3550 appendix A.1 and A.8). */
+class SourceState {
+  readonly ssrc: number;
+  baseSeq = 0;
+  maxSeq = 0;
+  lastSeq = -1;
+  received = 0;
+  readonly seen = new Float64Array(SEQ_MEMORY).fill(-1);
+  lastTs = 0;
+  extTs = 0;
+  hasTs = false;
+  transit = 0;
+  hasTransit = false;
+  jitter = 0;
+
+  constructor(ssrc: number) {
+    this.ssrc = ssrc;
+  }
+
+  /** Extends the 16-bit sequence number; returns null for a duplicate. */
+  accept(seq: number): number | null {
+    let ext: number;
+    if (this.lastSeq < 0) {
+      ext = seq;
+      this.baseSeq = ext;
+      this.maxSeq = ext;
+    } else {
+      const delta = ((seq - (this.maxSeq & 0xffff) + 0x8000) & 0xffff) - 0x8000;
+      ext = this.maxSeq + delta;
+      if (ext < this.baseSeq) this.baseSeq = ext;
+    }
+    const slot = ((ext % SEQ_MEMORY) + SEQ_MEMORY) % SEQ_MEMORY;
+    if (this.seen[slot] === ext) return null;
+    this.seen[slot] = ext;
+    if (ext > this.maxSeq) this.maxSeq = ext;
+    this.lastSeq = seq;
+    this.received++;
+    return ext;
+  }
+
+  extend(ts: number): number {
+    if (!this.hasTs) {
+      this.hasTs = true;
+      this.lastTs = ts >>> 0;
+      this.extTs = ts >>> 0;
+      return this.extTs;
+    }
+    const delta = ((ts >>> 0) - this.lastTs) | 0;
+    const ext = this.extTs + delta;
+    // Only move the reference forward, so a reordered packet does not pull it back.
+    if (delta > 0) {
+      this.lastTs = ts >>> 0;
+      this.extTs = ext;
+    }
+    return ext;
+  }
+
+  /** RFC 3550 interarrival jitter, in timestamp units. */
+  observeTransit(arrivalTs: number, extTs: number): void {
+    const transit = arrivalTs - extTs;
+    if (this.hasTransit) {
+      const d = Math.abs(transit - this.transit);
+      this.jitter += (d - this.jitter) / 16;
+    }
+    this.transit = transit;
+    this.hasTransit = true;
+  }
+
+  get lost(): number {
+    return Math.max(0, this.maxSeq - this.baseSeq + 1 - this.received);
+  }
+}
+
+export interface LegPlacerStats {
+  packets: number;
+  duplicates: number;
+  lost: number;
+  ssrcs: number;
+  /** Mean of the RFC 3550 jitter estimate over the leg's packets, in ms. */
+  jitterMs: number;
+  reanchors: number;
+}
+
+/**
+ * Turns (SSRC, sequence, timestamp, arrival) into a timeline position for one leg.
+ * `sampleRate` is the timeline's rate; `answeredAt` is epoch ms of sample 0.
+ */
+export class LegPlacer {
+  private readonly sampleRate: number;
+  private readonly answeredAt: number;
+  private clockRate = 8000;
+  private current: SourceState | null = null;
+  private readonly finished: SourceState[] = [];
+  private anchorExtTs = 0;
+  private anchorMs = 0;
+  private anchored = false;
+  private windowStart = -Infinity;
+  private windowMin = Infinity;
+  private windowMax = -Infinity;
+  private jitterSum = 0;
+  private jitterCount = 0;
+  private ssrcCount = 0;
+  packets = 0;
+  duplicates = 0;
+  reanchors = 0;
+
+  constructor(sampleRate: number, answeredAt: number) {
+    this.sampleRate = sampleRate;
+    this.answeredAt = answeredAt;
+  }
+
+  /** The RTP clock rate of the leg's current format; a change re-anchors on the next packet. */
+  setClockRate(rate: number): void {
+    if (rate > 0 && rate !== this.clockRate) {
+      this.clockRate = rate;
+      this.anchored = false;
+    }
+  }
+
+  private source(ssrc: number): SourceState {
+    if (this.current && this.current.ssrc === ssrc) return this.current;
+    const prev = this.finished.findIndex((s) => s.ssrc === ssrc);
+    if (this.current) this.finished.push(this.current);
+    let next: SourceState;
+    if (prev >= 0) next = this.finished.splice(prev, 1)[0]!;
+    else {
+      next = new SourceState(ssrc);
+      this.ssrcCount++;
+    }
+    // Bound the memory of past sources (a pathological stream could rotate SSRCs forever).
+    if (this.finished.length > 16) this.finished.shift();
+    this.current = next;
+    this.anchored = false;
+    return next;
+  }
+
+  private anchor(extTs: number, arrivalMs: number): void {
+    this.anchorExtTs = extTs;
+    this.anchorMs = arrivalMs;
+    this.anchored = true;
+    this.windowStart = arrivalMs;
+    this.windowMin = Infinity;
+    this.windowMax = -Infinity;
+    this.reanchors++;
+  }
+
+  /** Where timestamp `extTs` of the current source lies, in ms since epoch. */
+  private tsMs(extTs: number): number {
+    return this.anchorMs + ((extTs - this.anchorExtTs) * 1000) / this.clockRate;
+  }
+
+  private toPos(ms: number): number {
+    return Math.round(((ms - this.answeredAt) * this.sampleRate) / 1000);
+  }
+
+  /**
+   * Places one media packet (audio or comfort noise). Returns null for a duplicate.
+   * `trackTiming` false (telephone-events, whose timestamp is the event's start while they
+   * keep arriving for its whole duration) places without feeding the drift detector.
+   */
+  place(ssrc: number, seq: number, ts: number, arrivalMs: number, trackTiming = true): PlaceResult | null {
+    const src = this.source(ssrc);
+    if (src.accept(seq) === null) {
+      this.duplicates++;
+      return null;
+    }
+    this.packets++;
+    const extTs = src.extend(ts);
+    src.observeTransit((arrivalMs * this.clockRate) / 1000, extTs);
+    this.jitterSum += (src.jitter * 1000) / this.clockRate;
+    this.jitterCount++;
+
+    let anchoredNow = false;
+    if (!this.anchored) {
+      this.anchor(extTs, arrivalMs);
+      anchoredNow = true;
+    } else if (trackTiming) {
+      const diff = arrivalMs - this.tsMs(extTs);
+      if (Math.abs(diff) > JUMP_MS) {
+        this.anchor(extTs, arrivalMs);
+        anchoredNow = true;
+      } else {
+        if (diff < this.windowMin) this.windowMin = diff;
+        if (diff > this.windowMax) this.windowMax = diff;
+        if (arrivalMs - this.windowStart >= DRIFT_WINDOW_MS) {
+          const sustained = this.windowMin > DRIFT_MS || this.windowMax < -DRIFT_MS;
+          if (sustained) {
+            this.anchor(extTs, arrivalMs);
+            anchoredNow = true;
+          } else {
+            this.windowStart = arrivalMs;
+            this.windowMin = Infinity;
+            this.windowMax = -Infinity;
+          }
+        }
+      }
+    }
+    return { pos: this.toPos(this.tsMs(extTs)), anchored: anchoredNow, extTs };
+  }
+
+  /** Timeline position of a timestamp of `ssrc` without placing a packet (events). */
+  positionOf(ssrc: number, ts: number, arrivalMs: number): number {
+    const src = this.current;
+    if (!this.anchored || !src || src.ssrc !== ssrc || !src.hasTs) return this.toPos(arrivalMs);
+    const delta = ((ts >>> 0) - src.lastTs) | 0;
+    return this.toPos(this.tsMs(src.extTs + delta));
+  }
+
+  stats(): LegPlacerStats {
+    let lost = 0;
+    for (const s of this.finished) lost += s.lost;
+    if (this.current) lost += this.current.lost;
+    return {
+      packets: this.packets,
+      duplicates: this.duplicates,
+      lost,
+      ssrcs: this.ssrcCount,
+      jitterMs: this.jitterCount ? this.jitterSum / this.jitterCount : 0,
+      reanchors: this.reanchors,
+    };
+  }
+}
+
+export interface TimelineOptions {
+  sampleRate: number;
+  /** Samples per frame and channel (20 ms). */
+  frameSamples: number;
+  /** Frames in the whole recording; nothing is emitted past it. */
+  totalFrames: number;
+  /** Intervals (samples since answer, [start, end)) written as silence. */
+  silenced?: ReadonlyArray<readonly [number, number]>;
+  lagMs?: number;
+  ringMs?: number;
+}
+
+/** Receives each stereo frame (interleaved L/R, valid until the next call). */
+export type FrameSink = (frame: Int16Array, index: number) => void;
+
+interface Track {
+  readonly channel: 0 | 1;
+  readonly ring: Int16Array;
+}
+
+/**
+ * The call's timeline: legs write decoded samples at their positions; frames leave in order
+ * once they are LAG_MS behind the arrival clock. Legs on the same channel are summed with
+ * saturation (a conference on one side).
+ */
+export class CallTimeline {
+  readonly sampleRate: number;
+  readonly frameSamples: number;
+  readonly totalFrames: number;
+  private readonly lag: number;
+  private readonly ringSize: number;
+  private readonly tracks = new Map<number, Track>();
+  private readonly silenced: ReadonlyArray<readonly [number, number]>;
+  private readonly frame: Int32Array;
+  private readonly out: Int16Array;
+  /** Samples since answer already emitted (a multiple of frameSamples). */
+  emittedPos = 0;
+  framesEmitted = 0;
+  /** Samples written too late to be heard, or too far ahead to fit the ring. */
+  samplesDropped = 0;
+
+  constructor(opts: TimelineOptions) {
+    this.sampleRate = opts.sampleRate;
+    this.frameSamples = opts.frameSamples;
+    this.totalFrames = opts.totalFrames;
+    this.lag = Math.round(((opts.lagMs ?? LAG_MS) * opts.sampleRate) / 1000);
+    const ring = Math.round(((opts.ringMs ?? RING_MS) * opts.sampleRate) / 1000);
+    // Whole frames, so a frame never wraps around the ring's end.
+    this.ringSize = Math.ceil(ring / opts.frameSamples) * opts.frameSamples;
+    if (this.ringSize < this.lag + 2 * opts.frameSamples) throw new RangeError('timeline ring shorter than its lag');
+    this.silenced = [...(opts.silenced ?? [])].sort((a, b) => a[0] - b[0]);
+    this.frame = new Int32Array(opts.frameSamples * 2);
+    this.out = new Int16Array(opts.frameSamples * 2);
+  }
+
+  /** Declares a leg on its output channel (idempotent; the channel of the first call stays). */
+  addLeg(leg: number, channel: 0 | 1): void {
+    if (!this.tracks.has(leg)) this.tracks.set(leg, { channel, ring: new Int16Array(this.ringSize) });
+  }
+
+  hasLeg(leg: number): boolean {
+    return this.tracks.has(leg);
+  }
+
+  /** Writes `pcm` at timeline position `pos` of `leg`, overwriting (duplicates are harmless). */
+  write(leg: number, pos: number, pcm: Int16Array): void {
+    const t = this.tracks.get(leg);
+    if (!t) return;
+    let start = 0;
+    let end = pcm.length;
+    if (pos < this.emittedPos) start = Math.min(end, this.emittedPos - pos);
+    const limit = this.emittedPos + this.ringSize;
+    if (pos + end > limit) end = Math.max(start, limit - pos);
+    this.samplesDropped += pcm.length - (end - start);
+    for (let i = start; i < end; i++) t.ring[(pos + i) % this.ringSize] = pcm[i]!;
+  }
+
+  /** Emits every frame that is LAG behind `nowPos` (samples since answer). */
+  advance(nowPos: number, sink: FrameSink): void {
+    while (this.framesEmitted < this.totalFrames && this.emittedPos + this.frameSamples <= nowPos - this.lag) this.emit(sink);
+  }
+
+  /** Emits what is left, up to totalFrames (silence past anything written). */
+  finish(sink: FrameSink): void {
+    while (this.framesEmitted < this.totalFrames) this.emit(sink);
+  }
+
+  private emit(sink: FrameSink): void {
+    const n = this.frameSamples;
+    const f = this.frame;
+    f.fill(0);
+    const base = this.emittedPos % this.ringSize;
+    for (const t of this.tracks.values()) {
+      const ring = t.ring;
+      for (let i = 0, o = t.channel; i < n; i++, o += 2) f[o]! += ring[base + i]!;
+      ring.fill(0, base, base + n);
+    }
+    for (const [s, e] of this.silenced) {
+      if (e <= this.emittedPos) continue;
+      if (s >= this.emittedPos + n) break;
+      const from = Math.max(s, this.emittedPos) - this.emittedPos;
+      const to = Math.min(e, this.emittedPos + n) - this.emittedPos;
+      f.fill(0, from * 2, to * 2);
+    }
+    const out = this.out;
+    for (let i = 0; i < f.length; i++) {
+      const v = f[i]!;
+      out[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+    }
+    sink(out, this.framesEmitted);
+    this.emittedPos += n;
+    this.framesEmitted++;
+  }
+}

@@ -1,0 +1,154 @@
+import { describe, it, expect } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OggOpusWriter, oggCrc32 } from '../../../src/encoder/ogg.js';
+import { createOpusEncoder } from '../../../src/encoder/opus-native.js';
+
+interface Page {
+  flags: number;
+  granule: bigint;
+  serial: number;
+  sequence: number;
+  crc: number;
+  raw: Buffer;
+  packets: Buffer[];
+}
+
+/** Splits an Ogg file into pages (packets that span pages are not joined: not needed here). */
+function pages(file: Buffer): Page[] {
+  const out: Page[] = [];
+  let o = 0;
+  while (o < file.length) {
+    expect(file.toString('latin1', o, o + 4)).toBe('OggS');
+    const nseg = file[o + 26]!;
+    const lacing = file.subarray(o + 27, o + 27 + nseg);
+    let len = 0;
+    const packets: Buffer[] = [];
+    let start = o + 27 + nseg;
+    let cur = 0;
+    for (const l of lacing) {
+      cur += l;
+      len += l;
+      if (l < 255) {
+        packets.push(file.subarray(start, start + cur));
+        start += cur;
+        cur = 0;
+      }
+    }
+    const raw = file.subarray(o, o + 27 + nseg + len);
+    out.push({ flags: file[o + 5]!, granule: file.readBigUInt64LE(o + 6), serial: file.readUInt32LE(o + 14), sequence: file.readUInt32LE(o + 18), crc: file.readUInt32LE(o + 22), raw, packets });
+    o += raw.length;
+  }
+  return out;
+}
+
+function crcOfPage(raw: Buffer): number {
+  const copy = Buffer.from(raw);
+  copy.writeUInt32LE(0, 22);
+  return oggCrc32(copy);
+}
+
+describe('oggCrc32', () => {
+  it('is the unreflected CRC-32 with polynomial 0x04C11DB7, no init and no final xor', () => {
+    // CRC-32/CKSUM of "123456789" is 0x765E7680 with a final xor of all ones; Ogg has none.
+    expect(oggCrc32(Buffer.from('123456789'))).toBe((0x765e7680 ^ 0xffffffff) >>> 0);
+    expect(oggCrc32(Buffer.alloc(0))).toBe(0);
+  });
+
+  it('verifies every page of a file made by opusenc', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ogg-'));
+    execFileSync('sox', ['-n', '-r', '16000', '-c', '1', '-b', '16', join(dir, 't.wav'), 'synth', '1.5', 'sine', '440']);
+    execFileSync('opusenc', ['--quiet', join(dir, 't.wav'), join(dir, 't.opus')]);
+    const ps = pages(readFileSync(join(dir, 't.opus')));
+    expect(ps.length).toBeGreaterThan(2);
+    for (const p of ps) expect(crcOfPage(p.raw)).toBe(p.crc);
+    // And a flipped byte is caught.
+    const bad = Buffer.from(ps[2]!.raw);
+    bad[bad.length - 1]! ^= 1;
+    expect(crcOfPage(bad)).not.toBe(ps[2]!.crc);
+  });
+});
+
+describe('OggOpusWriter', () => {
+  function writeFile(frames: number, totalSamples48k: number, preSkip = 312): { file: string; data: Buffer } {
+    const dir = mkdtempSync(join(tmpdir(), 'ogg-'));
+    const file = join(dir, 'w.opus');
+    const fd = openSync(file, 'w');
+    const w = new OggOpusWriter(fd, { channels: 2, inputSampleRate: 8000, preSkip, serial: 0x1234abcd });
+    const enc = createOpusEncoder({ sampleRate: 8000, channels: 2, bitrate: 24000, complexity: 5 });
+    const pcm = Buffer.alloc(160 * 4);
+    for (let f = 0; f < frames; f++) {
+      for (let i = 0; i < 160; i++) {
+        const v = Math.round(8000 * Math.sin((2 * Math.PI * 440 * (f * 160 + i)) / 8000));
+        pcm.writeInt16LE(v, i * 4);
+        pcm.writeInt16LE(v, i * 4 + 2);
+      }
+      w.writePacket(enc.encode(pcm), 960);
+    }
+    w.finish(totalSamples48k);
+    closeSync(fd);
+    return { file, data: readFileSync(file) };
+  }
+
+  it('writes OpusHead and OpusTags as RFC 7845 says, with no call data', () => {
+    const { data } = writeFile(10, 9000);
+    const ps = pages(data);
+    expect(ps[0]!.flags).toBe(0x02);
+    expect(ps[0]!.granule).toBe(0n);
+    const head = ps[0]!.packets[0]!;
+    expect(head.toString('latin1', 0, 8)).toBe('OpusHead');
+    expect(head[8]).toBe(1);
+    expect(head[9]).toBe(2);
+    expect(head.readUInt16LE(10)).toBe(312);
+    expect(head.readUInt32LE(12)).toBe(8000);
+    expect(head.readInt16LE(16)).toBe(0);
+    expect(head[18]).toBe(0);
+    const tags = ps[1]!.packets[0]!;
+    expect(tags.toString('latin1', 0, 8)).toBe('OpusTags');
+    const vlen = tags.readUInt32LE(8);
+    expect(tags.toString('utf8', 12, 12 + vlen)).toBe('tallenne');
+    expect(tags.readUInt32LE(12 + vlen)).toBe(0);
+    expect(tags.length).toBe(12 + vlen + 4);
+  });
+
+  it('numbers pages, checksums them, and ends with EOS at pre-skip + the exact length', () => {
+    const frames = 130;
+    const total = 130 * 960 - 312 - 500;
+    const { file, data } = writeFile(frames, total);
+    const ps = pages(data);
+    ps.forEach((p, i) => {
+      expect(p.sequence).toBe(i);
+      expect(p.serial).toBe(0x1234abcd);
+      expect(crcOfPage(p.raw)).toBe(p.crc);
+    });
+    const audio = ps.slice(2);
+    let packets = 0;
+    for (const p of audio.slice(0, -1)) {
+      packets += p.packets.length;
+      expect(p.granule).toBe(BigInt(packets * 960));
+      expect(p.flags & 0x04).toBe(0);
+    }
+    const last = audio[audio.length - 1]!;
+    expect(last.flags & 0x04).toBe(0x04);
+    expect(last.packets.length).toBeGreaterThan(0);
+    expect(last.granule).toBe(BigInt(312 + total));
+    expect(packets + last.packets.length).toBe(frames);
+
+    const info = execFileSync('opusinfo', [file]).toString();
+    expect(info).toMatch(/Pre-skip: 312/);
+    const decoded = execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-f', 's16le', '-ac', '2', '-ar', '48000', '-']);
+    expect(decoded.length / 4).toBe(total);
+  });
+
+  it('refuses an end beyond what was written', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ogg-'));
+    const fd = openSync(join(dir, 'x.opus'), 'w');
+    const w = new OggOpusWriter(fd, { channels: 1, inputSampleRate: 8000, preSkip: 312 });
+    w.writePacket(Buffer.from([0xf8, 0xff, 0xfe]), 960);
+    expect(() => w.finish(960)).toThrow(RangeError);
+    closeSync(fd);
+    writeFileSync(join(dir, 'done'), '');
+  });
+});
