@@ -1,0 +1,49 @@
+/**
+ * `tallenne audit ...`: read the audit log (`list`) and check its hash chain (`verify`,
+ * exit 0 when intact, 1 with the first broken entry when not).
+ */
+import { parseArgs, flagString, type CliContext } from './context.js';
+import { positiveInt, withRegister } from './register.js';
+
+const USAGE = `usage: tallenne audit <command>
+  list [--after SEQ] [--limit N] [--json]   entries in order, oldest first
+  verify                                    check the hash chain; exit 1 and say where it breaks
+`;
+
+export async function run(argv: string[], ctx: CliContext): Promise<number> {
+  const [sub, ...rest] = argv;
+  const args = parseArgs(rest, ['json']);
+  if (sub === 'list') {
+    return withRegister(ctx, async (r) => {
+      const afterText = flagString(args, 'after');
+      const after = afterText === undefined ? 0 : positiveInt(afterText, 'after', 0, Number.MAX_SAFE_INTEGER);
+      const limit = positiveInt(flagString(args, 'limit'), 'limit', 100, 100_000);
+      const entries = r.index.audit.list({ after, limit });
+      if (args.flags.has('json')) ctx.out(`${JSON.stringify(entries, null, 2)}\n`);
+      else {
+        for (const e of entries) {
+          const details = e.details ? ` ${Object.entries(e.details).map(([k, v]) => `${k}=${v}`).join(' ')}` : '';
+          ctx.out(`${String(e.seq).padStart(6)}  ${e.at}  ${e.actor}  ${e.action}${e.recordingId ? ` ${e.recordingId}` : ''}${e.reason ? ` "${e.reason}"` : ''}${details}\n`);
+        }
+      }
+      return 0;
+    });
+  }
+  if (sub === 'verify') {
+    return withRegister(ctx, async (r) => {
+      const v = r.index.audit.verify();
+      if (v.ok) {
+        ctx.out(`audit log intact: ${v.entries} entr${v.entries === 1 ? 'y' : 'ies'}\n`);
+        return 0;
+      }
+      ctx.out(`audit log BROKEN at entry ${v.at}: ${v.problem}\n`);
+      return 1;
+    });
+  }
+  if (sub === 'help' || sub === '--help') {
+    ctx.out(USAGE);
+    return 0;
+  }
+  ctx.err(sub === undefined ? USAGE : `error: unknown command "audit ${sub}"\n${USAGE}`);
+  return 2;
+}
