@@ -3,7 +3,7 @@
  * exit 0 when intact, 1 with the first broken entry when not).
  */
 import { parseArgs, flagString, type CliContext } from './context.js';
-import { positiveInt, withRegister } from './register.js';
+import { positiveInt, UsageError, withRegister } from './register.js';
 
 const USAGE = `usage: tallenne audit <command>
   list [--after SEQ] [--limit N] [--json]   entries in order, oldest first
@@ -16,7 +16,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (sub === 'list') {
     return withRegister(ctx, async (r) => {
       const afterText = flagString(args, 'after');
-      const after = afterText === undefined ? 0 : positiveInt(afterText, 'after', 0, Number.MAX_SAFE_INTEGER);
+      if (afterText !== undefined && !/^\d+$/.test(afterText)) throw new UsageError('--after must be an entry number');
+      const after = afterText === undefined ? 0 : Number(afterText);
       const limit = positiveInt(flagString(args, 'limit'), 'limit', 100, 100_000);
       const entries = r.index.audit.list({ after, limit });
       if (args.flags.has('json')) ctx.out(`${JSON.stringify(entries, null, 2)}\n`);
