@@ -19,6 +19,7 @@ const { OpusEncoder: NativeOpusEncoder } = require('@discordjs/opus') as { OpusE
 const OPUS_SET_APPLICATION_REQUEST = 4000;
 const OPUS_SET_COMPLEXITY_REQUEST = 4010;
 const OPUS_SET_SIGNAL_REQUEST = 4024;
+const OPUS_SET_FORCE_CHANNELS_REQUEST = 4022;
 const OPUS_APPLICATION_VOIP = 2048;
 const OPUS_SIGNAL_VOICE = 3001;
 
@@ -47,6 +48,9 @@ export function createOpusEncoder(opts: { sampleRate: OpusRate; channels: 1 | 2;
   // The application must be set before the first frame; VOIP tunes the encoder for speech.
   enc.applyEncoderCTL(OPUS_SET_APPLICATION_REQUEST, OPUS_APPLICATION_VOIP);
   enc.applyEncoderCTL(OPUS_SET_SIGNAL_REQUEST, OPUS_SIGNAL_VOICE);
+  // Below about 24 kbit/s libopus otherwise folds a stereo input to mono, which would put the
+  // customer and the agent on both channels; a recorder needs the sides kept apart.
+  if (opts.channels === 2) enc.applyEncoderCTL(OPUS_SET_FORCE_CHANNELS_REQUEST, 2);
   enc.applyEncoderCTL(OPUS_SET_COMPLEXITY_REQUEST, Math.max(0, Math.min(10, Math.round(opts.complexity))));
   enc.setBitrate(opts.bitrate);
   const frameBytes = (opts.sampleRate / 50) * opts.channels * 2;
