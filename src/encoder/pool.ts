@@ -26,7 +26,10 @@ interface Pending {
 interface Slot {
   worker: Worker;
   task: (Pending & { seq: number }) | null;
+  /** Being terminated by the pool: not replaced when it exits. */
   exiting: boolean;
+  /** Reported an error: it will exit, so it takes no more jobs. */
+  dead: boolean;
 }
 
 export interface EncoderPoolOptions {
@@ -125,10 +128,11 @@ export class EncoderPool {
 
   private spawn(): Slot {
     const worker = new Worker(this.workerUrl, { resourceLimits: { maxOldGenerationSizeMb: this.maxHeapMb } });
-    const slot: Slot = { worker, task: null, exiting: false };
+    const slot: Slot = { worker, task: null, exiting: false, dead: false };
     worker.on('message', (reply: WorkerReply) => this.onReply(slot, reply));
     // An 'error' is always followed by 'exit'; the job is failed there, once.
     worker.on('error', (err) => {
+      slot.dead = true;
       if (slot.task) this.failTask(slot, `encoder worker crashed: ${err.message}`);
     });
     worker.on('exit', (code) => this.onExit(slot, code));
@@ -185,7 +189,7 @@ export class EncoderPool {
     if (this.destroyed) return;
     for (const slot of this.slots) {
       if (this.queue.length === 0) return;
-      if (slot.task || slot.exiting) continue;
+      if (slot.task || slot.exiting || slot.dead) continue;
       const p = this.queue.shift()!;
       const seq = ++this.seq;
       slot.task = { ...p, seq };

@@ -1,0 +1,131 @@
+import { describe, it, expect, beforeAll, afterEach } from 'vitest';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { EncoderPool } from '../../../src/encoder/pool.js';
+import type { EncodeJob } from '../../../src/encoder/encode-spool.js';
+import { writeSpoolFixture } from '../../support/spool-fixture.js';
+
+// The pool runs the compiled worker (a thread cannot load TypeScript): `npm test` builds
+// first; alone, run `npx tsc -p .` before these tests.
+const DIST = join(import.meta.dirname, '../../../dist/encoder');
+
+let dir: string;
+let spool: string;
+const pools: EncoderPool[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(join(DIST, 'worker.js'))) throw new Error('dist/encoder/worker.js is missing: run `npx tsc -p .` first');
+  dir = mkdtempSync(join(tmpdir(), 'pool-'));
+  spool = join(dir, 'a.spool');
+  await writeSpoolFixture({
+    path: spool,
+    durationMs: 2000,
+    legs: [
+      { index: 0, channel: 0, codec: 'PCMU', toneHz: 440 },
+      { index: 1, channel: 1, codec: 'PCMA', toneHz: 1000 },
+    ],
+  });
+});
+
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.destroy()));
+});
+
+function pool(opts: ConstructorParameters<typeof EncoderPool>[0]): EncoderPool {
+  const p = new EncoderPool(opts);
+  pools.push(p);
+  return p;
+}
+
+const job = (id: string, spoolPath = spool): EncodeJob => ({ spoolPath, storageDir: dir, id, complexity: 3, bitrate: 24000, skipSilence: true, maskDtmf: false });
+
+/** A worker speaking the pool's protocol that dies on the job named CRASH / THROW. */
+function crashingWorker(): URL {
+  const file = join(dir, 'crashing-worker.mjs');
+  writeFileSync(
+    file,
+    `import { parentPort } from 'node:worker_threads';
+import { encodeSpool } from ${JSON.stringify(pathToFileURL(join(DIST, 'encode-spool.js')).href)};
+parentPort.on('message', ({ seq, job }) => {
+  if (job.id === 'CRASH') process.exit(7);
+  if (job.id === 'THROW') setImmediate(() => { throw new Error('boom'); });
+  else encodeSpool(job).then((result) => parentPort.postMessage({ seq, ok: true, result }));
+});
+`,
+  );
+  return pathToFileURL(file);
+}
+
+describe('EncoderPool', () => {
+  it('encodes jobs on its workers and reports queue and busy counts', async () => {
+    const p = pool({ workers: 2 });
+    expect(p.alive).toBe(true);
+    const jobs = ['J1', 'J2', 'J3'].map((id) => p.encode(job(id)));
+    expect(p.busy).toBe(2);
+    expect(p.queueLength).toBe(1);
+    const results = await Promise.all(jobs);
+    expect(results.map((r) => r.file)).toEqual(['J1', 'J2', 'J3'].map((id) => `recordings/2026/11/22/${id}.opus`));
+    for (const r of results) {
+      expect(r.status).toBe('complete');
+      expect(r.durationMs).toBe(2000);
+      expect(r.fileBytes).toBeGreaterThan(1000);
+    }
+    expect(p.busy).toBe(0);
+    expect(p.queueLength).toBe(0);
+  });
+
+  it('passes an encoder error back with its code', async () => {
+    const bad = join(dir, 'bad.spool');
+    writeFileSync(bad, 'not a spool at all');
+    const p = pool({ workers: 1 });
+    await expect(p.encode(job('BAD', bad))).rejects.toMatchObject({ name: 'TallenneError', code: 'TALLENNE_SPOOL_CORRUPT' });
+    expect((await p.encode(job('AFTERBAD'))).status).toBe('complete');
+  });
+
+  it('fails the job of a crashed worker with TALLENNE_ENCODE_FAILED and replaces the worker', async () => {
+    const p = pool({ workers: 1, workerUrl: crashingWorker() });
+    const crash = p.encode(job('CRASH'));
+    const next = p.encode(job('AFTER1'));
+    await expect(crash).rejects.toMatchObject({ code: 'TALLENNE_ENCODE_FAILED' });
+    expect((await next).status).toBe('complete');
+    await expect(p.encode(job('THROW'))).rejects.toMatchObject({ code: 'TALLENNE_ENCODE_FAILED' });
+    expect((await p.encode(job('AFTER2'))).status).toBe('complete');
+    expect(p.crashes).toBe(2);
+    expect(p.alive).toBe(true);
+  });
+
+  it('gives up on workers that cannot start instead of hanging', async () => {
+    const file = join(dir, 'broken-worker.mjs');
+    writeFileSync(file, "throw new Error('cannot start');\n");
+    const p = pool({ workers: 1, workerUrl: pathToFileURL(file) });
+    const results = await Promise.allSettled([p.encode(job('W1')), p.encode(job('W2')), p.encode(job('W3')), p.encode(job('W4'))]);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'TALLENNE_ENCODE_FAILED' });
+    }
+    expect(p.alive).toBe(false);
+    await expect(p.encode(job('W5'))).rejects.toMatchObject({ code: 'TALLENNE_ENCODE_FAILED' });
+  });
+
+  it('close() finishes the queue, then refuses work; destroy() fails what is left', async () => {
+    const p = pool({ workers: 1 });
+    const queued = [p.encode(job('C1')), p.encode(job('C2'))];
+    const closing = p.close();
+    expect(p.close()).toBe(closing);
+    expect(p.alive).toBe(false);
+    await expect(p.encode(job('C3'))).rejects.toMatchObject({ code: 'TALLENNE_SHUTTING_DOWN' });
+    expect((await Promise.all(queued)).map((r) => r.status)).toEqual(['complete', 'complete']);
+    await closing;
+
+    const q = pool({ workers: 1 });
+    const settled = Promise.allSettled([q.encode(job('D1')), q.encode(job('D2'))]);
+    await q.destroy();
+    await q.destroy();
+    for (const r of await settled) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'TALLENNE_SHUTTING_DOWN' });
+    }
+  });
+});
