@@ -1,0 +1,317 @@
+/**
+ * The receiving end of one recorded leg: listens on a PortPair, validates each RTP packet,
+ * keeps RFC 3550 statistics per SSRC, appends every accepted packet with its arrival time to
+ * the call's spool, and sends RTCP receiver reports back to the sender.
+ *
+ * The per-packet path is direct calls only: parse into a reused header, look the payload
+ * type up in a 128-slot table, update the source's counters, one memcpy into the spool
+ * chunk. No event, no log line, no allocation beyond the datagram Node already made.
+ *
+ * Addresses: packets are accepted from any source (SBCs latch, NAT rewrites ports), and the
+ * first source is remembered as where reports go (its port + 1) until RTCP actually arrives;
+ * from then on reports go where RTCP came from, through the socket it came in on (so muxed
+ * RTCP, RFC 5761, gets muxed reports).
+ */
+import { randomBytes } from 'node:crypto';
+import type dgram from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import { RecordType } from '../spool/format.js';
+import type { SpoolWriter } from '../spool/writer.js';
+import type { MediaFormat } from '../types.js';
+import type { Logger } from '../log.js';
+import { looksLikeRtcp, newRtpHeader, readRtpHeader, type RtpDropReason, type RtpHeader } from './packet.js';
+import { buildReceiverReport, parseRtcp, type ReportBlock } from './rtcp.js';
+import { SourceStats } from './stats.js';
+import { rtpCounters, type LegJitterSource, type RtpCounters } from './counters.js';
+import type { PortPair } from './ports.js';
+
+/** RFC 3550 §6.2 minimum interval; we are one receiver in a two-party session. */
+export const RTCP_REPORT_INTERVAL_MS = 5000;
+/** SSRCs tracked at once per leg; a peer spraying random SSRCs cannot grow memory past this. */
+export const MAX_SOURCES_PER_LEG = 16;
+
+/**
+ * One CNAME for the whole process: RFC 3550 §6.5.1 wants it stable per endpoint and unique.
+ * Random, so it names neither the host's users nor anybody on the call.
+ */
+const PROCESS_CNAME = `tallenne@${randomBytes(6).toString('hex')}`;
+
+export interface RtpLegReceiverOptions {
+  legIndex: number;
+  pair: PortPair;
+  spool: SpoolWriter;
+  formats: readonly MediaFormat[];
+  counters?: RtpCounters;
+  /** Epoch milliseconds, fractional allowed. */
+  now?: () => number;
+  log?: Logger;
+  /** Mean interval between receiver reports (randomised 0.5–1.5×). */
+  rtcpIntervalMs?: number;
+  /** Our SSRC in reports; random when absent. */
+  ssrc?: number;
+  cname?: string;
+}
+
+export interface LegSnapshot {
+  /** RTP packets accepted and spooled. */
+  packets: number;
+  /** RFC 3550 cumulative loss over all SSRCs of the leg. */
+  lost: number;
+  /** Distinct SSRCs seen. */
+  ssrcs: number;
+  /** Interarrival jitter of the current SSRC, in ms. */
+  jitterMs: number;
+  lastSsrc?: number;
+}
+
+interface Peer {
+  address: string;
+  port: number;
+  /** RTCP came in on the RTP socket (RFC 5761 mux): answer on it too. */
+  muxed: boolean;
+}
+
+const epochNow = (): number => performance.timeOrigin + performance.now();
+
+export class RtpLegReceiver implements LegJitterSource {
+  readonly legIndex: number;
+  readonly ssrc: number;
+  private readonly pair: PortPair;
+  private readonly spool: SpoolWriter;
+  private readonly counters: RtpCounters;
+  private readonly now: () => number;
+  private readonly log: Logger | undefined;
+  private readonly intervalMs: number;
+  private readonly cname: string;
+
+  private readonly header: RtpHeader = newRtpHeader();
+  private ptTable: Array<MediaFormat | undefined> = new Array<MediaFormat | undefined>(128);
+  private paused = false;
+  private closed = false;
+
+  private readonly sources = new Map<number, SourceStats>();
+  private current: SourceStats | null = null;
+  private ssrcsSeen = 0;
+  /** Loss of sources evicted from `sources`, so the leg total does not shrink. */
+  private evictedLost = 0;
+  /** Loss already added to the process counter. */
+  private lostReported = 0;
+
+  private accepted = 0;
+  private lastAccepted: number | null = null;
+  private lastHeard: number | null = null;
+
+  private rtpPeer: { address: string; port: number } | null = null;
+  private rtcpPeer: Peer | null = null;
+  private reportTimer: NodeJS.Timeout | null = null;
+
+  private readonly onRtpMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => this.handleRtp(msg, rinfo);
+  private readonly onRtcpMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => this.handleRtcp(msg, rinfo, false);
+
+  constructor(opts: RtpLegReceiverOptions) {
+    this.legIndex = opts.legIndex;
+    this.pair = opts.pair;
+    this.spool = opts.spool;
+    this.counters = opts.counters ?? rtpCounters;
+    this.now = opts.now ?? epochNow;
+    this.log = opts.log;
+    this.intervalMs = opts.rtcpIntervalMs ?? RTCP_REPORT_INTERVAL_MS;
+    this.ssrc = (opts.ssrc ?? randomBytes(4).readUInt32BE(0)) >>> 0;
+    this.cname = opts.cname ?? PROCESS_CNAME;
+    this.setFormats(opts.formats);
+    this.pair.rtp.on('message', this.onRtpMessage);
+    this.pair.rtcp.on('message', this.onRtcpMessage);
+    this.counters.activeLegs.add(this);
+  }
+
+  /** Replaces the accepted payload types (after a re-INVITE changed the codec). */
+  setFormats(formats: readonly MediaFormat[]): void {
+    const table = new Array<MediaFormat | undefined>(128);
+    for (const f of formats) if (f.pt >= 0 && f.pt < 128) table[f.pt] = f;
+    this.ptTable = table;
+  }
+
+  /** While paused, RTP is counted in the statistics but dropped ('paused'), not spooled. */
+  setPaused(paused: boolean): void {
+    this.paused = paused;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Epoch ms of the last RTP packet accepted into the spool, or null. */
+  get lastPacketAt(): number | null {
+    return this.lastAccepted;
+  }
+
+  /** Epoch ms of the last valid RTP packet, spooled or dropped because paused: media is flowing. */
+  get lastHeardAt(): number | null {
+    return this.lastHeard;
+  }
+
+  /** Current SSRC's jitter in ms (read by the metrics module through counters.activeLegs). */
+  get jitterMs(): number {
+    return this.current ? this.current.jitterMs : 0;
+  }
+
+  /** Statistics of one SSRC, if it is still tracked. */
+  source(ssrc: number): SourceStats | undefined {
+    return this.sources.get(ssrc >>> 0);
+  }
+
+  snapshot(): LegSnapshot {
+    const snap: LegSnapshot = { packets: this.accepted, lost: this.totalLost(), ssrcs: this.ssrcsSeen, jitterMs: this.jitterMs };
+    if (this.current) snap.lastSsrc = this.current.ssrc;
+    return snap;
+  }
+
+  /**
+   * Stops listening and reporting. The sockets stay open and owned by the caller, who gets
+   * the pair back and must hand it to PortAllocator.release(). Idempotent.
+   */
+  close(): PortPair {
+    if (this.closed) return this.pair;
+    this.closed = true;
+    this.pair.rtp.removeListener('message', this.onRtpMessage);
+    this.pair.rtcp.removeListener('message', this.onRtcpMessage);
+    if (this.reportTimer) clearTimeout(this.reportTimer);
+    this.reportTimer = null;
+    this.publishLoss();
+    this.counters.activeLegs.delete(this);
+    if (this.current) this.counters.jitterObservations.push(this.current.jitterMs);
+    return this.pair;
+  }
+
+  private drop(reason: RtpDropReason): void {
+    this.counters.dropped[reason]++;
+  }
+
+  private handleRtp(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (looksLikeRtcp(msg)) {
+      this.handleRtcp(msg, rinfo, true);
+      return;
+    }
+    const h = this.header;
+    const bad = readRtpHeader(msg, msg.length, h);
+    if (bad) return this.drop(bad);
+    const format = this.ptTable[h.payloadType];
+    if (!format) return this.drop('unknown_payload_type');
+
+    const now = this.now();
+    let src = this.current;
+    if (!src || src.ssrc !== h.ssrc) src = this.switchSource(h.ssrc);
+    // RFC 4733 events repeat their start timestamp across packets: no use for jitter.
+    src.update(h.sequence, h.timestamp, now, format.codec === 'TELEPHONE-EVENT' ? 0 : format.clockRate);
+    this.lastHeard = now;
+    if (!this.rtpPeer) this.latch(rinfo);
+
+    if (this.paused) return this.drop('paused');
+    this.spool.appendPacket(RecordType.Rtp, this.legIndex, now, msg);
+    this.accepted++;
+    this.lastAccepted = now;
+    this.counters.packets++;
+    this.counters.bytes += msg.length;
+  }
+
+  private switchSource(ssrc: number): SourceStats {
+    let src = this.sources.get(ssrc);
+    if (!src) {
+      if (this.sources.size >= MAX_SOURCES_PER_LEG) this.evictOldest();
+      src = new SourceStats(ssrc);
+      this.sources.set(ssrc, src);
+      if (this.ssrcsSeen > 0) this.counters.ssrcChanges++;
+      this.ssrcsSeen++;
+    }
+    this.current = src;
+    return src;
+  }
+
+  private evictOldest(): void {
+    let oldest: SourceStats | null = null;
+    for (const s of this.sources.values()) if (!oldest || s.lastHeardMs < oldest.lastHeardMs) oldest = s;
+    if (!oldest) return;
+    this.evictedLost += oldest.lost;
+    this.sources.delete(oldest.ssrc);
+  }
+
+  private latch(rinfo: dgram.RemoteInfo): void {
+    this.rtpPeer = { address: rinfo.address, port: rinfo.port };
+    this.log?.debug({ leg: this.legIndex, port: this.pair.port }, 'first rtp packet');
+    this.scheduleReport();
+  }
+
+  private handleRtcp(msg: Buffer, rinfo: dgram.RemoteInfo, muxed: boolean): void {
+    const packets = parseRtcp(msg);
+    if (!packets) return this.drop('rtcp_malformed');
+    const now = this.now();
+    this.spool.appendPacket(RecordType.Rtcp, this.legIndex, now, msg);
+    this.counters.rtcp++;
+    const peer = this.rtcpPeer;
+    if (!peer || peer.address !== rinfo.address || peer.port !== rinfo.port || peer.muxed !== muxed) {
+      this.rtcpPeer = { address: rinfo.address, port: rinfo.port, muxed };
+    }
+    for (const p of packets) {
+      if (p.type !== 'sr') continue;
+      this.sources.get(p.ssrc)?.onSenderReport({
+        ntpSeconds: p.ntpSeconds, ntpFraction: p.ntpFraction, rtpTimestamp: p.rtpTimestamp, arrivalMs: now,
+      });
+    }
+  }
+
+  private scheduleReport(): void {
+    if (this.closed || this.intervalMs <= 0) return;
+    // RFC 3550 §6.3.1: randomise over [0.5, 1.5] of the interval so reports of many
+    // sessions started together do not stay in step.
+    const delay = this.intervalMs * (0.5 + Math.random());
+    this.reportTimer = setTimeout(() => {
+      this.reportTimer = null;
+      this.sendReport();
+      this.scheduleReport();
+    }, delay);
+    this.reportTimer.unref();
+  }
+
+  private sendReport(): void {
+    if (this.closed) return;
+    const now = this.now();
+    const blocks: ReportBlock[] = [];
+    for (const s of this.sources.values()) if (s.valid && s.heardSinceReport) blocks.push(s.reportBlock(now));
+    this.publishLoss();
+    const dest = this.reportDestination();
+    if (!dest) return;
+    const packet = buildReceiverReport(this.ssrc, this.cname, blocks);
+    try {
+      dest.socket.send(packet, dest.port, dest.address, (err) => {
+        if (err) this.log?.debug({ leg: this.legIndex, err: err.message }, 'rtcp report not sent');
+        else this.counters.rtcpSent++;
+      });
+    } catch (err) {
+      // The caller released the sockets before closing us; nothing to report to any more.
+      this.log?.debug({ leg: this.legIndex, err: (err as Error).message }, 'rtcp report not sent');
+    }
+  }
+
+  private reportDestination(): { socket: dgram.Socket; address: string; port: number } | null {
+    const rtcp = this.rtcpPeer;
+    if (rtcp) return { socket: rtcp.muxed ? this.pair.rtp : this.pair.rtcp, address: rtcp.address, port: rtcp.port };
+    const rtp = this.rtpPeer;
+    if (!rtp || rtp.port >= 65535) return null;
+    return { socket: this.pair.rtcp, address: rtp.address, port: rtp.port + 1 };
+  }
+
+  private totalLost(): number {
+    let lost = this.evictedLost;
+    for (const s of this.sources.values()) lost += s.lost;
+    return lost;
+  }
+
+  /** Adds loss not yet counted to the process counter; late packets never make it go down. */
+  private publishLoss(): void {
+    const lost = this.totalLost();
+    if (lost > this.lostReported) {
+      this.counters.lost += lost - this.lostReported;
+      this.lostReported = lost;
+    }
+  }
+}

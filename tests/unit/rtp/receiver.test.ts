@@ -1,0 +1,284 @@
+import { describe, it, expect, afterEach } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type dgram from 'node:dgram';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { PortAllocator, type PortPair } from '../../../src/rtp/ports.js';
+import { RtpLegReceiver } from '../../../src/rtp/receiver.js';
+import { newRtpCounters } from '../../../src/rtp/counters.js';
+import { parseRtcp, ntpMiddle32, type RtcpPacket } from '../../../src/rtp/rtcp.js';
+import { SpoolWriter } from '../../../src/spool/writer.js';
+import { readSpool } from '../../../src/spool/reader.js';
+import { RecordType } from '../../../src/spool/format.js';
+import type { MediaFormat } from '../../../src/types.js';
+import { newRtpHeader, readRtpHeader } from '../../../src/rtp/packet.js';
+import { rtpPacket, senderReport } from './fixtures.js';
+
+const run = promisify(execFile);
+
+const PCMU: MediaFormat = { pt: 0, codec: 'PCMU', clockRate: 8000, channels: 1 };
+const EVENTS: MediaFormat = { pt: 101, codec: 'TELEPHONE-EVENT', clockRate: 8000, channels: 1 };
+const SSRC = 0x5eed0001;
+
+const randomBase = (): number => 40000 + 2 * Math.floor(Math.random() * 9000);
+
+const cleanups: Array<() => void | Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+/** Waits for a condition the event loop will make true; fails the test if it never does. */
+async function until(what: string, cond: () => boolean, limitMs = 5000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+function nextMessage(socket: dgram.Socket): Promise<{ msg: Buffer; rinfo: dgram.RemoteInfo }> {
+  return new Promise((resolve) => socket.once('message', (msg, rinfo) => resolve({ msg, rinfo })));
+}
+
+/** Waits for the next datagram that parses as an RTCP RR on `socket`. */
+async function nextReport(socket: dgram.Socket): Promise<{ packets: RtcpPacket[]; rinfo: dgram.RemoteInfo }> {
+  for (;;) {
+    const { msg, rinfo } = await nextMessage(socket);
+    const packets = parseRtcp(msg);
+    if (packets && packets[0]?.type === 'rr') return { packets, rinfo };
+  }
+}
+
+function send(socket: dgram.Socket, buf: Buffer, port: number): Promise<void> {
+  return new Promise((resolve, reject) => socket.send(buf, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+}
+
+async function setup(opts: { intervalMs?: number; now?: () => number } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'tallenne-rtp-'));
+  const base = randomBase();
+  const ours = new PortAllocator({ address: '127.0.0.1', min: base, max: base + 9 });
+  const theirs = new PortAllocator({ address: '127.0.0.1', min: base + 10, max: base + 19 });
+  const pair = await ours.allocatePair();
+  const peer: PortPair = await theirs.allocatePair();
+  const spool = new SpoolWriter(join(dir, 'call.spool'));
+  const counters = newRtpCounters();
+  let clock = 1_700_000_000_000;
+  const receiver = new RtpLegReceiver({
+    legIndex: 1, pair, spool, formats: [PCMU, EVENTS], counters,
+    now: opts.now ?? (() => (clock += 20)), rtcpIntervalMs: opts.intervalMs ?? 30, ssrc: 0x0dd0dd0d, cname: 'tallenne@test',
+  });
+  cleanups.push(async () => {
+    ours.release(receiver.close());
+    theirs.release(peer);
+    await spool.close(null);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { receiver, pair, peer, spool, counters };
+}
+
+async function spooled(spool: SpoolWriter): Promise<Array<{ type: RecordType; leg: number; time: number; payload: Buffer }>> {
+  await spool.drain();
+  const out: Array<{ type: RecordType; leg: number; time: number; payload: Buffer }> = [];
+  await readSpool(spool.path, (r) => {
+    out.push({ type: r.type, leg: r.leg, time: r.time, payload: Buffer.from(r.payload) });
+  });
+  return out;
+}
+
+describe('RtpLegReceiver on loopback', () => {
+  it('spools accepted RTP and RTCP, drops and counts junk and paused packets', async () => {
+    const { receiver, pair, peer, spool, counters } = await setup({ intervalMs: 60_000 });
+    const sent: Buffer[] = [];
+    for (let i = 0; i < 10; i++) {
+      const p = rtpPacket({ seq: 1000 + i, ts: i * 160, ssrc: SSRC, payload: Buffer.alloc(160, i) });
+      sent.push(p);
+      await send(peer.rtp, p, pair.port);
+    }
+    await until('10 packets', () => counters.packets === 10);
+    expect(receiver.lastPacketAt).not.toBeNull();
+
+    await send(peer.rtp, rtpPacket({ pt: 8, seq: 1010, ts: 1600, ssrc: SSRC }), pair.port); // PCMA: not offered
+    await send(peer.rtp, Buffer.from('definitely not rtp'), pair.port);
+    await send(peer.rtp, Buffer.alloc(6, 0x80), pair.port);
+    const v1 = rtpPacket({ seq: 1011, ts: 1, ssrc: SSRC });
+    v1[0] = 0x40;
+    await send(peer.rtp, v1, pair.port);
+    const lying = rtpPacket({ seq: 1012, ts: 1, ssrc: SSRC, payload: Buffer.alloc(4) });
+    lying[0] = 0x8f; // 15 CSRCs that are not there
+    await send(peer.rtp, lying, pair.port);
+    await until('junk counted', () => counters.dropped.unknown_payload_type === 1 && counters.dropped.too_short === 1
+      && counters.dropped.bad_version === 2 && counters.dropped.bad_header === 1);
+
+    receiver.setPaused(true);
+    for (let i = 10; i < 13; i++) await send(peer.rtp, rtpPacket({ seq: 1000 + i, ts: i * 160, ssrc: SSRC }), pair.port);
+    await until('paused drops', () => counters.dropped.paused === 3);
+    const pausedAt = receiver.lastPacketAt;
+    expect(receiver.lastHeardAt).toBeGreaterThan(pausedAt!);
+    receiver.setPaused(false);
+
+    for (let i = 13; i < 18; i++) {
+      const p = rtpPacket({ seq: 1000 + i, ts: i * 160, ssrc: SSRC, payload: Buffer.alloc(160, i) });
+      sent.push(p);
+      await send(peer.rtp, p, pair.port);
+    }
+    // RFC 4733 event on the offered event payload type: spooled like audio.
+    const dtmf = rtpPacket({ pt: 101, seq: 1018, ts: 17 * 160, ssrc: SSRC, payload: Buffer.from([5, 0x0a, 0, 160]) });
+    sent.push(dtmf);
+    await send(peer.rtp, dtmf, pair.port);
+
+    const sr = senderReport(SSRC, 0xe1234567, 0x89abcdef, 17 * 160, 18, 18 * 160);
+    await send(peer.rtcp, sr, pair.port + 1);
+    await send(peer.rtcp, Buffer.from([0x80, 200, 0, 40, 1, 2, 3, 4]), pair.port + 1); // length lies
+    await send(peer.rtp, Buffer.from([0x81, 201, 0, 40]), pair.port); // muxed, truncated
+    await until('rtcp handled', () => counters.rtcp === 1 && counters.dropped.rtcp_malformed === 2 && counters.packets === 16);
+
+    const snap = receiver.snapshot();
+    expect(snap).toMatchObject({ packets: 16, lost: 0, ssrcs: 1, lastSsrc: SSRC });
+    expect(counters.bytes).toBe(sent.reduce((n, p) => n + p.length, 0));
+    expect(receiver.source(SSRC)!.lastSenderReport).toMatchObject({ ntpSeconds: 0xe1234567, ntpFraction: 0x89abcdef, rtpTimestamp: 17 * 160 });
+
+    const records = await spooled(spool);
+    const rtp = records.filter((r) => r.type === RecordType.Rtp);
+    const rtcp = records.filter((r) => r.type === RecordType.Rtcp);
+    expect(records.length).toBe(rtp.length + rtcp.length);
+    expect(rtp.map((r) => r.payload)).toEqual(sent);
+    expect(rtcp.map((r) => r.payload)).toEqual([sr]);
+    expect(records.every((r) => r.leg === 1)).toBe(true);
+    for (let i = 1; i < records.length; i++) expect(records[i]!.time).toBeGreaterThan(records[i - 1]!.time);
+  });
+
+  it('sends receiver reports to the source RTP port + 1, then to where RTCP came from', async () => {
+    const { pair, peer, counters } = await setup({ intervalMs: 30 });
+    // Reports start with the first RTP packet, not before.
+    expect(counters.rtcpSent).toBe(0);
+    const firstReport = nextReport(peer.rtcp);
+    for (let i = 0; i < 20; i++) {
+      if (i === 7 || i === 8) continue; // two lost
+      await send(peer.rtp, rtpPacket({ seq: 65530 + i, ts: i * 160, ssrc: SSRC }), pair.port);
+    }
+    const { packets, rinfo } = await firstReport;
+    expect(rinfo.port).toBe(pair.port + 1); // sent from our RTCP socket
+    const rr = packets[0]!;
+    expect(rr.type).toBe('rr');
+    if (rr.type !== 'rr') return;
+    expect(rr.ssrc).toBe(0x0dd0dd0d);
+    expect(packets[1]).toEqual({ type: 'sdes', ssrcs: [0x0dd0dd0d] });
+    // A block appears once the source passed probation; it is about the sender's SSRC.
+    expect(rr.reports.every((b) => b.ssrc === SSRC)).toBe(true);
+
+    // Wait until every packet is in, then the next report must show the full picture.
+    await until('18 packets', () => counters.packets === 18);
+    await send(peer.rtp, rtpPacket({ seq: 65530 + 20, ts: 20 * 160, ssrc: SSRC }), pair.port);
+    const sr = senderReport(SSRC, 0x00011234, 0x56780000, 3200, 19, 3040);
+    await send(peer.rtcp, sr, pair.port + 1);
+    await until('sr seen', () => counters.rtcp === 1);
+    await send(peer.rtp, rtpPacket({ seq: 65530 + 21, ts: 21 * 160, ssrc: SSRC }), pair.port);
+    await until('20 packets', () => counters.packets === 20);
+    for (;;) {
+      const { packets: p2 } = await nextReport(peer.rtcp);
+      const rr2 = p2[0]!;
+      if (rr2.type !== 'rr' || rr2.reports.length === 0 || rr2.reports[0]!.lsr === 0) continue;
+      expect(rr2.reports[0]).toMatchObject({
+        ssrc: SSRC,
+        cumulativeLost: 2,
+        highestSeq: 65536 + (65530 + 21 - 65536),
+        lsr: ntpMiddle32(0x00011234, 0x56780000),
+      });
+      break;
+    }
+    expect(counters.rtcpSent).toBeGreaterThan(0);
+    expect(counters.lost).toBe(2);
+  });
+
+  it('answers muxed RTCP on the RTP socket, to the address it came from', async () => {
+    const { pair, peer, counters } = await setup({ intervalMs: 30 });
+    for (let i = 0; i < 5; i++) await send(peer.rtp, rtpPacket({ seq: i, ts: i * 160, ssrc: SSRC }), pair.port);
+    await send(peer.rtp, senderReport(SSRC, 1, 2, 3, 4, 5), pair.port); // RFC 5761: RTCP on the RTP port
+    await until('muxed rtcp', () => counters.rtcp === 1);
+    // Reports sent before the muxed SR went to port + 1; from now on they come to the RTP
+    // socket, sent from ours.
+    const { rinfo } = await nextReport(peer.rtp);
+    expect(rinfo.port).toBe(pair.port);
+  });
+
+  it('tracks an SSRC change as a new source and reports loss per source', async () => {
+    const { receiver, pair, peer, counters } = await setup({ intervalMs: 60_000 });
+    for (let i = 0; i < 10; i++) await send(peer.rtp, rtpPacket({ seq: 100 + i, ts: i * 160, ssrc: 1 }), pair.port);
+    for (let i = 0; i < 10; i++) {
+      if (i === 4) continue;
+      await send(peer.rtp, rtpPacket({ seq: 5000 + i, ts: 99999 + i * 160, ssrc: 2 }), pair.port);
+    }
+    await until('19 packets', () => counters.packets === 19);
+    expect(receiver.snapshot()).toMatchObject({ packets: 19, lost: 1, ssrcs: 2, lastSsrc: 2 });
+    expect(counters.ssrcChanges).toBe(1);
+    expect(receiver.source(1)!.received).toBe(10);
+    expect(receiver.source(2)!.lost).toBe(1);
+  });
+
+  it('follows new formats after a re-INVITE and stops listening on close', async () => {
+    const { receiver, pair, peer, counters, spool } = await setup({ intervalMs: 60_000 });
+    await send(peer.rtp, rtpPacket({ pt: 8, seq: 1, ts: 0, ssrc: SSRC }), pair.port);
+    await until('pcma dropped', () => counters.dropped.unknown_payload_type === 1);
+    receiver.setFormats([{ pt: 8, codec: 'PCMA', clockRate: 8000, channels: 1 }]);
+    await send(peer.rtp, rtpPacket({ pt: 8, seq: 2, ts: 160, ssrc: SSRC }), pair.port);
+    await send(peer.rtp, rtpPacket({ pt: 0, seq: 3, ts: 320, ssrc: SSRC }), pair.port);
+    await until('pcma accepted', () => counters.packets === 1 && counters.dropped.unknown_payload_type === 2);
+    expect(counters.activeLegs.has(receiver)).toBe(true);
+
+    const returned = receiver.close();
+    expect(returned).toBe(pair);
+    expect(counters.activeLegs.has(receiver)).toBe(false);
+    expect(counters.jitterObservations.pending).toBe(1);
+    // The socket is still open (the caller releases it) but nobody listens for RTP any more.
+    const stillOpen = nextMessage(pair.rtp);
+    await send(peer.rtp, rtpPacket({ pt: 8, seq: 4, ts: 480, ssrc: SSRC }), pair.port);
+    await stillOpen;
+    expect(counters.packets).toBe(1);
+    expect((await spooled(spool)).length).toBe(1);
+  });
+
+  it('records a real RTP sender (ffmpeg) faithfully: every packet, its SR, audio intact', async () => {
+    const { receiver, pair, spool, counters } = await setup({ intervalMs: 60_000, now: () => Date.now() });
+    // ffmpeg's RTP muxer: 1 s of 440 Hz as PCMU, 160 samples (20 ms) per packet, an RTCP SR
+    // to port + 1 with the first packet.
+    await run('ffmpeg', [
+      '-hide_banner', '-loglevel', 'error', '-f', 'lavfi',
+      '-i', 'sine=frequency=440:duration=1:sample_rate=8000:samples_per_frame=160',
+      '-c:a', 'pcm_mulaw', '-payload_type', '0', '-pkt_size', '172', '-f', 'rtp', '-sdp_file', '/dev/null',
+      `rtp://127.0.0.1:${pair.port}?rtcpport=${pair.port + 1}`,
+    ]);
+    await until('50 packets and an SR', () => counters.packets === 50 && counters.rtcp >= 1);
+    expect(counters.dropped.rtcp_malformed).toBe(0);
+    const snap = receiver.snapshot();
+    expect(snap).toMatchObject({ packets: 50, lost: 0, ssrcs: 1 });
+
+    const records = await spooled(spool);
+    const h = newRtpHeader();
+    const audio: Buffer[] = [];
+    let prevSeq = -1;
+    for (const r of records.filter((x) => x.type === RecordType.Rtp)) {
+      expect(readRtpHeader(r.payload, r.payload.length, h)).toBeNull();
+      expect(h.ssrc).toBe(snap.lastSsrc);
+      if (prevSeq >= 0) expect(h.sequence).toBe((prevSeq + 1) & 0xffff);
+      prevSeq = h.sequence;
+      audio.push(r.payload.subarray(h.payloadOffset, h.payloadOffset + h.payloadLength));
+    }
+    expect(audio.length).toBe(50);
+    const sr = records.filter((x) => x.type === RecordType.Rtcp).map((x) => parseRtcp(x.payload)![0]!);
+    expect(sr[0]).toMatchObject({ type: 'sr', ssrc: snap.lastSsrc });
+
+    // The spooled payloads, concatenated, are the tone ffmpeg sent: sox measures it.
+    const dir = mkdtempSync(join(tmpdir(), 'tallenne-rtp-audio-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const raw = join(dir, 'leg.ul');
+    writeFileSync(raw, Buffer.concat(audio));
+    const { stderr } = await run('sox', ['-t', 'ul', '-r', '8000', '-c', '1', raw, '-n', 'stat']);
+    const seconds = Number(/Length \(seconds\):\s+([\d.]+)/.exec(stderr)![1]);
+    const freq = Number(/Rough\s+frequency:\s+(\d+)/.exec(stderr)![1]);
+    expect(seconds).toBeCloseTo(1, 3);
+    expect(Math.abs(freq - 440)).toBeLessThan(10);
+  });
+});
