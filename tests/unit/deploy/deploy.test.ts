@@ -59,7 +59,7 @@ interface Dashboard {
 }
 
 function dashboard(): Dashboard {
-  return JSON.parse(read('deploy', 'grafana', 'tallenne-dashboard.json')) as Dashboard;
+  return JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Dashboard;
 }
 
 /** Every `expr:` of the rules file; block scalars (`|`) are gathered up to the next key. */
@@ -96,7 +96,7 @@ async function exposedNames(): Promise<Set<string>> {
   collectDefaultMetrics({ register: r });
   for (const m of await r.getMetricsAsJSON()) {
     names.add(m.name);
-    if (m.type === ('histogram' as typeof m.type)) for (const s of ['_bucket', '_sum', '_count']) names.add(m.name + s);
+    if (String(m.type) === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(m.name + s);
   }
   return names;
 }
