@@ -18,6 +18,7 @@ import { Purger } from './retention/purge.js';
 import { HttpApi } from './api/http.js';
 import { Metrics } from './api/metrics.js';
 import type { BoundListener } from './sip/transport.js';
+import { durationMs } from './config/duration.js';
 import { describeConfig, diffConfig, isReloadable } from './config/describe.js';
 
 export interface DaemonInfo {
@@ -84,7 +85,7 @@ export class Daemon {
     const http = await this.http.listen(c.http.listen, c.metrics.listen);
     this.log.info({ address: http.http.address, port: http.http.port }, 'HTTP listening');
     if (http.metrics) this.log.info({ address: http.metrics.address, port: http.metrics.port }, 'metrics listening');
-    this.purger.start(c.retention.purge_interval.ms + c.retention.purge_interval.months * 2_629_746_000);
+    this.purger.start(durationMs(c.retention.purge_interval));
     this.started = true;
     this.log.info({ maxCalls: c.calls.max_concurrent, rtpPorts: `${c.rtp.port_min}-${c.rtp.port_max}`, storage: c.storage.dir }, 'tallenne ready');
     return { sip, http: http.http, ...(http.metrics ? { metrics: http.metrics } : {}) };

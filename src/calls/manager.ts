@@ -22,7 +22,8 @@ import { PortAllocator, type PortPair } from '../rtp/ports.js';
 import { RtpLegReceiver } from '../rtp/receiver.js';
 import type { RtpCounters } from '../rtp/counters.js';
 import { SpoolWriter } from '../spool/writer.js';
-import type { EncoderPool, EncodeResult } from '../encoder/pool.js';
+import type { EncoderPool } from '../encoder/pool.js';
+import type { EncodeResult } from '../encoder/encode-spool.js';
 import type { RecordingIndex } from '../index/index.js';
 import { withRetention } from '../retention/policy.js';
 import { protectNumber, type NumberHasher } from '../privacy/numbers.js';
@@ -145,7 +146,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
         ...(uriUser(req.requestUri) ? { requestUser: uriUser(req.requestUri)! } : {}),
         media: body.sdp.media,
       },
-      { serviceNumbers: this.config.roles.service_numbers, internalPattern: this.config.roles.internal_pattern, agents: this.config.agents },
+      this.roleRules(),
     );
 
     const id = ulid();
@@ -223,7 +224,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     const roles = session.metadata
       ? assignRoles(
         { metadata: session.metadata, from: partyOf(req.from), to: partyOf(req.to), media: body.sdp.media },
-        { serviceNumbers: this.config.roles.service_numbers, internalPattern: this.config.roles.internal_pattern, agents: this.config.agents },
+        this.roleRules(),
       )
       : null;
     session.meta = { ...session.meta, legs, ...(roles ? this.participantsFrom(roles, session.meta.answeredAt, now, session.meta.participants) : {}) };
@@ -241,6 +242,15 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     const session = this.sessions.get(dialogId);
     if (!session) return;
     this.endSession(session, session.endReason ?? reason);
+  }
+
+  private roleRules() {
+    return {
+      serviceNumbers: this.config.roles.service_numbers,
+      internalPattern: this.config.roles.internal_pattern,
+      agents: this.config.agents,
+      defaultCountry: this.config.privacy.default_country,
+    };
   }
 
   // ---- building the answer ----------------------------------------------------------
@@ -379,7 +389,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
         skipSilence: this.config.encoder.skip_silence,
         maskDtmf: this.config.privacy.mask_dtmf,
       });
-      const entry = withRetention(entryFrom(result), this.config.retention);
+      const entry = withRetention(entryFrom(result), this.config.retention, { defaultCountry: this.config.privacy.default_country });
       await this.deps.index.put(entry);
       unlinkSync(spoolPath);
       if (entry.status === 'truncated') this.counters.calls.truncated++;
