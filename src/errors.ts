@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   TALLENNE_FORBIDDEN: 'the actor may not do this',
   TALLENNE_ERASURE_REFUSED: 'the retention policy does not allow erasure',
   TALLENNE_AUDIT_BROKEN: 'the audit chain does not verify',
+  TALLENNE_INDEX_VERSION: 'the index was written by a newer tallenne',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -108,8 +108,8 @@ export class Metrics {
       name: 'tallenne_retention_purged_total', help: 'Recordings destroyed by retention, by what was destroyed (audio or metadata).', labelNames: ['kind'], registers: [r],
       collect() { mirror(this, { kind: 'audio' }, src.purger.purgedTotal.audio); mirror(this, { kind: 'metadata' }, src.purger.purgedTotal.metadata); },
     });
-    new Gauge({ name: 'tallenne_rtp_ports_in_use', help: 'RTP ports allocated to live legs (RTP and RTCP each count).', registers: [r], collect() { this.set(src.ports.inUse); } });
-    new Gauge({ name: 'tallenne_rtp_ports_total', help: 'RTP ports in the configured range.', registers: [r], collect() { this.set(src.ports.total); } });
+    new Gauge({ name: 'tallenne_rtp_ports_in_use', help: 'UDP ports held by live legs (each leg holds an RTP and an RTCP port).', registers: [r], collect() { this.set(2 * src.ports.inUse); } });
+    new Gauge({ name: 'tallenne_rtp_ports_total', help: 'UDP ports of the configured RTP range usable as RTP/RTCP pairs.', registers: [r], collect() { this.set(2 * src.ports.total); } });
     new Gauge({ name: 'tallenne_spool_pending', help: 'Ended calls not yet encoded and indexed.', registers: [r], collect() { this.set(src.manager.pendingFinalisations); } });
   }
 

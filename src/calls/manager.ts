@@ -283,7 +283,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
         ...(m.label ? { label: m.label } : {}),
       };
     });
-    return buildSdpAnswer({ offer, address: this.config.rtp.address, sessionId: String(session.meta.answeredAt), version: session.sdpVersion, media, userAgent: this.config.sip.user_agent });
+    return buildSdpAnswer({ offer, address: this.config.rtp.advertise_address ?? this.config.rtp.address, sessionId: String(session.meta.answeredAt), version: session.sdpVersion, media, userAgent: this.config.sip.user_agent });
   }
 
   private lastSdp(session: CallSession): string {

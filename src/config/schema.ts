@@ -78,7 +78,8 @@ export const retentionPolicySchema = z.strictObject({
   }).default({}),
   audio: duration,
   metadata: duration,
-  erasure: z.enum(['allowed', 'refused']).default('allowed'),
+  /** Absent: the rule inherits [retention] erasure. */
+  erasure: z.enum(['allowed', 'refused']).optional(),
   erasure_refused_reason: z.string().optional(),
 });
 
@@ -92,6 +93,8 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   rtp: z.strictObject({
     address: z.string().default('127.0.0.1'),
+    /** Address written into SDP answers; needed when `address` is a wildcard (0.0.0.0, ::). */
+    advertise_address: z.string().optional(),
     port_min: z.number().int().min(1024).max(65534).default(20000),
     port_max: z.number().int().min(1025).max(65535).default(29999),
     inactivity_timeout: d('60s'),
@@ -142,6 +145,9 @@ export const configSchema = z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).prefault({}),
 }).superRefine((c, ctx) => {
+  if ((c.rtp.address === '0.0.0.0' || c.rtp.address === '::') && !c.rtp.advertise_address) {
+    ctx.addIssue({ code: 'custom', path: ['rtp', 'advertise_address'], message: `rtp.address is the wildcard ${c.rtp.address}: set advertise_address to the address the SBC should send media to` });
+  }
   if (c.rtp.port_min >= c.rtp.port_max) {
     ctx.addIssue({ code: 'custom', path: ['rtp', 'port_max'], message: 'port_max must be above port_min' });
   }

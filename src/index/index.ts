@@ -178,7 +178,7 @@ class LmdbRecordingIndex implements RecordingIndex {
       this.meta.put('schemaVersion', SCHEMA_VERSION);
       return null;
     });
-    if (problem !== null) throw new Error(problem);
+    if (problem !== null) throw new TallenneError('TALLENNE_INDEX_VERSION', problem);
   }
 
   /** Drops and recomputes every secondary key (runs inside a write transaction). */

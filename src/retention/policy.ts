@@ -74,7 +74,7 @@ export function findPolicy(s: RetentionSubject, retention: RetentionConfig, opts
 
 export function decideRetention(entry: RetentionSubject, endedAt: number, retention: RetentionConfig, opts: PolicyOptions = {}): RetentionDecision {
   const p = findPolicy(entry, retention, opts);
-  const erasure = p ? p.erasure : retention.erasure;
+  const erasure = p?.erasure ?? retention.erasure;
   const decision: RetentionDecision = {
     policy: p ? p.name : DEFAULT_POLICY,
     audioExpiresAt: addDuration(endedAt, p ? p.audio : retention.audio),
@@ -92,7 +92,7 @@ export function decideRetention(entry: RetentionSubject, endedAt: number, retent
 export function erasureRule(entry: RecordingEntry, retention: RetentionConfig, opts: PolicyOptions = {}): { erasure: 'allowed' | 'refused'; reason?: string; policy: string } {
   const named = entry.retention ? retention.policy.find((p) => p.name === entry.retention!.policy) : undefined;
   if (named) {
-    return named.erasure === 'refused'
+    return (named.erasure ?? retention.erasure) === 'refused'
       ? { erasure: 'refused', reason: named.erasure_refused_reason ?? retention.erasure_refused_reason ?? 'the retention policy does not allow erasure', policy: named.name }
       : { erasure: 'allowed', policy: named.name };
   }

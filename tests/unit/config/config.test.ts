@@ -68,6 +68,12 @@ describe('config', () => {
     }
   });
 
+  it('requires an advertised address when RTP binds a wildcard', () => {
+    expect(() => parseConfigText('[rtp]\naddress = "0.0.0.0"\n', 'x.toml')).toThrow(/rtp\.advertise_address/);
+    const { config } = parseConfigText('[rtp]\naddress = "0.0.0.0"\nadvertise_address = "198.51.100.7"\n', 'x.toml');
+    expect(config.rtp.advertise_address).toBe('198.51.100.7');
+  });
+
   it('reports TOML syntax errors with line and column', () => {
     expect(() => parseConfigText('[sip\nlisten = 1', 'x.toml')).toThrow(/line 1/);
   });
