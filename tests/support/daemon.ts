@@ -64,11 +64,17 @@ ${extra}
 `;
 }
 
-export async function startDaemon(opts: { dir?: string; extraToml?: string; configText?: string; rtp?: [number, number] } = {}): Promise<DaemonHandle> {
+/**
+ * `extraToml` is appended (new tables); `set` puts keys into the harness's own tables, e.g.
+ * `{ rtp: 'inactivity_timeout = "2s"' }`.
+ */
+export async function startDaemon(opts: { dir?: string; extraToml?: string; set?: Record<string, string>; configText?: string; rtp?: [number, number] } = {}): Promise<DaemonHandle> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'tallenne-it-'));
   const rtp = opts.rtp ?? randomRtpRange();
   const configFile = join(dir, 'tallenne.toml');
-  writeFileSync(configFile, opts.configText ?? makeConfig(dir, rtp, opts.extraToml ?? ''));
+  let text = opts.configText ?? makeConfig(dir, rtp, opts.extraToml ?? '');
+  for (const [table, lines] of Object.entries(opts.set ?? {})) text = text.replace(`\n[${table}]\n`, `\n[${table}]\n${lines}\n`);
+  writeFileSync(configFile, text);
   const proc = spawn(process.execPath, [BIN, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   const waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];

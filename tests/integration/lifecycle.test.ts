@@ -1,0 +1,152 @@
+/**
+ * A call's life against the real daemon process: rejections, the RTP inactivity timeout,
+ * a SIGKILL mid-call (recovered as truncated at the next start) and a graceful SIGTERM.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startDaemon, removeDir, BIN, type DaemonHandle } from '../support/daemon.js';
+import { SipTestClient, answerMedia } from '../support/sip-client.js';
+import { RtpSender } from '../support/rtp-sender.js';
+import { siprecMultipart, siprecSdp, rsMetadata } from '../support/siprec-body.js';
+import { decodeWithFfmpeg, ffprobe, tonePower, rms } from '../support/audio.js';
+import { firstHeader } from '../../src/sip/message.js';
+
+const daemons: DaemonHandle[] = [];
+afterEach(async () => {
+  for (const d of daemons.splice(0)) {
+    await d.kill();
+    removeDir(d.dir);
+  }
+});
+
+async function daemon(): Promise<DaemonHandle> {
+  const d = await startDaemon();
+  daemons.push(d);
+  return d;
+}
+
+function show(d: DaemonHandle, id: string): Record<string, unknown> {
+  return JSON.parse(execFileSync(process.execPath, [BIN, 'recordings', 'show', id, '--json', '--config', d.configFile], { encoding: 'utf8' })) as Record<string, unknown>;
+}
+
+async function placeCall(d: DaemonHandle, opts: { sdp?: string } = {}) {
+  const client = new SipTestClient('udp', d.udpPort);
+  await client.open();
+  const { body, contentType } = siprecMultipart(opts.sdp ?? siprecSdp(), rsMetadata('+358501112233', '1001'));
+  const res = await client.invite({ body, contentType, headers: ['Require: siprec'] });
+  return { client, res, media: res.status === 200 ? answerMedia(res.body.toString()) : [] };
+}
+
+describe('daemon lifecycle', () => {
+  it('rejects what it cannot record and keeps running', async () => {
+    const d = await startDaemon({ set: { calls: 'max_concurrent = 1' } });
+    daemons.push(d);
+    const gsm = siprecSdp({ codecs: '3' }).replace(/a=rtpmap:0 PCMU\/8000\r\na=rtpmap:8 PCMA\/8000\r\n/g, 'a=rtpmap:3 GSM/8000\r\n');
+    const noCodec = await placeCall(d, { sdp: gsm });
+    expect(noCodec.res.status).toBe(488);
+    noCodec.client.close();
+
+    const badSdp = new SipTestClient('udp', d.udpPort);
+    await badSdp.open();
+    const bad = await badSdp.invite({ body: 'this is not SDP', contentType: 'application/sdp' });
+    expect(bad.status).toBe(400);
+    expect(firstHeader(bad.headers, 'warning')).toBeDefined();
+    badSdp.close();
+
+    const first = await placeCall(d);
+    expect(first.res.status).toBe(200);
+    const second = await placeCall(d);
+    expect(second.res.status).toBe(503);
+    expect(firstHeader(second.res.headers, 'retry-after')).toBeDefined();
+    second.client.close();
+    expect((await first.client.bye()).status).toBe(200);
+    first.client.close();
+    await d.waitForLog((l) => l.msg === 'recording stored');
+    const rejected = d.logs.filter((l) => l.msg === 'INVITE rejected').map((l) => l.why);
+    expect(rejected).toEqual(['no_codec', 'malformed', 'capacity']);
+  });
+
+  it('ends a call with a BYE when RTP stops for the inactivity timeout', async () => {
+    const d3 = await startDaemon({ set: { rtp: 'inactivity_timeout = "2s"' } });
+    daemons.push(d3);
+    const { client, res, media } = await placeCall(d3);
+    expect(res.status).toBe(200);
+    const s = new RtpSender({ port: media[0]!.port, toneHz: 440 });
+    await s.open();
+    s.start();
+    await new Promise((r) => setTimeout(r, 500));
+    s.stop();
+    const bye = await client.waitFor((m) => m.kind === 'request' && m.method === 'BYE', 10_000);
+    expect(bye.kind).toBe('request');
+    const stored = await d3.waitForLog((l) => l.msg === 'recording stored');
+    const entry = show(d3, stored.recording as string);
+    expect(entry.endReason).toBe('rtp-timeout');
+    expect(entry.status).toBe('complete');
+    s.close();
+    client.close();
+  });
+
+  it('recovers a call cut by SIGKILL as a truncated recording with the audio captured before the kill', async () => {
+    const d = await daemon();
+    const { client, res, media } = await placeCall(d);
+    expect(res.status).toBe(200);
+    const caller = new RtpSender({ port: media[0]!.port, toneHz: 440 });
+    const agent = new RtpSender({ port: media[1]!.port, toneHz: 1000 });
+    await caller.open();
+    await agent.open();
+    caller.start();
+    agent.start();
+    await new Promise((r) => setTimeout(r, 2000));
+    await d.kill();
+    caller.close();
+    agent.close();
+    client.close();
+    expect(readdirSync(join(d.dir, 'data', 'spool')).filter((f) => f.endsWith('.spool'))).toHaveLength(1);
+
+    const again = await startDaemon({ dir: d.dir, configText: readFileSync(d.configFile, 'utf8') });
+    daemons.push(again);
+    const stored = await again.waitForLog((l) => l.msg === 'recording stored');
+    const entry = show(again, stored.recording as string);
+    expect(entry.status).toBe('truncated');
+    expect(entry.customerNumber).toBe('+358501112***');
+    expect(readdirSync(join(d.dir, 'data', 'spool')).filter((f) => f.endsWith('.spool'))).toHaveLength(0);
+    const file = join(d.dir, 'data', entry.file as string);
+    const probe = ffprobe(file);
+    // Captured up to the last flush before the kill (flushes run every 200 ms).
+    expect(probe.durationSec).toBeGreaterThan(1.5);
+    expect(probe.durationSec).toBeLessThan(2.6);
+    const pcm = decodeWithFfmpeg(file);
+    expect(tonePower(pcm.channels[0]!, 8000, 440, 4000, 12000)).toBeGreaterThan(0.5);
+    expect(tonePower(pcm.channels[1]!, 8000, 1000, 4000, 12000)).toBeGreaterThan(0.5);
+  });
+
+  it('stops gracefully on SIGTERM: refuses new calls, finalises the active one, exits 0', async () => {
+    const base = await daemon();
+    const { client, res, media } = await placeCall(base);
+    expect(res.status).toBe(200);
+    const s = new RtpSender({ port: media[0]!.port, toneHz: 440 });
+    await s.open();
+    s.start();
+    await new Promise((r) => setTimeout(r, 1000));
+    base.proc.kill('SIGTERM');
+    await base.waitForLog((l) => l.msg === 'stopping: new calls are refused');
+    const late = await placeCall(base);
+    expect(late.res.status).toBe(503);
+    late.client.close();
+    // The active call may go on until the deadline (5 s in the test config); end it now.
+    await new Promise((r) => setTimeout(r, 500));
+    s.stop();
+    expect((await client.bye()).status).toBe(200);
+    expect(await base.exited).toBe(0);
+    const stored = base.logs.find((l) => l.msg === 'recording stored');
+    expect(stored).toBeDefined();
+    const entry = JSON.parse(execFileSync(process.execPath, [BIN, 'recordings', 'show', stored!.recording as string, '--json', '--config', base.configFile], { encoding: 'utf8' })) as Record<string, unknown>;
+    expect(entry.status).toBe('complete');
+    const pcm = decodeWithFfmpeg(join(base.dir, 'data', entry.file as string));
+    expect(rms(pcm.channels[0]!, 2000, 6000)).toBeGreaterThan(1000);
+    s.close();
+    client.close();
+  });
+});
