@@ -18,12 +18,20 @@ export interface CliContext extends CliIo {
 /** Minimal flag parser: `--name value`, `--flag` (boolean), positionals kept in order. */
 export interface ParsedArgs {
   readonly positionals: string[];
+  /** The last value of each flag. */
   readonly flags: Map<string, string | true>;
+  /** Every value of each flag, in order, for flags that may repeat (`--field a=1 --field b=2`). */
+  readonly repeated: Map<string, string[]>;
 }
 
 export function parseArgs(argv: readonly string[], booleanFlags: readonly string[] = []): ParsedArgs {
   const positionals: string[] = [];
   const flags = new Map<string, string | true>();
+  const repeated = new Map<string, string[]>();
+  const set = (name: string, value: string | true) => {
+    flags.set(name, value);
+    if (typeof value === 'string') repeated.set(name, [...(repeated.get(name) ?? []), value]);
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') {
@@ -33,22 +41,26 @@ export function parseArgs(argv: readonly string[], booleanFlags: readonly string
     if (a.startsWith('--')) {
       const eq = a.indexOf('=');
       if (eq > 0) {
-        flags.set(a.slice(2, eq), a.slice(eq + 1));
+        set(a.slice(2, eq), a.slice(eq + 1));
       } else {
         const name = a.slice(2);
         const next = argv[i + 1];
-        if (booleanFlags.includes(name) || next === undefined || next.startsWith('--')) flags.set(name, true);
+        if (booleanFlags.includes(name) || next === undefined || next.startsWith('--')) set(name, true);
         else {
-          flags.set(name, next);
+          set(name, next);
           i++;
         }
       }
     } else positionals.push(a);
   }
-  return { positionals, flags };
+  return { positionals, flags, repeated };
 }
 
 export function flagString(args: ParsedArgs, name: string): string | undefined {
   const v = args.flags.get(name);
   return typeof v === 'string' ? v : undefined;
+}
+
+export function flagAll(args: ParsedArgs, name: string): string[] {
+  return args.repeated.get(name) ?? [];
 }

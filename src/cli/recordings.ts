@@ -10,16 +10,14 @@ import { createRequire } from 'node:module';
 import { extname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import ffmpeg from 'fluent-ffmpeg';
-import { parseArgs, flagString, type CliContext, type ParsedArgs } from './context.js';
+import { parseArgs, flagString, flagAll, type CliContext, type ParsedArgs } from './context.js';
 import {
   actorOf,
   parseTime,
   positiveInt,
   recordingJson,
   recordingLine,
-  repeatedFlag,
   UsageError,
-  withoutFlag,
   withRegister,
   type Register,
 } from './register.js';
@@ -50,7 +48,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     (sub === undefined ? ctx.err : ctx.out)(USAGE);
     return sub === undefined ? 2 : 0;
   }
-  const handlers: Record<string, (args: ParsedArgs, r: Register, ctx: CliContext, raw: string[]) => Promise<number>> = {
+  const handlers: Record<string, (args: ParsedArgs, r: Register, ctx: CliContext) => Promise<number>> = {
     list,
     show,
     export: exportAudio,
@@ -65,9 +63,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     ctx.err(`error: unknown command "recordings ${sub}"\n${USAGE}`);
     return 2;
   }
-  // --field may repeat, which the shared parser would collapse: it is read from the raw argv.
-  const args = parseArgs(sub === 'rectify' ? withoutFlag(rest, 'field') : rest, BOOLEAN_FLAGS);
-  return withRegister(ctx, (r) => handler(args, r, ctx, rest));
+  const args = parseArgs(rest, BOOLEAN_FLAGS);
+  return withRegister(ctx, (r) => handler(args, r, ctx));
 }
 
 function oneId(args: ParsedArgs, what = 'ID'): string {
@@ -277,11 +274,11 @@ async function findByNumber(args: ParsedArgs, r: Register, ctx: CliContext): Pro
   return 0;
 }
 
-async function rectifyCmd(args: ParsedArgs, r: Register, ctx: CliContext, raw: string[]): Promise<number> {
+async function rectifyCmd(args: ParsedArgs, r: Register, ctx: CliContext): Promise<number> {
   const actor = actorOf(args);
   const id = oneId(args);
   const fields: Record<string, string> = {};
-  for (const f of repeatedFlag(raw, 'field')) {
+  for (const f of flagAll(args, 'field')) {
     const eq = f.indexOf('=');
     if (eq <= 0) throw new UsageError(`--field "${f}" is not NAME=VALUE`);
     fields[f.slice(0, eq)] = f.slice(eq + 1);

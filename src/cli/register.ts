@@ -71,33 +71,6 @@ export function actorOf(args: ParsedArgs): string {
   return `os:${user}`;
 }
 
-/** Every value of a flag that may repeat: `--field a=1 --field b=2` or `--field=a=1`. */
-export function repeatedFlag(argv: readonly string[], name: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--') break;
-    if (a === `--${name}`) {
-      const v = argv[i + 1];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`--${name} needs a value`);
-      out.push(v);
-      i++;
-    } else if (a.startsWith(`--${name}=`)) out.push(a.slice(name.length + 3));
-  }
-  return out;
-}
-
-/** argv without every `--name value` pair (so the shared parser does not see them). */
-export function withoutFlag(argv: readonly string[], name: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === `--${name}`) i++;
-    else if (!a.startsWith(`--${name}=`)) out.push(a);
-  }
-  return out;
-}
-
 /** "2026-03-01", "2026-03-01T08:00:00Z" or epoch milliseconds. */
 export function parseTime(v: string, flag: string): number {
   const t = /^\d{10,}$/.test(v) ? Number(v) : Date.parse(v);
