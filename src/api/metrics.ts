@@ -103,6 +103,7 @@ export class Metrics {
     new Gauge({ name: 'tallenne_encode_workers_busy', help: 'Encoder workers encoding now.', registers: [r], collect() { this.set(src.encoder.busy); } });
     new Gauge({ name: 'tallenne_recordings_stored', help: 'Recordings in the index.', registers: [r], collect() { this.set(src.index.count()); } });
     new Gauge({ name: 'tallenne_storage_bytes', help: 'Bytes of stored audio (refreshed at most once a minute).', registers: [r], collect() { this.set(self.usedBytes()); } });
+    new Gauge({ name: 'tallenne_storage_size_bytes', help: 'Size of the data volume.', registers: [r], collect() { this.set(src.store.volumeBytes()); } });
     new Gauge({ name: 'tallenne_storage_free_bytes', help: 'Free bytes on the data volume.', registers: [r], collect() { this.set(src.store.freeBytes()); } });
     new Counter({
       name: 'tallenne_retention_purged_total', help: 'Recordings destroyed by retention, by what was destroyed (audio or metadata).', labelNames: ['kind'], registers: [r],

@@ -25,6 +25,8 @@ export interface AudioStore {
   keys(): Iterable<string>;
   /** Bytes free on the volume holding the audio. */
   freeBytes(): number;
+  /** Size in bytes of the volume holding the audio. */
+  volumeBytes(): number;
   /** Bytes used by stored audio (walks the tree; call rarely). */
   usedBytes(): number;
 }
@@ -118,6 +120,11 @@ export class LocalAudioStore implements AudioStore {
   freeBytes(): number {
     const s = statfsSync(this.root);
     return s.bavail * s.bsize;
+  }
+
+  volumeBytes(): number {
+    const s = statfsSync(this.root);
+    return s.blocks * s.bsize;
   }
 
   usedBytes(): number {

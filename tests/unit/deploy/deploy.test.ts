@@ -287,9 +287,9 @@ tests:
     it('disk below 10 % fires, 30 % does not; refusing calls for disk is critical', () => {
       const r = promtoolTest(`
       - { series: 'tallenne_storage_free_bytes{${lbl('a')}}', values: '5000000000x30' }
-      - { series: 'tallenne_storage_bytes{${lbl('a')}}', values: '95000000000x30' }
+      - { series: 'tallenne_storage_size_bytes{${lbl('a')}}', values: '100000000000x30' }
       - { series: 'tallenne_storage_free_bytes{${lbl('b')}}', values: '30000000000x30' }
-      - { series: 'tallenne_storage_bytes{${lbl('b')}}', values: '70000000000x30' }
+      - { series: 'tallenne_storage_size_bytes{${lbl('b')}}', values: '100000000000x30' }
       - { series: 'tallenne_calls_rejected_total{${lbl('a', ',reason="disk_low"')}}', values: '0 0 1 2 3 4 5 6 7 8 9' }`,
       alertAt('TallenneDiskLow', '20m', ['a'], 'warning') + alertAt('TallenneCallsRejectedDiskLow', '5m', ['a'], 'critical'));
       expect(r.status, r.text).toBe(0);
