@@ -73,7 +73,13 @@ export async function startDaemon(opts: { dir?: string; extraToml?: string; set?
   const rtp = opts.rtp ?? randomRtpRange();
   const configFile = join(dir, 'tallenne.toml');
   let text = opts.configText ?? makeConfig(dir, rtp, opts.extraToml ?? '');
-  for (const [table, lines] of Object.entries(opts.set ?? {})) text = text.replace(`\n[${table}]\n`, `\n[${table}]\n${lines}\n`);
+  for (const [table, lines] of Object.entries(opts.set ?? {})) {
+    // A key given here replaces the harness's own value of it.
+    for (const key of lines.split('\n').map((l) => l.split('=')[0]!.trim()).filter(Boolean)) {
+      text = text.replace(new RegExp(`^${key} = .*\n`, 'm'), '');
+    }
+    text = text.replace(`\n[${table}]\n`, `\n[${table}]\n${lines}\n`);
+  }
   writeFileSync(configFile, text);
   const proc = spawn(process.execPath, [BIN, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];

@@ -1,0 +1,76 @@
+/**
+ * A full disk mid-call (ENOSPC on the spool): the daemon keeps what it wrote, marks the
+ * recording truncated, and loses nothing — once space is back the recording is finalised.
+ * The data dir is a small tmpfs so the disk really fills; without mount privileges the test
+ * is skipped with the reason.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDaemon, BIN, type DaemonHandle } from '../support/daemon.js';
+import { SipTestClient, answerMedia } from '../support/sip-client.js';
+import { RtpSender } from '../support/rtp-sender.js';
+import { siprecMultipart, siprecSdp, rsMetadata } from '../support/siprec-body.js';
+import { ffprobe } from '../support/audio.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tallenne-enospc-'));
+const data = join(dir, 'data');
+mkdirSync(data);
+const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', data]).status === 0;
+
+describe.skipIf(!mounted)('disk full mid-call (needs root to mount a small tmpfs)', () => {
+  const daemons: DaemonHandle[] = [];
+  beforeAll(() => undefined);
+  afterAll(async () => {
+    for (const d of daemons) await d.kill();
+    spawnSync('umount', [data]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the audio written before ENOSPC and stores the recording as truncated', async () => {
+    const d = await startDaemon({ dir, set: { storage: 'min_free = "1KiB"' } });
+    daemons.push(d);
+    const client = new SipTestClient('udp', d.udpPort);
+    await client.open();
+    const { body, contentType } = siprecMultipart(siprecSdp(), rsMetadata('+358401234567', '1001'));
+    const res = await client.invite({ body, contentType, headers: ['Require: siprec'] });
+    expect(res.status).toBe(200);
+    const media = answerMedia(res.body.toString());
+    const senders = media.map((m, i) => new RtpSender({ port: m.port, toneHz: i === 0 ? 440 : 1000 }));
+    for (const s of senders) {
+      await s.open();
+      s.start();
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    // Fill the volume, leaving a few KiB: the spool's next flushes hit ENOSPC.
+    const filler = join(data, 'filler');
+    const st = statfsSync(data);
+    writeFileSync(filler, Buffer.alloc(Math.max(0, st.bavail * st.bsize - 8192)));
+    await d.waitForLog((l) => l.msg.startsWith('spool write failed'), 10_000);
+    await new Promise((r) => setTimeout(r, 500));
+    for (const s of senders) s.close();
+    expect((await client.bye()).status).toBe(200);
+    client.close();
+    const outcome = await d.waitForLog((l) => l.msg === 'recording stored' || l.msg.startsWith('finalising the recording failed'));
+
+    let done = d;
+    if (outcome.msg !== 'recording stored') {
+      // The encoder could not write either: the spool is kept. Free the space and restart.
+      rmSync(filler);
+      await d.kill();
+      done = await startDaemon({ dir, configText: readFileSync(d.configFile, 'utf8') });
+      daemons.push(done);
+      await done.waitForLog((l) => l.msg === 'recording stored');
+    } else {
+      rmSync(filler);
+    }
+    const stored = done.logs.find((l) => l.msg === 'recording stored')!;
+    const entry = JSON.parse(execFileSync(process.execPath, [BIN, 'recordings', 'show', stored.recording as string, '--json', '--config', done.configFile], { encoding: 'utf8' })) as Record<string, unknown>;
+    expect(entry.status).toBe('truncated');
+    const probe = ffprobe(join(data, entry.file as string));
+    // Audio up to the failure (about 1.5 s of the call), not the silence after it.
+    expect(probe.durationSec).toBeGreaterThan(1.0);
+  });
+});
