@@ -176,7 +176,9 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     legPlan.forEach((plan, i) => {
       const pair = pairs[i]!;
       const leg = meta.legs[i]!;
-      const receiver = new RtpLegReceiver({ legIndex: i, pair, spool, formats: leg.formats, counters: this.deps.rtpCounters, log });
+      // Spool records name the leg by its m-line index, as LegDescriptor.index does: with
+      // video or refused m-lines between audio ones the two differ from the plan position.
+      const receiver = new RtpLegReceiver({ legIndex: leg.index, pair, spool, formats: leg.formats, counters: this.deps.rtpCounters, log });
       session.legs.push({ index: plan.media.index, pair, receiver });
     });
     this.sessions.set(req.dialogId, session);
@@ -338,7 +340,9 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
         ...(number ? { number } : {}),
         ...(p.agentId ? { agentId: p.agentId } : {}),
         ...(p.agentName ? { agentName: p.agentName } : {}),
-        sends: p.sendsLabels,
+        // Every stream the participant sent at some point of the recording: a hold or a
+        // partial update that drops a <send> does not make earlier audio anyone else's.
+        sends: [...new Set([...(before?.sends ?? []), ...p.sendsLabels])],
         joinedMs: before?.joinedMs ?? Math.max(0, now - answeredAt),
       };
     });
