@@ -331,9 +331,11 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
   private participantsFrom(roles: RoleAssignment, answeredAt: number, now: number, previous: readonly StoredParticipant[]): { participants: StoredParticipant[] } {
     const participants: StoredParticipant[] = roles.participants.map((p) => {
       const before = previous.find((x) => x.id === p.id);
+      // Only the organisation's own numbers (extensions, service numbers) are kept in clear;
+      // any other party's is masked, whatever role the call gave it.
       const number = p.user === undefined ? undefined
-        : p.role === 'customer' ? protectNumber(p.user, this.config.privacy, this.deps.hasher).masked
-        : p.user;
+        : p.organisation ? p.user
+        : protectNumber(p.user, this.config.privacy, this.deps.hasher).masked;
       return {
         id: p.id,
         role: p.role,

@@ -68,6 +68,8 @@ export interface AssignedParticipant {
   agentId?: string;
   agentName?: string;
   team?: string;
+  /** A configured rule (agents directory, service number, internal pattern) claims this party. */
+  organisation: boolean;
   sendsLabels: string[];
 }
 
@@ -167,7 +169,9 @@ function decide(parties: PartyView[], md: RecordingMetadata | undefined): { dire
   if (org.length > 0 && unknown.length > 0) {
     const customer = caller !== undefined && caller.kind === 'unknown' ? caller : unknown[0]!;
     customer.role = 'customer';
-    customer.side = 0;
+    // Every party outside the organisation is heard on the customer's side (a second
+    // caller joined to a conference, a transfer target outside): left is "outside".
+    for (const p of unknown) p.side = 0;
     for (const p of org) p.side = 1;
     return { direction: customer === caller ? 'inbound' : 'outbound', customer, agent: bestOrg! };
   }
@@ -273,7 +277,7 @@ export function assignRoles(input: RoleInput, rules: RoleRules): RoleAssignment 
   };
 
   const participants: AssignedParticipant[] = parties.map((p) => {
-    const a: AssignedParticipant = { id: p.id, role: p.role, sendsLabels: labelsOf(p) };
+    const a: AssignedParticipant = { id: p.id, role: p.role, organisation: p.kind !== 'unknown', sendsLabels: labelsOf(p) };
     if (p.user !== undefined) a.user = p.user;
     if (p.agent !== undefined) {
       a.agentId = p.agent.id;

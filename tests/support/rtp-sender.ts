@@ -1,6 +1,8 @@
 /**
  * Sends RTP like a real endpoint: 20 ms packets at real-time pace with accurate sequence
- * numbers and timestamps, a tone encoded as G.711 μ-law or A-law, from a loopback socket.
+ * numbers and timestamps, a tone encoded as G.711 μ-law or A-law (or L16), from a loopback
+ * socket (IPv6 when the host is an IPv6 address). It can also send RFC 4733 telephone-events
+ * in place of audio, RFC 3389 comfort noise, and switch codec or SSRC mid-stream.
  */
 import { createSocket, type Socket } from 'node:dgram';
 
@@ -34,6 +36,19 @@ export interface RtpSenderOptions {
   readonly law?: 'PCMU' | 'PCMA';
   readonly ssrc?: number;
   readonly amplitude?: number;
+  /** L16 (big-endian 16-bit) instead of G.711; `rate` then sets its clock. */
+  readonly encoding?: 'G711' | 'L16';
+  readonly rate?: number;
+  /** Payload type of telephone-events (default 101). */
+  readonly eventPayloadType?: number;
+}
+
+interface PendingEvent {
+  readonly code: number;
+  readonly startTs: number;
+  readonly packets: number;
+  sent: number;
+  readonly done: () => void;
 }
 
 export class RtpSender {
@@ -43,35 +58,128 @@ export class RtpSender {
   private phase = 0;
   private timer: NodeJS.Timeout | null = null;
   packetsSent = 0;
-  private readonly ssrc: number;
+  private ssrc: number;
+  private payloadType: number;
+  private law: 'PCMU' | 'PCMA';
+  private event: PendingEvent | null = null;
+  /** Every packet sent, with the time it left (for tests that reason about timing). */
+  readonly log: Array<{ at: number; kind: 'audio' | 'event' | 'cn' }> = [];
 
   constructor(readonly opts: RtpSenderOptions) {
     this.ssrc = opts.ssrc ?? Math.floor(Math.random() * 2 ** 32);
+    this.payloadType = opts.payloadType ?? 0;
+    this.law = opts.law ?? 'PCMU';
+  }
+
+  get host(): string {
+    return this.opts.host ?? '127.0.0.1';
   }
 
   async open(): Promise<number> {
-    const s = createSocket('udp4');
-    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    const v6 = this.host.includes(':');
+    const s = createSocket(v6 ? 'udp6' : 'udp4');
+    await new Promise<void>((r) => s.bind(0, v6 ? '::1' : '127.0.0.1', () => r()));
     this.socket = s;
     return s.address().port;
   }
 
-  packet(): Buffer {
-    const buf = Buffer.alloc(12 + 160);
+  private get rate(): number {
+    return this.opts.encoding === 'L16' ? this.opts.rate ?? 8000 : 8000;
+  }
+
+  private header(len: number, pt: number, ts: number, marker = false): Buffer {
+    const buf = Buffer.alloc(12 + len);
     buf[0] = 0x80;
-    buf[1] = (this.opts.payloadType ?? 0) & 0x7f;
+    buf[1] = (pt & 0x7f) | (marker ? 0x80 : 0);
     buf.writeUInt16BE(this.seq & 0xffff, 2);
-    buf.writeUInt32BE(this.ts >>> 0, 4);
+    buf.writeUInt32BE(ts >>> 0, 4);
     buf.writeUInt32BE(this.ssrc >>> 0, 8);
+    return buf;
+  }
+
+  packet(): Buffer {
+    const n = this.rate / 50;
+    const l16 = this.opts.encoding === 'L16';
+    const buf = this.header(l16 ? 2 * n : n, this.payloadType, this.ts);
     const amp = this.opts.amplitude ?? 8000;
-    const enc = this.opts.law === 'PCMA' ? linearToAlaw : linearToUlaw;
-    for (let i = 0; i < 160; i++) {
-      buf[12 + i] = enc(Math.round(amp * Math.sin(this.phase)));
-      this.phase += (2 * Math.PI * this.opts.toneHz) / 8000;
+    const enc = this.law === 'PCMA' ? linearToAlaw : linearToUlaw;
+    for (let i = 0; i < n; i++) {
+      const v = Math.round(amp * Math.sin(this.phase));
+      if (l16) buf.writeInt16BE(v, 12 + 2 * i);
+      else buf[12 + i] = enc(v);
+      this.phase += (2 * Math.PI * this.opts.toneHz) / this.rate;
     }
     this.seq++;
-    this.ts += 160;
+    this.ts += n;
     return buf;
+  }
+
+  /** An RFC 3389 comfort-noise packet (payload type 13, noise level only). */
+  comfortNoisePacket(): Buffer {
+    const buf = this.header(1, 13, this.ts);
+    buf[12] = 60;
+    this.seq++;
+    this.ts += this.rate / 50;
+    return buf;
+  }
+
+  /** The next RFC 4733 packet(s) of the pending event: one per 20 ms, the end one three times. */
+  private eventPackets(ev: PendingEvent): Buffer[] {
+    ev.sent++;
+    const end = ev.sent >= ev.packets;
+    const buf = this.header(4, this.opts.eventPayloadType ?? 101, ev.startTs, ev.sent === 1);
+    buf[12] = ev.code;
+    buf[13] = (end ? 0x80 : 0) | 10;
+    buf.writeUInt16BE(Math.min(0xffff, ev.sent * (this.rate / 50)), 14);
+    this.seq++;
+    // The stream's clock runs on under the event: audio after it resumes in place.
+    this.ts += this.rate / 50;
+    return end ? [buf, buf, buf] : [buf];
+  }
+
+  /**
+   * Sends a telephone-event in place of audio for `durationMs` (RFC 4733 §2.5); resolves when
+   * its end packets are out. `code` 0-9 are the digits, 10 '*', 11 '#'.
+   */
+  sendEvent(code: number, durationMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.event = { code, startTs: this.ts, packets: Math.max(1, Math.round(durationMs / 20)), sent: 0, done: resolve };
+    });
+  }
+
+  /** Sends comfort noise instead of audio while `on` (a DTX pause of the sender). */
+  comfortNoise = false;
+
+  /** Changes codec (and SSRC, as a new media source would) from the next packet on. */
+  switchTo(opts: { payloadType: number; law: 'PCMU' | 'PCMA'; ssrc?: number }): void {
+    this.payloadType = opts.payloadType;
+    this.law = opts.law;
+    if (opts.ssrc !== undefined) {
+      this.ssrc = opts.ssrc;
+      this.seq = Math.floor(Math.random() * 60000);
+      this.ts = Math.floor(Math.random() * 1e9);
+    }
+  }
+
+  private sendNext(): void {
+    const ev = this.event;
+    let bufs: Buffer[];
+    let kind: 'audio' | 'event' | 'cn' = 'audio';
+    if (ev) {
+      bufs = this.eventPackets(ev);
+      kind = 'event';
+      if (ev.sent >= ev.packets) {
+        this.event = null;
+        setImmediate(ev.done);
+      }
+    } else if (this.comfortNoise) {
+      bufs = [this.comfortNoisePacket()];
+      kind = 'cn';
+    } else {
+      bufs = [this.packet()];
+    }
+    for (const b of bufs) this.socket!.send(b, this.opts.port, this.host);
+    this.log.push({ at: Date.now(), kind });
   }
 
   /** Sends packets at 20 ms pace (drift-corrected) until stop(). */
@@ -81,7 +189,7 @@ export class RtpSender {
     const tick = () => {
       const due = Math.floor((performance.now() - t0) / 20) + 1;
       while (n < due) {
-        this.socket!.send(this.packet(), this.opts.port, this.opts.host ?? '127.0.0.1');
+        this.sendNext();
         this.packetsSent++;
         n++;
       }
@@ -99,7 +207,7 @@ export class RtpSender {
   skip(ms: number): void {
     const n = Math.round(ms / 20);
     this.seq += n;
-    this.ts += n * 160;
+    this.ts += n * (this.rate / 50);
   }
 
   close(): void {

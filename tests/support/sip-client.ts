@@ -34,7 +34,7 @@ export class SipTestClient {
 
   async open(): Promise<void> {
     if (this.transport === 'udp') {
-      const s = createSocket('udp4');
+      const s = createSocket(this.host.includes(':') ? 'udp6' : 'udp4');
       await new Promise<void>((r) => s.bind(0, this.host, () => r()));
       s.on('message', (m) => this.onData(m));
       this.udp = s;
@@ -95,15 +95,20 @@ export class SipTestClient {
     });
   }
 
+  /** The client's host as written in a URI or Via: IPv6 in brackets. */
+  get hostPart(): string {
+    return this.host.includes(':') ? `[${this.host}]` : this.host;
+  }
+
   via(branch: string): string {
-    return `SIP/2.0/${this.transport.toUpperCase()} 127.0.0.1:${this.localPort};branch=${branch};rport`;
+    return `SIP/2.0/${this.transport.toUpperCase()} ${this.hostPart}:${this.localPort};branch=${branch};rport`;
   }
 
   /** Sends an INVITE and waits for the final response. */
   async invite(opts: { body: string | Buffer; contentType: string; headers?: string[]; from?: string; to?: string; uri?: string; toTag?: string }): Promise<SipResponse> {
-    const uri = opts.uri ?? `sip:rec@127.0.0.1:${this.serverPort}`;
+    const uri = opts.uri ?? `sip:rec@${this.hostPart}:${this.serverPort}`;
     const from = opts.from ?? '"Caller" <sip:+358401234567@127.0.0.1>';
-    const to = opts.to ?? `<sip:rec@127.0.0.1:${this.serverPort}>`;
+    const to = opts.to ?? `<sip:rec@${this.hostPart}:${this.serverPort}>`;
     this.inviteBranch = `z9hG4bK${randomBytes(6).toString('hex')}`;
     const body = typeof opts.body === 'string' ? Buffer.from(opts.body, 'utf8') : opts.body;
     const cseq = this.cseq++;
@@ -115,7 +120,7 @@ export class SipTestClient {
       `To: ${to}${opts.toTag ? `;tag=${opts.toTag}` : ''}`,
       `Call-ID: ${this.callId}`,
       `CSeq: ${cseq} INVITE`,
-      `Contact: <sip:src@127.0.0.1:${this.localPort}${this.transport === 'tcp' ? ';transport=tcp' : ''}>`,
+      `Contact: <sip:src@${this.hostPart}:${this.localPort}${this.transport === 'tcp' ? ';transport=tcp' : ''}>`,
       ...(opts.headers ?? []),
       `Content-Type: ${opts.contentType}`,
       `Content-Length: ${body.length}`,
@@ -159,7 +164,7 @@ export class SipTestClient {
       `To: ${inv.to};tag=${this.toTag}`,
       `Call-ID: ${this.callId}`,
       `CSeq: ${cseq} ${method}`,
-      `Contact: <sip:src@127.0.0.1:${this.localPort}>`,
+      `Contact: <sip:src@${this.hostPart}:${this.localPort}>`,
       ...(opts.headers ?? []),
       ...(opts.contentType ? [`Content-Type: ${opts.contentType}`] : []),
       `Content-Length: ${body.length}`, '', '',

@@ -206,14 +206,16 @@ describe('assignRoles stream edge cases', () => {
     ]);
   });
 
-  it('a third participant in a conference is "other" and lands on the remaining channel', () => {
+  it('a third participant from outside the organisation is "other" and heard on the customer side', () => {
     const md = meta(`<participant participant_id="z"><nameID aor="sip:+358409999999@carrier"/></participant>
       <stream stream_id="s3" session_id="x"><label>3</label></stream>
       <participantstreamassoc participant_id="z"><send>s3</send></participantstreamassoc>`);
     const media = parseSdp(['v=0', 'o=- 1 1 IN IP4 1.1.1.1', 'c=IN IP4 1.1.1.1',
       'm=audio 1 RTP/AVP 0', 'a=label:3', 'm=audio 3 RTP/AVP 0', 'a=label:1', 'm=audio 5 RTP/AVP 0', 'a=label:9'].join('\r\n')).media;
     const r = assignRoles({ metadata: md, from: {}, to: {}, media }, rules());
-    expect(legsOf(r)).toEqual([[0, '3', 'other', 1], [1, '1', 'customer', 0], [2, '9', 'agent', 1]]);
+    expect(legsOf(r)).toEqual([[0, '3', 'other', 0], [1, '1', 'customer', 0], [2, '9', 'agent', 1]]);
     expect(r.participants.map((p) => [p.id, p.role])).toEqual([['c', 'customer'], ['a', 'agent'], ['z', 'other']]);
+    // Only the agent is the organisation's: the two outside numbers are to be masked.
+    expect(r.participants.map((p) => p.organisation)).toEqual([false, true, false]);
   });
 });
