@@ -32,3 +32,36 @@ export function decodeG711(law: 'PCMU' | 'PCMA', payload: Uint8Array, out: Int16
   for (let i = 0; i < n; i++) out[offset + i] = table[payload[i]!]!;
   return n;
 }
+
+/**
+ * G.711 encoders (the inverse of the decoder tables). The recorder only decodes; these make
+ * payloads for the load generator of the benchmark and for tests.
+ */
+export function linearToUlaw(sample: number): number {
+  const BIAS = 0x84;
+  let s = Math.max(-32635, Math.min(32635, Math.round(sample)));
+  const sign = s < 0 ? 0x80 : 0;
+  if (s < 0) s = -s;
+  s += BIAS;
+  let seg = 7;
+  for (let mask = 0x4000; (s & mask) === 0 && seg > 0; mask >>= 1) seg--;
+  const mant = (s >> (seg + 3)) & 0x0f;
+  return ~(sign | (seg << 4) | mant) & 0xff;
+}
+
+export function linearToAlaw(sample: number): number {
+  let s = Math.max(-32768, Math.min(32767, Math.round(sample))) >> 3;
+  let mask: number;
+  if (s >= 0) mask = 0xd5;
+  else {
+    mask = 0x55;
+    s = -s - 1;
+  }
+  const ends = [0x1f, 0x3f, 0x7f, 0xff, 0x1ff, 0x3ff, 0x7ff, 0xfff];
+  let seg = 0;
+  while (seg < 8 && s > ends[seg]!) seg++;
+  if (seg >= 8) return 0x7f ^ mask;
+  let a = seg << 4;
+  a |= seg < 2 ? (s >> 1) & 0x0f : (s >> seg) & 0x0f;
+  return a ^ mask;
+}

@@ -5,28 +5,7 @@
  * in place of audio, RFC 3389 comfort noise, and switch codec or SSRC mid-stream.
  */
 import { createSocket, type Socket } from 'node:dgram';
-
-export function linearToUlaw(sample: number): number {
-  const BIAS = 0x84;
-  let s = Math.max(-32635, Math.min(32635, sample));
-  const sign = s < 0 ? 0x80 : 0;
-  if (s < 0) s = -s;
-  s += BIAS;
-  let exponent = 7;
-  for (let mask = 0x4000; (s & mask) === 0 && exponent > 0; mask >>= 1) exponent--;
-  const mantissa = (s >> (exponent + 3)) & 0x0f;
-  return ~(sign | (exponent << 4) | mantissa) & 0xff;
-}
-
-export function linearToAlaw(sample: number): number {
-  let s = Math.max(-32767, Math.min(32767, sample));
-  const sign = s >= 0 ? 0x80 : 0;
-  if (s < 0) s = -s - 1;
-  let exponent = 7;
-  for (let mask = 0x4000; (s & mask) === 0 && exponent > 0; mask >>= 1) exponent--;
-  const mantissa = exponent === 0 ? (s >> 4) & 0x0f : (s >> (exponent + 3)) & 0x0f;
-  return (sign | (exponent << 4) | mantissa) ^ 0x55;
-}
+import { linearToAlaw, linearToUlaw } from '../../src/encoder/g711.js';
 
 export interface RtpSenderOptions {
   readonly port: number;

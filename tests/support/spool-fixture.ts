@@ -80,6 +80,9 @@ export interface FixtureResult {
   packets: number;
 }
 
+export { linearToUlaw, linearToAlaw } from '../../src/encoder/g711.js';
+import { linearToUlaw, linearToAlaw } from '../../src/encoder/g711.js';
+
 export const PT = { PCMU: 0, PCMA: 8, G722: 9, L16: 96, OPUS: 111, CN: 13, EVENT: 101 } as const;
 
 export function formatsFor(leg: Pick<FixtureLeg, 'codec' | 'l16Rate'>): MediaFormat[] {
@@ -87,36 +90,6 @@ export function formatsFor(leg: Pick<FixtureLeg, 'codec' | 'l16Rate'>): MediaFor
   const audio =
     leg.codec === 'L16' ? f(PT.L16, 'L16', leg.l16Rate ?? 16000) : leg.codec === 'OPUS' ? f(PT.OPUS, 'OPUS', 48000, 2) : f(PT[leg.codec], leg.codec, 8000);
   return [audio, f(PT.EVENT, 'TELEPHONE-EVENT', leg.codec === 'OPUS' ? 48000 : 8000), f(PT.CN, 'CN', 8000)];
-}
-
-/** G.711 encoders (the inverse of the decoder tables) for synthesising payloads. */
-export function linearToUlaw(sample: number): number {
-  const BIAS = 0x84;
-  let s = Math.max(-32635, Math.min(32635, Math.round(sample)));
-  const sign = s < 0 ? 0x80 : 0;
-  if (s < 0) s = -s;
-  s += BIAS;
-  let seg = 7;
-  for (let mask = 0x4000; (s & mask) === 0 && seg > 0; mask >>= 1) seg--;
-  const mant = (s >> (seg + 3)) & 0x0f;
-  return ~(sign | (seg << 4) | mant) & 0xff;
-}
-
-export function linearToAlaw(sample: number): number {
-  let s = Math.max(-32768, Math.min(32767, Math.round(sample))) >> 3;
-  let mask: number;
-  if (s >= 0) mask = 0xd5;
-  else {
-    mask = 0x55;
-    s = -s - 1;
-  }
-  const ends = [0x1f, 0x3f, 0x7f, 0xff, 0x1ff, 0x3ff, 0x7ff, 0xfff];
-  let seg = 0;
-  while (seg < 8 && s > ends[seg]!) seg++;
-  if (seg >= 8) return 0x7f ^ mask;
-  let a = seg << 4;
-  a |= seg < 2 ? (s >> 1) & 0x0f : (s >> seg) & 0x0f;
-  return a ^ mask;
 }
 
 /** G.722 bytes of a tone, made by ffmpeg (there is no G.722 encoder in the project). */
