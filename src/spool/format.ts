@@ -4,7 +4,8 @@
  *   file   = MAGIC(8) record*
  *   record = type:u8 leg:u8 reserved:u16 length:u32 time:f64 payload[length]
  *
- * `time` is the arrival time in epoch milliseconds (fractional). A record cut short by a
+ * `time` is the arrival time in epoch milliseconds (fractional). `leg` of an RTP/RTCP record is
+ * the LegDescriptor.index of the leg (its m-line index in the offer), not its position. A record cut short by a
  * crash is ignored on reading; everything before it is kept. The spool never holds a clear
  * number or a name: META is the masked RecordingMeta.
  */
