@@ -17,7 +17,7 @@ import { buildSdpAnswer, chooseFormats, isPausedMedia, type MediaAnswer, type Sd
 import { mergeMetadata } from '../sip/metadata.js';
 import { uriUser } from '../sip/message.js';
 import { assignRoles, type RoleAssignment } from './roles.js';
-import { CallSession } from './session.js';
+import { CallSession, type SessionLeg } from './session.js';
 import { PortAllocator, type PortPair } from '../rtp/ports.js';
 import { RtpLegReceiver } from '../rtp/receiver.js';
 import type { RtpCounters } from '../rtp/counters.js';
@@ -63,6 +63,8 @@ export interface ManagerDeps {
   hangUp?: (dialogId: string) => void;
 }
 
+/** Streams one call may record: the spool names a leg in one byte, and SDP_LIMITS caps m-lines at 16. */
+const MAX_LEGS = 16;
 const FLUSH_INTERVAL_MS = 200;
 const WATCH_INTERVAL_MS = 1000;
 const FREE_SPACE_CACHE_MS = 2000;
@@ -215,7 +217,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     if (body.metadata) {
       session.metadata = session.metadata && body.metadata.dataMode === 'partial' ? mergeMetadata(session.metadata, body.metadata) : body.metadata;
     }
-    // Formats may change (codec switch); ports stay. m-lines beyond the first offer are not recorded.
+    // Formats may change (codec switch); ports stay, so audio continues without a gap.
     const legs = session.meta.legs.map((leg) => {
       const media = body.sdp.media[leg.index];
       if (!media) return leg;
@@ -229,15 +231,62 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
         this.roleRules(),
       )
       : null;
+    const added = await this.addLegs(session, body.sdp, roles, legs);
+    // The call ended while ports were being found for its new streams (endSession released them).
+    if (!session.live) return { status: 481 };
     session.meta = { ...session.meta, legs, ...(roles ? this.participantsFrom(roles, session.meta.answeredAt, now, session.meta.participants) : {}) };
     session.spool.appendMeta(now, session.meta);
     const recorded = session.meta.legs.map((l) => body.sdp.media[l.index]).filter((m): m is SdpMedia => m !== undefined);
     const paused = recorded.length > 0 && recorded.every((m) => isPausedMedia(m));
     session.setPaused(paused, now);
-    if (paused !== session.paused) session.log.warn('pause state did not change');
+    for (const l of added) l.receiver.setPaused(session.paused);
     session.sdpVersion++;
-    session.log.info({ paused, method: req.method, metadata: body.metadata?.dataMode ?? 'none' }, 'call updated');
+    session.log.info({ paused, method: req.method, metadata: body.metadata?.dataMode ?? 'none', legsAdded: added.length }, 'call updated');
     return { status: 200, sdp: this.answerSdp(session, body.sdp) };
+  }
+
+  /**
+   * Audio m-lines that a re-offer adds (a participant's own stream when a conference grows)
+   * get ports and a receiver of their own; `legs` gets their descriptors. m-lines the offer
+   * already had keep theirs. A full port range leaves the new stream refused (port 0), the
+   * call goes on.
+   */
+  private async addLegs(session: CallSession, offer: SdpOffer, roles: RoleAssignment | null, legs: LegDescriptor[]): Promise<SessionLeg[]> {
+    const added: SessionLeg[] = [];
+    for (const media of offer.media) {
+      if (legs.some((l) => l.index === media.index)) continue;
+      if (media.type !== 'audio' || media.port === 0 || legs.length >= MAX_LEGS) continue;
+      const formats = chooseFormats(media, RECORDABLE_CODECS);
+      if (!formats) continue;
+      let pair: PortPair;
+      try {
+        pair = await this.deps.ports.allocatePair();
+      } catch (e) {
+        if (e instanceof TallenneError && e.code === 'TALLENNE_NO_PORTS') {
+          session.log.warn({ mline: media.index }, 'no RTP ports for a stream added mid-call; it is not recorded');
+          continue;
+        }
+        throw e;
+      }
+      if (!session.live) {
+        this.deps.ports.release(pair);
+        break;
+      }
+      const assigned = roles?.legs.find((l) => l.index === media.index);
+      const leg: LegDescriptor = {
+        index: media.index,
+        ...(media.label ? { label: media.label } : {}),
+        role: assigned?.role ?? 'other',
+        channel: assigned?.channel ?? 1,
+        formats,
+      };
+      const receiver = new RtpLegReceiver({ legIndex: leg.index, pair, spool: session.spool, formats, counters: this.deps.rtpCounters, log: session.log });
+      const sl: SessionLeg = { index: leg.index, pair, receiver };
+      legs.push(leg);
+      added.push(sl);
+      session.legs.push(sl);
+    }
+    return added;
   }
 
   ended(dialogId: string, reason: DialogEndReason): void {
@@ -327,16 +376,21 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     };
   }
 
-  /** Stored participants: customers masked, agents by directory id, times of joining/leaving. */
+  /**
+   * Stored participants: numbers masked unless the organisation's, agents by directory id,
+   * times of joining and leaving. The list keeps the order in which parties first appeared;
+   * one that is no longer in the metadata (or is disassociated) gets its leaving time.
+   */
   private participantsFrom(roles: RoleAssignment, answeredAt: number, now: number, previous: readonly StoredParticipant[]): { participants: StoredParticipant[] } {
-    const participants: StoredParticipant[] = roles.participants.map((p) => {
+    const sinceAnswer = Math.max(0, now - answeredAt);
+    const current = new Map(roles.participants.map((p) => {
       const before = previous.find((x) => x.id === p.id);
       // Only the organisation's own numbers (extensions, service numbers) are kept in clear;
       // any other party's is masked, whatever role the call gave it.
       const number = p.user === undefined ? undefined
         : p.organisation ? p.user
         : protectNumber(p.user, this.config.privacy, this.deps.hasher).masked;
-      return {
+      const stored: StoredParticipant = {
         id: p.id,
         role: p.role,
         ...(number ? { number } : {}),
@@ -345,12 +399,12 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
         // Every stream the participant sent at some point of the recording: a hold or a
         // partial update that drops a <send> does not make earlier audio anyone else's.
         sends: [...new Set([...(before?.sends ?? []), ...p.sendsLabels])],
-        joinedMs: before?.joinedMs ?? Math.max(0, now - answeredAt),
+        joinedMs: before?.joinedMs ?? sinceAnswer,
       };
-    });
-    for (const old of previous) {
-      if (!participants.some((p) => p.id === old.id)) participants.push({ ...old, leftMs: old.leftMs ?? Math.max(0, now - answeredAt) });
-    }
+      return [p.id, stored] as const;
+    }));
+    const participants: StoredParticipant[] = previous.map((old) => current.get(old.id) ?? { ...old, leftMs: old.leftMs ?? sinceAnswer });
+    for (const [id, p] of current) if (!previous.some((x) => x.id === id)) participants.push(p);
     return { participants };
   }
 
