@@ -1,5 +1,6 @@
 /**
- * One call's spool → one stereo Ogg Opus file (customer left, agent right).
+ * One call's spool → one two-channel Ogg Opus file (customer left, agent right), each leg its
+ * own mono Opus stream (RFC 7845 channel mapping family 1).
  *
  * Two passes over the spool, both streaming:
  *   1. a scan of the small records (META, EVENT, END) for the timeline's bounds, the output
@@ -21,7 +22,7 @@ import type { CodecName, DtmfEvent, LegDescriptor, LegStats, MediaFormat, PauseI
 import { chooseOutputRate, createPayloadDecoder, isAudioCodec, PT_COMFORT_NOISE, StreamResampler, type PayloadDecoder } from './codecs.js';
 import { CallTimeline, LegPlacer } from './timeline.js';
 import { createOpusEncoder, OPUS_PRE_SKIP_48K, type OpusEncoderHandle } from './opus-native.js';
-import { OggOpusWriter } from './ogg.js';
+import { multistreamPacket, OggOpusWriter } from './ogg.js';
 
 export interface EncodeJob {
   spoolPath: string;
@@ -290,58 +291,133 @@ class LegPipeline {
 }
 
 /**
- * Feeds 20 ms stereo frames to libopus and the Ogg writer. With skipSilence, a frame that is
- * digital silence on both channels reuses the encoder's own settled silence packet instead of
- * running the encoder: after a few real silent frames the encoder emits the same packet
- * again, and from then on the decoder's state is what it would have been, so speech after
- * the silence starts without a click.
+ * Energy under which a 20 ms frame of one leg counts as silence: an RMS of 64 (-54 dBFS), well
+ * below soft speech (about -45 dBFS) and above the idle noise of a telephone line.
  */
-class FrameEncoder {
+const SILENCE_RMS = 64;
+/** Quiet frames a leg must have in a row before it is gated: speech tails are not cut. */
+const SILENCE_HANGOVER_FRAMES = 10;
+
+/**
+ * One leg's mono Opus stream. With skipSilence, a leg that has been quiet for the hangover
+ * (energy under SILENCE_RMS, which covers no packets, comfort noise and digital silence) and
+ * stays quiet in the next frame too (one frame of look-ahead, so an onset is never gated)
+ * is fed digital silence; once the encoder's packet for silence has settled, that packet is
+ * reused instead of running the encoder. The decoder then is exactly where the encoder is,
+ * so speech after the silence starts without a click.
+ */
+class ChannelEncoder {
   framesEncoded = 0;
   framesSkipped = 0;
   private settled: Buffer | null = null;
   private lastSilent: Buffer | null = null;
   private silentRun = 0;
+  private quietRun = 0;
+  private readonly zeros: Buffer;
 
   constructor(
     private readonly encoder: OpusEncoderHandle,
-    private readonly ogg: OggOpusWriter,
     private readonly skipSilence: boolean,
-  ) {}
+    frameSamples: number,
+  ) {
+    this.zeros = Buffer.alloc(frameSamples * 2);
+  }
 
-  push(frame: Int16Array): void {
-    const pcm = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
-    if (!this.skipSilence) {
-      this.ogg.writePacket(this.encoder.encode(pcm), SAMPLES_48K_PER_FRAME);
-      this.framesEncoded++;
-      return;
-    }
-    let silent = true;
-    for (let i = 0; i < frame.length; i++) {
-      if (frame[i] !== 0) {
-        silent = false;
-        break;
-      }
-    }
-    if (!silent) {
+  /** Updates the quiet run with this frame's energy (called one frame ahead of encode). */
+  observe(pcm: Int16Array): boolean {
+    let energy = 0;
+    for (let i = 0; i < pcm.length; i++) energy += pcm[i]! * pcm[i]!;
+    const quiet = energy < SILENCE_RMS * SILENCE_RMS * pcm.length;
+    this.quietRun = quiet ? this.quietRun + 1 : 0;
+    return quiet;
+  }
+
+  /** `quietRunAtFrame`: the quiet run as it was after observing this frame; `nextQuiet`: the next frame's. */
+  encode(pcm: Int16Array, quietRunAtFrame: number, nextQuiet: boolean): Buffer {
+    const gated = this.skipSilence && quietRunAtFrame > SILENCE_HANGOVER_FRAMES && nextQuiet;
+    if (!gated) {
       this.settled = null;
       this.lastSilent = null;
       this.silentRun = 0;
-      this.ogg.writePacket(this.encoder.encode(pcm), SAMPLES_48K_PER_FRAME);
       this.framesEncoded++;
-      return;
+      return this.encoder.encode(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength));
     }
     if (this.settled) {
-      this.ogg.writePacket(this.settled, SAMPLES_48K_PER_FRAME);
       this.framesSkipped++;
-      return;
+      return this.settled;
     }
-    const packet = this.encoder.encode(pcm);
+    const packet = this.encoder.encode(this.zeros);
     this.framesEncoded++;
     this.silentRun++;
     if (this.silentRun >= SILENCE_SETTLE_FRAMES && this.lastSilent && packet.equals(this.lastSilent)) this.settled = packet;
     this.lastSilent = packet;
-    this.ogg.writePacket(packet, SAMPLES_48K_PER_FRAME);
+    return packet;
+  }
+
+  get quiet(): number {
+    return this.quietRun;
+  }
+}
+
+/**
+ * Takes the timeline's 20 ms stereo frames, splits them into the two legs' channels and
+ * writes one multistream Ogg packet per frame (two uncoupled mono streams, customer left,
+ * agent right). Two mono streams instead of one stereo stream: libopus costs the same for
+ * both when both legs speak, but a silent leg can then be skipped on its own, and in a call
+ * one side mostly listens; the sides also cannot leak into each other through joint coding.
+ * Frames are held back one frame so the silence gate can look ahead.
+ */
+class FrameEncoder {
+  private readonly channels: [ChannelEncoder, ChannelEncoder];
+  private readonly pending: [Int16Array, Int16Array];
+  private readonly current: [Int16Array, Int16Array];
+  private hasPending = false;
+  private pendingQuietRun: [number, number] = [0, 0];
+
+  constructor(
+    encoders: [OpusEncoderHandle, OpusEncoderHandle],
+    private readonly ogg: OggOpusWriter,
+    skipSilence: boolean,
+    frameSamples: number,
+  ) {
+    this.channels = [new ChannelEncoder(encoders[0], skipSilence, frameSamples), new ChannelEncoder(encoders[1], skipSilence, frameSamples)];
+    this.pending = [new Int16Array(frameSamples), new Int16Array(frameSamples)];
+    this.current = [new Int16Array(frameSamples), new Int16Array(frameSamples)];
+  }
+
+  get framesEncoded(): number {
+    return this.channels[0].framesEncoded + this.channels[1].framesEncoded;
+  }
+
+  get framesSkipped(): number {
+    return this.channels[0].framesSkipped + this.channels[1].framesSkipped;
+  }
+
+  push(frame: Int16Array): void {
+    const [l, r] = this.current;
+    for (let i = 0, j = 0; i < l.length; i++, j += 2) {
+      l[i] = frame[j]!;
+      r[i] = frame[j + 1]!;
+    }
+    const q0 = this.channels[0].observe(l);
+    const q1 = this.channels[1].observe(r);
+    if (this.hasPending) this.emit(q0, q1);
+    this.pending[0].set(l);
+    this.pending[1].set(r);
+    this.pendingQuietRun = [this.channels[0].quiet, this.channels[1].quiet];
+    this.hasPending = true;
+  }
+
+  /** Encodes the frame held back; at the end there is no next frame, so it counts as sound. */
+  finish(): void {
+    if (this.hasPending) this.emit(false, false);
+    this.hasPending = false;
+  }
+
+  private emit(nextQuiet0: boolean, nextQuiet1: boolean): void {
+    const a = this.channels[0].encode(this.pending[0], this.pendingQuietRun[0], nextQuiet0);
+    const b = this.channels[1].encode(this.pending[1], this.pendingQuietRun[1], nextQuiet1);
+    this.ogg.writePacket(multistreamPacket([a, b]), SAMPLES_48K_PER_FRAME);
   }
 }
 
@@ -398,9 +474,10 @@ export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
   const fd = openSync(temp, 'w', 0o640);
   let fdOpen = true;
   try {
-    const ogg = new OggOpusWriter(fd, { channels: 2, inputSampleRate: outRate, preSkip: OPUS_PRE_SKIP_48K });
-    const encoder = createOpusEncoder({ sampleRate: outRate, channels: 2, bitrate: job.bitrate, complexity: job.complexity });
-    const frames = new FrameEncoder(encoder, ogg, job.skipSilence);
+    const ogg = new OggOpusWriter(fd, { channels: 2, channelMapping: 1, inputSampleRate: outRate, preSkip: OPUS_PRE_SKIP_48K });
+    // The configured bitrate is the file's: each leg's stream gets half of it.
+    const legEncoder = (): OpusEncoderHandle => createOpusEncoder({ sampleRate: outRate, channels: 1, bitrate: Math.round(job.bitrate / 2), complexity: job.complexity });
+    const frames = new FrameEncoder([legEncoder(), legEncoder()], ogg, job.skipSilence, frameSamples);
     const sink = (frame: Int16Array): void => frames.push(frame);
 
     let now = -Infinity;
@@ -435,6 +512,7 @@ export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
       leg.finishEvent();
     }
     timeline.finish(sink);
+    frames.finish();
     ogg.finish(total48k);
     closeSync(fd);
     fdOpen = false;

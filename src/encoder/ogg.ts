@@ -41,6 +41,92 @@ export interface OggOpusWriterOptions {
   /** Samples at 48 kHz the decoder drops at the start (the encoder's look-ahead). */
   preSkip: number;
   serial?: number;
+  /**
+   * 0 (default): one Opus stream of `channels` (RFC 7845 mapping family 0: mono or stereo).
+   * 1: one uncoupled mono stream per channel (family 1 with coupled count 0), channel i
+   * from stream i; each Ogg packet is then a multistream packet (see multistreamPacket).
+   */
+  channelMapping?: 0 | 1;
+}
+
+/** RFC 6716 §3.2.1 frame length: one byte below 252, else two. */
+function lengthBytes(n: number): number[] {
+  if (n < 252) return [n];
+  const first = 252 + ((n - 252) & 3);
+  return [first, (n - first) >> 2];
+}
+
+function readLength(p: Buffer, off: number): { value: number; size: number } | null {
+  if (off >= p.length) return null;
+  const b = p[off]!;
+  if (b < 252) return { value: b, size: 1 };
+  if (off + 1 >= p.length) return null;
+  return { value: b + 4 * p[off + 1]!, size: 2 };
+}
+
+/**
+ * RFC 6716 Appendix B: the same Opus packet in self-delimiting framing, i.e. with one extra
+ * length field just before the first frame's data, so that another stream's packet can
+ * follow it. Which length that field carries depends on the packet's frame-count code.
+ */
+export function selfDelimitedPacket(p: Buffer): Buffer {
+  if (p.length < 1) throw new RangeError('empty Opus packet');
+  const code = p[0]! & 3;
+  let header = 1;
+  let extra: number;
+  if (code === 0) extra = p.length - 1;
+  else if (code === 1) extra = (p.length - 1) / 2;
+  else if (code === 2) {
+    const n1 = readLength(p, 1);
+    if (!n1) throw new RangeError('truncated code 2 Opus packet');
+    header = 1 + n1.size;
+    extra = p.length - header - n1.value;
+  } else {
+    if (p.length < 2) throw new RangeError('truncated code 3 Opus packet');
+    const vbr = (p[1]! & 0x80) !== 0;
+    const padded = (p[1]! & 0x40) !== 0;
+    const count = p[1]! & 0x3f;
+    if (count === 0) throw new RangeError('code 3 Opus packet with no frames');
+    let off = 2;
+    let padding = 0;
+    if (padded) {
+      for (;;) {
+        if (off >= p.length) throw new RangeError('truncated Opus padding length');
+        const b = p[off++]!;
+        padding += b === 255 ? 254 : b;
+        if (b !== 255) break;
+      }
+    }
+    let listed = 0;
+    if (vbr) {
+      for (let i = 0; i < count - 1; i++) {
+        const l = readLength(p, off);
+        if (!l) throw new RangeError('truncated Opus frame lengths');
+        listed += l.value;
+        off += l.size;
+      }
+    }
+    header = off;
+    const data = p.length - off - padding;
+    extra = vbr ? data - listed : data / count;
+  }
+  if (!Number.isInteger(extra) || extra < 0) throw new RangeError('inconsistent Opus packet lengths');
+  const len = lengthBytes(extra);
+  const out = Buffer.allocUnsafe(p.length + len.length);
+  p.copy(out, 0, 0, header);
+  for (let i = 0; i < len.length; i++) out[header + i] = len[i]!;
+  p.copy(out, header + len.length, header);
+  return out;
+}
+
+/**
+ * One Ogg packet of a family-1 multistream file: every stream's packet but the last in
+ * self-delimiting framing, the last as it is (RFC 7845 §5.1.1, RFC 6716 Appendix B).
+ */
+export function multistreamPacket(packets: readonly Buffer[]): Buffer {
+  if (packets.length === 0) throw new RangeError('no stream packets');
+  const parts = packets.map((p, i) => (i < packets.length - 1 ? selfDelimitedPacket(p) : p));
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
 export class OggOpusWriter {
@@ -63,14 +149,21 @@ export class OggOpusWriter {
     this.serial = (opts.serial ?? (Math.random() * 0x100000000) >>> 0) >>> 0;
     this.preSkip = opts.preSkip;
 
-    const head = Buffer.alloc(19);
+    const family = opts.channelMapping ?? 0;
+    const head = Buffer.alloc(family === 1 ? 21 + opts.channels : 19);
     head.write('OpusHead', 0, 'latin1');
     head.writeUInt8(1, 8);
     head.writeUInt8(opts.channels, 9);
     head.writeUInt16LE(opts.preSkip, 10);
     head.writeUInt32LE(opts.inputSampleRate, 12);
     head.writeInt16LE(0, 16);
-    head.writeUInt8(0, 18);
+    head.writeUInt8(family, 18);
+    if (family === 1) {
+      // One stream per channel, none coupled, channel i decoded from stream i.
+      head.writeUInt8(opts.channels, 19);
+      head.writeUInt8(0, 20);
+      for (let i = 0; i < opts.channels; i++) head.writeUInt8(i, 21 + i);
+    }
     this.writePage([head], 0, 0x02);
 
     const vendor = Buffer.from(OPUS_VENDOR, 'utf8');

@@ -4,6 +4,8 @@
  * native code aborting) is seen by the pool as the thread's exit.
  */
 import { parentPort } from 'node:worker_threads';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { encodeSpool, type EncodeJob, type EncodeResult } from './encode-spool.js';
 import { TallenneError } from '../errors.js';
 
@@ -12,8 +14,26 @@ export type WorkerReply =
   | { readonly seq: number; readonly ok: true; readonly result: EncodeResult }
   | { readonly seq: number; readonly ok: false; readonly code: string; readonly message: string };
 
+/**
+ * Nice value of an encoder thread. Encoding can wait (the spool holds the call), capture
+ * cannot (a datagram not read in time is gone), so when the box is busy the kernel should
+ * run the capture thread first; when capture idles the encoders still get every free cycle.
+ */
+export const ENCODER_NICE = 10;
+
+/** Lowers this thread's scheduling priority (Linux: setpriority on the thread's own id). */
+function lowerThreadPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, ENCODER_NICE);
+  } catch {
+    // Not Linux, or not permitted: the thread runs at the process's priority.
+  }
+}
+
 const port = parentPort;
 if (port) {
+  lowerThreadPriority();
   port.on('message', (req: WorkerRequest) => {
     encodeSpool(req.job).then(
       (result) => port.postMessage({ seq: req.seq, ok: true, result } satisfies WorkerReply),

@@ -7,7 +7,7 @@
  * A write error (ENOSPC, EIO) is fatal for the writer: it keeps what is on disk, stops
  * taking data, and reports the error once through onError so the call is marked truncated.
  */
-import { openSync, writeSync, fsyncSync, closeSync, write as fsWrite } from 'node:fs';
+import { openSync, writeSync, write as fsWrite, fsync as fsFsync, close as fsClose } from 'node:fs';
 import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, writeRecordHeader, type SpoolEnd, type SpoolEvent } from './format.js';
 import type { RecordingMeta } from '../types.js';
 
@@ -126,17 +126,20 @@ export class SpoolWriter {
     return new Promise((r) => this.drainWaiters.push(r));
   }
 
-  /** Writes the END record, flushes, fsyncs and closes. Idempotent. */
+  /**
+   * Writes the END record, flushes, fsyncs and closes. Idempotent. The fsync runs on the
+   * libuv thread pool: the capture thread ends hundreds of calls a second at scale, and a
+   * synchronous fsync per call would stall every other call's packets behind the disk.
+   */
   async close(end: SpoolEnd | null): Promise<void> {
     if (this.closed) return;
     if (end) this.appendJson(RecordType.End, 0, end.endedAt, end);
     this.closed = true;
     await this.drain();
-    try {
-      if (!this.failed) fsyncSync(this.fd);
-    } catch (e) {
-      this.fail(e as Error);
+    if (!this.failed) {
+      const err = await new Promise<Error | null>((r) => fsFsync(this.fd, (e) => r(e)));
+      if (err) this.fail(err);
     }
-    closeSync(this.fd);
+    await new Promise<void>((r) => fsClose(this.fd, () => r()));
   }
 }

@@ -76,7 +76,7 @@ describe('encodeSpool', () => {
     expect(left.length).toBe(48000);
     const a = ms(1000);
     const b = ms(5500);
-    // Opus codes the two sides jointly, so some crosstalk is expected; require 20 dB apart.
+    // Each leg is its own mono stream, so nothing of one side may leak into the other: 20 dB apart at least.
     expect(toneLevel(left, 440, 8000, a, b)).toBeGreaterThan(TONE_MIN);
     expect(toneLevel(left, 1000, 8000, a, b)).toBeLessThan(toneLevel(left, 440, 8000, a, b) / 10);
     expect(toneLevel(right, 1000, 8000, a, b)).toBeGreaterThan(TONE_MIN);
@@ -89,8 +89,9 @@ describe('encodeSpool', () => {
       { index: 0, role: 'agent', codec: 'PCMA', packets: 300, lost: 0, ssrcs: 1, jitterMs: 0 },
       { index: 1, role: 'customer', codec: 'PCMU', packets: 275, lost: 0, ssrcs: 1, jitterMs: 0 },
     ]);
-    expect(result.framesEncoded + result.framesSkipped).toBeGreaterThanOrEqual(300);
-    expect(result.framesEncoded + result.framesSkipped).toBeLessThanOrEqual(301);
+    // Frames are counted per leg stream: two mono streams × 300 frames of 20 ms (+1 for look-ahead).
+    expect(result.framesEncoded + result.framesSkipped).toBeGreaterThanOrEqual(600);
+    expect(result.framesEncoded + result.framesSkipped).toBeLessThanOrEqual(602);
     expect(result.encodeCpuMs).toBeGreaterThanOrEqual(0);
     // Nothing personal in the Ogg tags: the only text is the vendor string.
     expect(execFileSync('opusinfo', [file]).toString()).not.toMatch(/fixture-call/);
@@ -291,6 +292,30 @@ describe('encodeSpool', () => {
       expect(same).toBe(ms(1000));
     }
     expect(toneLevel(s.left, 440, 8000, ms(3300), ms(5800))).toBeGreaterThan(TONE_MIN);
+  });
+
+  it('gates each leg on its own: in a conversation the listening leg is not run through the encoder', async () => {
+    // One side talks while the other listens, then they swap: neither leg is ever digital
+    // silence on both channels at once, which a stereo encoder would have needed to skip.
+    const spec = {
+      durationMs: 8000,
+      legs: [
+        { index: 0, channel: 0 as const, codec: 'PCMU' as const, toneHz: 440, gaps: [[4000, 8000]] as Array<[number, number]> },
+        { index: 1, channel: 1 as const, codec: 'PCMU' as const, toneHz: 1000, gaps: [[0, 4000]] as Array<[number, number]> },
+      ],
+    };
+    const gated = await run(spec, { skipSilence: true });
+    const full = await run(spec, { skipSilence: false });
+    // About 3.6 s of each leg's 4 s of silence (after the 200 ms hang-over) is skipped.
+    expect(gated.result.framesSkipped).toBeGreaterThan(300);
+    expect(gated.result.framesEncoded + gated.result.framesSkipped).toBe(full.result.framesEncoded);
+    const g = decodeStereo(gated.file);
+    expect(peak(g.left, ms(4600), ms(7900))).toBeLessThan(100);
+    expect(peak(g.right, ms(100), ms(3900))).toBeLessThan(100);
+    expect(toneLevel(g.left, 440, 8000, ms(500), ms(3900))).toBeGreaterThan(TONE_MIN);
+    expect(toneLevel(g.right, 1000, 8000, ms(4500), ms(7500))).toBeGreaterThan(TONE_MIN);
+    // The onset after the gated stretch is not clipped: the first 100 ms already carry the tone.
+    expect(toneLevel(g.right, 1000, 8000, ms(4020), ms(4120))).toBeGreaterThan(TONE_MIN);
   });
 
   it('leaves no temp file behind and reports a spool that is not a spool', async () => {

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OggOpusWriter, oggCrc32 } from '../../../src/encoder/ogg.js';
+import { OggOpusWriter, multistreamPacket, oggCrc32, selfDelimitedPacket } from '../../../src/encoder/ogg.js';
 import { createOpusEncoder } from '../../../src/encoder/opus-native.js';
 
 interface Page {
@@ -150,5 +150,90 @@ describe('OggOpusWriter', () => {
     expect(() => w.finish(960)).toThrow(RangeError);
     closeSync(fd);
     writeFileSync(join(dir, 'done'), '');
+  });
+});
+
+describe('self-delimiting Opus packets (RFC 6716 Appendix B)', () => {
+  const frame = (n: number, fill: number) => Buffer.alloc(n, fill);
+
+  it('adds the frame length after the TOC of a code 0 packet, in one or two bytes', () => {
+    const p = Buffer.concat([Buffer.from([0x08]), frame(40, 7)]);
+    expect([...selfDelimitedPacket(p).subarray(0, 3)]).toEqual([0x08, 40, 7]);
+    expect(selfDelimitedPacket(p).length).toBe(42);
+    const big = Buffer.concat([Buffer.from([0x08]), frame(300, 1)]);
+    const sd = selfDelimitedPacket(big);
+    // 300 = 252 + (48 & 3) + 4 × 12: first byte 252, second byte 12.
+    expect([sd[1], sd[2]]).toEqual([252, 12]);
+    expect(sd[1]! + 4 * sd[2]!).toBe(300);
+    expect(sd.subarray(3).equals(big.subarray(1))).toBe(true);
+  });
+
+  it('carries the shared frame length for code 1 and the second frame length for code 2', () => {
+    const c1 = Buffer.concat([Buffer.from([0x09]), frame(20, 1), frame(20, 2)]);
+    expect([...selfDelimitedPacket(c1).subarray(0, 2)]).toEqual([0x09, 20]);
+    const c2 = Buffer.concat([Buffer.from([0x0a, 10]), frame(10, 1), frame(25, 2)]);
+    const sd = selfDelimitedPacket(c2);
+    expect([...sd.subarray(0, 3)]).toEqual([0x0a, 10, 25]);
+    expect(sd.length).toBe(c2.length + 1);
+  });
+
+  it('places the extra length after the padding and frame lengths of a code 3 packet', () => {
+    // VBR, padded, 3 frames: count byte 0xC3, padding 2, lengths 5 and 6, last frame 7.
+    const vbr = Buffer.concat([Buffer.from([0x0b, 0xc3, 2, 5, 6]), frame(5, 1), frame(6, 2), frame(7, 3), Buffer.alloc(2)]);
+    const sd = selfDelimitedPacket(vbr);
+    expect([...sd.subarray(0, 6)]).toEqual([0x0b, 0xc3, 2, 5, 6, 7]);
+    // CBR, 2 frames of 9 bytes.
+    const cbr = Buffer.concat([Buffer.from([0x0b, 0x02]), frame(9, 1), frame(9, 2)]);
+    expect([...selfDelimitedPacket(cbr).subarray(0, 3)]).toEqual([0x0b, 0x02, 9]);
+    expect(() => selfDelimitedPacket(Buffer.from([0x0b, 0x02, 1, 2, 3]))).toThrow(RangeError);
+    expect(() => selfDelimitedPacket(Buffer.alloc(0))).toThrow(RangeError);
+  });
+
+  it('joins stream packets with all but the last self-delimited', () => {
+    const a = Buffer.concat([Buffer.from([0x08]), frame(3, 1)]);
+    const b = Buffer.concat([Buffer.from([0x08]), frame(4, 2)]);
+    expect([...multistreamPacket([a, b])]).toEqual([0x08, 3, 1, 1, 1, 0x08, 2, 2, 2, 2]);
+    expect(multistreamPacket([b]).equals(b)).toBe(true);
+  });
+
+  it('writes a family 1 file of two mono streams that ffmpeg decodes as two separate channels', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ogg-ms-'));
+    const file = join(dir, 'dual.opus');
+    const fd = openSync(file, 'w');
+    const w = new OggOpusWriter(fd, { channels: 2, channelMapping: 1, inputSampleRate: 8000, preSkip: 312 });
+    const left = createOpusEncoder({ sampleRate: 8000, channels: 1, bitrate: 12000, complexity: 5 });
+    const right = createOpusEncoder({ sampleRate: 8000, channels: 1, bitrate: 12000, complexity: 5 });
+    const frames = 100;
+    for (let f = 0; f < frames; f++) {
+      const l = new Int16Array(160);
+      const r = new Int16Array(160);
+      for (let i = 0; i < 160; i++) {
+        const t = (f * 160 + i) / 8000;
+        l[i] = Math.round(9000 * Math.sin(2 * Math.PI * 440 * t));
+        r[i] = f < 50 ? 0 : Math.round(9000 * Math.sin(2 * Math.PI * 1000 * t));
+      }
+      const pl = left.encode(Buffer.from(l.buffer));
+      const pr = right.encode(Buffer.from(r.buffer));
+      w.writePacket(multistreamPacket([pl, pr]), 960);
+    }
+    w.finish(frames * 960 - 312);
+    closeSync(fd);
+    const bytes = readFileSync(file);
+    const head = pages(bytes)[0]!.packets[0]!;
+    expect(head.length).toBe(23);
+    expect([head[9], head[18], head[19], head[20], head[21], head[22]]).toEqual([2, 1, 2, 0, 0, 1]);
+    expect(execFileSync('opusinfo', [file]).toString()).toMatch(/Channels: 2/);
+    const pcm = execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-f', 's16le', '-ar', '8000', '-']);
+    const s = new Int16Array(pcm.buffer, pcm.byteOffset, pcm.length / 2);
+    const peakOf = (ch: number, from: number, to: number) => {
+      let m = 0;
+      for (let i = from; i < to; i++) m = Math.max(m, Math.abs(s[2 * i + ch]!));
+      return m;
+    };
+    // Left has its tone throughout; right is silent for the first half, then has its own.
+    expect(s.length).toBe(2 * (frames * 160 - 52));
+    expect(peakOf(0, 1000, 7000)).toBeGreaterThan(4000);
+    expect(peakOf(1, 1000, 7500)).toBeLessThan(50);
+    expect(peakOf(1, 9000, 15000)).toBeGreaterThan(4000);
   });
 });
