@@ -62,8 +62,9 @@ const TOKEN_RE = /^[A-Za-z0-9.!%*_+`'~-]+$/;
  */
 export class SipParseError extends ProtocolError {
   readonly partial: SipRequest | null;
-  constructor(reason: string, partial: SipRequest | null = null) {
-    super('TALLENNE_SIP_MALFORMED', 400, reason);
+  /** 400, or 513 (Message Too Large, RFC 3261 §21.5.11) for a message over the size limit. */
+  constructor(reason: string, partial: SipRequest | null = null, status = 400) {
+    super('TALLENNE_SIP_MALFORMED', status, reason);
     this.partial = partial;
   }
 }
@@ -79,7 +80,21 @@ export function headerEnd(buf: Buffer, from = 0, limit = buf.length): number {
  * SipParseError with the reason. `maxBytes` bounds the whole message.
  */
 export function parseSipMessage(buf: Buffer, maxBytes = 65_535): SipMessage {
-  if (buf.length > maxBytes) throw new SipParseError(`message of ${buf.length} bytes exceeds the ${maxBytes}-byte limit`);
+  if (buf.length > maxBytes) {
+    // When the headers alone fit, read them so the sender learns why (513) instead of
+    // retransmitting into silence; the oversized body is never looked at.
+    const end = headerEnd(buf, 0, maxBytes);
+    let partial: SipRequest | null = null;
+    if (end > 0) {
+      try {
+        const head = parseSipMessage(buf.subarray(0, end), maxBytes);
+        if (head.kind === 'request') partial = head;
+      } catch (e) {
+        if (e instanceof SipParseError) partial = e.partial;
+      }
+    }
+    throw new SipParseError(`message of ${buf.length} bytes exceeds the ${maxBytes}-byte limit`, partial, 513);
+  }
   let start = 0;
   // RFC 3261 §7.5: ignore CRLFs before the start line (keep-alives).
   while (start + 1 < buf.length && buf[start] === 0x0d && buf[start + 1] === 0x0a) start += 2;

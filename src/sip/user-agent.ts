@@ -149,7 +149,7 @@ export class SipUserAgent {
       const err = e as SipParseError;
       this.opts.log.warn({ transport: flow.transport, remote: flow.remote.address, reason: err.message }, 'malformed SIP message');
       if (err instanceof SipParseError && err.partial && err.partial.method !== 'ACK') {
-        this.respond(err.partial, flow, 400, 'Bad Request', { headers: [warning(err.message)] });
+        this.respond(err.partial, flow, err.status, reasonPhrase(err.status), { headers: [warning(err.message)] });
       }
       return;
     }
@@ -581,6 +581,7 @@ function reasonPhrase(status: number): string {
     400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 415: 'Unsupported Media Type',
     420: 'Bad Extension', 480: 'Temporarily Unavailable', 481: 'Call/Transaction Does Not Exist', 486: 'Busy Here',
     487: 'Request Terminated', 488: 'Not Acceptable Here', 500: 'Server Internal Error', 503: 'Service Unavailable',
+    513: 'Message Too Large',
   };
   return phrases[status] ?? 'Error';
 }
