@@ -15,6 +15,13 @@
  *     another speed than ours (or the anchor packet itself was delayed). Requiring every
  *     packet of the window keeps a single jitter burst from moving the anchor.
  *
+ * RTCP sender reports refine this (SenderReportAligner): an SR ties an RTP timestamp to the
+ * sender's wall clock, so when the legs' SRs share one clock (one SRC sends them all), the
+ * first packets' send times are known, and a leg whose first packet happened to arrive late
+ * is moved back to where it was sent relative to the others. Only first-packet delay is
+ * corrected, and only by up to SR_MAX_SHIFT_MS: a bigger disagreement means the clocks are
+ * not one, and arrival stays the rule.
+ *
  * CallTimeline keeps one ring per leg (RING_MS of audio) and emits frame after frame once
  * arrival time has passed a frame by LAG_MS, the longest a packet may be late and still be
  * heard. A packet placed before the emitted edge is dropped as too late.
@@ -25,6 +32,8 @@ export const DRIFT_MS = 300;
 export const DRIFT_WINDOW_MS = 1000;
 export const LAG_MS = 1500;
 export const RING_MS = 4000;
+/** Largest correction a sender report may make to a leg's anchor (below DRIFT_MS, so the drift check does not undo it). */
+export const SR_MAX_SHIFT_MS = 250;
 
 /** Remembered sequence numbers per SSRC, for duplicate detection. */
 const SEQ_MEMORY = 1024;
@@ -140,6 +149,8 @@ export class LegPlacer {
   private jitterSum = 0;
   private jitterCount = 0;
   private ssrcCount = 0;
+  private alignSsrc: number | null = null;
+  private alignShiftMs = 0;
   packets = 0;
   duplicates = 0;
   reanchors = 0;
@@ -174,9 +185,24 @@ export class LegPlacer {
     return next;
   }
 
+  /**
+   * Moves the first anchor of source `ssrc` by `shiftMs` (from SenderReportAligner): its
+   * first packet is placed where the sender's clock says it was sent, not where it arrived.
+   * Later re-anchors (SSRC change, jump, drift) go by arrival again.
+   */
+  alignFirstAnchor(ssrc: number, shiftMs: number): void {
+    if (Math.abs(shiftMs) > SR_MAX_SHIFT_MS) return;
+    this.alignSsrc = ssrc >>> 0;
+    this.alignShiftMs = shiftMs;
+  }
+
   private anchor(extTs: number, arrivalMs: number): void {
     this.anchorExtTs = extTs;
     this.anchorMs = arrivalMs;
+    if (this.alignSsrc !== null && this.current?.ssrc === this.alignSsrc) {
+      this.anchorMs += this.alignShiftMs;
+      this.alignSsrc = null;
+    }
     this.anchored = true;
     this.windowStart = arrivalMs;
     this.windowMin = Infinity;
@@ -258,6 +284,72 @@ export class LegPlacer {
       jitterMs: this.jitterCount ? this.jitterSum / this.jitterCount : 0,
       reanchors: this.reanchors,
     };
+  }
+}
+
+/** One RTCP sender report: an RTP timestamp and the sender's wall clock at that instant. */
+export interface SenderClockSample {
+  readonly ssrc: number;
+  /** The SR's NTP time as epoch milliseconds. */
+  readonly ntpMs: number;
+  readonly rtpTimestamp: number;
+}
+
+/**
+ * Collects each leg's first packet and its sender reports (a pre-scan of the spool), and
+ * says how far to move each leg's first anchor so that the legs sit relative to each other
+ * as the sender's clock says, not as their first packets happened to arrive.
+ *
+ * A leg's offset is arrival − sender time of its first packet (network delay plus clock
+ * difference). With one sender clock the offsets differ only by how much each first packet
+ * was delayed; the least delayed leg is the reference and the others move back to it.
+ */
+export class SenderReportAligner {
+  private readonly first = new Map<number, { ssrc: number; rtpTs: number; arrivalMs: number; clockRate: number }>();
+  private readonly reports = new Map<number, SenderClockSample>();
+
+  /** The leg's first RTP packet (later calls for the same leg are ignored). */
+  noteFirstPacket(leg: number, ssrc: number, rtpTs: number, arrivalMs: number, clockRate: number): void {
+    if (!this.first.has(leg) && clockRate > 0) this.first.set(leg, { ssrc: ssrc >>> 0, rtpTs: rtpTs >>> 0, arrivalMs, clockRate });
+  }
+
+  /** A sender report received on the leg; the first one of the first packet's source is kept. */
+  noteSenderReport(leg: number, sr: SenderClockSample): void {
+    const f = this.first.get(leg);
+    if (this.reports.has(leg) || (f !== undefined && f.ssrc !== sr.ssrc >>> 0)) return;
+    if (!Number.isFinite(sr.ntpMs)) return;
+    this.reports.set(leg, sr);
+  }
+
+  /** Sender time (epoch ms) of the leg's first packet, or null without a matching SR. */
+  private sentAt(leg: number): number | null {
+    const f = this.first.get(leg);
+    const sr = this.reports.get(leg);
+    if (f === undefined || sr === undefined || (sr.ssrc >>> 0) !== f.ssrc) return null;
+    // Signed 32-bit difference: the SR may come before or after the packet, across a wrap.
+    const delta = ((f.rtpTs - (sr.rtpTimestamp >>> 0)) | 0) / f.clockRate;
+    return sr.ntpMs + delta * 1000;
+  }
+
+  /**
+   * Anchor shifts in ms (≤ 0) per leg, with the SSRC they apply to. Empty unless at least two
+   * legs have a usable SR and every such leg agrees with the reference within SR_MAX_SHIFT_MS.
+   */
+  shifts(): Map<number, { ssrc: number; shiftMs: number }> {
+    const offsets = new Map<number, number>();
+    for (const [leg, f] of this.first) {
+      const sent = this.sentAt(leg);
+      if (sent !== null) offsets.set(leg, f.arrivalMs - sent);
+    }
+    const out = new Map<number, { ssrc: number; shiftMs: number }>();
+    if (offsets.size < 2) return out;
+    const reference = Math.min(...offsets.values());
+    for (const offset of offsets.values()) if (offset - reference > SR_MAX_SHIFT_MS) return out;
+    for (const [leg, offset] of offsets) {
+      const shiftMs = reference - offset;
+      if (shiftMs !== 0) out.set(leg, { ssrc: this.first.get(leg)!.ssrc, shiftMs });
+    }
+    return out;
   }
 }
 
