@@ -28,7 +28,7 @@ import { erase, hold, rectify, release } from '../retention/actions.js';
 import type { RecordingEntry, RecordingStatus } from '../types.js';
 
 const USAGE = `usage: tallenne recordings <command> [--actor NAME] ...
-  list [--from DATE] [--to DATE] [--agent ID] [--team T] [--service NUMBER] [--status complete|truncated]
+  list [--from DATE] [--to DATE] [--agent ID] [--team T] [--service NUMBER] [--group ID] [--status complete|truncated]
        [--limit N] [--cursor C] [--json]
   show ID [--json]
   export ID --out FILE [--format opus|wav|mp3]
@@ -96,6 +96,8 @@ async function list(args: ParsedArgs, r: Register, ctx: CliContext): Promise<num
   if (agent !== undefined) q.agentId = r.config.agents.find((a) => a.id === agent || a.name === agent)?.id ?? agent;
   const team = flagString(args, 'team');
   if (team !== undefined) q.team = team;
+  const group = flagString(args, 'group');
+  if (group !== undefined) q.groupId = group;
   const service = flagString(args, 'service');
   // Service numbers are stored normalised when they are phone numbers; accept any spelling.
   if (service !== undefined) q.serviceNumber = normalizeE164(service, r.config.privacy.default_country) ?? service;

@@ -106,6 +106,13 @@ export interface RecordingJson {
   sampleRate: number;
   endReason: string;
   siprec: boolean;
+  siprecSessionId: string | null;
+  /** SIPREC group: sessions of one call across transfers share it (`list --group`). */
+  groupId: string | null;
+  participants: RecordingEntry['participants'];
+  legs: RecordingEntry['legs'];
+  pauses: RecordingEntry['pauses'];
+  dtmf: RecordingEntry['dtmf'];
   retention: RecordingEntry['retention'] | null;
   hold: RecordingEntry['hold'] | null;
   audioPurgedAt: string | null;
@@ -130,6 +137,12 @@ export function recordingJson(e: RecordingEntry): RecordingJson {
     sampleRate: e.sampleRate,
     endReason: e.endReason,
     siprec: e.siprec,
+    siprecSessionId: e.siprecSessionId ?? null,
+    groupId: e.groupId ?? null,
+    participants: e.participants,
+    legs: e.legs,
+    pauses: e.pauses,
+    dtmf: e.dtmf,
     retention: e.retention ?? null,
     hold: e.hold ?? null,
     audioPurgedAt: e.audioPurgedAt ?? null,

@@ -45,6 +45,8 @@ export interface ListQuery {
   serviceNumber?: string;
   status?: RecordingStatus;
   numberHash?: string;
+  /** SIPREC recording-session group: the sessions of one call across transfers. */
+  groupId?: string;
 }
 
 export interface Page<T> {
@@ -115,7 +117,7 @@ export interface RecordingIndex {
   close(): Promise<void>;
 }
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 const MAX_PAGE = 10_000;
 const MAX_ID_CHARS = 200;
 const HIGH_TIME = Number.MAX_SAFE_INTEGER;
@@ -127,8 +129,9 @@ type Migration = (ix: LmdbRecordingIndex) => void;
  * with the version bump, so a crash mid-migration leaves the old version intact.
  * v0 is a store written before versioning (or by a version that kept no secondary keys):
  * the secondary indexes are rebuilt from the recordings.
+ * v1 → v2 adds the SIPREC group index: the secondary keys are rebuilt again.
  */
-const MIGRATIONS: Migration[] = [(ix) => ix.rebuildSecondaryKeys()];
+const MIGRATIONS: Migration[] = [(ix) => ix.rebuildSecondaryKeys(), (ix) => ix.rebuildSecondaryKeys()];
 
 export async function openIndex(storageDir: string, opts: { now?: () => number } = {}): Promise<RecordingIndex> {
   const path = join(storageDir, 'index');
@@ -360,6 +363,7 @@ function matches(e: RecordingEntry, q: ListQuery): boolean {
   if (q.serviceNumber !== undefined && e.serviceNumber !== q.serviceNumber) return false;
   if (q.status !== undefined && e.status !== q.status) return false;
   if (q.numberHash !== undefined && e.customerNumberHash !== q.numberHash) return false;
+  if (q.groupId !== undefined && e.groupId !== q.groupId) return false;
   const t = startMsOf(e);
   if (q.from !== undefined && t < q.from) return false;
   if (q.to !== undefined && t >= q.to) return false;

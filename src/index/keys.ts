@@ -12,6 +12,7 @@ export type IndexKey = readonly (string | number)[];
 /** Lookup kinds, most selective first: the planner picks the first the query names. */
 export const LOOKUP_KINDS = {
   numberHash: 'h',
+  groupId: 'r',
   agentId: 'a',
   serviceNumber: 'v',
   team: 'g',
@@ -63,6 +64,7 @@ export function keysOf(e: RecordingEntry): IndexKey[] {
   const keys: IndexKey[] = [[TIME_KIND, t, e.id]];
   const values: Record<LookupField, string | undefined> = {
     numberHash: e.customerNumberHash,
+    groupId: e.groupId,
     agentId: e.agentId,
     serviceNumber: e.serviceNumber,
     team: e.team,

@@ -169,6 +169,23 @@ describe('RecordingIndex updates, expiry and privacy', () => {
     await ix.close();
   });
 
+  it('migrates a version 1 store to the group index, and finds the sessions of one SIPREC group', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tallenne-ix-'));
+    const env = open({ path: join(dir, 'index') });
+    const recs = env.openDB<RecordingEntry, string>('recordings', {});
+    await recs.put('g1', makeEntry('g1', T0, { groupId: 'grp-A' }));
+    await recs.put('g2', makeEntry('g2', T0 + 5, { groupId: 'grp-A' }));
+    await recs.put('g3', makeEntry('g3', T0 + 9, { groupId: 'grp-B' }));
+    await env.openDB('meta', {}).put('schemaVersion', 1);
+    await env.close();
+    const ix = await openIndex(dir);
+    expect(ix.schemaVersion).toBe(SCHEMA_VERSION);
+    const page = ix.list({ groupId: 'grp-A' }, { limit: 10 });
+    expect(page.items.map((e) => e.id)).toEqual(['g2', 'g1']);
+    expect(page.visited).toBeLessThanOrEqual(3);
+    await ix.close();
+  });
+
   it('refuses a store from a newer schema', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tallenne-ix-'));
     const env = open({ path: join(dir, 'index') });
