@@ -68,10 +68,14 @@ const MAX_LEGS = 16;
 const FLUSH_INTERVAL_MS = 200;
 const WATCH_INTERVAL_MS = 1000;
 const FREE_SPACE_CACHE_MS = 2000;
+/** A failed finalisation is tried again after 30 s, 60 s, ... at most every 10 min. */
+const RETRY_BASE_MS = 30_000;
+const RETRY_MAX_MS = 600_000;
 
 export class CallManager extends EventEmitter<ManagerEvents> implements SipCallHandler {
   private readonly sessions = new Map<string, CallSession>();
   private readonly finalising = new Set<Promise<void>>();
+  private readonly retries = new Map<string, NodeJS.Timeout>();
   private readonly spoolDir: string;
   private readonly flushTimer: NodeJS.Timeout;
   private readonly watchTimer: NodeJS.Timeout;
@@ -437,7 +441,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
    * Spool → encoder → index → delete spool. The spool is deleted only once the audio file
    * and its index entry are durable; on failure it stays for the next start.
    */
-  private async finalise(spoolPath: string, id: string): Promise<void> {
+  private async finalise(spoolPath: string, id: string, attempt = 0): Promise<void> {
     const log = this.deps.log.child({ recording: id });
     try {
       const result = await this.deps.encoder.encode({
@@ -458,10 +462,33 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
       log.info({ status: entry.status, durationMs: entry.durationMs, bytes: entry.fileBytes, file: entry.file }, 'recording stored');
       this.emit('recorded', entry, result);
     } catch (e) {
-      this.counters.calls.failed++;
-      log.error({ err: e }, 'finalising the recording failed; the spool is kept and retried at the next start');
-      this.emit('failed', id, e as Error);
+      // Counted once per recording; the spool stays and later attempts may still store it.
+      if (attempt === 0) {
+        this.counters.calls.failed++;
+        this.emit('failed', id, e as Error);
+      }
+      const retryInMs = this.scheduleRetry(spoolPath, id, attempt);
+      log.error({ err: e, attempt, retryInMs }, retryInMs === null
+        ? 'finalising the recording failed; the spool is kept and finalised at the next start'
+        : 'finalising the recording failed; the spool is kept and tried again');
     }
+  }
+
+  /**
+   * Tries a failed finalisation again later (a full disk freed, a worker replaced), backing
+   * off to RETRY_MAX_MS. Not while stopping: the next start recovers the spool instead.
+   */
+  private scheduleRetry(spoolPath: string, id: string, attempt: number): number | null {
+    if (!this.accepting || this.retries.has(id)) return null;
+    const delay = Math.min(RETRY_BASE_MS * 2 ** attempt, RETRY_MAX_MS);
+    const timer = setTimeout(() => {
+      this.retries.delete(id);
+      const p = this.finalise(spoolPath, id, attempt + 1).finally(() => this.finalising.delete(p));
+      this.finalising.add(p);
+    }, delay);
+    timer.unref();
+    this.retries.set(id, timer);
+    return delay;
   }
 
   /** At start-up: every spool left behind (crash, kill, failed encode) becomes a recording. */
@@ -533,6 +560,8 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
   close(): void {
     clearInterval(this.flushTimer);
     clearInterval(this.watchTimer);
+    for (const t of this.retries.values()) clearTimeout(t);
+    this.retries.clear();
   }
 }
 
