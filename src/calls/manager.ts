@@ -208,7 +208,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     session.confirm();
     if (req.body.length === 0) {
       // A session refresh without an offer: answer with the SDP we already agreed.
-      return req.method === 'UPDATE' ? { status: 200 } : { status: 200, sdp: this.lastSdp(session) };
+      return req.method === 'UPDATE' ? { status: 200 } : { status: 200, sdp: session.lastOffer ? this.answerSdp(session, session.lastOffer) : '' };
     }
     let body: InviteBody;
     try {
@@ -320,10 +320,8 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     return plan;
   }
 
-  private answers = new WeakMap<CallSession, SdpOffer>();
-
   private answerSdp(session: CallSession, offer: SdpOffer): string {
-    this.answers.set(session, offer);
+    session.lastOffer = offer;
     const media: MediaAnswer[] = offer.media.map((m) => {
       const legIdx = session.meta.legs.findIndex((l) => l.index === m.index);
       const leg = session.meta.legs[legIdx];
@@ -339,11 +337,6 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
       };
     });
     return buildSdpAnswer({ offer, address: this.config.rtp.advertise_address ?? this.config.rtp.address, sessionId: String(session.meta.answeredAt), version: session.sdpVersion, media, userAgent: this.config.sip.user_agent });
-  }
-
-  private lastSdp(session: CallSession): string {
-    const offer = this.answers.get(session);
-    return offer ? this.answerSdp(session, offer) : '';
   }
 
   private buildMeta(a: { id: string; req: IncomingRequest; roles: RoleAssignment; legPlan: ReturnType<CallManager['planLegs']>; answeredAt: number; siprec: boolean; body: InviteBody }): RecordingMeta {

@@ -13,6 +13,7 @@ import type { RtpLegReceiver } from '../rtp/receiver.js';
 import type { SpoolWriter } from '../spool/writer.js';
 import type { RecordingMeta } from '../types.js';
 import type { RecordingMetadata } from '../sip/metadata.js';
+import type { SdpOffer } from '../sip/sdp.js';
 import type { Logger } from '../log.js';
 
 export type CallState = 'offered' | 'answered' | 'recording' | 'paused' | 'ended';
@@ -46,6 +47,8 @@ export class CallSession {
   readonly legs: SessionLeg[] = [];
   meta: RecordingMeta;
   metadata: RecordingMetadata | undefined;
+  /** The offer we last answered: a refresh without SDP is answered from it. */
+  lastOffer: SdpOffer | undefined;
   /** SDP o= version we answer with; bumped on every new answer. */
   sdpVersion = 1;
   /** Epoch ms of the last pause/resume or the answer: inactivity counts from the latest. */
