@@ -68,6 +68,20 @@ describe('daemon lifecycle', () => {
     expect(rejected).toEqual(['no_codec', 'malformed', 'capacity']);
   });
 
+  it('answers a session-refresh re-INVITE without SDP with the agreed ports, and an UPDATE without SDP with 200', async () => {
+    const d = await daemon();
+    const { client, res, media } = await placeCall(d);
+    expect(res.status).toBe(200);
+    const refresh = await client.request('INVITE', { headers: ['Session-Expires: 1800;refresher=uac'] });
+    expect(refresh.status).toBe(200);
+    expect(answerMedia(refresh.body.toString()).map((m) => m.port)).toEqual(media.map((m) => m.port));
+    const update = await client.request('UPDATE');
+    expect(update.status).toBe(200);
+    expect((await client.bye()).status).toBe(200);
+    client.close();
+    await d.waitForLog((l) => l.msg === 'recording stored');
+  });
+
   it('ends a call with a BYE when RTP stops for the inactivity timeout', async () => {
     const d3 = await startDaemon({ set: { rtp: 'inactivity_timeout = "2s"' } });
     daemons.push(d3);
