@@ -1,0 +1,100 @@
+/**
+ * Index at scale: fills a fresh LMDB index (the daemon's own src/index, built to dist/) with
+ * N synthetic recordings spread over a year, 200 agents in 20 teams, 10 service numbers and
+ * 100,000 distinct customers, then times the list queries the API and the CLI run: the latest
+ * page, a page by agent, by team, by service number, by customer number hash, a time window,
+ * and paging on with a cursor. Reports p50/p99 per query kind in milliseconds.
+ *
+ * Entries are synthetic and carry no real number: the masked number and the hash are made
+ * from the customer's index.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { prng } from './audio.mjs';
+
+const YEAR_MS = 365 * 24 * 3600 * 1000;
+const BATCH = 5000;
+
+function entry(i, t0, rnd) {
+  const start = t0 + Math.floor(rnd() * YEAR_MS);
+  const durationMs = 30_000 + Math.floor(rnd() * 600_000);
+  const agent = Math.floor(rnd() * 200);
+  const customer = Math.floor(rnd() * 100_000);
+  const id = `${start.toString(36).toUpperCase().padStart(10, '0')}${i.toString(36).toUpperCase().padStart(16, '0')}`;
+  const day = new Date(start).toISOString().slice(0, 10).replace(/-/g, '/');
+  return {
+    id, callId: `bench-${i}`, siprec: true, answeredAt: start, direction: 'inbound',
+    customerNumber: `+35840${String(customer).padStart(4, '0')}***`,
+    customerNumberHash: createHash('sha256').update(`bench-customer-${customer}`).digest('hex'),
+    serviceNumber: `+3582000${i % 10}`, agentId: `agent${agent}`, agentName: `Agent ${agent}`, team: `team${agent % 20}`,
+    participants: [], startedAt: new Date(start).toISOString(), endedAt: new Date(start + durationMs).toISOString(), durationMs,
+    status: 'complete', endReason: 'bye', legs: [], pauses: [], dtmf: [], file: `recordings/${day}/${id}.opus`, fileBytes: durationMs * 3,
+    sampleRate: 8000, channels: 2,
+    retention: { policy: 'default', audioExpiresAt: new Date(start + YEAR_MS / 2).toISOString(), metadataExpiresAt: new Date(start + 3 * YEAR_MS).toISOString() },
+  };
+}
+
+function quantiles(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p) => Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))] * 1000) / 1000;
+  return { p50: q(0.5), p99: q(0.99), n: s.length };
+}
+
+export async function measureIndex(repo, entries, queriesPerKind = 300) {
+  const { openIndex } = await import(join(repo, 'dist', 'index', 'index.js'));
+  const dir = mkdtempSync(join(tmpdir(), 'tallenne-bench-index-'));
+  try {
+    const index = await openIndex(dir);
+    const rnd = prng(11);
+    const t0 = Date.UTC(2025, 0, 1);
+    const fillStart = performance.now();
+    for (let i = 0; i < entries; i += BATCH) {
+      const puts = [];
+      for (let k = i; k < Math.min(entries, i + BATCH); k++) puts.push(index.put(entry(k, t0, rnd)));
+      await Promise.all(puts);
+    }
+    const fillSeconds = (performance.now() - fillStart) / 1000;
+    const q = prng(12);
+    const kinds = {
+      latest: () => ({}),
+      byAgent: () => ({ agentId: `agent${Math.floor(q() * 200)}` }),
+      byTeam: () => ({ team: `team${Math.floor(q() * 20)}` }),
+      byServiceNumber: () => ({ serviceNumber: `+3582000${Math.floor(q() * 10)}` }),
+      byNumberHash: () => ({ numberHash: createHash('sha256').update(`bench-customer-${Math.floor(q() * 100_000)}`).digest('hex') }),
+      timeWindow: () => {
+        const from = t0 + Math.floor(q() * (YEAR_MS - 86_400_000));
+        return { from, to: from + 86_400_000 };
+      },
+    };
+    const out = { entries: index.count(), fillSeconds: Math.round(fillSeconds * 10) / 10, queries: {} };
+    for (const [name, make] of Object.entries(kinds)) {
+      const times = [];
+      let items = 0;
+      for (let r = 0; r < queriesPerKind; r++) {
+        const query = make();
+        const a = performance.now();
+        const page = index.list(query, { limit: 50 });
+        times.push(performance.now() - a);
+        items += page.items.length;
+      }
+      out.queries[name] = { ...quantiles(times), meanItems: Math.round(items / queriesPerKind) };
+    }
+    // Paging deep into the latest list with cursors: 20 pages of 50.
+    const pageTimes = [];
+    let cursor;
+    for (let r = 0; r < 20; r++) {
+      const a = performance.now();
+      const page = index.list({}, { limit: 50, ...(cursor ? { cursor } : {}) });
+      pageTimes.push(performance.now() - a);
+      cursor = page.nextCursor;
+    }
+    out.queries.nextPage = quantiles(pageTimes);
+    await index.close();
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The capacity bench runs end to end: 3 SIPREC calls of 3 s against the real daemon, the
+ * bare-libopus floor, and a one-call ffmpeg baseline. Asserts on counts and on the report's
+ * shape only; timings belong to bench output, never to a test.
+ */
+import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { REPO } from '../support/daemon.js';
+
+const run = promisify(execFile);
+
+describe('bench smoke', () => {
+  it('places 3 calls, records 3, and reports floor and baseline figures', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tallenne-bench-smoke-'));
+    try {
+      const out = join(dir, 'result.json');
+      const { stdout } = await run(process.execPath, [
+        join(REPO, 'bench', 'run.mjs'), '--calls', '3', '--seconds', '3', '--audio', 'conversational', '--baseline-calls', '1', '--out', out,
+      ], { cwd: REPO, timeout: 150_000 });
+      expect(stdout).toMatch(/tallenne bench/);
+      expect(existsSync(out.replace(/\.json$/, '.md'))).toBe(true);
+      const res = JSON.parse(readFileSync(out, 'utf8'));
+      expect(res.phases).toHaveLength(1);
+      const p = res.phases[0];
+      expect(p.audio).toBe('conversational');
+      expect(p.offered).toBe(3);
+      expect(p.answered).toBe(3);
+      expect(p.recorded).toBe(3);
+      expect(p.truncated).toBe(0);
+      // 3 calls × 2 legs × 3 s at 50 packets/s, give or take the packet at either edge.
+      expect(p.packetsSent).toBeGreaterThanOrEqual(6 * 148);
+      expect(p.packetsSent).toBeLessThanOrEqual(6 * 152);
+      expect(p.packetsReceived).toBeLessThanOrEqual(p.packetsSent);
+      expect(p.packetsReceived).toBeGreaterThanOrEqual(p.packetsSent - 6);
+      expect(p.byeToIndexMs.n).toBe(3);
+      expect(p.recordedCallSeconds).toBeGreaterThan(8);
+      expect(p.daemonCpuSeconds).toBeGreaterThan(0);
+      expect(p.peakRssMb).toBeGreaterThan(0);
+      expect(res.floor.conversational.cpuUsPerCallSecond).toBeGreaterThan(0);
+      expect(res.baseline.conversational.processes).toBe(2);
+      expect(res.baseline.conversational.cpuUsPerCallSecond).toBeGreaterThan(0);
+      expect(res.baseline.conversational.rssPerCallMb).toBeGreaterThan(0);
+      expect(p.vsFloor).toBeGreaterThan(0);
+      expect(p.vsFfmpegCpu).toBeGreaterThan(0);
+      expect(res.daemonErrors).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
