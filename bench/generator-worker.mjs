@@ -39,8 +39,15 @@ function addLeg(m) {
     start: m.at - performance.timeOrigin, n: 0, sent: 0, late: 0, maxLate: 0,
     hist: new Array(LATE_BUCKETS.length + 1).fill(0), ring: [], ringAt: 0, ready: false, stopped: false,
   };
+  // Fixed-size payloads (G.711, G.722) get buffers of the exact packet size, so a send passes
+  // the buffer as is; Node otherwise makes a new view per send for an offset and length.
+  const t = tables[m.party];
+  const fixed = t.offsets[1] - t.offsets[0];
+  let same = true;
+  for (let f = 1; f < t.frames && same; f++) same = t.offsets[f + 1] - t.offsets[f] === fixed;
+  leg.fixed = same;
   for (let i = 0; i < RING; i++) {
-    const b = Buffer.alloc(12 + 1500);
+    const b = Buffer.alloc(12 + (same ? fixed : 1500));
     b[0] = 0x80;
     b[1] = pt;
     b.writeUInt32BE(ssrc, 8);
@@ -83,7 +90,8 @@ function sendDue(leg, now) {
     buf.writeUInt32BE(leg.ts, 4);
     buf[1] = leg.n === 0 ? pt | 0x80 : pt;
     t.data.copy(buf, 12, a, a + len);
-    leg.sock.send(buf, 0, 12 + len);
+    if (leg.fixed) leg.sock.send(buf);
+    else leg.sock.send(buf, 0, 12 + len);
     leg.seq = (leg.seq + 1) & 0xffff;
     leg.ts = (leg.ts + tsStep) >>> 0;
     leg.frame = leg.frame + 1 >= t.frames ? 0 : leg.frame + 1;

@@ -26,7 +26,7 @@ const CLIP_SECONDS = 60;
 /** A packet sent more than one packet interval after its schedule counts as late. */
 const LATE_MS = 20;
 const HANGUP_AFTER_MEDIA_MS = 200;
-const FIND_MAX_LEVELS = [10, 25, 50, 100, 200, 300, 400, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000];
+const FIND_MAX_LEVELS = [25, 50, 100, 150, 200, 300, 400, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000];
 
 function parseArgs(argv) {
   const o = {
@@ -151,7 +151,7 @@ const metric = (m, key) => m.get(key) ?? 0;
  * One load phase against the running daemon: N calls of S seconds, staggered set-up, then
  * BYE each, then wait for every recording to be in the index (or the drain timeout).
  */
-async function runLoad(daemon, o, audio, calls, seconds) {
+async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
   const codec = CODECS[o.codec];
   const gen = new Generator(o.genThreads, audio, codec);
   const sip = new SiprecClient(daemon.sipPort);
@@ -166,6 +166,8 @@ async function runLoad(daemon, o, audio, calls, seconds) {
   let loopP99 = 0;
   let queueMax = 0;
   let sampling = true;
+  /** [seconds since start, event-loop p99 ms since the last scrape, active calls, encode queue] */
+  const series = [];
   const sampler = (async () => {
     let k = 0;
     while (sampling) {
@@ -175,6 +177,7 @@ async function runLoad(daemon, o, audio, calls, seconds) {
         try {
           const mm = await daemon.metrics();
           loopP99 = Math.max(loopP99, metric(mm, 'nodejs_eventloop_lag_p99_seconds'));
+          series.push([round((Date.now() - t0) / 1000, 1), round(metric(mm, 'nodejs_eventloop_lag_p99_seconds') * 1000, 1), metric(mm, 'tallenne_active_calls'), metric(mm, 'tallenne_encode_queue_length')]);
           queueMax = Math.max(queueMax, metric(mm, 'tallenne_encode_queue_length'));
         } catch {
           // a scrape that fails under load is retried at the next tick
@@ -197,8 +200,18 @@ async function runLoad(daemon, o, audio, calls, seconds) {
     steady.to = { t: Date.now(), cpu: daemon.cpuSeconds(), mem: daemon.memory() };
   };
   const frames = audio.parties[0].frames;
-  const one = async (i) => {
+  // Sustained mode: each of the `calls` slots places a new call as soon as its last one
+  // ended, until sustainSeconds have passed, so capture and encoding run at the same time.
+  const until = t0 + sustainSeconds * 1000;
+  const slot = async (i) => {
     await sleep((i * 1000) / o.setupRate);
+    let round = 0;
+    do {
+      await one(i + round * calls, round === 0);
+      round++;
+    } while (sustainSeconds > 0 && Date.now() + (seconds + 1) * 1000 < until);
+  };
+  const one = async (i, first) => {
     results.offered++;
     let call;
     try {
@@ -215,7 +228,7 @@ async function runLoad(daemon, o, audio, calls, seconds) {
     const startFrame = Math.floor(Math.random() * frames);
     const at = epochNow() + 5;
     await Promise.all([gen.add(`${i}:0`, call.ports[0], 0, startFrame, at), gen.add(`${i}:1`, call.ports[1], 1, startFrame, at)]);
-    markUp();
+    if (first) markUp();
     await sleep(Math.max(0, at + seconds * 1000 - epochNow()));
     markDown();
     await Promise.all([gen.stop(`${i}:0`), gen.stop(`${i}:1`)]);
@@ -229,7 +242,7 @@ async function runLoad(daemon, o, audio, calls, seconds) {
     }
     results.byeAt.push(Date.now());
   };
-  await Promise.all(Array.from({ length: calls }, (_, i) => one(i)));
+  await Promise.all(Array.from({ length: calls }, (_, i) => slot(i)));
   const lastBye = Math.max(...results.byeAt, Date.now());
   const genCpu = process.cpuUsage(genCpu0);
   await gen.close();
@@ -258,6 +271,15 @@ async function runLoad(daemon, o, audio, calls, seconds) {
   const lostRfc = metric(m1, 'tallenne_rtp_packets_lost_total') - metric(m0, 'tallenne_rtp_packets_lost_total');
   const encodeCpu = metric(m1, 'tallenne_encode_duration_seconds_sum') - metric(m0, 'tallenne_encode_duration_seconds_sum');
   const sent = gen.totals.sent;
+  // Legs whose RFC 3550 interarrival jitter at hang-up exceeded one packet time (20 ms):
+  // packets that reached the daemon late, whoever delayed them.
+  const jitterCount = metric(m1, 'tallenne_rtp_jitter_seconds_count') - metric(m0, 'tallenne_rtp_jitter_seconds_count');
+  const jitterLe20 = metric(m1, 'tallenne_rtp_jitter_seconds_bucket{le="0.02"}') - metric(m0, 'tallenne_rtp_jitter_seconds_bucket{le="0.02"}');
+  const dropped = {};
+  for (const [k, v] of m1) {
+    const mm = /^tallenne_rtp_packets_dropped_total\{reason="([^"]+)"\}$/.exec(k);
+    if (mm && v - metric(m0, k) > 0) dropped[mm[1]] = v - metric(m0, k);
+  }
   const byeToIndex = [];
   let callSeconds = 0;
   for (const [id, endedAt] of daemon.ended) {
@@ -279,11 +301,12 @@ async function runLoad(daemon, o, audio, calls, seconds) {
       }
     : null;
   return {
-    calls, seconds, audio: audio.kind,
+    calls, seconds, audio: audio.kind, sustainSeconds,
     offered: results.offered, answered: results.answered, recorded: recorded + truncated, truncated, sipFailed: results.failed, rejected: results.rejected,
     sipRetransmits: sip.retransmits,
     packetsSent: sent, packetsReceived: received, lossPct: sent > 0 ? (100 * Math.max(0, sent - received)) / sent : 0, rfc3550Lost: lostRfc,
     generator: { latePackets: gen.totals.late, latePct: sent > 0 ? (100 * gen.totals.late) / sent : 0, maxLateMs: round(gen.totals.maxLateMs, 1), lateHistMs: { le1: gen.totals.lateHist?.[0], le2: gen.totals.lateHist?.[1], le5: gen.totals.lateHist?.[2], le10: gen.totals.lateHist?.[3], le20: gen.totals.lateHist?.[4], le40: gen.totals.lateHist?.[5], le80: gen.totals.lateHist?.[6], le160: gen.totals.lateHist?.[7], over160: gen.totals.lateHist?.[8] }, cpuSeconds: round((genCpu.user + genCpu.system) / 1e6) },
+    legsJitterOver20ms: jitterCount - jitterLe20, legsWithJitter: jitterCount, daemonDropped: dropped,
     recordedCallSeconds: round(callSeconds, 1),
     daemonCpuSeconds: round(cpu, 2),
     cpuSecondsPerCallMinute: callSeconds > 0 ? round((cpu * 60) / callSeconds, 4) : null,
@@ -295,6 +318,7 @@ async function runLoad(daemon, o, audio, calls, seconds) {
     rssBeforeMb: round(mem0.rss / 2 ** 20, 1), peakRssMb: round(peakRss / 2 ** 20, 1),
     rssPerCallKb: round((peakRss - mem0.rss) / 1024 / calls, 1),
     eventLoopP99Ms: round(loopP99 * 1000, 2),
+    series,
     encodeQueueMax: queueMax,
     byeToIndexMs: { p50: quantile(byeToIndex, 0.5), p99: quantile(byeToIndex, 0.99), n: byeToIndex.length },
     drainAfterLastByeS: round((drainedAt - lastBye) / 1000, 1),
@@ -367,7 +391,7 @@ function report(res) {
   if (res.phases.length > 0) {
     out.push('', table(res.phases, [
       ['audio', (r) => r.audio], ['calls', (r) => r.calls], ['offered', (r) => r.offered], ['answered', (r) => r.answered], ['recorded', (r) => r.recorded],
-      ['pkts sent', (r) => r.packetsSent], ['pkts recv', (r) => r.packetsReceived], ['loss %', (r) => round(r.lossPct, 4)], ['gen late', (r) => r.generator.latePackets],
+      ['pkts sent', (r) => r.packetsSent], ['pkts recv', (r) => r.packetsReceived], ['loss %', (r) => round(r.lossPct, 4)], ['gen late', (r) => r.generator.latePackets], ['legs jitter>20ms', (r) => r.legsJitterOver20ms],
       ['CPU s/call-min', (r) => r.cpuSecondsPerCallMinute], ['× floor', (r) => r.vsFloor], ['× ffmpeg CPU', (r) => r.vsFfmpegCpu],
       ['capture µs/call-s', (r) => r.capture?.cpuUsPerCallSecond], ['peak RSS MB', (r) => r.peakRssMb], ['RSS/call KB', (r) => r.capture?.rssPerCallKb ?? r.rssPerCallKb], ['× ffmpeg mem', (r) => r.vsFfmpegMem],
       ['loop p99 ms', (r) => r.eventLoopP99Ms], ['BYE→index p50/p99 ms', (r) => `${r.byeToIndexMs.p50 ?? '–'}/${r.byeToIndexMs.p99 ?? '–'}`], ['encode RTF', (r) => r.encodeRealtimeFactor],
@@ -377,7 +401,7 @@ function report(res) {
   if (res.baseline) out.push('ffmpeg per leg baseline: ' + Object.entries(res.baseline).map(([k, v]) => `${k}: ${v.cpuUsPerCallSecond} µs CPU per call-second, ${v.rssPerCallMb} MB per call (${v.calls} calls)`).join('; '));
   if (res.findMax) {
     out.push('', table(res.findMax.levels, [
-      ['calls', (r) => r.calls], ['loss %', (r) => round(r.lossPct, 4)], ['gen late', (r) => r.generator.latePackets], ['drain s', (r) => r.drainAfterLastByeS],
+      ['calls', (r) => r.calls], ['mode', (r) => (r.sustainSeconds ? `sustained ${r.sustainSeconds} s` : 'one round')], ['offered', (r) => r.offered], ['loss %', (r) => round(r.lossPct, 4)], ['gen late', (r) => r.generator.latePackets], ['legs jitter>20ms', (r) => r.legsJitterOver20ms], ['drain s', (r) => r.drainAfterLastByeS],
       ['CPU µs/call-s', (r) => r.cpuUsPerCallSecond], ['capture µs/call-s', (r) => r.capture?.cpuUsPerCallSecond], ['RSS/call KB', (r) => r.capture?.rssPerCallKb ?? r.rssPerCallKb], ['loop p99 ms', (r) => r.eventLoopP99Ms], ['capture clean', (r) => r.captureClean], ['sustained', (r) => r.sustainedClean],
     ]));
     out.push(`highest clean capture level: ${res.findMax.captureCeiling} calls; highest sustained recording level: ${res.findMax.sustainedCeiling} calls`);
@@ -441,11 +465,17 @@ async function runDaemonPhases(o, kinds, audio, res, maxCalls) {
       let captureCeiling = 0;
       let sustainedCeiling = 0;
       const kind = kinds[0];
+      let sustaining = true;
       for (const n of FIND_MAX_LEVELS.filter((x) => x <= o.maxLevel)) {
-        const r = await runLoad(daemon, o, audio[kind], n, o.seconds);
-        r.captureClean = r.answered === n && r.lossPct < 0.01 && r.generator.latePct < 0.01;
-        // The encoder kept pace: the batch's backlog was gone within one call length.
-        r.sustainedClean = r.captureClean && r.recorded === r.answered && r.drainAfterLastByeS <= o.seconds;
+        // While the encoder keeps pace, levels run sustained (calls replaced as they end, for
+        // three call lengths); above that, capture alone is ramped with one round of calls.
+        const r = await runLoad(daemon, o, audio[kind], n, o.seconds, sustaining ? 3 * o.seconds : 0);
+        // Late: sent more than 20 ms behind schedule; the same 0.01 % bound as for loss.
+        r.captureClean = r.answered === r.offered && r.lossPct < 0.01 && r.generator.latePct < 0.01;
+        // The encoder kept pace with capture: the backlog left when the last call ended was
+        // gone within one call length.
+        r.sustainedClean = sustaining && r.captureClean && r.recorded === r.answered && r.drainAfterLastByeS <= o.seconds;
+        if (!r.sustainedClean) sustaining = false;
         levels.push(r);
         console.error(`level ${n}: loss ${round(r.lossPct, 4)} %, generator late ${r.generator.latePackets}, drained ${r.drainAfterLastByeS} s after the last BYE, capture ${r.captureClean ? 'clean' : 'NOT clean'}, sustained ${r.sustainedClean ? 'yes' : 'no'}`);
         if (r.captureClean) captureCeiling = n;
