@@ -13,7 +13,7 @@
  * The file is written to the AudioStore's temp path and committed (fsync + rename); the
  * spool is left in place for the caller to delete once the index entry is durable.
  */
-import { closeSync, openSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { readSpool } from '../spool/reader.js';
 import { RecordType, type SpoolEnd, type SpoolEvent } from '../spool/format.js';
 import { LocalAudioStore } from '../storage/audio-store.js';
@@ -421,11 +421,30 @@ class FrameEncoder {
   }
 }
 
+/**
+ * CPU time of this thread in microseconds. Node 20 has no process.threadCpuUsage, and
+ * process.cpuUsage counts every thread, capture included, so on Linux the thread's own
+ * utime + stime are read from /proc/thread-self/stat (clock ticks of 10 ms: fine for a
+ * recording's encode, which takes tens of ms or more).
+ */
 function cpuMicros(): number {
   const p = process as unknown as { threadCpuUsage?: () => NodeJS.CpuUsage };
-  const u = typeof p.threadCpuUsage === 'function' ? p.threadCpuUsage() : process.cpuUsage();
-  return u.user + u.system;
+  if (typeof p.threadCpuUsage === 'function') {
+    const u = p.threadCpuUsage();
+    return u.user + u.system;
+  }
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    const u = process.cpuUsage();
+    return u.user + u.system;
+  }
 }
+
+/** USER_HZ: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
   const cpuStart = cpuMicros();
