@@ -32,7 +32,7 @@ function parseArgs(argv) {
   const o = {
     calls: 10, seconds: 30, codec: 'pcmu', audio: 'both', findMax: false, complexity: 5, bitrate: 24000,
     workers: 0, setupRate: 100, genThreads: 2, baselineCalls: -1, out: '', skipSilence: true, drainTimeout: 900,
-    maxLevel: 3000, floor: true, indexEntries: 0, longSpoolHours: 0,
+    maxLevel: 3000, floor: true, indexEntries: 0, longSpoolHours: 0, stopAtSustained: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -47,6 +47,7 @@ function parseArgs(argv) {
       case '--codec': o.codec = v(); break;
       case '--audio': o.audio = v(); break;
       case '--find-max': o.findMax = true; break;
+      case '--stop-at-sustained': o.stopAtSustained = true; break;
       case '--max-level': o.maxLevel = Number(v()); break;
       case '--complexity': o.complexity = Number(v()); break;
       case '--bitrate': o.bitrate = Number(v()); break;
@@ -480,7 +481,7 @@ async function runDaemonPhases(o, kinds, audio, res, maxCalls) {
         console.error(`level ${n}: loss ${round(r.lossPct, 4)} %, generator late ${r.generator.latePackets}, drained ${r.drainAfterLastByeS} s after the last BYE, capture ${r.captureClean ? 'clean' : 'NOT clean'}, sustained ${r.sustainedClean ? 'yes' : 'no'}`);
         if (r.captureClean) captureCeiling = n;
         if (r.sustainedClean) sustainedCeiling = n;
-        if (!r.captureClean) break;
+        if (!r.captureClean || (o.stopAtSustained && !r.sustainedClean)) break;
       }
       res.findMax = { audio: kind, seconds: o.seconds, levels, captureCeiling, sustainedCeiling };
     } else {
