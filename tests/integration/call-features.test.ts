@@ -382,26 +382,7 @@ describe('pause and resume by a=inactive, with the inactivity watchdog armed', (
 describe('IPv6', () => {
   let d: DaemonHandle;
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tallenne-v6-'));
-    const rtp = randomRtpRange();
-    d = await startDaemon({
-      dir,
-      configText: `
-[sip]
-listen = ["udp:[::1]:0", "tcp:[::1]:0"]
-[rtp]
-address = "::1"
-port_min = ${rtp[0]}
-port_max = ${rtp[1]}
-[storage]
-dir = "${dir}/data"
-min_free = "1MiB"
-[http]
-listen = "127.0.0.1:0"
-[privacy]
-hash_key_file = "${dir}/data/number-hash.key"
-`,
-    });
+    d = await startDaemon({ ipv6: true });
   });
   afterAll(async () => {
     await d?.kill();

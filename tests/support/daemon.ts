@@ -41,12 +41,14 @@ export function randomRtpRange(size = 200): [number, number] {
   return [base, base + size - 1];
 }
 
-export function makeConfig(dir: string, rtp: [number, number], extra = ''): string {
+/** The harness config: loopback only (`::1` for SIP and RTP with `ipv6`), ephemeral ports. */
+export function makeConfig(dir: string, rtp: [number, number], extra = '', opts: { ipv6?: boolean } = {}): string {
+  const host = opts.ipv6 ? '[::1]' : '127.0.0.1';
   return `
 [sip]
-listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
+listen = ["udp:${host}:0", "tcp:${host}:0"]
 [rtp]
-address = "127.0.0.1"
+address = "${opts.ipv6 ? '::1' : '127.0.0.1'}"
 port_min = ${rtp[0]}
 port_max = ${rtp[1]}
 [storage]
@@ -68,11 +70,11 @@ ${extra}
  * `extraToml` is appended (new tables); `set` puts keys into the harness's own tables, e.g.
  * `{ rtp: 'inactivity_timeout = "2s"' }`.
  */
-export async function startDaemon(opts: { dir?: string; extraToml?: string; set?: Record<string, string>; configText?: string; rtp?: [number, number] } = {}): Promise<DaemonHandle> {
+export async function startDaemon(opts: { dir?: string; extraToml?: string; set?: Record<string, string>; configText?: string; rtp?: [number, number]; ipv6?: boolean } = {}): Promise<DaemonHandle> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'tallenne-it-'));
   const rtp = opts.rtp ?? randomRtpRange();
   const configFile = join(dir, 'tallenne.toml');
-  let text = opts.configText ?? makeConfig(dir, rtp, opts.extraToml ?? '');
+  let text = opts.configText ?? makeConfig(dir, rtp, opts.extraToml ?? '', { ipv6: opts.ipv6 ?? false });
   for (const [table, lines] of Object.entries(opts.set ?? {})) {
     // A key given here replaces the harness's own value of it.
     for (const key of lines.split('\n').map((l) => l.split('=')[0]!.trim()).filter(Boolean)) {

@@ -127,7 +127,6 @@ function* legPackets(leg: FixtureLeg, durationMs: number, seed: number): Generat
   if (leg.silent) return;
   const clock = leg.codec === 'OPUS' ? 48000 : leg.codec === 'L16' ? leg.l16Rate ?? 16000 : 8000;
   const pcmRate = leg.codec === 'G722' ? 16000 : leg.codec === 'OPUS' ? 48000 : clock;
-  const tsPerPacket = clock / 50;
   const pcmPerPacket = pcmRate / 50;
   const amp = (leg.amplitude ?? 0.5) * 32767;
   const hz = leg.toneHz ?? 0;
