@@ -66,14 +66,4 @@ export function senderReport(ssrc: number, ntpSec: number, ntpFrac: number, rtpT
   return Buffer.concat([sr, sdes]);
 }
 
-/** Deterministic PRNG (mulberry32) so fuzz failures are reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../../support/fuzz.js';
