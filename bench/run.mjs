@@ -425,9 +425,10 @@ async function main() {
   const res = { date: new Date().toISOString(), machine: machine(), options: o, phases: [], floor: null, baseline: null, findMax: null };
 
   if (o.floor) {
+    // Both floors, whatever the phases: ratios are stated against the continuous one.
     res.floor = {};
-    for (const k of kinds) {
-      const a = audio[k];
+    for (const k of ['conversational', 'continuous']) {
+      const a = audio[k] ?? prepareAudio(o.codec, k);
       const f = measureFloor({ left: a.pcm[0], right: a.pcm[1], rate: a.rate, complexity: o.complexity, bitrate: o.bitrate, repeat: 2 });
       res.floor[k] = { cpuUsPerCallSecond: round(f.cpuUsPerCallSecond, 1), seconds: f.seconds, talkFraction: a.talk.map((x) => round(x, 2)) };
     }
