@@ -20,7 +20,8 @@ import { LocalAudioStore } from '../storage/audio-store.js';
 import { TallenneError } from '../errors.js';
 import type { CodecName, DtmfEvent, LegDescriptor, LegStats, MediaFormat, PauseInterval, RecordingMeta, RecordingStatus } from '../types.js';
 import { chooseOutputRate, createPayloadDecoder, isAudioCodec, PT_COMFORT_NOISE, StreamResampler, type PayloadDecoder } from './codecs.js';
-import { CallTimeline, LegPlacer } from './timeline.js';
+import { CallTimeline, LegPlacer, SenderReportAligner } from './timeline.js';
+import { parseRtcp, ntpToEpochMs } from '../rtp/rtcp.js';
 import { createOpusEncoder, OPUS_PRE_SKIP_48K, type OpusEncoderHandle } from './opus-native.js';
 import { multistreamPacket, OggOpusWriter } from './ogg.js';
 
@@ -103,6 +104,8 @@ interface ScanResult {
   truncatedReason: string | null;
   /** [pauseAt, resumeAt|null] in epoch ms. */
   pauses: Array<[number, number | null]>;
+  /** Per leg, how far RTCP sender reports move its first anchor (see SenderReportAligner). */
+  srShifts: Map<number, { ssrc: number; shiftMs: number }>;
 }
 
 function parseJson<T>(payload: Buffer): T | null {
@@ -120,13 +123,28 @@ async function scanSpool(path: string): Promise<ScanResult> {
   let lastTime = -Infinity;
   let truncatedReason: string | null = null;
   const pauses: Array<[number, number | null]> = [];
+  const aligner = new SenderReportAligner();
+  const clockOf = new Map<string, number>();
   await readSpool(path, (r) => {
     if (Number.isFinite(r.time) && r.time > lastTime) lastTime = r.time;
-    if (r.type === RecordType.Meta) {
+    if (r.type === RecordType.Rtp) {
+      const p = parseRtp(r.payload);
+      const clock = p ? clockOf.get(`${r.leg}/${p.pt}`) : undefined;
+      if (p && clock !== undefined) aligner.noteFirstPacket(r.leg, p.ssrc, p.ts, r.time, clock);
+    } else if (r.type === RecordType.Rtcp) {
+      for (const pkt of parseRtcp(r.payload) ?? []) {
+        if (pkt.type === 'sr') aligner.noteSenderReport(r.leg, { ssrc: pkt.ssrc, ntpMs: ntpToEpochMs(pkt.ntpSeconds, pkt.ntpFraction), rtpTimestamp: pkt.rtpTimestamp });
+      }
+    } else if (r.type === RecordType.Meta) {
       const m = parseJson<RecordingMeta>(r.payload);
       if (m && Number.isFinite(m.answeredAt) && Array.isArray(m.legs)) {
         meta = m;
-        for (const leg of m.legs) for (const f of leg.formats ?? []) formats.set(`${f.codec}/${f.clockRate}`, f);
+        for (const leg of m.legs) {
+          for (const f of leg.formats ?? []) {
+            formats.set(`${f.codec}/${f.clockRate}`, f);
+            if (isAudioCodec(f.codec)) clockOf.set(`${leg.index}/${f.pt}`, f.clockRate);
+          }
+        }
       }
     } else if (r.type === RecordType.Event) {
       const e = parseJson<SpoolEvent>(r.payload);
@@ -141,7 +159,7 @@ async function scanSpool(path: string): Promise<ScanResult> {
     }
   });
   if (!meta) throw new TallenneError('TALLENNE_SPOOL_CORRUPT', `${path}: no usable META record`);
-  return { meta, allFormats: [...formats.values()], end, lastTime, truncatedReason, pauses };
+  return { meta, allFormats: [...formats.values()], end, lastTime, truncatedReason, pauses, srShifts: aligner.shifts() };
 }
 
 function audioFormatOf(formats: readonly MediaFormat[]): MediaFormat | undefined {
@@ -482,6 +500,8 @@ export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
       // Channel by role from the final metadata, so an early META cannot swap sides.
       timeline.addLeg(d.index, channelOf.get(d.index) ?? (d.channel === 1 ? 1 : 0));
       leg = new LegPipeline(d, timeline, outRate, answeredAt, job.maskDtmf);
+      const shift = scan.srShifts.get(d.index);
+      if (shift) leg.placer.alignFirstAnchor(shift.ssrc, shift.shiftMs);
       legs.set(d.index, leg);
     } else leg.setDescriptor(d);
     return leg;
