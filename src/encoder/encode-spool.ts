@@ -56,8 +56,8 @@ export interface EncodeResult {
   framesSkipped: number;
 }
 
-/** What a masked DTMF digit is stored as. */
-export const MASKED_DTMF_DIGIT = '*';
+/** Stored instead of the digit with privacy.mask_dtmf; not '*', which is a real key. */
+export const MASKED_DTMF_DIGIT = '*masked*';
 /** End reason recorded when the spool has no END record (the daemon died mid-call). */
 export const END_REASON_NO_END_RECORD = 'spool-without-end';
 

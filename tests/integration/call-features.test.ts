@@ -362,7 +362,7 @@ describe('pause and resume by a=inactive, with the inactivity watchdog armed', (
     expect(e.pauses).toHaveLength(1);
     expect(Math.abs(e.pauses[0]!.startMs - pausedAt)).toBeLessThan(100);
     expect(Math.abs(e.pauses[0]!.endMs! - resumedAt)).toBeLessThan(100);
-    expect(e.dtmf.map((x) => x.digit)).toEqual(['*']);
+    expect(e.dtmf.map((x) => x.digit)).toEqual(['*masked*']);
 
     const file = join(d.dir, 'data', e.file);
     expect(Math.abs(ffprobe(file).durationSec - e.durationMs / 1000)).toBeLessThan(0.06);
