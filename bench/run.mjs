@@ -471,9 +471,18 @@ async function runDaemonPhases(o, kinds, audio, res, maxCalls) {
       for (const n of FIND_MAX_LEVELS.filter((x) => x <= o.maxLevel)) {
         // While the encoder keeps pace, levels run sustained (calls replaced as they end, for
         // three call lengths); above that, capture alone is ramped with one round of calls.
-        const r = await runLoad(daemon, o, audio[kind], n, o.seconds, sustaining ? 3 * o.seconds : 0);
         // Late: sent more than 20 ms behind schedule; the same 0.01 % bound as for loss.
-        r.captureClean = r.answered === r.offered && r.lossPct < 0.01 && r.generator.latePct < 0.01;
+        const clean = (x) => x.answered === x.offered && x.lossPct < 0.01 && x.generator.latePct < 0.01;
+        let r = await runLoad(daemon, o, audio[kind], n, o.seconds, sustaining ? 3 * o.seconds : 0);
+        if (!clean(r) && r.answered === r.offered && r.lossPct < 0.01) {
+          // Only the generator was late (the box was busy with something else for a moment):
+          // the level is run once more before it counts as not clean.
+          console.error(`level ${n}: generator late ${r.generator.latePackets} with no loss; running the level again`);
+          const again = await runLoad(daemon, o, audio[kind], n, o.seconds, sustaining ? 3 * o.seconds : 0);
+          again.retriedAfterGeneratorLate = r.generator.latePackets;
+          r = again;
+        }
+        r.captureClean = clean(r);
         // The encoder kept pace with capture: the backlog left when the last call ended was
         // gone within one call length.
         r.sustainedClean = sustaining && r.captureClean && r.recorded === r.answered && r.drainAfterLastByeS <= o.seconds;
