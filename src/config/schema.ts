@@ -119,7 +119,7 @@ export const configSchema = z.strictObject({
     workers: z.number().int().min(1).max(64).optional(),
     complexity: z.number().int().min(0).max(10).default(5),
     bitrate: z.number().int().min(6000).max(510000).default(24000),
-    /** Frames of silence on both legs are not run through the encoder. */
+    /** A silent leg is not run through the encoder: its silence packet is reused. */
     skip_silence: z.boolean().default(true),
   }).prefault({}),
   privacy: z.strictObject({
