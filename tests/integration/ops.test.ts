@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { metricsInPromQl } from '../support/promql.js';
 import { startDaemon, removeDir, makeConfig, randomRtpRange, BIN, REPO, type DaemonHandle, type LogLine } from '../support/daemon.js';
 import { SipTestClient, answerMedia } from '../support/sip-client.js';
 import { RtpSender } from '../support/rtp-sender.js';
@@ -38,22 +39,6 @@ function sample(page: Map<string, number>, key: string): number {
   return v;
 }
 
-/** Metric names a PromQL expression reads (see tests/unit/deploy for the same cut). */
-function metricsInPromQl(expr: string): string[] {
-  const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'inf', 'nan']);
-  const bare = expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
-  const names = new Set<string>();
-  for (const m of bare.matchAll(/[A-Za-z_:][A-Za-z0-9_:]*/g)) {
-    if (/^\s*\(/.test(bare.slice(m.index + m[0].length))) continue;
-    if (KEYWORDS.has(m[0].toLowerCase())) continue;
-    names.add(m[0]);
-  }
-  return [...names];
-}
 
 /** PromQL of every dashboard target and every alert rule. */
 function queriedExpressions(): Array<{ where: string; expr: string }> {

@@ -3,6 +3,7 @@
  * they exist on Debian (systemd-analyze, promtool) and by reading the files where no tool
  * does (no Docker engine or hadolint on the build machines).
  */
+import { metricsInPromQl } from '../../support/promql.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,27 +30,6 @@ function run(cmd: string, args: string[], opts: { cwd?: string; input?: string }
   return { status: r.status, out: r.stdout, err: r.stderr };
 }
 
-/**
- * Metric names a PromQL expression reads. Strings, label matchers, range selectors and
- * grouping clauses are cut away first; what is left is functions (followed by "("),
- * operators and keywords, numbers, and metric names.
- */
-function metricsInPromQl(expr: string): string[] {
-  const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'inf', 'nan']);
-  const bare = expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
-  const names = new Set<string>();
-  for (const m of bare.matchAll(/[A-Za-z_:][A-Za-z0-9_:]*/g)) {
-    const after = bare.slice(m.index + m[0].length);
-    if (/^\s*\(/.test(after)) continue;
-    if (KEYWORDS.has(m[0].toLowerCase())) continue;
-    names.add(m[0]);
-  }
-  return [...names];
-}
 
 interface Dashboard {
   uid: string;
