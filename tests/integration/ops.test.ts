@@ -39,7 +39,6 @@ function sample(page: Map<string, number>, key: string): number {
   return v;
 }
 
-
 /** PromQL of every dashboard target and every alert rule. */
 function queriedExpressions(): Array<{ where: string; expr: string }> {
   const out: Array<{ where: string; expr: string }> = [];
