@@ -3,6 +3,7 @@
  * entry point start / close / destroy. Signals and exit codes stay in src/cli/main.ts.
  */
 import { availableParallelism } from 'node:os';
+import { accessSync, constants } from 'node:fs';
 import type { LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log.js';
@@ -121,6 +122,7 @@ export class Daemon {
     checks.index = this.index ? 'ok' : 'closed';
     checks.encoder = this.encoder?.alive ? 'ok' : 'no live worker';
     try {
+      accessSync(this.config.storage.dir, constants.W_OK);
       const free = this.store.freeBytes();
       checks.disk = free >= this.config.storage.min_free ? 'ok' : `free ${free} bytes is below the floor ${this.config.storage.min_free}`;
     } catch (e) {
