@@ -23,3 +23,11 @@ export function createLogger(level: string, dest?: DestinationStream): Logger {
     dest ?? pino.destination({ dest: 1, sync: true }),
   );
 }
+
+/**
+ * Parser messages quote the input they choke on, and a From header may hold a customer's
+ * number: hide every run of digits long enough to be one before such text is logged.
+ */
+export function scrubDigits(text: string): string {
+  return text.replace(/\+?\d(?:[\d\s().-]{3,}\d)/g, '[digits]');
+}

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { ulid } from 'ulid';
 import type { Config } from '../config/schema.js';
-import type { Logger } from '../log.js';
+import { scrubDigits, type Logger } from '../log.js';
 import { TallenneError, ProtocolError } from '../errors.js';
 import type { CallAnswer, DialogEndReason, IncomingRequest, SipCallHandler } from '../sip/user-agent.js';
 import { parseInviteBody, type InviteBody } from '../sip/body.js';
@@ -121,7 +121,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     const reject = (status: number, why: string, warning: string, retryAfter?: number): CallAnswer => {
       this.counters.calls.rejected++;
       this.counters.rejectedBy[why] = (this.counters.rejectedBy[why] ?? 0) + 1;
-      this.deps.log.warn({ status, why, detail: warning }, 'INVITE rejected');
+      this.deps.log.warn({ status, why, detail: scrubDigits(warning) }, 'INVITE rejected');
       this.emit('rejected', status, why);
       return { status, warning, ...(retryAfter ? { retryAfterSeconds: retryAfter } : {}) };
     };

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
+import { scrubDigits } from '../log.js';
 import {
   buildResponse, firstHeader, parseCSeq, parseNameAddr, parseSipMessage, parseVia, serializeMessage,
   SipParseError, tokenList, type NameAddr, type SipHeader, type SipRequest, type SipResponse,
@@ -147,7 +148,7 @@ export class SipUserAgent {
     } catch (e) {
       this.counters.malformed++;
       const err = e as SipParseError;
-      this.opts.log.warn({ transport: flow.transport, remote: flow.remote.address, reason: err.message }, 'malformed SIP message');
+      this.opts.log.warn({ transport: flow.transport, remote: flow.remote.address, reason: scrubDigits(err.message) }, 'malformed SIP message');
       if (err instanceof SipParseError && err.partial && err.partial.method !== 'ACK') {
         this.respond(err.partial, flow, err.status, reasonPhrase(err.status), { headers: [warning(err.message)] });
       }
