@@ -4,7 +4,8 @@
  * SipCallHandler; the daemon composes it with the user agent, the port allocator, the
  * encoder pool and the index.
  */
-import { mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { ulid } from 'ulid';
@@ -448,7 +449,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
       });
       const entry = withRetention(entryFrom(result), this.config.retention, { defaultCountry: this.config.privacy.default_country });
       await this.deps.index.put(entry);
-      unlinkSync(spoolPath);
+      await unlink(spoolPath);
       if (entry.status === 'truncated') this.counters.calls.truncated++;
       else this.counters.calls.recorded++;
       this.counters.encodeSeconds.push(result.encodeCpuMs / 1000);
