@@ -10,8 +10,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, BIN, type DaemonHandle } from '../support/daemon.js';
-import { SipTestClient, answerMedia } from '../support/sip-client.js';
-import { RtpSender } from '../support/rtp-sender.js';
+import { SipTestClient } from '../support/sip-client.js';
+import { tonesForAnswer, startAll, closeAll } from '../support/legs.js';
 import { siprecMultipart, siprecSdp, rsMetadata } from '../support/siprec-body.js';
 import { ffprobe } from '../support/audio.js';
 
@@ -37,12 +37,8 @@ describe.skipIf(!mounted)('disk full mid-call (needs root to mount a small tmpfs
     const { body, contentType } = siprecMultipart(siprecSdp(), rsMetadata('+358401234567', '1001'));
     const res = await client.invite({ body, contentType, headers: ['Require: siprec'] });
     expect(res.status).toBe(200);
-    const media = answerMedia(res.body.toString());
-    const senders = media.map((m, i) => new RtpSender({ port: m.port, toneHz: i === 0 ? 440 : 1000 }));
-    for (const s of senders) {
-      await s.open();
-      s.start();
-    }
+    const legs = await tonesForAnswer(res.body.toString());
+    startAll(legs);
     await new Promise((r) => setTimeout(r, 1500));
     // Fill the volume, leaving a few KiB: the spool's next flushes hit ENOSPC.
     const filler = join(data, 'filler');
@@ -50,7 +46,7 @@ describe.skipIf(!mounted)('disk full mid-call (needs root to mount a small tmpfs
     writeFileSync(filler, Buffer.alloc(Math.max(0, st.bavail * st.bsize - 8192)));
     await d.waitForLog((l) => l.msg.startsWith('spool write failed'), 10_000);
     await new Promise((r) => setTimeout(r, 500));
-    for (const s of senders) s.close();
+    closeAll(legs);
     expect((await client.bye()).status).toBe(200);
     client.close();
     const outcome = await d.waitForLog((l) => l.msg === 'recording stored' || l.msg.startsWith('finalising the recording failed'));

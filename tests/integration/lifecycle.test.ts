@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { startDaemon, removeDir, BIN, type DaemonHandle } from '../support/daemon.js';
 import { SipTestClient, answerMedia } from '../support/sip-client.js';
 import { RtpSender } from '../support/rtp-sender.js';
+import { tonesForAnswer, startAll, closeAll, sleep } from '../support/legs.js';
 import { siprecMultipart, siprecSdp, rsMetadata } from '../support/siprec-body.js';
 import { decodeWithFfmpeg, ffprobe, tonePower, rms } from '../support/audio.js';
 import { firstHeader } from '../../src/sip/message.js';
@@ -104,18 +105,13 @@ describe('daemon lifecycle', () => {
 
   it('recovers a call cut by SIGKILL as a truncated recording with the audio captured before the kill', async () => {
     const d = await daemon();
-    const { client, res, media } = await placeCall(d);
+    const { client, res } = await placeCall(d);
     expect(res.status).toBe(200);
-    const caller = new RtpSender({ port: media[0]!.port, toneHz: 440 });
-    const agent = new RtpSender({ port: media[1]!.port, toneHz: 1000 });
-    await caller.open();
-    await agent.open();
-    caller.start();
-    agent.start();
-    await new Promise((r) => setTimeout(r, 2000));
+    const legs = await tonesForAnswer(res.body.toString());
+    startAll(legs);
+    await sleep(2000);
     await d.kill();
-    caller.close();
-    agent.close();
+    closeAll(legs);
     client.close();
     expect(readdirSync(join(d.dir, 'data', 'spool')).filter((f) => f.endsWith('.spool'))).toHaveLength(1);
 

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDaemon, removeDir, BIN, type DaemonHandle } from '../support/daemon.js';
 import { SipTestClient, answerMedia } from '../support/sip-client.js';
-import { RtpSender } from '../support/rtp-sender.js';
+import { tonesForAnswer, startAll, closeAll, sleep } from '../support/legs.js';
 import { siprecMultipart, siprecSdp, rsMetadata } from '../support/siprec-body.js';
 import { decodeWithFfmpeg, ffprobe, opusinfo, tonePower } from '../support/audio.js';
 
@@ -60,20 +60,14 @@ describe('recording a SIPREC call end to end', () => {
     expect(media.every((m) => m.direction === 'recvonly')).toBe(true);
     expect(media[0]!.payloadTypes[0]).toBe(0);
 
-    const caller = new RtpSender({ port: media[0]!.port, toneHz: 440 });
-    const agent = new RtpSender({ port: media[1]!.port, toneHz: 1000 });
-    await caller.open();
-    await agent.open();
-    caller.start();
-    agent.start();
-    await new Promise((r) => setTimeout(r, 3000));
-    caller.stop();
-    agent.stop();
+    // 440 Hz from the caller's stream, 1000 Hz from the agent's.
+    const legs = await tonesForAnswer(res.body.toString());
+    startAll(legs);
+    await sleep(3000);
+    closeAll(legs);
     const bye = await client.bye();
     const byeAt = Date.now();
     expect(bye.status).toBe(200);
-    caller.close();
-    agent.close();
     client.close();
 
     const stored = await d.waitForLog((l) => l.msg === 'recording stored');
