@@ -34,14 +34,6 @@ import type { CodecName, LegDescriptor, RecordingEntry, RecordingMeta, StoredPar
 /** Codecs the encoder decodes; offered in this order of preference when several are. */
 export const RECORDABLE_CODECS: readonly CodecName[] = ['PCMU', 'PCMA', 'G722', 'L16', 'OPUS'];
 
-export type CallResult = 'recorded' | 'rejected' | 'failed' | 'truncated';
-
-export interface CallCounters {
-  calls: Record<CallResult, number>;
-  rejectedBy: Record<string, number>;
-  encodeSeconds: number[];
-}
-
 /** Events for observers (metrics, tests); never emitted per packet. */
 export interface ManagerEvents {
   answered: [session: CallSession];
@@ -60,8 +52,6 @@ export interface ManagerDeps {
   readonly index: RecordingIndex;
   readonly store: AudioStore;
   readonly hasher: NumberHasher;
-  /** Ends a dialog from our side with a BYE (set by the daemon once the UA exists). */
-  hangUp?: (dialogId: string) => void;
 }
 
 /** Streams one call may record: the spool names a leg in one byte, and SDP_LIMITS caps m-lines at 16. */
@@ -83,11 +73,6 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
   private freeSpace = { at: 0, bytes: Number.POSITIVE_INFINITY };
   private accepting = true;
   config: Config;
-  readonly counters: CallCounters = {
-    calls: { recorded: 0, rejected: 0, failed: 0, truncated: 0 },
-    rejectedBy: {},
-    encodeSeconds: [],
-  };
 
   constructor(private readonly deps: ManagerDeps) {
     super();
@@ -100,9 +85,11 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     this.watchTimer.unref();
   }
 
-  set hangUp(fn: (dialogId: string) => void) {
-    (this.deps as { hangUp?: (d: string) => void }).hangUp = fn;
-  }
+  /**
+   * Ends a dialog from our side with a BYE. The daemon sets it once the user agent exists
+   * (the UA needs the manager first); without it a call is ended locally only.
+   */
+  hangUp: ((dialogId: string) => void) | null = null;
 
   get activeCalls(): number {
     return this.sessions.size;
@@ -120,8 +107,6 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
 
   async invite(req: IncomingRequest): Promise<CallAnswer> {
     const reject = (status: number, why: string, warning: string, retryAfter?: number): CallAnswer => {
-      this.counters.calls.rejected++;
-      this.counters.rejectedBy[why] = (this.counters.rejectedBy[why] ?? 0) + 1;
       this.deps.log.warn({ status, why, detail: scrubDigits(warning) }, 'INVITE rejected');
       this.emit('rejected', status, why);
       return { status, warning, ...(retryAfter ? { retryAfterSeconds: retryAfter } : {}) };
@@ -450,17 +435,11 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
       const entry = withRetention(entryFrom(result), this.config.retention, { defaultCountry: this.config.privacy.default_country });
       await this.deps.index.put(entry);
       await unlink(spoolPath);
-      if (entry.status === 'truncated') this.counters.calls.truncated++;
-      else this.counters.calls.recorded++;
-      this.counters.encodeSeconds.push(result.encodeCpuMs / 1000);
       log.info({ status: entry.status, durationMs: entry.durationMs, bytes: entry.fileBytes, file: entry.file }, 'recording stored');
       this.emit('recorded', entry, result);
     } catch (e) {
       // Counted once per recording; the spool stays and later attempts may still store it.
-      if (attempt === 0) {
-        this.counters.calls.failed++;
-        this.emit('failed', id, e as Error);
-      }
+      if (attempt === 0) this.emit('failed', id, e as Error);
       const retryInMs = this.scheduleRetry(spoolPath, id, attempt);
       log.error({ err: e, attempt, retryInMs }, retryInMs === null
         ? 'finalising the recording failed; the spool is kept and finalised at the next start'
@@ -511,7 +490,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
       if (now - s.lastActivity() > limit) {
         s.endReason = 'rtp-timeout';
         s.log.warn({ silentMs: now - s.lastActivity() }, 'no RTP within the inactivity timeout; ending the call');
-        if (this.deps.hangUp) this.deps.hangUp(s.dialogId);
+        if (this.hangUp) this.hangUp(s.dialogId);
         else this.endSession(s, 'rtp-timeout');
       }
     }
@@ -540,7 +519,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     while (this.sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     for (const s of [...this.sessions.values()]) {
       s.endReason = 'shutdown';
-      if (this.deps.hangUp) this.deps.hangUp(s.dialogId);
+      if (this.hangUp) this.hangUp(s.dialogId);
       else this.endSession(s, 'shutdown');
     }
     await this.settled();
