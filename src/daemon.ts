@@ -8,6 +8,8 @@ import type { LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log.js';
 import { SipUserAgent } from './sip/user-agent.js';
+import { SocketTransport } from './sip/socket-transport.js';
+import { systemClock } from './sip/clock.js';
 import { CallManager } from './calls/manager.js';
 import { PortAllocator } from './rtp/ports.js';
 import { rtpCounters } from './rtp/counters.js';
@@ -65,7 +67,7 @@ export class Daemon {
       store: this.store,
       hasher,
     });
-    this.ua = new SipUserAgent(c.sip.listen, this.manager, {
+    this.ua = new SipUserAgent(new SocketTransport(c.sip.listen, c.sip.max_message_bytes), systemClock, this.manager, {
       maxMessageBytes: c.sip.max_message_bytes,
       userAgent: c.sip.user_agent,
       ...(c.sip.contact_host ? { contactHost: c.sip.contact_host } : {}),
