@@ -54,10 +54,6 @@ export class Retransmitter {
     this.interval = T2;
   }
 
-  get active(): boolean {
-    return this.giveUp !== null;
-  }
-
   /** The answer (or ACK) arrived, or the owner ended: no more repeats, no timeout. */
   stop(): void {
     this.repeat?.cancel();

@@ -60,8 +60,6 @@ export class ServerTransaction {
   private lastResponse: Buffer | null = null;
   private retransmitter: Retransmitter | null = null;
   private linger: Timer | null = null;
-  /** The final status sent; 0 before one is. */
-  private _finalStatus = 0;
 
   /**
    * @param key what retransmissions, ACK and CANCEL are matched on
@@ -89,10 +87,6 @@ export class ServerTransaction {
 
   get state(): ServerTxnState {
     return this._state;
-  }
-
-  get finalStatus(): number {
-    return this._finalStatus;
   }
 
   /** No final response sent yet. */
@@ -123,7 +117,6 @@ export class ServerTransaction {
    * - non-INVITE: Completed, kept 64·T1 on UDP to answer retransmissions (J).
    */
   final(status: number, response: Buffer): void {
-    this._finalStatus = status;
     this.lastResponse = response;
     if (this.isInvite && status < 300) this.to('accepted');
     else this.to('completed');
