@@ -36,6 +36,15 @@ export function dialogIdOf(req: SipRequest): string | undefined {
   return dialogId(firstHeader(req.headers, 'call-id')!, localTag, remoteTag);
 }
 
+/**
+ * Where requests inside the dialog go: the INVITE's (first) Contact, or its From URI when it
+ * has none. Throws when the Contact cannot be read.
+ */
+export function remoteTargetOf(invite: SipRequest): string {
+  const contact = splitList(firstHeader(invite.headers, 'contact') ?? '')[0];
+  return contact ? parseNameAddr(contact).uri : parseNameAddr(firstHeader(invite.headers, 'from')!).uri;
+}
+
 /** A dialog id without the Call-ID (whose host part can be personal), for logs. */
 export function shortId(id: string): string {
   return id.split('|')[1] ?? id;
@@ -71,11 +80,10 @@ export class Dialog {
     const callId = firstHeader(h, 'call-id')!;
     const from = parseNameAddr(firstHeader(h, 'from')!);
     const to = parseNameAddr(firstHeader(h, 'to')!);
-    const contact = splitList(firstHeader(h, 'contact') ?? '')[0];
     const remoteTag = from.params.tag ?? '';
     return new Dialog(
       dialogId(callId, localTag, remoteTag), callId, localTag, remoteTag, to.uri, from.uri,
-      contact ? parseNameAddr(contact).uri : from.uri,
+      remoteTargetOf(invite),
       h.filter((x) => x.name === 'record-route').map((x) => x.value),
       flow, siprec, parseCSeq(firstHeader(h, 'cseq')!).seq,
     );

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { scrubDigits } from '../log.js';
 import type { Clock, Timer } from './clock.js';
 import { SipCounterSet, type SipCounters } from './counters.js';
-import { Dialog, dialogId, dialogIdOf, shortId } from './dialog.js';
+import { Dialog, dialogId, dialogIdOf, remoteTargetOf, shortId } from './dialog.js';
 import {
   firstHeader, parseCSeq, parseNameAddr, parseSipMessage, parseVia, SipParseError, tokenList,
   type NameAddr, type SipHeader, type SipRequest, type SipResponse,
@@ -117,7 +117,7 @@ export class SipUserAgent {
       message: (data, flow) => this.onMessage(data, flow),
       framingError: (reason, flow) => {
         this.tally.badMessage();
-        this.opts.log.warn({ transport: flow.transport, remote: flow.remote.address, reason }, 'SIP stream closed: cannot frame message');
+        this.opts.log.warn({ transport: flow.transport, remote: flow.remote.address, reason: scrubDigits(reason) }, 'SIP stream closed: cannot frame message');
       },
     });
   }
@@ -148,8 +148,16 @@ export class SipUserAgent {
       else this.onRequest(msg, flow);
     } catch (e) {
       this.opts.log.error({ err: e }, 'SIP request handling failed');
-      if (msg.kind === 'request' && msg.method !== 'ACK') this.respondStateless(msg, flow, { status: 500, toTag: newTag() });
+      if (msg.kind === 'request' && msg.method !== 'ACK') this.internalError(msg, flow);
     }
+  }
+
+  /** A 500 for a request whose handling threw: from its transaction when it has one. */
+  private internalError(req: SipRequest, flow: Flow): void {
+    const key = serverTransactionKey(req);
+    const txn = key ? this.serverTxns.get(key) : undefined;
+    if (txn && txn.req === req) this.finish(txn, { status: 500 });
+    else this.respondStateless(req, flow, { status: 500, toTag: newTag() });
   }
 
   /** Encodes a response and counts it: every encoded response is sent. */
@@ -203,16 +211,23 @@ export class SipUserAgent {
   private onInvite(txn: ServerTransaction): void {
     const req = txn.req;
     if (this.closed) return this.finish(txn, { status: 503, retryAfterSeconds: 30, warning: 'shutting down' });
+    try {
+      remoteTargetOf(req);
+    } catch (e) {
+      return this.finish(txn, { status: 400, warning: (e as Error).message });
+    }
     txn.provisional(this.encode(req, { status: 100 }));
     const remoteTag = parseNameAddr(firstHeader(req.headers, 'from')!).params.tag ?? '';
     const incoming = this.incoming(req, txn.flow, dialogId(firstHeader(req.headers, 'call-id')!, txn.localTag, remoteTag), false);
-    this.handler.invite(incoming).then(
-      (answer) => this.answerInvite(txn, incoming, answer),
-      (err) => {
-        this.opts.log.error({ err }, 'INVITE handler failed');
-        this.finish(txn, { status: 500 });
-      },
-    );
+    this.handler.invite(incoming)
+      .then((answer) => this.answerInvite(txn, incoming, answer))
+      .catch((err) => this.handlerFailed(txn, err, 'INVITE handler failed'));
+  }
+
+  /** The handler (or answering it) failed: a 500 when nothing final was sent yet. */
+  private handlerFailed(txn: ServerTransaction, err: unknown, what: string): void {
+    this.opts.log.error({ err }, what);
+    this.finish(txn, { status: 500 });
   }
 
   private answerInvite(txn: ServerTransaction, incoming: IncomingRequest, answer: CallAnswer): void {
@@ -236,17 +251,13 @@ export class SipUserAgent {
       return this.finish(txn, { status: 500, retryAfterSeconds: 1 });
     }
     if (txn.isInvite) txn.provisional(this.encode(req, { status: 100 }));
-    this.handler.update(this.incoming(req, txn.flow, dialog.id, dialog.siprec)).then(
-      (answer) => {
+    this.handler.update(this.incoming(req, txn.flow, dialog.id, dialog.siprec))
+      .then((answer) => {
         if (!isSuccess(answer)) return this.finish(txn, this.failure(answer));
         if (dialog.state === 'terminated') return this.finish(txn, { status: 481 });
         this.accept(txn, dialog, answer);
-      },
-      (err) => {
-        this.opts.log.error({ err }, 'in-dialog update failed');
-        this.finish(txn, { status: 500 });
-      },
-    );
+      })
+      .catch((err) => this.handlerFailed(txn, err, 'in-dialog update failed'));
   }
 
   /** Sends the 2xx of `txn` inside `dialog`; a 2xx to an INVITE is repeated until its ACK. */

@@ -89,6 +89,11 @@ export class FakeTransport implements Transport {
     this.sink!.message(typeof text === 'string' ? Buffer.from(text, 'latin1') : text, flow);
   }
 
+  /** Reports a stream that could not be framed, as the socket transport would. */
+  failStream(reason: string, flow: Flow): void {
+    this.sink!.framingError(reason, flow);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
   }

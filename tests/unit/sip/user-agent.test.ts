@@ -517,6 +517,12 @@ describe('other requests and errors', () => {
     await establish();
   });
 
+  it('counts a stream that could not be framed as malformed', () => {
+    transport.failStream('no Content-Length on a stream transport', transport.flow('TCP'));
+    expect(ua.counters.malformed).toBe(1);
+    expect(transport.sent).toEqual([]);
+  });
+
   it('rejects an unsupported Require with 420 without asking the handler', async () => {
     const peer = new Peer(transport, transport.flow());
     peer.invite({ headers: ['Require: 100rel'] });
@@ -535,6 +541,28 @@ describe('other requests and errors', () => {
     peer.invite();
     await settle();
     expect(peer.finalToInvite()!.status).toBe(500);
+  });
+
+  it('answers an INVITE with an unreadable Contact 400 without asking the handler', async () => {
+    const peer = new Peer(transport, transport.flow());
+    peer.invite({ contact: '<sip:src@192.0.2.20' });
+    await settle();
+    const res = peer.finalToInvite()!;
+    expect(res.status).toBe(400);
+    expect(firstHeader(res.headers, 'warning')).toContain('unclosed <');
+    expect(handler.invites).toHaveLength(0);
+  });
+
+  it('answers 500 when the handler fails on an update, and the call goes on', async () => {
+    const peer = await establish();
+    handler.update = async () => {
+      throw new Error('boom');
+    };
+    peer.cseq = 2;
+    peer.request('UPDATE');
+    await settle();
+    expect(transport.responses('2 UPDATE').map((r) => r.status)).toEqual([500]);
+    expect(ua.dialogCount).toBe(1);
   });
 
   it('refuses new INVITEs with 503 once it stops accepting, and keeps existing dialogs', async () => {
