@@ -57,6 +57,9 @@ export class Dialog {
   /** The 2xx to the latest INVITE, repeated until its ACK. */
   private unacked: { readonly cseq: number; readonly retransmitter: Retransmitter } | null = null;
 
+  /** Where requests inside the dialog go; a re-INVITE or UPDATE may move it (§12.2.2). */
+  private _remoteTarget: string;
+
   private constructor(
     readonly id: string,
     readonly callId: string,
@@ -64,7 +67,7 @@ export class Dialog {
     readonly remoteTag: string,
     readonly localUri: string,
     readonly remoteUri: string,
-    readonly remoteTarget: string,
+    remoteTarget: string,
     readonly routeSet: readonly string[],
     readonly flow: Flow,
     /** The peer is a SIPREC recording client: our Contact carries +sip.srs. */
@@ -72,6 +75,7 @@ export class Dialog {
     inviteSeq: number,
   ) {
     this.remoteSeq = inviteSeq;
+    this._remoteTarget = remoteTarget;
   }
 
   /** The UAS side of §12.1.1: the dialog our 2xx to `invite` creates. */
@@ -87,6 +91,20 @@ export class Dialog {
       h.filter((x) => x.name === 'record-route').map((x) => x.value),
       flow, siprec, parseCSeq(firstHeader(h, 'cseq')!).seq,
     );
+  }
+
+  get remoteTarget(): string {
+    return this._remoteTarget;
+  }
+
+  /** A target refresh we accepted (2xx to a re-INVITE or UPDATE): its Contact, when readable, is the new target. */
+  refreshTarget(req: SipRequest): void {
+    if (firstHeader(req.headers, 'contact') === undefined) return;
+    try {
+      this._remoteTarget = remoteTargetOf(req);
+    } catch {
+      /* an unreadable Contact leaves the target as it was */
+    }
   }
 
   get state(): DialogState {
@@ -155,6 +173,6 @@ export class Dialog {
       ...this.routeSet.map((r) => ({ name: 'route', value: r })),
       { name: 'user-agent', value: userAgent },
     ];
-    return serializeMessage(`${method} ${this.remoteTarget} SIP/2.0`, headers);
+    return serializeMessage(`${method} ${this._remoteTarget} SIP/2.0`, headers);
   }
 }

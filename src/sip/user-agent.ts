@@ -281,6 +281,7 @@ export class SipUserAgent {
       ...(answer.sdp ? { body: { contentType: 'application/sdp', content: answer.sdp } } : {}),
     });
     txn.final(answer.status, ok);
+    dialog.refreshTarget(req);
     if (!txn.isInvite) return;
     dialog.awaitAck(parseCSeq(firstHeader(req.headers, 'cseq')!).seq, ok, this.clock, () => {
       this.opts.log.warn({ dialog: shortId(dialog.id) }, '2xx never acknowledged; ending the call');

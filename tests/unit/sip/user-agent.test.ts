@@ -419,6 +419,15 @@ describe('in-dialog re-INVITE and UPDATE', () => {
     expect(handler.endedCalls).toEqual([]);
   });
 
+  it('sends its BYE to the Contact of the latest accepted re-INVITE or UPDATE (target refresh)', async () => {
+    const peer = await establish();
+    peer.cseq = 2;
+    peer.request('UPDATE', { contact: '<sip:src@192.0.2.30:5080>' });
+    await settle();
+    ua.hangUp(handler.invites[0]!.dialogId);
+    expect(transport.requests('BYE')[0]!.uri).toBe('sip:src@192.0.2.30:5080');
+  });
+
   it('refuses a re-INVITE whose CSeq is not newer with 500 and Retry-After', async () => {
     const peer = await establish();
     peer.request('INVITE', { body: SDP, cseq: 1 });
