@@ -57,6 +57,7 @@ export class Purger {
   private readonly log: Logger | undefined;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
+  private intervalMs = 0;
   private running: Promise<unknown> | undefined;
   private readonly totals = { audio: 0, metadata: 0 };
 
@@ -153,6 +154,7 @@ export class Purger {
   /** Runs the purge every `intervalMs` (one run at a time); the timer does not keep the process alive. */
   start(intervalMs: number): void {
     if (this.timer) return;
+    this.intervalMs = Math.max(1000, intervalMs);
     this.timer = setInterval(() => {
       if (this.running) return;
       this.running = this.runOnce()
@@ -160,8 +162,17 @@ export class Purger {
         .finally(() => {
           this.running = undefined;
         });
-    }, Math.max(1000, intervalMs));
+    }, this.intervalMs);
     this.timer.unref();
+  }
+
+  /** Changes the pace of a started purge job (a reload): the next run is one new interval away. */
+  setInterval(intervalMs: number): void {
+    if (!this.timer || Math.max(1000, intervalMs) === this.intervalMs) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.start(intervalMs);
+    this.log?.info({ intervalMs: this.intervalMs }, 'purge interval changed');
   }
 
   /** Stops the timer and waits for a run in progress. Idempotent. */

@@ -55,6 +55,8 @@ export interface CallAnswer {
   /** Warning header text (RFC 3261 §20.43) to explain a rejection. */
   readonly warning?: string;
   readonly retryAfterSeconds?: number;
+  /** The request was a SIPREC one (its body had recording metadata): Contact gets +sip.srs. */
+  readonly siprec?: boolean;
 }
 
 export type DialogEndReason = 'bye' | 'cancel' | 'no-ack' | 'local' | 'transport';
