@@ -104,8 +104,8 @@ export function updatedDetails(prev: CallDetails, roles: RoleAssignment, metadat
 /**
  * Stored participants: numbers masked unless the organisation's, agents by directory id,
  * times of joining and leaving in ms since the answer. The list keeps the order in which
- * parties first appeared; one that is no longer among the current parties (a complete
- * snapshot left it out, or it is disassociated) gets its leaving time, once.
+ * parties first appeared; one that left (disassociated) or that is no longer among the
+ * current parties (a complete snapshot left it out) gets its leaving time, once.
  */
 export function participantsFrom(roles: RoleAssignment, sinceAnswerMs: number, previous: readonly StoredParticipant[], protect: ProtectNumber): StoredParticipant[] {
   const at = Math.max(0, sinceAnswerMs);
@@ -123,8 +123,10 @@ export function participantsFrom(roles: RoleAssignment, sinceAnswerMs: number, p
       // Every stream the participant sent at some point of the recording: a hold or a
       // partial update that drops a <send> does not make earlier audio anyone else's.
       sends: [...new Set([...(before?.sends ?? []), ...p.sendsLabels])],
-      // A party that left and comes back keeps its first joining time and loses its leaving.
       joinedMs: before?.joinedMs ?? at,
+      // Left: now, unless it had left before. A party that comes back keeps its first
+      // joining time and loses its leaving time.
+      ...(p.left ? { leftMs: before?.leftMs ?? at } : {}),
     };
     return [p.id, stored] as const;
   }));
