@@ -20,7 +20,6 @@ export const ERROR_CODES = {
   TALLENNE_SPOOL_CORRUPT: 'a spool file is damaged',
   TALLENNE_ENCODE_FAILED: 'encoding a recording failed',
   TALLENNE_NOT_FOUND: 'no such recording',
-  TALLENNE_FORBIDDEN: 'the actor may not do this',
   TALLENNE_ERASURE_REFUSED: 'the retention policy does not allow erasure',
   TALLENNE_AUDIT_BROKEN: 'the audit chain does not verify',
   TALLENNE_INDEX_VERSION: 'the index was written by a newer tallenne',
