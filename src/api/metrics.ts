@@ -47,7 +47,7 @@ export interface MetricSources {
   readonly index: { count(): number };
   readonly store: { freeBytes(): number; volumeBytes(): number; usedBytes(): number };
   readonly ports: { readonly inUse: number; readonly total: number };
-  readonly purger: { readonly purgedTotal: { readonly audio: number; readonly metadata: number } };
+  readonly purger: { readonly runs: number; readonly purgedTotal: { readonly audio: number; readonly metadata: number } };
 }
 
 /**
@@ -140,6 +140,7 @@ export class Metrics {
       name: 'tallenne_retention_purged_total', help: 'Recordings destroyed by retention, by what was destroyed (audio or metadata).', labelNames: ['kind'], registers: [r],
       collect() { mirror(this, { kind: 'audio' }, src.purger.purgedTotal.audio); mirror(this, { kind: 'metadata' }, src.purger.purgedTotal.metadata); },
     });
+    new Counter({ name: 'tallenne_retention_purge_runs_total', help: 'Runs of the purge job (scheduled every retention.purge_interval, or on demand).', registers: [r], collect() { mirror(this, {}, src.purger.runs); } });
     new Gauge({ name: 'tallenne_rtp_ports_in_use', help: 'UDP ports held by live legs (each leg holds an RTP and an RTCP port).', registers: [r], collect() { this.set(2 * src.ports.inUse); } });
     new Gauge({ name: 'tallenne_rtp_ports_total', help: 'UDP ports of the configured RTP range usable as RTP/RTCP pairs.', registers: [r], collect() { this.set(2 * src.ports.total); } });
     new Gauge({ name: 'tallenne_spool_pending', help: 'Ended calls not yet encoded and indexed.', registers: [r], collect() { this.set(src.finaliser.pending); } });

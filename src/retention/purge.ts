@@ -60,12 +60,18 @@ export class Purger {
   private intervalMs = 0;
   private running: Promise<unknown> | undefined;
   private readonly totals = { audio: 0, metadata: 0 };
+  private runsDone = 0;
 
   constructor(opts: PurgerOptions) {
     this.index = opts.index;
     this.store = opts.store;
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
+  }
+
+  /** Purge runs completed by this process (for metrics: the job is alive and keeps its pace). */
+  get runs(): number {
+    return this.runsDone;
   }
 
   /** Destructions done by this process since it started (for metrics). */
@@ -95,6 +101,7 @@ export class Purger {
     if (report.audio.length + report.metadata.length + report.resumed.length > 0 || report.errors.length > 0) {
       this.log?.info({ audio: report.audio.length, metadata: report.metadata.length, resumed: report.resumed.length, errors: report.errors.length }, 'purge run');
     }
+    this.runsDone++;
     return report;
   }
 
