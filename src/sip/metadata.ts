@@ -493,14 +493,7 @@ export function mergeMetadata(prev: RecordingMetadata, update: RecordingMetadata
       const callingParty = u.callingParty ?? prev.participants.find((p) => p.id === u.id)?.callingParty;
       return callingParty === undefined ? { ...u } : { ...u, callingParty };
     });
-    const out: RecordingMetadata = { ...update, participants, extensions: { ...prev.extensions, ...update.extensions } };
-    const sessionId = update.sessionId ?? prev.sessionId;
-    if (sessionId !== undefined) out.sessionId = sessionId;
-    const groupId = update.groupId ?? prev.groupId;
-    if (groupId !== undefined) out.groupId = groupId;
-    const dir = update.callDirection ?? prev.callDirection;
-    if (dir !== undefined) out.callDirection = dir;
-    return out;
+    return keepCallIds({ ...update, participants, extensions: { ...prev.extensions, ...update.extensions } }, prev, update);
   }
   const participants = prev.participants.map((p) => ({ ...p, sends: [...p.sends], receives: [...p.receives] }));
   for (const u of update.participants) {
@@ -540,6 +533,11 @@ export function mergeMetadata(prev: RecordingMetadata, update: RecordingMetadata
     streams,
     extensions: { ...prev.extensions, ...update.extensions },
   };
+  return keepCallIds(out, prev, update);
+}
+
+/** The session and group ids and the vendor's direction: the update's, else the earlier ones. */
+function keepCallIds(out: RecordingMetadata, prev: RecordingMetadata, update: RecordingMetadata): RecordingMetadata {
   const sessionId = update.sessionId ?? prev.sessionId;
   if (sessionId !== undefined) out.sessionId = sessionId;
   const groupId = update.groupId ?? prev.groupId;
