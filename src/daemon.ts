@@ -3,7 +3,8 @@
  * entry point start / close / destroy. Signals and exit codes stay in src/cli/main.ts.
  */
 import { availableParallelism } from 'node:os';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log.js';
@@ -11,6 +12,7 @@ import { SipUserAgent } from './sip/user-agent.js';
 import { SocketTransport } from './sip/socket-transport.js';
 import { systemClock } from './sip/clock.js';
 import { CallManager } from './calls/manager.js';
+import { Finaliser } from './calls/finaliser.js';
 import { PortAllocator } from './rtp/ports.js';
 import { rtpCounters } from './rtp/counters.js';
 import { EncoderPool } from './encoder/pool.js';
@@ -22,7 +24,8 @@ import { HttpApi } from './api/http.js';
 import { Metrics } from './api/metrics.js';
 import type { BoundListener } from './sip/transport.js';
 import { durationMs } from './config/duration.js';
-import { describeConfig, diffConfig, isReloadable } from './config/describe.js';
+import { describeConfig, diffConfig } from './config/describe.js';
+import { mergeReload } from './config/reload.js';
 
 export interface DaemonInfo {
   readonly sip: BoundListener[];
@@ -33,6 +36,7 @@ export interface DaemonInfo {
 export class Daemon {
   private ua!: SipUserAgent;
   private manager!: CallManager;
+  private finaliser!: Finaliser;
   private encoder!: EncoderPool;
   private index!: RecordingIndex;
   private purger!: Purger;
@@ -41,6 +45,7 @@ export class Daemon {
   private ports!: PortAllocator;
   private store!: LocalAudioStore;
   private closing: Promise<void> | null = null;
+  private destroying: Promise<void> | null = null;
   private started = false;
   config: Config;
 
@@ -57,31 +62,36 @@ export class Daemon {
     this.index = await openIndex(c.storage.dir);
     this.encoder = new EncoderPool({ workers: c.encoder.workers ?? Math.max(1, availableParallelism() - 1) });
     this.ports = new PortAllocator({ address: c.rtp.address, min: c.rtp.port_min, max: c.rtp.port_max });
+    const spoolDir = join(c.storage.dir, 'spool');
+    mkdirSync(spoolDir, { recursive: true, mode: 0o750 });
+    const config = () => this.config;
     this.manager = new CallManager({
-      config: c,
+      config,
       log: this.log.child({ component: 'calls' }),
       ports: this.ports,
       rtpCounters,
-      encoder: this.encoder,
-      index: this.index,
       store: this.store,
       hasher,
+      spoolDir,
+      // The user agent needs the manager first; it exists before any call can be hung up.
+      hangUp: (dialogId) => this.ua?.hangUp(dialogId, 'local'),
     });
+    this.finaliser = new Finaliser({ config, log: this.log.child({ component: 'calls' }), encoder: this.encoder, index: this.index, spoolDir });
+    this.manager.on('ended', (session, closed) => this.finaliser.take({ id: session.id, spoolPath: session.spool.path, closed }));
     this.ua = new SipUserAgent(new SocketTransport(c.sip.listen, c.sip.max_message_bytes), systemClock, this.manager, {
       maxMessageBytes: c.sip.max_message_bytes,
       userAgent: c.sip.user_agent,
       ...(c.sip.contact_host ? { contactHost: c.sip.contact_host } : {}),
       log: this.log.child({ component: 'sip' }),
     });
-    this.manager.hangUp = (dialogId) => this.ua.hangUp(dialogId, 'local');
     this.purger = new Purger({ index: this.index, store: this.store, log: this.log.child({ component: 'retention' }) });
     this.metrics = new Metrics({
-      manager: this.manager, ua: this.ua, rtp: rtpCounters, encoder: this.encoder, index: this.index,
+      calls: this.manager, finaliser: this.finaliser, sip: this.ua, rtp: rtpCounters, encoder: this.encoder, index: this.index,
       store: this.store, ports: this.ports, purger: this.purger,
     });
     this.http = new HttpApi({ metrics: this.metrics, ready: () => this.readiness(), log: this.log.child({ component: 'http' }) });
 
-    const recovered = await this.manager.recoverSpools();
+    const recovered = this.finaliser.recoverSpools();
     if (recovered > 0) this.log.warn({ spools: recovered }, 'finalising recordings left by an earlier run');
     const sip = await this.ua.start();
     for (const l of sip) this.log.info({ transport: l.transport, address: l.address, port: l.port }, 'SIP listening');
@@ -95,27 +105,16 @@ export class Daemon {
   }
 
   /**
-   * Applies a re-read config (SIGHUP). Reloadable parts (retention policies, agents and
-   * roles, log level, capacity, timeouts, encoder settings) take effect for new calls and the
-   * next purge; live calls go on untouched. Listener addresses, ports and paths need a restart.
+   * Applies a re-read config (SIGHUP): the keys of the reload table (src/config/reload.ts)
+   * take effect for new calls, the next encodes and the purge job; live calls go on
+   * untouched. Every other change is reported as needing a restart.
    */
   reload(next: LoadedConfig): { applied: string[]; needRestart: string[] } {
     const changes = diffConfig(describeConfig(this.config), describeConfig(next.config));
-    const applied = changes.filter((c) => isReloadable(c.path)).map((c) => c.path);
-    const needRestart = changes.filter((c) => !isReloadable(c.path)).map((c) => c.path);
-    // Keep what cannot change at run time; take the rest from the new file.
-    const merged = {
-      ...next.config,
-      sip: this.config.sip, http: this.config.http, metrics: this.config.metrics,
-      rtp: { ...this.config.rtp, inactivity_timeout: next.config.rtp.inactivity_timeout },
-      storage: { ...this.config.storage, min_free: next.config.storage.min_free },
-      privacy: { ...this.config.privacy, mask_dtmf: next.config.privacy.mask_dtmf },
-      encoder: { ...next.config.encoder, workers: this.config.encoder.workers },
-    } as Config;
-    this.config = Object.freeze(merged);
-    if (this.manager) this.manager.config = this.config;
+    this.config = mergeReload(this.config, next.config);
     this.log.level = this.config.log.level;
-    return { applied, needRestart };
+    this.purger?.setInterval(durationMs(this.config.retention.purge_interval));
+    return { applied: changes.filter((c) => c.reloadable).map((c) => c.path), needRestart: changes.filter((c) => !c.reloadable).map((c) => c.path) };
   }
 
   readiness(): { ready: boolean; checks: Record<string, string> } {
@@ -145,8 +144,10 @@ export class Daemon {
       this.log.info({ activeCalls: this.manager?.activeCalls ?? 0, deadlineMs: deadline }, 'stopping: new calls are refused');
       this.ua?.stopAccepting();
       this.manager?.stopAccepting();
+      this.finaliser?.stopRetrying();
       await this.purger?.stop();
       if (this.manager) await this.manager.drain(deadline);
+      await this.finaliser?.settled();
       await this.ua?.close();
       this.manager?.close();
       await this.encoder?.close();
@@ -155,5 +156,25 @@ export class Daemon {
       this.log.info('stopped');
     })();
     return this.closing;
+  }
+
+  /**
+   * Immediate stop: no drain and no waiting for finalisation. Live calls stop capturing and
+   * their spools, like those of ended calls not yet stored, stay for recovery at the next
+   * start (as truncated recordings where the call was cut). Idempotent; may follow close().
+   */
+  destroy(): Promise<void> {
+    if (this.destroying) return this.destroying;
+    this.destroying = (async () => {
+      this.log.warn({ activeCalls: this.manager?.activeCalls ?? 0, pendingRecordings: this.finaliser?.pending ?? 0 }, 'stopping now: unfinished recordings are recovered at the next start');
+      this.ua?.stopAccepting();
+      this.finaliser?.close();
+      void this.purger?.stop();
+      await this.manager?.abort();
+      await this.encoder?.destroy();
+      await Promise.allSettled([this.ua?.close(), this.http?.close()]);
+      this.log.info('stopped');
+    })();
+    return this.destroying;
   }
 }

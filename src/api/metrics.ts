@@ -1,28 +1,53 @@
 /**
- * Prometheus metrics: one registry. Call outcomes come from the manager's events; hot-path
- * figures (RTP packets, SIP counts, queue lengths) are read from the components' plain
- * counters when Prometheus scrapes, so nothing is counted twice and nothing per packet
- * touches prom-client. No label carries a number, a name or a call id.
+ * Prometheus metrics: one registry. Call outcomes come from the call manager's and the
+ * finaliser's events; hot-path figures (RTP packets, SIP counts, queue lengths) are read
+ * from the components' plain counters when Prometheus scrapes, so nothing is counted twice
+ * and nothing per packet touches prom-client. No label carries a number, a name or a call id.
  */
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
-import type { CallManager } from '../calls/manager.js';
-import type { SipUserAgent } from '../sip/user-agent.js';
 import type { RtpCounters } from '../rtp/counters.js';
-import type { EncoderPool } from '../encoder/pool.js';
-import type { RecordingIndex } from '../index/index.js';
-import type { AudioStore } from '../storage/audio-store.js';
-import type { PortAllocator } from '../rtp/ports.js';
-import type { Purger } from '../retention/purge.js';
+import type { EncodeResult } from '../encoder/encode-spool.js';
+import type { RecordingEntry } from '../types.js';
+
+/**
+ * What the metrics read, as small structural interfaces: the components satisfy them
+ * without this module knowing their classes (nothing here imports the SIP layer).
+ */
+export interface SipFigures {
+  readonly counters: {
+    readonly requests: Readonly<Record<string, number>>;
+    readonly responses: Readonly<Record<string, number>>;
+    readonly malformed: number;
+  };
+  readonly dialogCount: number;
+}
+
+/** A refusal as the call manager reports it. */
+export interface RejectionFigure {
+  readonly reason: string;
+}
+
+export interface CallFigures {
+  readonly activeCalls: number;
+  on(event: 'rejected' | 'updateRejected', listener: (r: RejectionFigure) => void): unknown;
+}
+
+export interface FinalisationFigures {
+  readonly pending: number;
+  on(event: 'recorded', listener: (entry: RecordingEntry, result: EncodeResult) => void): unknown;
+  on(event: 'failed', listener: (id: string, err: Error) => void): unknown;
+}
 
 export interface MetricSources {
-  readonly manager: CallManager;
-  readonly ua: SipUserAgent;
+  readonly calls: CallFigures;
+  readonly finaliser: FinalisationFigures;
+  readonly sip: SipFigures;
   readonly rtp: RtpCounters;
-  readonly encoder: EncoderPool;
-  readonly index: RecordingIndex;
-  readonly store: AudioStore;
-  readonly ports: PortAllocator;
-  readonly purger: Purger;
+  readonly encoder: { readonly queueLength: number; readonly busy: number };
+  readonly index: { count(): number };
+  readonly store: { freeBytes(): number; volumeBytes(): number; usedBytes(): number };
+  readonly ports: { readonly inUse: number; readonly total: number };
+  readonly purger: { readonly runs: number; readonly purgedTotal: { readonly audio: number; readonly metadata: number } };
 }
 
 /**
@@ -56,7 +81,7 @@ export class Metrics {
     const src = s;
     const self = this;
 
-    new Gauge({ name: 'tallenne_active_calls', help: 'Calls being recorded now.', registers: [r], collect() { this.set(src.manager.activeCalls); } });
+    new Gauge({ name: 'tallenne_active_calls', help: 'Calls being recorded now.', registers: [r], collect() { this.set(src.calls.activeCalls); } });
     const calls = new Counter({ name: 'tallenne_calls_total', help: 'Calls by outcome: recorded, rejected, failed (encode or index error), truncated (crash, disk full).', labelNames: ['result'], registers: [r] });
     for (const result of ['recorded', 'rejected', 'failed', 'truncated']) calls.inc({ result }, 0);
     const rejections = new Counter({ name: 'tallenne_calls_rejected_total', help: 'Rejected INVITEs by reason.', labelNames: ['reason'], registers: [r] });
@@ -64,7 +89,7 @@ export class Metrics {
     const rtf = new Gauge({ name: 'tallenne_encode_realtime_factor', help: 'Seconds of audio encoded per CPU second (last recordings, higher is faster).', registers: [r] });
     let audioSec = 0;
     let cpuSec = 0;
-    s.manager.on('recorded', (entry, result) => {
+    s.finaliser.on('recorded', (entry, result) => {
       calls.inc({ result: entry.status === 'truncated' ? 'truncated' : 'recorded' });
       encodeDuration.observe(result.encodeCpuMs / 1000);
       // An exponentially weighted ratio keeps the gauge current without unbounded history.
@@ -72,21 +97,23 @@ export class Metrics {
       cpuSec = cpuSec * 0.9 + Math.max(result.encodeCpuMs, 0.001) / 1000;
       rtf.set(audioSec / cpuSec);
     });
-    s.manager.on('rejected', (_status, why) => {
+    s.calls.on('rejected', (r) => {
       calls.inc({ result: 'rejected' });
-      rejections.inc({ reason: why });
+      rejections.inc({ reason: r.reason });
     });
-    s.manager.on('failed', () => calls.inc({ result: 'failed' }));
+    const updateRejections = new Counter({ name: 'tallenne_call_updates_rejected_total', help: 'Refused re-INVITEs and UPDATEs inside calls, by reason (the call goes on).', labelNames: ['reason'], registers: [r] });
+    s.calls.on('updateRejected', (x) => updateRejections.inc({ reason: x.reason }));
+    s.finaliser.on('failed', () => calls.inc({ result: 'failed' }));
 
     new Counter({
       name: 'tallenne_sip_requests_total', help: 'SIP requests received (and BYEs sent) by method.', labelNames: ['method'], registers: [r],
-      collect() { for (const [method, n] of Object.entries(src.ua.counters.requests)) mirror(this, { method }, n); },
+      collect() { for (const [method, n] of Object.entries(src.sip.counters.requests)) mirror(this, { method }, n); },
     });
     new Counter({
       name: 'tallenne_sip_responses_total', help: 'SIP responses sent by status code.', labelNames: ['code'], registers: [r],
-      collect() { for (const [code, n] of Object.entries(src.ua.counters.responses)) mirror(this, { code }, n); },
+      collect() { for (const [code, n] of Object.entries(src.sip.counters.responses)) mirror(this, { code }, n); },
     });
-    new Counter({ name: 'tallenne_sip_malformed_total', help: 'SIP messages that could not be parsed or framed.', registers: [r], collect() { mirror(this, {}, src.ua.counters.malformed); } });
+    new Counter({ name: 'tallenne_sip_malformed_total', help: 'SIP messages that could not be parsed or framed.', registers: [r], collect() { mirror(this, {}, src.sip.counters.malformed); } });
     new Counter({ name: 'tallenne_rtp_packets_total', help: 'RTP packets accepted and spooled.', registers: [r], collect() { mirror(this, {}, src.rtp.packets); } });
     new Counter({ name: 'tallenne_rtp_bytes_total', help: 'Bytes of accepted RTP packets.', registers: [r], collect() { mirror(this, {}, src.rtp.bytes); } });
     new Counter({ name: 'tallenne_rtp_packets_lost_total', help: 'RTP packets lost on the way (RFC 3550 cumulative loss).', registers: [r], collect() { mirror(this, {}, src.rtp.lost); } });
@@ -95,6 +122,10 @@ export class Metrics {
       collect() { for (const [reason, n] of Object.entries(src.rtp.dropped)) mirror(this, { reason }, n); },
     });
     new Counter({ name: 'tallenne_rtcp_packets_total', help: 'RTCP packets received.', registers: [r], collect() { mirror(this, {}, src.rtp.rtcp); } });
+    new Counter({ name: 'tallenne_rtcp_sent_total', help: 'RTCP receiver reports sent.', registers: [r], collect() { mirror(this, {}, src.rtp.rtcpSent); } });
+    new Counter({ name: 'tallenne_rtp_ssrc_changes_total', help: 'SSRC changes on legs after their first packet (a new source: transfer, codec change, SBC restart).', registers: [r], collect() { mirror(this, {}, src.rtp.ssrcChanges); } });
+    new Gauge({ name: 'tallenne_rtp_legs_active', help: 'Legs being received now (one per recorded stream of each live call).', registers: [r], collect() { this.set(src.rtp.activeLegs.size); } });
+    new Gauge({ name: 'tallenne_sip_dialogs', help: 'SIP dialogs open now.', registers: [r], collect() { this.set(src.sip.dialogCount); } });
     new Histogram({
       name: 'tallenne_rtp_jitter_seconds', help: 'Interarrival jitter (RFC 3550) of legs at hang-up.', buckets: [0.001, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32], registers: [r],
       collect() { for (const ms of src.rtp.jitterObservations.drain()) this.observe(ms / 1000); },
@@ -109,9 +140,10 @@ export class Metrics {
       name: 'tallenne_retention_purged_total', help: 'Recordings destroyed by retention, by what was destroyed (audio or metadata).', labelNames: ['kind'], registers: [r],
       collect() { mirror(this, { kind: 'audio' }, src.purger.purgedTotal.audio); mirror(this, { kind: 'metadata' }, src.purger.purgedTotal.metadata); },
     });
+    new Counter({ name: 'tallenne_retention_purge_runs_total', help: 'Runs of the purge job (scheduled every retention.purge_interval, or on demand).', registers: [r], collect() { mirror(this, {}, src.purger.runs); } });
     new Gauge({ name: 'tallenne_rtp_ports_in_use', help: 'UDP ports held by live legs (each leg holds an RTP and an RTCP port).', registers: [r], collect() { this.set(2 * src.ports.inUse); } });
     new Gauge({ name: 'tallenne_rtp_ports_total', help: 'UDP ports of the configured RTP range usable as RTP/RTCP pairs.', registers: [r], collect() { this.set(2 * src.ports.total); } });
-    new Gauge({ name: 'tallenne_spool_pending', help: 'Ended calls not yet encoded and indexed.', registers: [r], collect() { this.set(src.manager.pendingFinalisations); } });
+    new Gauge({ name: 'tallenne_spool_pending', help: 'Ended calls not yet encoded and indexed.', registers: [r], collect() { this.set(src.finaliser.pending); } });
   }
 
   private usedBytes(): number {

@@ -1,11 +1,10 @@
 /**
- * The call manager: answers what the SIP user agent is offered, owns every live
- * CallSession, and carries each ended call through spool → encoder → index. It is the
- * SipCallHandler; the daemon composes it with the user agent, the port allocator, the
- * encoder pool and the index.
+ * The call manager answers what the SIP user agent is offered and owns every live
+ * CallSession: it admits or refuses an INVITE, decides the roles, opens one Leg per recorded
+ * m-line and the call's spool, answers re-offers and metadata updates, watches for calls
+ * that went silent, and reports each ended call (`ended`) for the Finaliser to store.
+ * It is the SipCallHandler; the daemon composes it with the user agent and the port allocator.
  */
-import { mkdirSync, readdirSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { ulid } from 'ulid';
@@ -13,45 +12,49 @@ import type { Config } from '../config/schema.js';
 import { scrubDigits, type Logger } from '../log.js';
 import { TallenneError, ProtocolError } from '../errors.js';
 import type { CallAnswer, DialogEndReason, IncomingRequest, SipCallHandler } from '../sip/user-agent.js';
-import { parseInviteBody, type InviteBody } from '../sip/body.js';
+import { parseInviteBody, parseSessionBody, type InviteBody, type SessionBody } from '../sip/body.js';
 import { buildSdpAnswer, chooseFormats, isPausedMedia, type MediaAnswer, type SdpMedia, type SdpOffer } from '../sip/sdp.js';
 import { mergeMetadata } from '../sip/metadata.js';
 import { uriUser } from '../sip/message.js';
-import { assignRoles, type RoleAssignment } from './roles.js';
-import { CallSession, type SessionLeg } from './session.js';
-import { PortAllocator, type PortPair } from '../rtp/ports.js';
-import { RtpLegReceiver } from '../rtp/receiver.js';
+import { assignRoles, type RoleAssignment, type RoleRules } from './roles.js';
+import { CallSession } from './session.js';
+import { Leg } from './leg.js';
+import { initialDetails, legDescriptor, updatedDetails, type ProtectNumber } from './recording-meta.js';
+import { REJECTIONS, isRejectionCode, type Rejection, type RejectionCode } from './rejections.js';
+import type { PortAllocator, PortPair } from '../rtp/ports.js';
 import type { RtpCounters } from '../rtp/counters.js';
 import { SpoolWriter } from '../spool/writer.js';
-import type { EncoderPool } from '../encoder/pool.js';
-import type { EncodeResult } from '../encoder/encode-spool.js';
-import type { RecordingIndex } from '../index/index.js';
-import { withRetention } from '../retention/policy.js';
 import { protectNumber, type NumberHasher } from '../privacy/numbers.js';
-import type { AudioStore } from '../storage/audio-store.js';
-import type { CodecName, LegDescriptor, RecordingEntry, RecordingMeta, StoredParticipant } from '../types.js';
+import type { CodecName, MediaFormat } from '../types.js';
 
 /** Codecs the encoder decodes; offered in this order of preference when several are. */
 export const RECORDABLE_CODECS: readonly CodecName[] = ['PCMU', 'PCMA', 'G722', 'L16', 'OPUS'];
 
-/** Events for observers (metrics, tests); never emitted per packet. */
+/** Events for observers (the finaliser, metrics, tests); never emitted per packet. */
 export interface ManagerEvents {
   answered: [session: CallSession];
-  ended: [session: CallSession];
-  rejected: [status: number, why: string];
-  recorded: [entry: RecordingEntry, result: EncodeResult];
-  failed: [id: string, err: Error];
+  /** The call is over; `closed` resolves when its spool is complete on disk. */
+  ended: [session: CallSession, closed: Promise<void>];
+  /** An INVITE was refused. */
+  rejected: [rejection: Rejection];
+  /** A re-INVITE or UPDATE inside a call was refused; the call goes on. */
+  updateRejected: [rejection: Rejection];
+  /** The last live call ended. */
+  idle: [];
 }
 
 export interface ManagerDeps {
-  readonly config: Config;
+  /** The config in force now (capacity, timeouts, roles and the disk floor are reloadable). */
+  readonly config: () => Config;
   readonly log: Logger;
   readonly ports: PortAllocator;
   readonly rtpCounters: RtpCounters;
-  readonly encoder: EncoderPool;
-  readonly index: RecordingIndex;
-  readonly store: AudioStore;
+  readonly store: { freeBytes(): number };
   readonly hasher: NumberHasher;
+  /** Where spools are written (the Finaliser reads them from there). */
+  readonly spoolDir: string;
+  /** Ends a dialog from our side with a BYE; the user agent then reports `ended`. */
+  readonly hangUp: (dialogId: string) => void;
 }
 
 /** Streams one call may record: the spool names a leg in one byte, and SDP_LIMITS caps m-lines at 16. */
@@ -59,44 +62,33 @@ const MAX_LEGS = 16;
 const FLUSH_INTERVAL_MS = 200;
 const WATCH_INTERVAL_MS = 1000;
 const FREE_SPACE_CACHE_MS = 2000;
-/** A failed finalisation is tried again after 30 s, 60 s, ... at most every 10 min. */
-const RETRY_BASE_MS = 30_000;
-const RETRY_MAX_MS = 600_000;
+
+interface LegPlan {
+  readonly media: SdpMedia;
+  readonly formats: readonly MediaFormat[];
+}
 
 export class CallManager extends EventEmitter<ManagerEvents> implements SipCallHandler {
   private readonly sessions = new Map<string, CallSession>();
-  private readonly finalising = new Set<Promise<void>>();
-  private readonly retries = new Map<string, NodeJS.Timeout>();
-  private readonly spoolDir: string;
   private readonly flushTimer: NodeJS.Timeout;
   private readonly watchTimer: NodeJS.Timeout;
   private freeSpace = { at: 0, bytes: Number.POSITIVE_INFINITY };
   private accepting = true;
-  config: Config;
 
   constructor(private readonly deps: ManagerDeps) {
     super();
-    this.config = deps.config;
-    this.spoolDir = join(deps.config.storage.dir, 'spool');
-    mkdirSync(this.spoolDir, { recursive: true, mode: 0o750 });
     this.flushTimer = setInterval(() => this.flushSpools(), FLUSH_INTERVAL_MS);
     this.watchTimer = setInterval(() => this.watchInactivity(), WATCH_INTERVAL_MS);
     this.flushTimer.unref();
     this.watchTimer.unref();
   }
 
-  /**
-   * Ends a dialog from our side with a BYE. The daemon sets it once the user agent exists
-   * (the UA needs the manager first); without it a call is ended locally only.
-   */
-  hangUp: ((dialogId: string) => void) | null = null;
+  private get config(): Config {
+    return this.deps.config();
+  }
 
   get activeCalls(): number {
     return this.sessions.size;
-  }
-
-  get pendingFinalisations(): number {
-    return this.finalising.size;
   }
 
   liveSessions(): IterableIterator<CallSession> {
@@ -106,81 +98,68 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
   // ---- SIP side ---------------------------------------------------------------------
 
   async invite(req: IncomingRequest): Promise<CallAnswer> {
-    const reject = (status: number, why: string, warning: string, retryAfter?: number): CallAnswer => {
-      this.deps.log.warn({ status, why, detail: scrubDigits(warning) }, 'INVITE rejected');
-      this.emit('rejected', status, why);
-      return { status, warning, ...(retryAfter ? { retryAfterSeconds: retryAfter } : {}) };
-    };
-    if (!this.accepting) return reject(503, 'shutting_down', 'shutting down', 30);
-    if (this.sessions.size >= this.config.calls.max_concurrent) {
-      return reject(503, 'capacity', `at capacity (${this.config.calls.max_concurrent} calls)`, 5);
-    }
+    const c = this.config;
+    if (!this.accepting) return this.reject(req, 'TALLENNE_SHUTTING_DOWN', 'shutting down');
+    if (this.sessions.size >= c.calls.max_concurrent) return this.reject(req, 'TALLENNE_CAPACITY', `at capacity (${c.calls.max_concurrent} calls)`);
     const free = this.freeBytes();
-    if (free < this.config.storage.min_free) {
-      return reject(503, 'disk_low', `free space ${free} bytes is below the floor of ${this.config.storage.min_free}`, 60);
-    }
+    if (free < c.storage.min_free) return this.reject(req, 'TALLENNE_DISK_LOW', `free space ${free} bytes is below the floor of ${c.storage.min_free}`);
+    if (req.body.length === 0) return this.reject(req, 'TALLENNE_NO_OFFER', 'an SDP offer is required in the INVITE');
     let body: InviteBody;
     try {
-      if (req.body.length === 0) return reject(488, 'no_offer', 'an SDP offer is required in the INVITE');
       body = parseInviteBody(req.contentType, req.body);
     } catch (e) {
-      if (e instanceof ProtocolError) return reject(e.status, 'malformed', e.message);
-      throw e;
+      return this.refuseBody(req, e);
     }
-    const legPlan = this.planLegs(body.sdp);
-    if (legPlan.length === 0) return reject(488, 'no_codec', 'no offered audio stream has a codec this recorder can decode');
+    const plan = planLegs(body.sdp);
+    if (plan.length === 0) return this.reject(req, 'TALLENNE_NO_USABLE_CODEC', 'no offered audio stream has a codec this recorder can decode');
 
+    const requestUser = uriUser(req.requestUri);
     const roles = assignRoles(
       {
         ...(body.metadata ? { metadata: body.metadata } : {}),
         from: partyOf(req.from),
         to: partyOf(req.to),
-        ...(uriUser(req.requestUri) ? { requestUser: uriUser(req.requestUri)! } : {}),
+        ...(requestUser ? { requestUser } : {}),
         media: body.sdp.media,
       },
       this.roleRules(),
     );
 
-    const id = ulid();
-    const log = this.deps.log.child({ recording: id });
     const pairs: PortPair[] = [];
     try {
-      for (let i = 0; i < legPlan.length; i++) pairs.push(await this.deps.ports.allocatePair());
+      for (let i = 0; i < plan.length; i++) pairs.push(await this.deps.ports.allocatePair());
     } catch (e) {
       for (const p of pairs) this.deps.ports.release(p);
-      if (e instanceof TallenneError && e.code === 'TALLENNE_NO_PORTS') return reject(503, 'no_ports', 'RTP port range exhausted', 5);
+      if (e instanceof TallenneError && e.code === 'TALLENNE_NO_PORTS') return this.reject(req, 'TALLENNE_NO_PORTS', 'RTP port range exhausted');
       throw e;
     }
 
-    const spoolPath = join(this.spoolDir, `${id}.spool`);
+    const id = ulid();
+    const log = this.deps.log.child({ recording: id });
     let spool: SpoolWriter;
     try {
-      spool = new SpoolWriter(spoolPath);
+      spool = new SpoolWriter(join(this.deps.spoolDir, `${id}.spool`));
     } catch (e) {
       for (const p of pairs) this.deps.ports.release(p);
-      return reject(503, 'spool_unwritable', `cannot create a spool file: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 60);
+      return this.reject(req, 'TALLENNE_SPOOL_UNWRITABLE', `cannot create a spool file: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
     }
     const answeredAt = Date.now();
-    const meta = this.buildMeta({ id, req, roles, legPlan, answeredAt, siprec: req.isSiprec || body.metadata !== undefined, body });
-    const session = new CallSession({ id, dialogId: req.dialogId, spool, meta, ...(body.metadata ? { metadata: body.metadata } : {}), log });
-    spool.onError = (err) => this.onSpoolError(session, err);
-    spool.appendMeta(answeredAt, meta);
-    legPlan.forEach((plan, i) => {
-      const pair = pairs[i]!;
-      const leg = meta.legs[i]!;
-      // Spool records name the leg by its m-line index, as LegDescriptor.index does: with
-      // video or refused m-lines between audio ones the two differ from the plan position.
-      const receiver = new RtpLegReceiver({ legIndex: leg.index, pair, spool, formats: leg.formats, counters: this.deps.rtpCounters, log });
-      session.legs.push({ index: plan.media.index, pair, receiver });
+    const siprec = req.isSiprec || body.metadata !== undefined;
+    const details = initialDetails({ id, callId: req.callId, siprec, answeredAt, roles, metadata: body.metadata, protect: this.protect() });
+    const session = new CallSession({ id, dialogId: req.dialogId, spool, details, ...(body.metadata ? { metadata: body.metadata } : {}), log });
+    spool.onError = (err) => session.log.error({ code: (err as NodeJS.ErrnoException).code, err: err.message }, 'spool write failed; the recording keeps what was written and is marked truncated');
+    plan.forEach((p, i) => {
+      const descriptor = legDescriptor(p.media, p.formats, roles, i === 0 ? 0 : 1);
+      session.legs.push(new Leg({ descriptor, pair: pairs[i]!, spool, counters: this.deps.rtpCounters, log }));
     });
+    spool.appendMeta(answeredAt, session.meta);
     this.sessions.set(req.dialogId, session);
     session.transition('answered');
-    const allPaused = legPlan.every((p) => isPausedMedia(p.media));
-    if (allPaused) session.setPaused(true, answeredAt);
+    if (plan.every((p) => isPausedMedia(p.media))) session.setPaused(true, answeredAt);
     const sdp = this.answerSdp(session, body.sdp);
-    log.info({ siprec: meta.siprec, legs: meta.legs.length, codecs: meta.legs.map((l) => l.formats[0]?.codec), direction: meta.direction, transport: req.transport }, 'call answered');
+    log.info({ siprec, legs: session.legs.length, codecs: session.legs.map((l) => l.descriptor.formats[0]?.codec), direction: details.direction, transport: req.transport }, 'call answered');
     this.emit('answered', session);
-    return { status: 200, sdp };
+    return { status: 200, sdp, siprec };
   }
 
   confirmed(dialogId: string): void {
@@ -188,64 +167,72 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     if (s && s.state === 'answered') s.confirm();
   }
 
+  /**
+   * A re-INVITE or UPDATE inside a call. Its body may be empty (a session refresh), a new
+   * offer (codec change, pause, added streams), metadata alone (parties joined or left), or
+   * both. A re-INVITE without an offer is answered with the session's current SDP.
+   */
   async update(req: IncomingRequest): Promise<CallAnswer> {
     const session = this.sessions.get(req.dialogId);
-    if (!session) return { status: 481 };
+    if (!session) return this.refuseUpdate(req, 'TALLENNE_DIALOG_NOT_FOUND', 'no such call');
     session.confirm();
-    if (req.body.length === 0) {
-      // A session refresh without an offer: answer with the SDP we already agreed.
-      return req.method === 'UPDATE' ? { status: 200 } : { status: 200, sdp: session.lastOffer ? this.answerSdp(session, session.lastOffer) : '' };
-    }
-    let body: InviteBody;
+    if (req.body.length === 0) return this.currentAnswer(req, session);
+    let body: SessionBody;
     try {
-      body = parseInviteBody(req.contentType, req.body);
+      body = parseSessionBody(req.contentType, req.body);
     } catch (e) {
-      if (e instanceof ProtocolError) return { status: e.status, warning: e.message };
-      throw e;
+      return this.refuseBody(req, e);
     }
     const now = Date.now();
-    if (body.metadata) {
-      session.metadata = session.metadata && body.metadata.dataMode === 'partial' ? mergeMetadata(session.metadata, body.metadata) : body.metadata;
-    }
-    // Formats may change (codec switch); ports stay, so audio continues without a gap.
-    const legs = session.meta.legs.map((leg) => {
-      const media = body.sdp.media[leg.index];
-      if (!media) return leg;
-      const formats = chooseFormats(media, RECORDABLE_CODECS);
-      return formats ? { ...leg, formats } : leg;
-    });
-    legs.forEach((leg, i) => session.legs[i]?.receiver.setFormats(leg.formats));
-    const roles = session.metadata
-      ? assignRoles(
-        { metadata: session.metadata, from: partyOf(req.from), to: partyOf(req.to), media: body.sdp.media },
-        this.roleRules(),
-      )
+    if (body.metadata) session.metadata = session.metadata ? mergeMetadata(session.metadata, body.metadata) : body.metadata;
+    const offer = body.sdp ?? session.lastOffer;
+    const roles = session.metadata && offer
+      ? assignRoles({ metadata: session.metadata, from: partyOf(req.from), to: partyOf(req.to), media: offer.media }, this.roleRules())
       : null;
-    const added = await this.addLegs(session, body.sdp, roles, legs);
-    // The call ended while ports were being found for its new streams (endSession released them).
-    if (!session.live) return { status: 481 };
-    session.meta = { ...session.meta, legs, ...(roles ? this.participantsFrom(roles, session.meta.answeredAt, now, session.meta.participants) : {}) };
+    let added: Leg[] = [];
+    if (body.sdp) {
+      // Formats may change (codec switch); ports stay, so audio continues without a gap.
+      for (const leg of session.legs) {
+        const media = body.sdp.media[leg.index];
+        const formats = media ? chooseFormats(media, RECORDABLE_CODECS) : null;
+        if (formats) leg.setFormats(formats);
+      }
+      added = await this.addLegs(session, body.sdp, roles);
+      // The call ended while ports were being found for its new streams (endSession released them).
+      if (!session.live) return this.refuseUpdate(req, 'TALLENNE_DIALOG_NOT_FOUND', 'the call ended during the update');
+    }
+    // The roles of the parties follow the new metadata; a leg already recording keeps its
+    // channel and role, so the two sides of the file never swap mid-call.
+    if (roles) session.details = updatedDetails(session.details, roles, session.metadata, now - session.details.answeredAt, this.protect());
     session.spool.appendMeta(now, session.meta);
-    const recorded = session.meta.legs.map((l) => body.sdp.media[l.index]).filter((m): m is SdpMedia => m !== undefined);
-    const paused = recorded.length > 0 && recorded.every((m) => isPausedMedia(m));
-    session.setPaused(paused, now);
-    for (const l of added) l.receiver.setPaused(session.paused);
-    session.sdpVersion++;
-    session.log.info({ paused, method: req.method, metadata: body.metadata?.dataMode ?? 'none', legsAdded: added.length }, 'call updated');
-    return { status: 200, sdp: this.answerSdp(session, body.sdp) };
+    let paused = session.paused;
+    if (body.sdp) {
+      const recorded = session.legs.map((l) => body.sdp!.media[l.index]).filter((m): m is SdpMedia => m !== undefined);
+      paused = recorded.length > 0 && recorded.every((m) => isPausedMedia(m));
+      session.setPaused(paused, now);
+      for (const l of added) l.receiver.setPaused(session.paused);
+      session.sdpVersion++;
+    }
+    session.log.info({ paused, method: req.method, metadata: body.metadata?.dataMode ?? 'none', offer: body.sdp !== undefined, legsAdded: added.length, participants: session.details.participants.length }, 'call updated');
+    if (body.sdp) return { status: 200, sdp: this.answerSdp(session, body.sdp) };
+    return this.currentAnswer(req, session);
+  }
+
+  /** The answer to a request without an offer: a re-INVITE gets our current SDP, an UPDATE none. */
+  private currentAnswer(req: IncomingRequest, session: CallSession): CallAnswer {
+    if (req.method !== 'INVITE' || !session.lastOffer) return { status: 200 };
+    return { status: 200, sdp: this.answerSdp(session, session.lastOffer) };
   }
 
   /**
    * Audio m-lines that a re-offer adds (a participant's own stream when a conference grows)
-   * get ports and a receiver of their own; `legs` gets their descriptors. m-lines the offer
-   * already had keep theirs. A full port range leaves the new stream refused (port 0), the
-   * call goes on.
+   * get ports and a Leg of their own. m-lines the call already records keep theirs. A full
+   * port range leaves the new stream refused (port 0), the call goes on.
    */
-  private async addLegs(session: CallSession, offer: SdpOffer, roles: RoleAssignment | null, legs: LegDescriptor[]): Promise<SessionLeg[]> {
-    const added: SessionLeg[] = [];
+  private async addLegs(session: CallSession, offer: SdpOffer, roles: RoleAssignment | null): Promise<Leg[]> {
+    const added: Leg[] = [];
     for (const media of offer.media) {
-      if (legs.some((l) => l.index === media.index)) continue;
-      if (media.type !== 'audio' || media.port === 0 || legs.length >= MAX_LEGS) continue;
+      if (session.leg(media.index) || media.type !== 'audio' || media.port === 0 || session.legs.length >= MAX_LEGS) continue;
       const formats = chooseFormats(media, RECORDABLE_CODECS);
       if (!formats) continue;
       let pair: PortPair;
@@ -262,19 +249,9 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
         this.deps.ports.release(pair);
         break;
       }
-      const assigned = roles?.legs.find((l) => l.index === media.index);
-      const leg: LegDescriptor = {
-        index: media.index,
-        ...(media.label ? { label: media.label } : {}),
-        role: assigned?.role ?? 'other',
-        channel: assigned?.channel ?? 1,
-        formats,
-      };
-      const receiver = new RtpLegReceiver({ legIndex: leg.index, pair, spool: session.spool, formats, counters: this.deps.rtpCounters, log: session.log });
-      const sl: SessionLeg = { index: leg.index, pair, receiver };
-      legs.push(leg);
-      added.push(sl);
-      session.legs.push(sl);
+      const leg = new Leg({ descriptor: legDescriptor(media, formats, roles, 1), pair, spool: session.spool, counters: this.deps.rtpCounters, log: session.log });
+      session.legs.push(leg);
+      added.push(leg);
     }
     return added;
   }
@@ -285,197 +262,87 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     this.endSession(session, session.endReason ?? reason);
   }
 
-  private roleRules() {
-    return {
-      serviceNumbers: this.config.roles.service_numbers,
-      internalPattern: this.config.roles.internal_pattern,
-      agents: this.config.agents,
-      defaultCountry: this.config.privacy.default_country,
-    };
+  // ---- refusing ---------------------------------------------------------------------
+
+  private reject(req: IncomingRequest, code: RejectionCode, warning: string, status?: number): CallAnswer {
+    const rule: { status: number; reason: string; retryAfterSeconds?: number } = REJECTIONS[code];
+    const rejection: Rejection = { method: req.method, status: status ?? rule.status, code, reason: rule.reason };
+    this.deps.log.warn({ status: rejection.status, code, why: rule.reason, detail: scrubDigits(warning), transport: req.transport }, 'INVITE rejected');
+    this.emit('rejected', rejection);
+    return { status: rejection.status, warning, ...(rule.retryAfterSeconds ? { retryAfterSeconds: rule.retryAfterSeconds } : {}) };
+  }
+
+  private refuseUpdate(req: IncomingRequest, code: RejectionCode, warning: string, status?: number): CallAnswer {
+    const rule = REJECTIONS[code];
+    const rejection: Rejection = { method: req.method, status: status ?? rule.status, code, reason: rule.reason };
+    this.deps.log.warn({ status: rejection.status, code, why: rule.reason, method: req.method, contentType: scrubDigits(req.contentType ?? ''), detail: scrubDigits(warning) }, 'in-dialog request refused');
+    this.emit('updateRejected', rejection);
+    return { status: rejection.status, warning };
+  }
+
+  /** A body we cannot use: refused with the parser's status and code. */
+  private refuseBody(req: IncomingRequest, e: unknown): CallAnswer {
+    if (!(e instanceof ProtocolError) || !isRejectionCode(e.code)) throw e;
+    return req.method === 'INVITE' && !this.sessions.has(req.dialogId)
+      ? this.reject(req, e.code, e.message, e.status)
+      : this.refuseUpdate(req, e.code, e.message, e.status);
   }
 
   // ---- building the answer ----------------------------------------------------------
 
-  private planLegs(offer: SdpOffer): Array<{ media: SdpMedia; formats: NonNullable<ReturnType<typeof chooseFormats>> }> {
-    const plan = [];
-    for (const media of offer.media) {
-      if (media.type !== 'audio' || media.port === 0) continue;
-      const formats = chooseFormats(media, RECORDABLE_CODECS);
-      if (formats) plan.push({ media, formats });
-    }
-    return plan;
+  private roleRules(): RoleRules {
+    const c = this.config;
+    return {
+      serviceNumbers: c.roles.service_numbers,
+      internalPattern: c.roles.internal_pattern,
+      agents: c.agents,
+      defaultCountry: c.privacy.default_country,
+    };
+  }
+
+  private protect(): ProtectNumber {
+    const privacy = this.config.privacy;
+    return (user) => protectNumber(user, privacy, this.deps.hasher);
   }
 
   private answerSdp(session: CallSession, offer: SdpOffer): string {
     session.lastOffer = offer;
+    const c = this.config;
     const media: MediaAnswer[] = offer.media.map((m) => {
-      const legIdx = session.meta.legs.findIndex((l) => l.index === m.index);
-      const leg = session.meta.legs[legIdx];
-      const sl = session.legs[legIdx];
-      if (!leg || !sl) return { index: m.index, port: 0, formats: [], direction: 'inactive', rtcpMux: false, ...(m.label ? { label: m.label } : {}) };
+      const leg = session.leg(m.index);
+      const label = m.label ? { label: m.label } : {};
+      if (!leg) return { index: m.index, port: 0, formats: [], direction: 'inactive', rtcpMux: false, ...label };
       return {
         index: m.index,
-        port: sl.pair.port,
-        formats: leg.formats as MediaAnswer['formats'],
+        port: leg.pair.port,
+        formats: leg.descriptor.formats as MediaAnswer['formats'],
         direction: isPausedMedia(m) ? 'inactive' : 'recvonly',
         rtcpMux: m.rtcpMux,
-        ...(m.label ? { label: m.label } : {}),
+        ...label,
       };
     });
-    return buildSdpAnswer({ offer, address: this.config.rtp.advertise_address ?? this.config.rtp.address, sessionId: String(session.meta.answeredAt), version: session.sdpVersion, media, userAgent: this.config.sip.user_agent });
+    return buildSdpAnswer({ offer, address: c.rtp.advertise_address ?? c.rtp.address, sessionId: String(session.details.answeredAt), version: session.sdpVersion, media, userAgent: c.sip.user_agent });
   }
 
-  private buildMeta(a: { id: string; req: IncomingRequest; roles: RoleAssignment; legPlan: ReturnType<CallManager['planLegs']>; answeredAt: number; siprec: boolean; body: InviteBody }): RecordingMeta {
-    const { roles } = a;
-    const legs: LegDescriptor[] = a.legPlan.map((p, i) => {
-      const assigned = roles.legs.find((l) => l.index === p.media.index);
-      return {
-        index: p.media.index,
-        ...(p.media.label ? { label: p.media.label } : {}),
-        role: assigned?.role ?? 'other',
-        channel: assigned?.channel ?? (i === 0 ? 0 : 1),
-        formats: p.formats,
-      };
-    });
-    const customer = roles.customer?.user ? protectNumber(roles.customer.user, this.config.privacy, this.deps.hasher) : undefined;
-    const md = a.body.metadata;
-    return {
-      id: a.id,
-      callId: a.req.callId,
-      ...(md?.sessionId ? { siprecSessionId: md.sessionId } : {}),
-      ...(md?.groupId ? { groupId: md.groupId } : {}),
-      siprec: a.siprec,
-      answeredAt: a.answeredAt,
-      direction: roles.direction,
-      ...(customer ? { customerNumber: customer.masked } : {}),
-      ...(customer?.hash ? { customerNumberHash: customer.hash } : {}),
-      ...(roles.serviceNumber ? { serviceNumber: roles.serviceNumber } : {}),
-      ...(roles.agent?.agentId ? { agentId: roles.agent.agentId } : {}),
-      ...(roles.agent?.agentName ? { agentName: roles.agent.agentName } : {}),
-      ...(roles.agent?.team ? { team: roles.agent.team } : {}),
-      ...this.participantsFrom(roles, a.answeredAt, a.answeredAt, []),
-      legs,
-      ...(md && Object.keys(md.extensions).length > 0 ? { extensions: md.extensions } : {}),
-    };
-  }
-
-  /**
-   * Stored participants: numbers masked unless the organisation's, agents by directory id,
-   * times of joining and leaving. The list keeps the order in which parties first appeared;
-   * one that is no longer in the metadata (or is disassociated) gets its leaving time.
-   */
-  private participantsFrom(roles: RoleAssignment, answeredAt: number, now: number, previous: readonly StoredParticipant[]): { participants: StoredParticipant[] } {
-    const sinceAnswer = Math.max(0, now - answeredAt);
-    const current = new Map(roles.participants.map((p) => {
-      const before = previous.find((x) => x.id === p.id);
-      // Only the organisation's own numbers (extensions, service numbers) are kept in clear;
-      // any other party's is masked, whatever role the call gave it.
-      const number = p.user === undefined ? undefined
-        : p.organisation ? p.user
-        : protectNumber(p.user, this.config.privacy, this.deps.hasher).masked;
-      const stored: StoredParticipant = {
-        id: p.id,
-        role: p.role,
-        ...(number ? { number } : {}),
-        ...(p.agentId ? { agentId: p.agentId } : {}),
-        ...(p.agentName ? { agentName: p.agentName } : {}),
-        // Every stream the participant sent at some point of the recording: a hold or a
-        // partial update that drops a <send> does not make earlier audio anyone else's.
-        sends: [...new Set([...(before?.sends ?? []), ...p.sendsLabels])],
-        joinedMs: before?.joinedMs ?? sinceAnswer,
-      };
-      return [p.id, stored] as const;
-    }));
-    const participants: StoredParticipant[] = previous.map((old) => current.get(old.id) ?? { ...old, leftMs: old.leftMs ?? sinceAnswer });
-    for (const [id, p] of current) if (!previous.some((x) => x.id === id)) participants.push(p);
-    return { participants };
-  }
-
-  // ---- ending and finalising --------------------------------------------------------
+  // ---- ending -----------------------------------------------------------------------
 
   private endSession(session: CallSession, reason: string): void {
     if (!session.live) return;
     session.transition('ended');
     this.sessions.delete(session.dialogId);
     const endedAt = Date.now();
-    for (const l of session.legs) {
-      l.receiver.close();
-      this.deps.ports.release(l.pair);
-    }
-    session.log.info({ reason, durationMs: endedAt - session.meta.answeredAt }, 'call ended');
-    this.emit('ended', session);
-    const p = session.spool
-      .close({ endedAt, reason })
-      .then(() => this.finalise(session.spool.path, session.id))
-      .finally(() => this.finalising.delete(p));
-    this.finalising.add(p);
+    for (const l of session.legs) this.deps.ports.release(l.close());
+    session.log.info({ reason, durationMs: endedAt - session.details.answeredAt }, 'call ended');
+    this.emit('ended', session, session.spool.close({ endedAt, reason }));
+    if (this.sessions.size === 0) this.emit('idle');
   }
 
-  private onSpoolError(session: CallSession, err: Error): void {
-    session.truncated = true;
-    session.log.error({ code: (err as NodeJS.ErrnoException).code, err: err.message }, 'spool write failed; the recording keeps what was written and is marked truncated');
-  }
-
-  /**
-   * Spool → encoder → index → delete spool. The spool is deleted only once the audio file
-   * and its index entry are durable; on failure it stays for the next start.
-   */
-  private async finalise(spoolPath: string, id: string, attempt = 0): Promise<void> {
-    const log = this.deps.log.child({ recording: id });
-    try {
-      const result = await this.deps.encoder.encode({
-        spoolPath,
-        storageDir: this.config.storage.dir,
-        id,
-        complexity: this.config.encoder.complexity,
-        bitrate: this.config.encoder.bitrate,
-        skipSilence: this.config.encoder.skip_silence,
-        maskDtmf: this.config.privacy.mask_dtmf,
-      });
-      const entry = withRetention(entryFrom(result), this.config.retention, { defaultCountry: this.config.privacy.default_country });
-      await this.deps.index.put(entry);
-      await unlink(spoolPath);
-      log.info({ status: entry.status, durationMs: entry.durationMs, bytes: entry.fileBytes, file: entry.file }, 'recording stored');
-      this.emit('recorded', entry, result);
-    } catch (e) {
-      // Counted once per recording; the spool stays and later attempts may still store it.
-      if (attempt === 0) this.emit('failed', id, e as Error);
-      const retryInMs = this.scheduleRetry(spoolPath, id, attempt);
-      log.error({ err: e, attempt, retryInMs }, retryInMs === null
-        ? 'finalising the recording failed; the spool is kept and finalised at the next start'
-        : 'finalising the recording failed; the spool is kept and tried again');
-    }
-  }
-
-  /**
-   * Tries a failed finalisation again later (a full disk freed, a worker replaced), backing
-   * off to RETRY_MAX_MS. Not while stopping: the next start recovers the spool instead.
-   */
-  private scheduleRetry(spoolPath: string, id: string, attempt: number): number | null {
-    if (!this.accepting || this.retries.has(id)) return null;
-    const delay = Math.min(RETRY_BASE_MS * 2 ** attempt, RETRY_MAX_MS);
-    const timer = setTimeout(() => {
-      this.retries.delete(id);
-      const p = this.finalise(spoolPath, id, attempt + 1).finally(() => this.finalising.delete(p));
-      this.finalising.add(p);
-    }, delay);
-    timer.unref();
-    this.retries.set(id, timer);
-    return delay;
-  }
-
-  /** At start-up: every spool left behind (crash, kill, failed encode) becomes a recording. */
-  async recoverSpools(): Promise<number> {
-    let n = 0;
-    for (const name of readdirSync(this.spoolDir)) {
-      if (!name.endsWith('.spool')) continue;
-      const id = name.slice(0, -'.spool'.length);
-      this.deps.log.warn({ recording: id }, 'recovering a spool left by an earlier run');
-      const p = this.finalise(join(this.spoolDir, name), id).finally(() => this.finalising.delete(p));
-      this.finalising.add(p);
-      n++;
-    }
-    return n;
+  /** Ends a call from our side: a BYE through the user agent, which reports `ended`. */
+  private hangUp(session: CallSession, reason: string): void {
+    session.endReason = reason;
+    this.deps.hangUp(session.dialogId);
+    // A dialog the user agent no longer knows cannot report back: end the call here.
+    this.endSession(session, reason);
   }
 
   private flushSpools(): void {
@@ -485,13 +352,11 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
   private watchInactivity(): void {
     const limit = this.config.rtp.inactivity_timeout.ms;
     const now = Date.now();
-    for (const s of this.sessions.values()) {
+    for (const s of [...this.sessions.values()]) {
       if (s.paused || s.state === 'offered') continue;
       if (now - s.lastActivity() > limit) {
-        s.endReason = 'rtp-timeout';
         s.log.warn({ silentMs: now - s.lastActivity() }, 'no RTP within the inactivity timeout; ending the call');
-        if (this.hangUp) this.hangUp(s.dialogId);
-        else this.endSession(s, 'rtp-timeout');
+        this.hangUp(s, 'rtp-timeout');
       }
     }
   }
@@ -508,34 +373,57 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     return this.freeSpace.bytes;
   }
 
+  // ---- stopping ---------------------------------------------------------------------
+
   /** New INVITEs are refused from now on. */
   stopAccepting(): void {
     this.accepting = false;
   }
 
-  /** Waits until no call is live, or the deadline passes; then ends what is left. */
+  /** Waits until no call is live or the deadline passes; then hangs up what is left. */
   async drain(deadlineMs: number): Promise<void> {
-    const until = Date.now() + deadlineMs;
-    while (this.sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-    for (const s of [...this.sessions.values()]) {
-      s.endReason = 'shutdown';
-      if (this.hangUp) this.hangUp(s.dialogId);
-      else this.endSession(s, 'shutdown');
+    if (this.sessions.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((r) => this.once('idle', () => r())),
+        new Promise<void>((r) => { timer = setTimeout(r, deadlineMs); }),
+      ]);
+      clearTimeout(timer);
     }
-    await this.settled();
-  }
-
-  /** Resolves when every ended call is encoded and indexed (or failed). */
-  async settled(): Promise<void> {
-    while (this.finalising.size > 0) await Promise.allSettled([...this.finalising]);
+    for (const s of [...this.sessions.values()]) this.hangUp(s, 'shutdown');
   }
 
   close(): void {
     clearInterval(this.flushTimer);
     clearInterval(this.watchTimer);
-    for (const t of this.retries.values()) clearTimeout(t);
-    this.retries.clear();
   }
+
+  /**
+   * Stops now: every live call stops capturing and its spool is closed as it stands, without
+   * an END record, so the next start recovers it as a truncated recording. No `ended` event.
+   */
+  async abort(): Promise<void> {
+    this.accepting = false;
+    this.close();
+    const closing: Promise<void>[] = [];
+    for (const s of [...this.sessions.values()]) {
+      s.transition('ended');
+      this.sessions.delete(s.dialogId);
+      for (const l of s.legs) this.deps.ports.release(l.close());
+      closing.push(s.spool.close(null));
+    }
+    await Promise.allSettled(closing);
+  }
+}
+
+function planLegs(offer: SdpOffer): LegPlan[] {
+  const plan: LegPlan[] = [];
+  for (const media of offer.media) {
+    if (media.type !== 'audio' || media.port === 0) continue;
+    const formats = chooseFormats(media, RECORDABLE_CODECS);
+    if (formats) plan.push({ media, formats });
+  }
+  return plan;
 }
 
 function partyOf(na: { uri: string; displayName?: string }): { uri: string; user?: string; displayName?: string } {
@@ -543,23 +431,3 @@ function partyOf(na: { uri: string; displayName?: string }): { uri: string; user
   return { uri: na.uri, ...(user ? { user } : {}), ...(na.displayName ? { displayName: na.displayName } : {}) };
 }
 
-/** The index entry of an encoded recording. */
-export function entryFrom(r: EncodeResult): RecordingEntry {
-  const { legs: _legs, ...meta } = r.meta;
-  void _legs;
-  return {
-    ...meta,
-    startedAt: new Date(r.answeredAt).toISOString(),
-    endedAt: new Date(r.endedAt).toISOString(),
-    durationMs: r.durationMs,
-    status: r.status,
-    endReason: r.endReason,
-    legs: r.legs,
-    pauses: r.pauses,
-    dtmf: r.dtmf,
-    file: r.file,
-    fileBytes: r.fileBytes,
-    sampleRate: r.sampleRate,
-    channels: r.channels,
-  };
-}

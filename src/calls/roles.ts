@@ -71,6 +71,8 @@ export interface AssignedParticipant {
   /** A configured rule (agents directory, service number, internal pattern) claims this party. */
   organisation: boolean;
   sendsLabels: string[];
+  /** The party left the call (the metadata gives its disassociate-time). */
+  left?: boolean;
 }
 
 export interface RoleAssignment {
@@ -93,6 +95,8 @@ interface PartyView {
   /** Stream ids sent (metadata only). */
   sends: readonly string[];
   caller: boolean;
+  /** The metadata says the party left (disassociate-time). */
+  left: boolean;
   kind: Kind;
   agent?: AgentConfig;
   role: Role;
@@ -132,13 +136,14 @@ function classify(user: string | undefined, rules: RoleRules): { kind: Kind; age
 function partiesOf(input: RoleInput, rules: RoleRules): PartyView[] {
   const md = input.metadata;
   if (md !== undefined && md.participants.length > 0) {
-    const active = md.participants.filter((p) => p.disassociatedAt === undefined);
-    const list = active.length > 0 ? active : md.participants;
+    // A party that left (disassociated) keeps its place: the call's customer and caller do
+    // not change because someone hung up first. Only a snapshot without it drops it.
+    const list = md.participants;
     const callerIdx = Math.max(0, list.findIndex((p) => p.callingParty === true));
     return list.map((p, i) => {
       const user = p.aor === undefined ? undefined : userOfAor(p.aor);
       const c = classify(user, rules);
-      const v: PartyView = { id: p.id, participantId: p.id, sends: p.sends, caller: i === callerIdx, kind: c.kind, role: 'other' };
+      const v: PartyView = { id: p.id, participantId: p.id, sends: p.sends, caller: i === callerIdx, left: p.disassociatedAt !== undefined, kind: c.kind, role: 'other' };
       if (user !== undefined) v.user = user;
       if (c.agent !== undefined) v.agent = c.agent;
       return v;
@@ -151,7 +156,7 @@ function partiesOf(input: RoleInput, rules: RoleRules): PartyView[] {
     { id: 'to', user: toUser, caller: false },
   ].map(({ id, user, caller }) => {
     const c = classify(user, rules);
-    const v: PartyView = { id, sends: [], caller, kind: c.kind, role: 'other' };
+    const v: PartyView = { id, sends: [], caller, left: false, kind: c.kind, role: 'other' };
     if (user !== undefined) v.user = user;
     if (c.agent !== undefined) v.agent = c.agent;
     return v;
@@ -163,7 +168,8 @@ function decide(parties: PartyView[], md: RecordingMetadata | undefined): { dire
   const caller = parties.find((p) => p.caller) ?? parties[0];
   const org = parties.filter((p) => p.kind !== 'unknown');
   const unknown = parties.filter((p) => p.kind === 'unknown');
-  const bestOrg = [...org].sort((a, b) => KIND_RANK[a.kind] - KIND_RANK[b.kind])[0];
+  // The organisation's representative: one still in the call before one who left, then by rule.
+  const bestOrg = [...org].sort((a, b) => Number(a.left) - Number(b.left) || KIND_RANK[a.kind] - KIND_RANK[b.kind])[0];
   for (const p of org) p.role = 'agent';
 
   if (org.length > 0 && unknown.length > 0) {
@@ -209,7 +215,9 @@ export function assignRoles(input: RoleInput, rules: RoleRules): RoleAssignment 
     if (md === undefined || m.label === undefined) return { mixed: false };
     const stream = md.streams.find((s) => s.label === m.label && s.id !== '');
     if (stream === undefined) return { mixed: false };
-    const owners = parties.filter((p) => p.sends.includes(stream.id));
+    const senders = parties.filter((p) => p.sends.includes(stream.id));
+    // A stream handed from a party who left to one who joined (transfer) is the new party's.
+    const owners = senders.some((p) => !p.left) ? senders.filter((p) => !p.left) : senders;
     if (stream.mode === 'mixed' || owners.length > 1) return { mixed: true };
     return owners.length === 1 ? { owner: owners[0]!, mixed: false } : { mixed: false };
   });
@@ -278,6 +286,7 @@ export function assignRoles(input: RoleInput, rules: RoleRules): RoleAssignment 
 
   const participants: AssignedParticipant[] = parties.map((p) => {
     const a: AssignedParticipant = { id: p.id, role: p.role, organisation: p.kind !== 'unknown', sendsLabels: labelsOf(p) };
+    if (p.left) a.left = true;
     if (p.user !== undefined) a.user = p.user;
     if (p.agent !== undefined) {
       a.agentId = p.agent.id;

@@ -8,10 +8,9 @@
  * answered → paused.) The session holds clear numbers only in memory, and only while it
  * builds the masked RecordingMeta at answer time; the spool gets the masked meta.
  */
-import type { PortPair } from '../rtp/ports.js';
-import type { RtpLegReceiver } from '../rtp/receiver.js';
 import type { SpoolWriter } from '../spool/writer.js';
 import type { RecordingMeta } from '../types.js';
+import type { Leg } from './leg.js';
 import type { RecordingMetadata } from '../sip/metadata.js';
 import type { SdpOffer } from '../sip/sdp.js';
 import type { Logger } from '../log.js';
@@ -32,11 +31,8 @@ export class IllegalTransition extends Error {
   }
 }
 
-export interface SessionLeg {
-  readonly index: number;
-  readonly pair: PortPair;
-  readonly receiver: RtpLegReceiver;
-}
+/** What is stored about the call besides its legs (the legs carry their own descriptors). */
+export type CallDetails = Omit<RecordingMeta, 'legs'>;
 
 export class CallSession {
   private _state: CallState = 'offered';
@@ -44,8 +40,9 @@ export class CallSession {
   readonly dialogId: string;
   readonly spool: SpoolWriter;
   readonly log: Logger;
-  readonly legs: SessionLeg[] = [];
-  meta: RecordingMeta;
+  readonly legs: Leg[] = [];
+  details: CallDetails;
+  /** The SIPREC metadata as it stands after every update (clear numbers: memory only). */
   metadata: RecordingMetadata | undefined;
   /** The offer we last answered: a refresh without SDP is answered from it. */
   lastOffer: SdpOffer | undefined;
@@ -53,18 +50,27 @@ export class CallSession {
   sdpVersion = 1;
   /** Epoch ms of the last pause/resume or the answer: inactivity counts from the latest. */
   lastStateChangeAt: number;
+  /** Why we end the call ourselves (inactivity, shutdown), before the dialog reports it. */
   endReason: string | null = null;
-  /** Set when the spool failed (disk full): the recording will be marked truncated. */
-  truncated = false;
 
-  constructor(opts: { id: string; dialogId: string; spool: SpoolWriter; meta: RecordingMeta; metadata?: RecordingMetadata; log: Logger }) {
+  constructor(opts: { id: string; dialogId: string; spool: SpoolWriter; details: CallDetails; metadata?: RecordingMetadata; log: Logger }) {
     this.id = opts.id;
     this.dialogId = opts.dialogId;
     this.spool = opts.spool;
-    this.meta = opts.meta;
+    this.details = opts.details;
     this.metadata = opts.metadata;
     this.log = opts.log;
-    this.lastStateChangeAt = opts.meta.answeredAt;
+    this.lastStateChangeAt = opts.details.answeredAt;
+  }
+
+  /** The masked RecordingMeta the spool carries: the details plus each leg's descriptor. */
+  get meta(): RecordingMeta {
+    return { ...this.details, legs: this.legs.map((l) => l.descriptor) };
+  }
+
+  /** The leg of an m-line index, if that m-line is recorded. */
+  leg(index: number): Leg | undefined {
+    return this.legs.find((l) => l.index === index);
   }
 
   get state(): CallState {

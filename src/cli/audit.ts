@@ -2,6 +2,7 @@
  * `tallenne audit ...`: read the audit log (`list`) and check its hash chain (`verify`,
  * exit 0 when intact, 1 with the first broken entry when not).
  */
+import type { ErrorCode } from '../errors.js';
 import { parseArgs, flagString, type CliContext } from './context.js';
 import { positiveInt, UsageError, withRegister } from './register.js';
 
@@ -37,7 +38,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
         ctx.out(`audit log intact: ${v.entries} entr${v.entries === 1 ? 'y' : 'ies'}\n`);
         return 0;
       }
-      ctx.out(`audit log BROKEN at entry ${v.at}: ${v.problem}\n`);
+      ctx.out(`audit log BROKEN at entry ${v.at}: ${v.problem} (${'TALLENNE_AUDIT_BROKEN' satisfies ErrorCode})\n`);
       return 1;
     });
   }

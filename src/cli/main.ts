@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { configPathFrom, loadConfigFile, type LoadedConfig } from '../config/load.js';
-import { describeConfig, diffConfig, isReloadable } from '../config/describe.js';
+import { describeConfig, diffConfig } from '../config/describe.js';
 import { ConfigError, TallenneError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { parseArgs, flagString, type CliContext, type CliIo } from './context.js';
@@ -69,7 +69,7 @@ async function checkConfig(argv: string[]): Promise<number> {
     const changes = diffConfig(running, effective);
     if (changes.length === 0) io.err('a reload would change nothing (same as the running daemon)');
     for (const c of changes) {
-      io.err(`reload: ${c.path}: ${JSON.stringify(c.before)} -> ${JSON.stringify(c.after)}${isReloadable(c.path) ? '' : '  (needs a restart)'}`);
+      io.err(`reload: ${c.path}: ${JSON.stringify(c.before)} -> ${JSON.stringify(c.after)}${c.reloadable ? '' : '  (needs a restart)'}`);
     }
   }
   return 0;
@@ -94,8 +94,9 @@ async function run(argv: string[]): Promise<number> {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
+      log.warn({ signal }, 'second signal: stopping now; live calls are recovered as truncated at the next start');
+      daemon.destroy().finally(() => process.exit(1));
+      return;
     }
     stopping = true;
     log.info({ signal }, 'signal received: graceful stop');

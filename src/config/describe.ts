@@ -1,8 +1,18 @@
 /**
  * The effective config as plain data (durations as their text, patterns as source), for
- * `check-config`, for the daemon's record of what it runs with, and for reload diffs.
+ * `check-config`, for the daemon's record of what it runs with, and for reload diffs. Each
+ * difference says whether a reload applies it, from the one reload table (reload.ts).
  */
 import type { Config } from './schema.js';
+import { isReloadable } from './reload.js';
+
+export interface ConfigChange {
+  readonly path: string;
+  readonly before: unknown;
+  readonly after: unknown;
+  /** A SIGHUP applies it; otherwise it needs a restart. */
+  readonly reloadable: boolean;
+}
 
 export function describeConfig(c: Config): Record<string, unknown> {
   return JSON.parse(JSON.stringify(c, (_k, v: unknown) => {
@@ -17,14 +27,14 @@ export function describeConfig(c: Config): Record<string, unknown> {
 }
 
 /** Key paths whose values differ, with old and new values. */
-export function diffConfig(before: Record<string, unknown>, after: Record<string, unknown>): Array<{ path: string; before: unknown; after: unknown }> {
-  const out: Array<{ path: string; before: unknown; after: unknown }> = [];
+export function diffConfig(before: Record<string, unknown>, after: Record<string, unknown>): ConfigChange[] {
+  const out: ConfigChange[] = [];
   const walk = (a: unknown, b: unknown, path: string) => {
     if (isPlain(a) && isPlain(b)) {
       for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) walk(a[k], b[k], path ? `${path}.${k}` : k);
       return;
     }
-    if (JSON.stringify(a) !== JSON.stringify(b)) out.push({ path, before: a, after: b });
+    if (JSON.stringify(a) !== JSON.stringify(b)) out.push({ path, before: a, after: b, reloadable: isReloadable(path) });
   };
   walk(before, after, '');
   return out;
@@ -32,11 +42,4 @@ export function diffConfig(before: Record<string, unknown>, after: Record<string
 
 function isPlain(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-/** Sections a SIGHUP applies without a restart; everything else needs one. */
-export const RELOADABLE_PREFIXES = ['retention', 'agents', 'roles', 'log.level', 'calls.max_concurrent', 'calls.shutdown_deadline', 'privacy.mask_dtmf', 'rtp.inactivity_timeout', 'encoder.complexity', 'encoder.bitrate', 'encoder.skip_silence', 'storage.min_free'];
-
-export function isReloadable(path: string): boolean {
-  return RELOADABLE_PREFIXES.some((p) => path === p || path.startsWith(`${p}.`) || path.startsWith(`${p}[`));
 }

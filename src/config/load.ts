@@ -86,7 +86,3 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** Environment switches that are not part of the config file (kept here so nothing else reads env). */
-export function runtimeEnv(): { readonly notifySocket: string | undefined } {
-  return { notifySocket: process.env.NOTIFY_SOCKET };
-}

@@ -101,7 +101,6 @@ interface ScanResult {
   allFormats: MediaFormat[];
   end: SpoolEnd | null;
   lastTime: number;
-  truncatedReason: string | null;
   /** [pauseAt, resumeAt|null] in epoch ms. */
   pauses: Array<[number, number | null]>;
   /** Per leg, how far RTCP sender reports move its first anchor (see SenderReportAligner). */
@@ -121,7 +120,6 @@ async function scanSpool(path: string): Promise<ScanResult> {
   const formats = new Map<string, MediaFormat>();
   let end: SpoolEnd | null = null;
   let lastTime = -Infinity;
-  let truncatedReason: string | null = null;
   const pauses: Array<[number, number | null]> = [];
   const aligner = new SenderReportAligner();
   const clockOf = new Map<string, number>();
@@ -152,14 +150,13 @@ async function scanSpool(path: string): Promise<ScanResult> {
       const open = pauses.length > 0 && pauses[pauses.length - 1]![1] === null;
       if (e.kind === 'pause' && !open) pauses.push([r.time, null]);
       else if (e.kind === 'resume' && open) pauses[pauses.length - 1]![1] = r.time;
-      else if (e.kind === 'truncated') truncatedReason = e.reason ?? 'truncated';
     } else if (r.type === RecordType.End) {
       const e = parseJson<SpoolEnd>(r.payload);
       if (e && Number.isFinite(e.endedAt)) end = e;
     }
   });
   if (!meta) throw new TallenneError('TALLENNE_SPOOL_CORRUPT', `${path}: no usable META record`);
-  return { meta, allFormats: [...formats.values()], end, lastTime, truncatedReason, pauses, srShifts: aligner.shifts() };
+  return { meta, allFormats: [...formats.values()], end, lastTime, pauses, srShifts: aligner.shifts() };
 }
 
 function audioFormatOf(formats: readonly MediaFormat[]): MediaFormat | undefined {
@@ -470,9 +467,9 @@ export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
   const meta = scan.meta;
   const answeredAt = meta.answeredAt;
   const endedAt = Math.max(answeredAt, scan.end ? scan.end.endedAt : scan.lastTime);
-  const truncated = scan.end === null || scan.truncatedReason !== null;
+  const truncated = scan.end === null;
   const status: RecordingStatus = truncated ? 'truncated' : 'complete';
-  const endReason = scan.end?.reason ?? scan.truncatedReason ?? END_REASON_NO_END_RECORD;
+  const endReason = scan.end?.reason ?? END_REASON_NO_END_RECORD;
   const durationMs = endedAt - answeredAt;
 
   const outRate = chooseOutputRate(scan.allFormats);

@@ -57,14 +57,21 @@ export class Purger {
   private readonly log: Logger | undefined;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
+  private intervalMs = 0;
   private running: Promise<unknown> | undefined;
   private readonly totals = { audio: 0, metadata: 0 };
+  private runsDone = 0;
 
   constructor(opts: PurgerOptions) {
     this.index = opts.index;
     this.store = opts.store;
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
+  }
+
+  /** Purge runs completed by this process (for metrics: the job is alive and keeps its pace). */
+  get runs(): number {
+    return this.runsDone;
   }
 
   /** Destructions done by this process since it started (for metrics). */
@@ -94,6 +101,7 @@ export class Purger {
     if (report.audio.length + report.metadata.length + report.resumed.length > 0 || report.errors.length > 0) {
       this.log?.info({ audio: report.audio.length, metadata: report.metadata.length, resumed: report.resumed.length, errors: report.errors.length }, 'purge run');
     }
+    this.runsDone++;
     return report;
   }
 
@@ -153,6 +161,7 @@ export class Purger {
   /** Runs the purge every `intervalMs` (one run at a time); the timer does not keep the process alive. */
   start(intervalMs: number): void {
     if (this.timer) return;
+    this.intervalMs = Math.max(1000, intervalMs);
     this.timer = setInterval(() => {
       if (this.running) return;
       this.running = this.runOnce()
@@ -160,8 +169,17 @@ export class Purger {
         .finally(() => {
           this.running = undefined;
         });
-    }, Math.max(1000, intervalMs));
+    }, this.intervalMs);
     this.timer.unref();
+  }
+
+  /** Changes the pace of a started purge job (a reload): the next run is one new interval away. */
+  setInterval(intervalMs: number): void {
+    if (!this.timer || Math.max(1000, intervalMs) === this.intervalMs) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.start(intervalMs);
+    this.log?.info({ intervalMs: this.intervalMs }, 'purge interval changed');
   }
 
   /** Stops the timer and waits for a run in progress. Idempotent. */

@@ -2,12 +2,10 @@
  * Process-wide RTP counters. The capture path bumps plain numbers (no events, no labels, no
  * allocation); the metrics module reads them when Prometheus scrapes.
  *
- * Jitter is a per-leg level, not a count, so it is exposed two ways:
- * - `activeLegs`: every open leg receiver registers itself; a scrape can read each one's
- *   current `jitterMs` (for a gauge of the worst leg, or a histogram of current values);
- * - `jitterObservations`: when a leg closes its final jitter is queued here, for the metrics
- *   module to drain into a prom-client Histogram (bounded, so a metrics module that never
- *   scrapes cannot grow it without limit).
+ * - `activeLegs`: every open leg receiver registers itself, so a scrape counts live legs;
+ * - `jitterObservations`: jitter is a per-leg level, not a count: when a leg closes its
+ *   final jitter is queued here, for the metrics module to drain into a prom-client
+ *   Histogram (bounded, so a metrics module that never scrapes cannot grow it without limit).
  */
 import { RTP_DROP_REASONS, type RtpDropReason } from './packet.js';
 
@@ -19,16 +17,10 @@ export interface LegJitterSource {
 /** Final jitter values of closed legs waiting for the next scrape. */
 export class JitterObservations {
   private values: number[] = [];
-  /** Observations thrown away because nobody drained the queue in time. */
-  overflowed = 0;
   constructor(readonly capacity = 10_000) {}
 
   push(jitterMs: number): void {
-    if (this.values.length >= this.capacity) {
-      this.overflowed++;
-      return;
-    }
-    this.values.push(jitterMs);
+    if (this.values.length < this.capacity) this.values.push(jitterMs);
   }
 
   /** Returns the queued observations and empties the queue. */

@@ -1,7 +1,8 @@
 /**
- * The body of an INVITE (or re-INVITE) to the recorder: an SDP offer alone (plain SIP, or
- * a SIPREC re-INVITE without metadata), or multipart/mixed with the SDP and the SIPREC
- * metadata in either order, plus parts we do not use (Cisco's application/gtd).
+ * The body of an INVITE, re-INVITE or UPDATE to the recorder: an SDP offer alone (plain SIP,
+ * or a SIPREC re-INVITE without metadata), multipart/mixed with the SDP and the SIPREC
+ * metadata in either order plus parts we do not use (Cisco's application/gtd), or, inside a
+ * dialog, the SIPREC metadata alone (RFC 7866 §9.1: a metadata update without an offer).
  */
 import { ProtocolError } from '../errors.js';
 import { parseContentType, parseMultipart } from './multipart.js';
@@ -12,6 +13,13 @@ export interface InviteBody {
   sdp: SdpOffer;
   metadata?: RecordingMetadata;
   /** Content types of parts that were skipped, e.g. ["application/gtd"]. */
+  ignoredParts: string[];
+}
+
+/** The body of an in-dialog request: an offer, metadata, or both. */
+export interface SessionBody {
+  sdp?: SdpOffer;
+  metadata?: RecordingMetadata;
   ignoredParts: string[];
 }
 
@@ -31,19 +39,36 @@ function gciOfGtd(body: Buffer): string | undefined {
 }
 
 /**
- * Parses an INVITE body. Throws ProtocolError: 415 for a body type we cannot use, 400 for
- * a malformed body, a multipart without SDP, or unusable metadata.
+ * Parses an INVITE body, which must carry an SDP offer. Throws ProtocolError: 415 for a body
+ * type we cannot use, 400 for a malformed body, a body without SDP, or unusable metadata.
  */
 export function parseInviteBody(contentTypeHeader: string | undefined, body: Buffer): InviteBody {
   if (body.length === 0) throw sipError(400, 'INVITE has no SDP offer (offerless INVITE is not supported)');
+  const parsed = parseSessionBody(contentTypeHeader, body);
+  if (parsed.sdp === undefined) {
+    throw new ProtocolError('TALLENNE_NO_OFFER', 400, parsed.metadata ? 'INVITE carries metadata but no application/sdp offer' : 'multipart body has no application/sdp part');
+  }
+  const out: InviteBody = { sdp: parsed.sdp, ignoredParts: parsed.ignoredParts };
+  if (parsed.metadata !== undefined) out.metadata = parsed.metadata;
+  return out;
+}
+
+/**
+ * Parses a non-empty body of an in-dialog request (re-INVITE or UPDATE): SDP, rs-metadata
+ * alone, or multipart with either or both. Throws ProtocolError as parseInviteBody does.
+ */
+export function parseSessionBody(contentTypeHeader: string | undefined, body: Buffer): SessionBody {
   if (contentTypeHeader === undefined || contentTypeHeader.trim() === '') {
-    throw sipError(400, 'INVITE body has no Content-Type');
+    throw sipError(400, 'body has no Content-Type');
   }
   const ct = parseContentType(contentTypeHeader);
   if (ct.type === 'application/sdp') {
     return { sdp: parseSdp(body.toString('utf8')), ignoredParts: [] };
   }
-  if (!ct.type.startsWith('multipart/')) throw sipError(415, `unsupported body type ${ct.type}`);
+  if (METADATA_TYPES.has(ct.type)) {
+    return { metadata: parseRecordingMetadata(body.toString('utf8')), ignoredParts: [] };
+  }
+  if (!ct.type.startsWith('multipart/')) throw new ProtocolError('TALLENNE_UNSUPPORTED_MEDIA_TYPE', 415, `unsupported body type ${ct.type}`);
 
   const parts = parseMultipart(contentTypeHeader, body);
   let sdp: SdpOffer | undefined;
@@ -60,18 +85,19 @@ export function parseInviteBody(contentTypeHeader: string | undefined, body: Buf
       metadata = parseRecordingMetadata(part.body.toString('utf8'));
     } else if (disposition === 'recording-session') {
       // Declared as the recording metadata but of a type we do not know: recording with
-      // metadata silently missing would store the wrong roles, so refuse the INVITE.
+      // metadata silently missing would store the wrong roles, so refuse the request.
       throw new ProtocolError('TALLENNE_METADATA_MALFORMED', 400, `recording-session part has unsupported type ${part.contentType}`);
     } else {
       if (part.contentType === 'application/gtd') guid ??= gciOfGtd(part.body);
       ignoredParts.push(part.contentType);
     }
   }
-  if (sdp === undefined) throw sipError(400, 'multipart body has no application/sdp part');
+  if (sdp === undefined && metadata === undefined) throw sipError(400, 'multipart body has neither an application/sdp nor a metadata part');
   if (metadata !== undefined && guid !== undefined && metadata.extensions['cisco.guid'] === undefined) {
     metadata.extensions['cisco.guid'] = guid;
   }
-  const out: InviteBody = { sdp, ignoredParts };
+  const out: SessionBody = { ignoredParts };
+  if (sdp !== undefined) out.sdp = sdp;
   if (metadata !== undefined) out.metadata = metadata;
   return out;
 }

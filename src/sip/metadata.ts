@@ -481,13 +481,19 @@ function markCaller(list: RsParticipant[], facts: VendorFacts): void {
 }
 
 /**
- * Applies an update to the current metadata. A complete update replaces the snapshot
- * (vendor extension ids not repeated in it are kept, they identify the call); a partial
- * one merges participants and streams by id.
+ * Applies an update to the current metadata. A complete update is a snapshot: it replaces
+ * the participants and streams, so a party it leaves out has left. What identifies the call
+ * rather than its parties is kept when the snapshot does not restate it: the session and
+ * group ids, the vendor's direction and extension ids, and which known party placed the call.
+ * A partial update merges participants and streams by id.
  */
 export function mergeMetadata(prev: RecordingMetadata, update: RecordingMetadata): RecordingMetadata {
   if (update.dataMode === 'complete') {
-    return { ...update, extensions: { ...prev.extensions, ...update.extensions } };
+    const participants = update.participants.map((u) => {
+      const callingParty = u.callingParty ?? prev.participants.find((p) => p.id === u.id)?.callingParty;
+      return callingParty === undefined ? { ...u } : { ...u, callingParty };
+    });
+    return keepCallIds({ ...update, participants, extensions: { ...prev.extensions, ...update.extensions } }, prev, update);
   }
   const participants = prev.participants.map((p) => ({ ...p, sends: [...p.sends], receives: [...p.receives] }));
   for (const u of update.participants) {
@@ -527,6 +533,11 @@ export function mergeMetadata(prev: RecordingMetadata, update: RecordingMetadata
     streams,
     extensions: { ...prev.extensions, ...update.extensions },
   };
+  return keepCallIds(out, prev, update);
+}
+
+/** The session and group ids and the vendor's direction: the update's, else the earlier ones. */
+function keepCallIds(out: RecordingMetadata, prev: RecordingMetadata, update: RecordingMetadata): RecordingMetadata {
   const sessionId = update.sessionId ?? prev.sessionId;
   if (sessionId !== undefined) out.sessionId = sessionId;
   const groupId = update.groupId ?? prev.groupId;

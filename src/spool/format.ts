@@ -27,11 +27,10 @@ export enum RecordType {
   End = 5,
 }
 
+/** A spool that ends without an END record (crash, failed write) is a truncated recording. */
 export type SpoolEvent =
   | { readonly kind: 'pause' }
-  | { readonly kind: 'resume' }
-  | { readonly kind: 'participant'; readonly participantId: string; readonly change: 'joined' | 'left' }
-  | { readonly kind: 'truncated'; readonly reason: string };
+  | { readonly kind: 'resume' };
 
 export interface SpoolEnd {
   readonly endedAt: number;

@@ -5,7 +5,8 @@
  * cost per packet is one memcpy and no allocation.
  *
  * A write error (ENOSPC, EIO) is fatal for the writer: it keeps what is on disk, stops
- * taking data, and reports the error once through onError so the call is marked truncated.
+ * taking data (the END record too, so the recording is finalised as truncated), and reports
+ * the error once through onError.
  */
 import { openSync, writeSync, write as fsWrite, fsync as fsFsync, close as fsClose } from 'node:fs';
 import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, writeRecordHeader, type SpoolEnd, type SpoolEvent } from './format.js';

@@ -212,8 +212,8 @@ export class SampleDialog {
     return res;
   }
 
-  /** An in-dialog request (BYE, UPDATE, INFO) with an optional body. */
-  async request(method: string, opts: { body?: string; contentType?: string } = {}): Promise<SipResponse> {
+  /** An in-dialog request (BYE, UPDATE, INFO, re-INVITE) with an optional body; a re-INVITE's 2xx is ACKed. */
+  async request(method: string, opts: { body?: string; contentType?: string; headers?: readonly string[] } = {}): Promise<SipResponse> {
     const seq = ++this.cseq;
     const body = Buffer.from(opts.body ?? '', 'utf8');
     const head = [
@@ -224,11 +224,25 @@ export class SampleDialog {
       `To: ${this.to.replace(/;tag=[^;\s]*/i, '')};tag=${this.toTag ?? ''}`,
       `Call-ID: ${this.callId}`,
       `CSeq: ${seq} ${method}`,
+      ...(opts.headers ?? []),
       ...(opts.contentType ? [`Content-Type: ${opts.contentType}`] : []),
       `Content-Length: ${body.length}`, '', '',
     ].join('\r\n');
     this.send(Buffer.concat([Buffer.from(head, 'utf8'), body]));
-    return (await this.waitFor((m) => m.kind === 'response' && m.status >= 200 && firstHeader(m.headers, 'cseq') === `${seq} ${method}`)) as SipResponse;
+    const res = (await this.waitFor((m) => m.kind === 'response' && m.status >= 200 && firstHeader(m.headers, 'cseq') === `${seq} ${method}`)) as SipResponse;
+    if (method === 'INVITE') {
+      this.send(Buffer.from([
+        `ACK ${this.uri} SIP/2.0`,
+        `Via: SIP/2.0/UDP 127.0.0.1:${this.localPort};branch=${newBranch()}`,
+        'Max-Forwards: 70',
+        `From: ${this.from}`,
+        `To: ${this.to.replace(/;tag=[^;\s]*/i, '')};tag=${this.toTag ?? ''}`,
+        `Call-ID: ${this.callId}`,
+        `CSeq: ${seq} ACK`,
+        'Content-Length: 0', '', '',
+      ].join('\r\n')));
+    }
+    return res;
   }
 
   close(): void {

@@ -65,8 +65,6 @@ export interface FixtureSpec {
   /** Write the END record (default true); false simulates a crash. */
   end?: boolean;
   endReason?: string;
-  /** An EVENT truncated record at this ms. */
-  truncatedAtMs?: number;
   id?: string;
 }
 
@@ -238,9 +236,8 @@ export async function writeSpoolFixture(spec: FixtureSpec): Promise<FixtureResul
   const w = new SpoolWriter(spec.path);
   w.appendMeta(answeredAt, meta);
 
-  const events: Array<{ ms: number; kind: 'pause' | 'resume' | 'truncated' }> = [];
+  const events: Array<{ ms: number; kind: 'pause' | 'resume' }> = [];
   for (const [a, b] of spec.pauses ?? []) events.push({ ms: a, kind: 'pause' }, { ms: b, kind: 'resume' });
-  if (spec.truncatedAtMs !== undefined) events.push({ ms: spec.truncatedAtMs, kind: 'truncated' });
   events.sort((x, y) => x.ms - y.ms);
 
   const gens = spec.legs.map((l, i) => legPackets(l, spec.durationMs, 0x9e3779b9 ^ (i * 7919 + l.index)));
@@ -255,8 +252,7 @@ export async function writeSpoolFixture(spec: FixtureSpec): Promise<FixtureResul
       const p = pending[n++]!;
       while (events.length > 0 && events[0]!.ms <= p.time) {
         const e = events.shift()!;
-        const ev = e.kind === 'truncated' ? { kind: 'truncated' as const, reason: 'fixture' } : { kind: e.kind };
-        w.appendEvent(answeredAt + e.ms, ev);
+        w.appendEvent(answeredAt + e.ms, { kind: e.kind });
         lastTime = answeredAt + e.ms;
       }
       w.appendPacket(RecordType.Rtp, p.leg, answeredAt + p.time, p.packet);
@@ -281,8 +277,7 @@ export async function writeSpoolFixture(spec: FixtureSpec): Promise<FixtureResul
   await flushUpTo(Infinity);
   for (const e of events) {
     if (e.ms > spec.durationMs) continue;
-    const ev = e.kind === 'truncated' ? { kind: 'truncated' as const, reason: 'fixture' } : { kind: e.kind };
-    w.appendEvent(answeredAt + e.ms, ev);
+    w.appendEvent(answeredAt + e.ms, { kind: e.kind });
     lastTime = Math.max(lastTime, answeredAt + e.ms);
   }
   const endedAt = answeredAt + spec.durationMs;

@@ -50,12 +50,32 @@ describe('assignRoles on the SIPREC samples', () => {
     expect(r.legs[0]!.participantId).toBe('srfBElmCRp2QB23b7Mpk0w==');
   });
 
-  it('a participant that left is not a party any more', () => {
+  it('a participant that left is marked so and keeps its role: the one who stays does not become the customer', () => {
     const full = body('rfc7866-invite-example.sip').metadata!;
     const left = mergeMetadata(full, parseRecordingMetadata(readSample('rfc7865-8.2-partial.xml').toString()));
     const r = assignRoles({ ...siprec(body('rfc7866-invite-example.sip')), metadata: left }, rules());
-    expect(r.participants.map((p) => p.id)).toEqual(['zSfPoSvdSDCmU3A3TRDxAw==']);
-    expect(r.customer?.participantId).toBe('zSfPoSvdSDCmU3A3TRDxAw==');
+    expect(r.participants.map((p) => [p.id, p.role, p.left ?? false])).toEqual([
+      ['srfBElmCRp2QB23b7Mpk0w==', 'customer', true],
+      ['zSfPoSvdSDCmU3A3TRDxAw==', 'agent', false],
+    ]);
+    expect(r.customer?.participantId).toBe('srfBElmCRp2QB23b7Mpk0w==');
+    expect(r.agent?.participantId).toBe('zSfPoSvdSDCmU3A3TRDxAw==');
+  });
+
+  it('after a transfer the agent still in the call represents the organisation, and takes the stream', () => {
+    const md = (parts: string) => parseRecordingMetadata(`<recording xmlns="urn:ietf:params:xml:ns:recording:1"><datamode>complete</datamode>${parts}`
+      + '<stream stream_id="s1" session_id="x"><label>1</label></stream><stream stream_id="s2" session_id="x"><label>2</label></stream></recording>');
+    const metadata = md('<participant participant_id="c"><nameID aor="sip:+358401234567@x"/></participant>'
+      + '<participant participant_id="a"><nameID aor="sip:1001@x"/></participant>'
+      + '<participantsessionassoc participant_id="a" session_id="x"><disassociate-time>2026-01-01T10:00:00Z</disassociate-time></participantsessionassoc>'
+      + '<participant participant_id="b"><nameID aor="sip:1002@x"/></participant>'
+      + '<participantstreamassoc participant_id="c"><send>s1</send></participantstreamassoc>'
+      + '<participantstreamassoc participant_id="a"><send>s2</send></participantstreamassoc>'
+      + '<participantstreamassoc participant_id="b"><send>s2</send></participantstreamassoc>');
+    const r = assignRoles({ ...siprec(body('rfc7866-invite-example.sip')), metadata }, rules());
+    expect(r.agent?.participantId).toBe('b');
+    expect(r.customer?.participantId).toBe('c');
+    expect(r.participants.find((p) => p.id === 'b')!.sendsLabels).toEqual(['2']);
   });
 
   it('Acme: callingParty marks the caller; the channel follows the role, not the m-line order', () => {

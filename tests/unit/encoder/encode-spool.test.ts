@@ -150,12 +150,6 @@ describe('encodeSpool', () => {
     expect(peak(right, ms(2100))).toBeLessThan(300);
   });
 
-  it('marks a spool with a truncated event as truncated even with an END record', async () => {
-    const { result } = await run({ durationMs: 1000, truncatedAtMs: 500, legs: [{ index: 0, channel: 0, codec: 'PCMU', toneHz: 440 }] });
-    expect(result.status).toBe('truncated');
-    expect(result.endReason).toBe('bye');
-  });
-
   it('writes silence for a pause, ignores packets sent during it, and reports the interval', async () => {
     const { result, file } = await run({
       durationMs: 5000,

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { parseInviteBody } from '../../../src/sip/body.js';
+import { parseInviteBody, parseSessionBody } from '../../../src/sip/body.js';
 import { ProtocolError } from '../../../src/errors.js';
 import { sampleInvite, sampleNames } from './samples.js';
 
@@ -90,10 +90,12 @@ describe('parseInviteBody shapes', () => {
     expect(out.sdp.media).toHaveLength(1);
   });
 
-  it('a multipart without SDP is a 400', () => {
+  it('an INVITE whose multipart has no SDP is a 400: no offer', () => {
     const e = failure(() => parseInviteBody('multipart/mixed;boundary=b', crlf(`--b\nContent-Type: application/rs-metadata+xml\n\n${META}--b--\n`)));
-    expect([e.status, e.code]).toEqual([400, 'TALLENNE_SIP_MALFORMED']);
+    expect([e.status, e.code]).toEqual([400, 'TALLENNE_NO_OFFER']);
     expect(e.message).toMatch(/no application\/sdp/);
+    const alone = failure(() => parseInviteBody('application/rs-metadata+xml', crlf(META)));
+    expect([alone.status, alone.code]).toEqual([400, 'TALLENNE_NO_OFFER']);
   });
 
   it('two SDP parts or two metadata parts are a 400', () => {
@@ -110,8 +112,39 @@ describe('parseInviteBody shapes', () => {
   });
 
   it('other body types are 415, an empty body or missing Content-Type 400', () => {
-    expect(failure(() => parseInviteBody('text/plain', crlf('hi'))).status).toBe(415);
+    const e = failure(() => parseInviteBody('text/plain', crlf('hi')));
+    expect([e.status, e.code]).toEqual([415, 'TALLENNE_UNSUPPORTED_MEDIA_TYPE']);
     expect(failure(() => parseInviteBody('application/sdp', Buffer.alloc(0))).status).toBe(400);
     expect(failure(() => parseInviteBody(undefined, crlf(SDP))).status).toBe(400);
+  });
+});
+
+describe('parseSessionBody (in-dialog requests)', () => {
+  it.each(['application/rs-metadata', 'application/rs-metadata+xml', 'Application/RS-Metadata+XML; charset=utf-8'])('metadata alone as %s', (type) => {
+    const out = parseSessionBody(type, crlf(META));
+    expect(out.sdp).toBeUndefined();
+    expect(out.metadata!.participants.map((p) => p.id)).toEqual(['p1']);
+  });
+
+  it('the BroadWorks root alone', () => {
+    const bw = '<recording_metadata xmlns="urn:ietf:params:xml:ns:siprec"><dataMode>partial</dataMode>'
+      + '<participant id="u1"><aor>sip:1001@pbx</aor><send><id>s1</id></send></participant></recording_metadata>';
+    const out = parseSessionBody('application/rs-metadata+xml', Buffer.from(bw));
+    expect([out.metadata!.dialect, out.metadata!.dataMode]).toEqual(['broadworks', 'partial']);
+  });
+
+  it('a multipart with metadata and no SDP, or SDP and metadata', () => {
+    expect(parseSessionBody('multipart/mixed;boundary=b', crlf(`--b\nContent-Type: application/rs-metadata+xml\nContent-Disposition: recording-session\n\n${META}--b--\n`)).sdp).toBeUndefined();
+    const both = parseSessionBody('multipart/mixed;boundary=b', crlf(`--b\nContent-Type: application/sdp\n\n${SDP}--b\nContent-Type: application/rs-metadata\n\n${META}--b--\n`));
+    expect([both.sdp!.media.length, both.metadata!.participants.length]).toEqual([1, 1]);
+  });
+
+  it('refuses other types with 415, a multipart with neither part or damaged metadata with 400', () => {
+    const e = failure(() => parseSessionBody('application/xml', crlf(META)));
+    expect([e.status, e.code]).toEqual([415, 'TALLENNE_UNSUPPORTED_MEDIA_TYPE']);
+    const none = failure(() => parseSessionBody('multipart/mixed;boundary=b', crlf('--b\nContent-Type: text/plain\n\nhi\n--b--\n')));
+    expect(none.status).toBe(400);
+    const bad = failure(() => parseSessionBody('application/rs-metadata+xml', crlf('<recording xmlns="urn:ietf:params:xml:ns:recording:1"><participant')));
+    expect([bad.status, bad.code]).toEqual([400, 'TALLENNE_METADATA_MALFORMED']);
   });
 });

@@ -269,4 +269,16 @@ describe('mergeMetadata', () => {
     expect(merged.sessionId).toBe('kQNhKFdEEeeJ9tD/VsPGWA==');
     expect(merged.extensions).toEqual({ 'cisco.guid': 'abc' });
   });
+
+  it('a complete snapshot that does not restate the call keeps its session, group, direction and caller', () => {
+    const start = md('miarec-broadworks-invite.sip');
+    const caller = start.participants.find((p) => p.callingParty)!;
+    const snapshot = parseRecordingMetadata(`<recording_metadata xmlns="urn:ietf:params:xml:ns:siprec"><dataMode>complete</dataMode>
+      <participant id="${caller.id}"><aor>${caller.aor}</aor></participant>
+      <participant id="urn:uuid:new"><aor>sip:2001</aor></participant></recording_metadata>`);
+    const merged = mergeMetadata(start, snapshot);
+    expect(merged.participants.map((p) => [p.id, p.callingParty])).toEqual([[caller.id, true], ['urn:uuid:new', undefined]]);
+    expect([merged.sessionId, merged.groupId, merged.callDirection]).toEqual([start.sessionId, start.groupId, 'inbound']);
+    expect(merged.dataMode).toBe('complete');
+  });
 });

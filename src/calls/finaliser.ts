@@ -1,0 +1,136 @@
+/**
+ * The Finaliser carries each ended call from its spool to a stored recording:
+ *
+ *   spool closed → encoder → audio file → register entry (retention + index) → spool deleted
+ *
+ * The spool is deleted only once the audio file and its index entry are durable. A failure
+ * keeps the spool and tries again later, backing off; a spool left by an earlier run (crash,
+ * kill, failed encode) is finalised at start-up. It takes ended calls from the call manager's
+ * `ended` event and knows nothing of SIP or RTP.
+ */
+import { readdirSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EventEmitter } from 'node:events';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { EncodeJob, EncodeResult } from '../encoder/encode-spool.js';
+import type { RecordingEntry } from '../types.js';
+import { withRetention } from '../retention/policy.js';
+import { entryFrom } from './recording-meta.js';
+
+export interface FinaliserEvents {
+  recorded: [entry: RecordingEntry, result: EncodeResult];
+  /** Emitted once per recording, on its first failure; the spool is kept. */
+  failed: [id: string, err: Error];
+}
+
+export interface FinaliserDeps {
+  /** The config in force now (encoder settings and retention are reloadable). */
+  readonly config: () => Config;
+  readonly log: Logger;
+  readonly encoder: { encode(job: EncodeJob): Promise<EncodeResult> };
+  readonly index: { put(entry: RecordingEntry): Promise<unknown> };
+  readonly spoolDir: string;
+  /** Backoff of retries; defaults: 30 s doubling up to 10 min. */
+  readonly retry?: { readonly baseMs: number; readonly maxMs: number };
+}
+
+/** An ended call handed over by the manager: its spool is being closed. */
+export interface EndedCall {
+  readonly id: string;
+  readonly spoolPath: string;
+  /** Resolves when the spool's END record is written and the file closed. */
+  readonly closed: Promise<void>;
+}
+
+const RETRY = { baseMs: 30_000, maxMs: 600_000 };
+
+export class Finaliser extends EventEmitter<FinaliserEvents> {
+  private readonly running = new Set<Promise<void>>();
+  private readonly retries = new Map<string, NodeJS.Timeout>();
+  private retrying = true;
+
+  constructor(private readonly deps: FinaliserDeps) {
+    super();
+  }
+
+  /** Ended calls not yet stored (or failed). */
+  get pending(): number {
+    return this.running.size;
+  }
+
+  /** Takes an ended call: once its spool is closed it is encoded and registered. */
+  take(call: EndedCall): void {
+    this.track(call.closed.then(() => this.finalise(call.spoolPath, call.id)));
+  }
+
+  /** At start-up: every spool left behind becomes a recording. Returns how many there were. */
+  recoverSpools(): number {
+    let n = 0;
+    for (const name of readdirSync(this.deps.spoolDir)) {
+      if (!name.endsWith('.spool')) continue;
+      const id = name.slice(0, -'.spool'.length);
+      this.deps.log.warn({ recording: id }, 'recovering a spool left by an earlier run');
+      this.track(this.finalise(join(this.deps.spoolDir, name), id));
+      n++;
+    }
+    return n;
+  }
+
+  /** Resolves when every call taken so far is stored (or has failed). */
+  async settled(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+
+  /** No more retries from now on (stopping): a spool that fails waits for the next start. */
+  stopRetrying(): void {
+    this.retrying = false;
+    for (const t of this.retries.values()) clearTimeout(t);
+    this.retries.clear();
+  }
+
+  close(): void {
+    this.stopRetrying();
+  }
+
+  private track(p: Promise<void>): void {
+    const done: Promise<void> = p.finally(() => this.running.delete(done));
+    this.running.add(done);
+  }
+
+  private async finalise(spoolPath: string, id: string, attempt = 0): Promise<void> {
+    const log = this.deps.log.child({ recording: id });
+    const c = this.deps.config();
+    const settings = { complexity: c.encoder.complexity, bitrate: c.encoder.bitrate, skipSilence: c.encoder.skip_silence, maskDtmf: c.privacy.mask_dtmf };
+    try {
+      const result = await this.deps.encoder.encode({ spoolPath, storageDir: c.storage.dir, id, ...settings });
+      const entry = withRetention(entryFrom(result), c.retention, { defaultCountry: c.privacy.default_country });
+      await this.deps.index.put(entry);
+      await unlink(spoolPath);
+      log.info({ status: entry.status, durationMs: entry.durationMs, bytes: entry.fileBytes, file: entry.file, encoder: settings }, 'recording stored');
+      this.emit('recorded', entry, result);
+    } catch (e) {
+      // Counted once per recording; the spool stays and later attempts may still store it.
+      if (attempt === 0) this.emit('failed', id, e as Error);
+      const retryInMs = this.scheduleRetry(spoolPath, id, attempt);
+      log.error({ err: e, attempt, retryInMs }, retryInMs === null
+        ? 'finalising the recording failed; the spool is kept and finalised at the next start'
+        : 'finalising the recording failed; the spool is kept and tried again');
+    }
+  }
+
+  /** Tries a failed finalisation again later (a full disk freed, a worker replaced). */
+  private scheduleRetry(spoolPath: string, id: string, attempt: number): number | null {
+    if (!this.retrying || this.retries.has(id)) return null;
+    const { baseMs, maxMs } = this.deps.retry ?? RETRY;
+    const delay = Math.min(baseMs * 2 ** attempt, maxMs);
+    const timer = setTimeout(() => {
+      this.retries.delete(id);
+      this.track(this.finalise(spoolPath, id, attempt + 1));
+    }, delay);
+    timer.unref();
+    this.retries.set(id, timer);
+    return delay;
+  }
+}

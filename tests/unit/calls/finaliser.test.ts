@@ -1,0 +1,119 @@
+/**
+ * The Finaliser with a stand-in encoder and index: the spool is deleted only after the entry
+ * is committed; a failure keeps the spool, is reported once and is retried with backoff
+ * until it succeeds; spools of an earlier run are recovered; no retry once stopping.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Finaliser } from '../../../src/calls/finaliser.js';
+import { parseConfigText } from '../../../src/config/load.js';
+import type { Config } from '../../../src/config/schema.js';
+import { createLogger } from '../../../src/log.js';
+import type { EncodeJob, EncodeResult } from '../../../src/encoder/encode-spool.js';
+import type { RecordingEntry } from '../../../src/types.js';
+
+function result(job: EncodeJob): EncodeResult {
+  const answeredAt = Date.UTC(2026, 0, 1);
+  return {
+    meta: { id: job.id, callId: 'c@x', siprec: false, answeredAt, direction: 'inbound', participants: [], legs: [] },
+    file: `recordings/2026/01/01/${job.id}.opus`, fileBytes: 100, answeredAt, endedAt: answeredAt + 1000, durationMs: 1000, status: 'complete', endReason: 'bye',
+    legs: [], pauses: [], dtmf: [], sampleRate: 8000, channels: 2, audioMs: 1000, encodeCpuMs: 1, framesEncoded: 50, framesSkipped: 0,
+  };
+}
+
+describe('Finaliser', () => {
+  let dir: string;
+  let config: Config;
+  let jobs: EncodeJob[];
+  let failures: number;
+  let stored: RecordingEntry[];
+  let finaliser: Finaliser;
+
+  const spool = (id: string): string => {
+    const p = join(dir, `${id}.spool`);
+    writeFileSync(p, 'spool');
+    return p;
+  };
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tallenne-finaliser-'));
+    config = parseConfigText(`[storage]\ndir = "${dir}"\n[encoder]\ncomplexity = 3\n[retention]\naudio = "30 days"\n`, join(dir, 'tallenne.toml')).config;
+    jobs = [];
+    failures = 0;
+    stored = [];
+    finaliser = new Finaliser({
+      config: () => config,
+      log: createLogger('silent'),
+      spoolDir: dir,
+      retry: { baseMs: 5, maxMs: 20 },
+      encoder: {
+        encode: async (job) => {
+          jobs.push(job);
+          if (failures > 0) {
+            failures--;
+            throw new Error('disk full');
+          }
+          return result(job);
+        },
+      },
+      index: {
+        put: async (entry) => {
+          // The spool must still be there while the entry is committed.
+          expect(existsSync(join(dir, `${entry.id}.spool`))).toBe(true);
+          stored.push(entry);
+        },
+      },
+    });
+  });
+
+  afterEach(() => {
+    finaliser.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('stores an ended call once its spool is closed, with the settings in force, then deletes the spool', async () => {
+    let close!: () => void;
+    const closed = new Promise<void>((r) => { close = r; });
+    const recorded = new Promise<RecordingEntry>((r) => finaliser.once('recorded', (e) => r(e)));
+    finaliser.take({ id: 'r1', spoolPath: spool('r1'), closed });
+    expect(finaliser.pending).toBe(1);
+    config = { ...config, encoder: { ...config.encoder, bitrate: 32000 } };
+    close();
+    const entry = await recorded;
+    await finaliser.settled();
+    expect(jobs.map((j) => [j.id, j.complexity, j.bitrate])).toEqual([['r1', 3, 32000]]);
+    expect(entry.retention?.policy).toBeDefined();
+    expect(Date.parse(entry.retention!.audioExpiresAt) - Date.parse(entry.endedAt)).toBe(30 * 86_400_000);
+    expect(existsSync(join(dir, 'r1.spool'))).toBe(false);
+    expect(finaliser.pending).toBe(0);
+  });
+
+  it('keeps the spool on failure, reports it once, and retries until it is stored', async () => {
+    failures = 2;
+    const failed: string[] = [];
+    finaliser.on('failed', (id) => failed.push(id));
+    const recorded = new Promise<void>((r) => finaliser.once('recorded', () => r()));
+    finaliser.take({ id: 'r2', spoolPath: spool('r2'), closed: Promise.resolve() });
+    await recorded;
+    expect(failed).toEqual(['r2']);
+    expect(jobs).toHaveLength(3);
+    expect(stored.map((e) => e.id)).toEqual(['r2']);
+    expect(existsSync(join(dir, 'r2.spool'))).toBe(false);
+  });
+
+  it('recovers the spools of an earlier run; once stopping, a failure waits for the next start', async () => {
+    spool('old1');
+    spool('old2');
+    writeFileSync(join(dir, 'notes.txt'), 'not a spool');
+    failures = 1;
+    finaliser.stopRetrying();
+    expect(finaliser.recoverSpools()).toBe(2);
+    await finaliser.settled();
+    expect(jobs.map((j) => j.id).sort()).toEqual(['old1', 'old2']);
+    expect(stored).toHaveLength(1);
+    // The failed one is still there for the next start.
+    expect([existsSync(join(dir, 'old1.spool')), existsSync(join(dir, 'old2.spool'))].filter(Boolean)).toHaveLength(1);
+  });
+});
