@@ -20,7 +20,7 @@ import { DtmfCollector } from './dtmf.js';
 /** RTP payload types are 7 bits. */
 const PAYLOAD_TYPES = 128;
 
-export function audioFormatOf(formats: readonly MediaFormat[]): MediaFormat | undefined {
+function audioFormatOf(formats: readonly MediaFormat[]): MediaFormat | undefined {
   return formats.find((f) => isAudioCodec(f.codec));
 }
 
