@@ -15,7 +15,7 @@ import { CODECS, encodePayloads, synthConversation } from './audio.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 
-async function writeLongSpool(repo, path, hours) {
+export async function writeLongSpool(repo, path, hours) {
   const { SpoolWriter } = await import(join(repo, 'dist', 'spool', 'writer.js'));
   const { RecordType } = await import(join(repo, 'dist', 'spool', 'format.js'));
   const pcm = synthConversation('conversational', 8000, 60);

@@ -23,6 +23,7 @@ import type { AgentConfig } from '../config/schema.js';
 import type { RecordingMetadata } from '../sip/metadata.js';
 import type { SdpMedia } from '../sip/sdp.js';
 import { userOfAor } from '../sip/aor.js';
+import { sameNumber } from '../privacy/numbers.js';
 import type { Direction, Role } from '../types.js';
 
 export interface Party {
@@ -105,27 +106,11 @@ interface PartyView {
 
 const KIND_RANK: Readonly<Record<Kind, number>> = { agent: 0, internal: 1, service: 2, unknown: 3 };
 
-/** Number forms compared: compact digits, and E.164 when a country code is known. */
-function numberForms(s: string, cc: string | undefined): string[] {
-  const compact = s.replace(/[-.()\s]/g, '');
-  const forms = [compact];
-  if (!/^\+?\d+$/.test(compact)) return forms;
-  if (compact.startsWith('00')) forms.push(`+${compact.slice(2)}`);
-  else if (cc !== undefined && compact.startsWith('0') && compact.length >= 6) forms.push(`+${cc}${compact.slice(1)}`);
-  return forms;
-}
-
-function sameUser(a: string, b: string, cc: string | undefined): boolean {
-  const fa = numberForms(a, cc);
-  const fb = numberForms(b, cc);
-  return fa.some((x) => fb.includes(x));
-}
-
 function classify(user: string | undefined, rules: RoleRules): { kind: Kind; agent?: AgentConfig } {
   if (user === undefined) return { kind: 'unknown' };
-  const agent = rules.agents.find((a) => a.extensions.some((e) => sameUser(e, user, rules.defaultCountry)));
+  const agent = rules.agents.find((a) => a.extensions.some((e) => sameNumber(e, user, rules.defaultCountry)));
   if (agent !== undefined) return { kind: 'agent', agent };
-  if (rules.serviceNumbers.some((n) => sameUser(n, user, rules.defaultCountry))) return { kind: 'service' };
+  if (rules.serviceNumbers.some((n) => sameNumber(n, user, rules.defaultCountry))) return { kind: 'service' };
   // A copy of the pattern so that a /g or /y flag cannot carry lastIndex between calls.
   if (new RegExp(rules.internalPattern.source, rules.internalPattern.flags.replace(/[gy]/g, '')).test(user)) {
     return { kind: 'internal' };
@@ -298,7 +283,7 @@ export function assignRoles(input: RoleInput, rules: RoleRules): RoleAssignment 
 
   const out: RoleAssignment = { direction, legs: legs.filter((l): l is AssignedLeg => l !== undefined), participants };
   const service = parties.find((p) => p.kind === 'service')?.user
-    ?? (input.requestUser !== undefined && rules.serviceNumbers.some((n) => sameUser(n, input.requestUser!, rules.defaultCountry)) ? input.requestUser : undefined);
+    ?? (input.requestUser !== undefined && rules.serviceNumbers.some((n) => sameNumber(n, input.requestUser!, rules.defaultCountry)) ? input.requestUser : undefined);
   if (service !== undefined) out.serviceNumber = service;
   if (customer !== undefined) {
     out.customer = {};

@@ -35,9 +35,6 @@ export const RING_MS = 4000;
 /** Largest correction a sender report may make to a leg's anchor (below DRIFT_MS, so the drift check does not undo it). */
 export const SR_MAX_SHIFT_MS = 250;
 
-/** Remembered sequence numbers per SSRC, for duplicate detection. */
-const SEQ_MEMORY = 1024;
-
 export interface PlaceResult {
   /** Timeline position (output samples since answer) of the packet's first sample. */
   pos: number;
@@ -47,112 +44,30 @@ export interface PlaceResult {
   extTs: number;
 }
 
-/** Per-SSRC sequence and jitter bookkeeping (RFC 3550 appendix A.1 and A.8). */
-class SourceState {
-  readonly ssrc: number;
-  baseSeq = 0;
-  maxSeq = 0;
-  lastSeq = -1;
-  received = 0;
-  readonly seen = new Float64Array(SEQ_MEMORY).fill(-1);
-  lastTs = 0;
-  extTs = 0;
-  hasTs = false;
-  transit = 0;
-  hasTransit = false;
-  jitter = 0;
-
-  constructor(ssrc: number) {
-    this.ssrc = ssrc;
-  }
-
-  /** Extends the 16-bit sequence number; returns null for a duplicate. */
-  accept(seq: number): number | null {
-    let ext: number;
-    if (this.lastSeq < 0) {
-      ext = seq;
-      this.baseSeq = ext;
-      this.maxSeq = ext;
-    } else {
-      const delta = ((seq - (this.maxSeq & 0xffff) + 0x8000) & 0xffff) - 0x8000;
-      ext = this.maxSeq + delta;
-      if (ext < this.baseSeq) this.baseSeq = ext;
-    }
-    const slot = ((ext % SEQ_MEMORY) + SEQ_MEMORY) % SEQ_MEMORY;
-    if (this.seen[slot] === ext) return null;
-    this.seen[slot] = ext;
-    if (ext > this.maxSeq) this.maxSeq = ext;
-    this.lastSeq = seq;
-    this.received++;
-    return ext;
-  }
-
-  extend(ts: number): number {
-    if (!this.hasTs) {
-      this.hasTs = true;
-      this.lastTs = ts >>> 0;
-      this.extTs = ts >>> 0;
-      return this.extTs;
-    }
-    const delta = ((ts >>> 0) - this.lastTs) | 0;
-    const ext = this.extTs + delta;
-    // Only move the reference forward, so a reordered packet does not pull it back.
-    if (delta > 0) {
-      this.lastTs = ts >>> 0;
-      this.extTs = ext;
-    }
-    return ext;
-  }
-
-  /** RFC 3550 interarrival jitter, in timestamp units. */
-  observeTransit(arrivalTs: number, extTs: number): void {
-    const transit = arrivalTs - extTs;
-    if (this.hasTransit) {
-      const d = Math.abs(transit - this.transit);
-      this.jitter += (d - this.jitter) / 16;
-    }
-    this.transit = transit;
-    this.hasTransit = true;
-  }
-
-  get lost(): number {
-    return Math.max(0, this.maxSeq - this.baseSeq + 1 - this.received);
-  }
-}
-
-export interface LegPlacerStats {
-  packets: number;
-  duplicates: number;
-  lost: number;
-  ssrcs: number;
-  /** Mean of the RFC 3550 jitter estimate over the leg's packets, in ms. */
-  jitterMs: number;
-  reanchors: number;
-}
-
 /**
- * Turns (SSRC, sequence, timestamp, arrival) into a timeline position for one leg.
+ * Turns (SSRC, timestamp, arrival) into a timeline position for one leg. Sequence numbers,
+ * duplicates, loss and jitter are the leg's LegReception's business (src/rtp/stats.ts): the
+ * placer sees only packets that are not duplicates.
  * `sampleRate` is the timeline's rate; `answeredAt` is epoch ms of sample 0.
  */
 export class LegPlacer {
   private readonly sampleRate: number;
   private readonly answeredAt: number;
   private clockRate = 8000;
-  private current: SourceState | null = null;
-  private readonly finished: SourceState[] = [];
+  /** The source being placed, -1 before the first packet. */
+  private ssrc = -1;
+  private lastTs = 0;
+  private extTs = 0;
   private anchorExtTs = 0;
   private anchorMs = 0;
   private anchored = false;
   private windowStart = -Infinity;
   private windowMin = Infinity;
   private windowMax = -Infinity;
-  private jitterSum = 0;
-  private jitterCount = 0;
-  private ssrcCount = 0;
   private alignSsrc: number | null = null;
   private alignShiftMs = 0;
-  packets = 0;
-  duplicates = 0;
+  /** The result of place(), reused: one object per leg, not one per packet. */
+  private readonly result: PlaceResult = { pos: 0, anchored: false, extTs: 0 };
   reanchors = 0;
 
   constructor(sampleRate: number, answeredAt: number) {
@@ -168,21 +83,26 @@ export class LegPlacer {
     }
   }
 
-  private source(ssrc: number): SourceState {
-    if (this.current && this.current.ssrc === ssrc) return this.current;
-    const prev = this.finished.findIndex((s) => s.ssrc === ssrc);
-    if (this.current) this.finished.push(this.current);
-    let next: SourceState;
-    if (prev >= 0) next = this.finished.splice(prev, 1)[0]!;
-    else {
-      next = new SourceState(ssrc);
-      this.ssrcCount++;
+  /**
+   * Extends `ts` of `ssrc` past 32-bit wrap-around. A new source starts its own count and
+   * is anchored afresh (a new source restarts its timestamps anywhere).
+   */
+  private extend(ssrc: number, ts: number): number {
+    if (ssrc !== this.ssrc) {
+      this.ssrc = ssrc;
+      this.lastTs = ts;
+      this.extTs = ts;
+      this.anchored = false;
+      return ts;
     }
-    // Bound the memory of past sources (a pathological stream could rotate SSRCs forever).
-    if (this.finished.length > 16) this.finished.shift();
-    this.current = next;
-    this.anchored = false;
-    return next;
+    const delta = (ts - this.lastTs) | 0;
+    const ext = this.extTs + delta;
+    // Only move the reference forward, so a reordered packet does not pull it back.
+    if (delta > 0) {
+      this.lastTs = ts;
+      this.extTs = ext;
+    }
+    return ext;
   }
 
   /**
@@ -199,7 +119,7 @@ export class LegPlacer {
   private anchor(extTs: number, arrivalMs: number): void {
     this.anchorExtTs = extTs;
     this.anchorMs = arrivalMs;
-    if (this.alignSsrc !== null && this.current?.ssrc === this.alignSsrc) {
+    if (this.alignSsrc !== null && this.ssrc === this.alignSsrc) {
       this.anchorMs += this.alignShiftMs;
       this.alignSsrc = null;
     }
@@ -220,22 +140,13 @@ export class LegPlacer {
   }
 
   /**
-   * Places one media packet (audio or comfort noise). Returns null for a duplicate.
-   * `trackTiming` false (telephone-events, whose timestamp is the event's start while they
-   * keep arriving for its whole duration) places without feeding the drift detector.
+   * Places one media packet (audio, comfort noise or an event). The result is the placer's
+   * own object, valid until the next call. `trackTiming` false (telephone-events, whose
+   * timestamp is the event's start while they keep arriving for its whole duration) places
+   * without feeding the drift detector.
    */
-  place(ssrc: number, seq: number, ts: number, arrivalMs: number, trackTiming = true): PlaceResult | null {
-    const src = this.source(ssrc);
-    if (src.accept(seq) === null) {
-      this.duplicates++;
-      return null;
-    }
-    this.packets++;
-    const extTs = src.extend(ts);
-    src.observeTransit((arrivalMs * this.clockRate) / 1000, extTs);
-    this.jitterSum += (src.jitter * 1000) / this.clockRate;
-    this.jitterCount++;
-
+  place(ssrc: number, ts: number, arrivalMs: number, trackTiming = true): Readonly<PlaceResult> {
+    const extTs = this.extend(ssrc >>> 0, ts >>> 0);
     let anchoredNow = false;
     if (!this.anchored) {
       this.anchor(extTs, arrivalMs);
@@ -261,29 +172,11 @@ export class LegPlacer {
         }
       }
     }
-    return { pos: this.toPos(this.tsMs(extTs)), anchored: anchoredNow, extTs };
-  }
-
-  /** Timeline position of a timestamp of `ssrc` without placing a packet (events). */
-  positionOf(ssrc: number, ts: number, arrivalMs: number): number {
-    const src = this.current;
-    if (!this.anchored || !src || src.ssrc !== ssrc || !src.hasTs) return this.toPos(arrivalMs);
-    const delta = ((ts >>> 0) - src.lastTs) | 0;
-    return this.toPos(this.tsMs(src.extTs + delta));
-  }
-
-  stats(): LegPlacerStats {
-    let lost = 0;
-    for (const s of this.finished) lost += s.lost;
-    if (this.current) lost += this.current.lost;
-    return {
-      packets: this.packets,
-      duplicates: this.duplicates,
-      lost,
-      ssrcs: this.ssrcCount,
-      jitterMs: this.jitterCount ? this.jitterSum / this.jitterCount : 0,
-      reanchors: this.reanchors,
-    };
+    const r = this.result;
+    r.pos = this.toPos(this.tsMs(extTs));
+    r.anchored = anchoredNow;
+    r.extTs = extTs;
+    return r;
   }
 }
 
@@ -311,6 +204,11 @@ export class SenderReportAligner {
   /** The leg's first RTP packet (later calls for the same leg are ignored). */
   noteFirstPacket(leg: number, ssrc: number, rtpTs: number, arrivalMs: number, clockRate: number): void {
     if (!this.first.has(leg) && clockRate > 0) this.first.set(leg, { ssrc: ssrc >>> 0, rtpTs: rtpTs >>> 0, arrivalMs, clockRate });
+  }
+
+  /** The leg's first packet is known: later packets need not be looked at. */
+  hasFirstPacket(leg: number): boolean {
+    return this.first.has(leg);
   }
 
   /** A sender report received on the leg; the first one of the first packet's source is kept. */

@@ -1,8 +1,9 @@
 /**
- * Customer numbers: normalised to E.164, stored masked and as a keyed hash. The clear number
- * only ever lives in memory during a call; what reaches the index is `maskNumber(...)` and
- * `NumberHasher.hash(...)` of the normalised form, so a subject access request can find a
+ * Phone numbers: normalised to E.164, compared, stored masked and as a keyed hash. The clear
+ * number only ever lives in memory during a call; what reaches the index is `maskNumber(...)`
+ * and `NumberHasher.hash(...)` of the normalised form, so a subject access request can find a
  * person's recordings from any spelling of their number without the number being stored.
+ * `sameNumber` is the one comparison of two spellings (roles, SIPREC metadata).
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
@@ -19,6 +20,11 @@ const MAX_E164_DIGITS = 15;
 const MIN_SIGNIFICANT_DIGITS = 6;
 /** Bare digit strings at least this long (no "+", "00" or "0") are taken to carry a country code. */
 const MIN_BARE_INTERNATIONAL_DIGITS = 10;
+/** Fewest digits a number written without its country code must have to match one with it. */
+const MIN_SUBSCRIBER_DIGITS = 7;
+/** Visual separators inside a written number (RFC 3966 allows - . ( ); people add spaces and /). */
+const SEPARATORS = /[\s\-.()/]/g;
+const DIGITS = /^\+?\d+$/;
 
 /**
  * Normalises a number as a PBX, a SIPREC participant or a person writes it:
@@ -31,11 +37,12 @@ const MIN_BARE_INTERNATIONAL_DIGITS = 10;
  * ("anonymous"), more than 15 digits. Bare digits without a prefix are international when
  * they start with the default country code or have ten or more digits (trunks often drop the
  * "+"); a shorter bare string is a local number without its area code and cannot be placed.
+ * Without a default country (undefined), national forms cannot be placed either.
  */
-export function normalizeE164(input: string, defaultCountry: string): string | null {
-  if (!/^\d{1,3}$/.test(defaultCountry)) return null;
+export function normalizeE164(input: string, defaultCountry: string | undefined): string | null {
+  if (defaultCountry !== undefined && !/^\d{1,3}$/.test(defaultCountry)) return null;
   const s = dialString(input);
-  if (s === null || !/^\+?\d+$/.test(s)) return null;
+  if (s === null || !DIGITS.test(s)) return null;
 
   let international: string;
   if (s.startsWith('+')) {
@@ -45,10 +52,11 @@ export function normalizeE164(input: string, defaultCountry: string): string | n
     international = s.slice(2);
     if (international.startsWith('0')) return null;
   } else if (s.startsWith('0')) {
+    if (defaultCountry === undefined) return null;
     const national = s.slice(1);
     if (national.length < MIN_SIGNIFICANT_DIGITS - 1) return null;
     international = defaultCountry + national;
-  } else if (s.startsWith(defaultCountry) && s.length - defaultCountry.length >= MIN_SIGNIFICANT_DIGITS) {
+  } else if (defaultCountry !== undefined && s.startsWith(defaultCountry) && s.length - defaultCountry.length >= MIN_SIGNIFICANT_DIGITS) {
     international = s;
   } else if (s.length >= MIN_BARE_INTERNATIONAL_DIGITS) {
     international = s;
@@ -81,7 +89,42 @@ function dialString(input: string): string | null {
     const semi = s.indexOf(';');
     if (semi >= 0) s = s.slice(0, semi);
   }
-  return s.replace(/[\s\-.()/]/g, '');
+  return s.replace(SEPARATORS, '');
+}
+
+/**
+ * Whether two spellings name the same number or extension: "0200 100" and "0200100";
+ * "+358 20 123 4567", "00358201234567" and, with default country 358, "020 123 4567"; and a
+ * number written without its country code, "7602922410", with "+17602922410" (when one side
+ * has no international prefix, the shorter's digits, at least seven, end the longer's).
+ * Anything that is not a number (an extension such as "alice") matches only itself.
+ */
+export function sameNumber(a: string, b: string, defaultCountry?: string): boolean {
+  if (a.length > MAX_INPUT_CHARS || b.length > MAX_INPUT_CHARS) return false;
+  const ca = a.trim().replace(SEPARATORS, '');
+  const cb = b.trim().replace(SEPARATORS, '');
+  if (ca === '' || cb === '') return false;
+  if (ca === cb) return true;
+  if (!DIGITS.test(ca) || !DIGITS.test(cb)) return false;
+  const ea = normalizeE164(ca, defaultCountry);
+  if (ea !== null && ea === normalizeE164(cb, defaultCountry)) return true;
+  if (isInternational(ca) && isInternational(cb)) return false;
+  const da = digitsOf(ca);
+  const db = digitsOf(cb);
+  const [short, long] = da.length < db.length ? [da, db] : [db, da];
+  return short.length >= MIN_SUBSCRIBER_DIGITS && long.endsWith(short);
+}
+
+/** Written with its country code: "+..." or "00...". */
+function isInternational(compact: string): boolean {
+  return compact.startsWith('+') || compact.startsWith('00');
+}
+
+/** The digits after any international prefix. */
+function digitsOf(compact: string): string {
+  if (compact.startsWith('+')) return compact.slice(1);
+  if (compact.startsWith('00')) return compact.slice(2);
+  return compact;
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The receiving end of one recorded leg: listens on a PortPair, validates each RTP packet,
- * keeps RFC 3550 statistics per SSRC, appends every accepted packet with its arrival time to
+ * keeps the leg's RFC 3550 statistics (LegReception, the same counting the encoder does for
+ * the stored leg figures), appends every accepted packet with its arrival time to
  * the call's spool, and sends RTCP receiver reports back to the sender.
  *
  * The per-packet path is direct calls only: parse into a reused header, look the payload
@@ -21,15 +22,12 @@ import type { MediaFormat } from '../types.js';
 import type { Logger } from '../log.js';
 import { looksLikeRtcp, newRtpHeader, readRtpHeader, type RtpDropReason, type RtpHeader } from './packet.js';
 import { buildReceiverReport, parseRtcp, type ReportBlock } from './rtcp.js';
-import { SourceStats } from './stats.js';
+import { jitterClockRate, LegReception, MAX_SOURCES_PER_LEG } from './stats.js';
 import { rtpCounters, type LegJitterSource, type RtpCounters } from './counters.js';
 import type { PortPair } from './ports.js';
 
 /** RFC 3550 §6.2 minimum interval; we are one receiver in a two-party session. */
 export const RTCP_REPORT_INTERVAL_MS = 5000;
-/** SSRCs tracked at once per leg; a peer spraying random SSRCs cannot grow memory past this. */
-export const MAX_SOURCES_PER_LEG = 16;
-
 /**
  * One CNAME for the whole process: RFC 3550 §6.5.1 wants it stable per endpoint and unique.
  * Random, so it names neither the host's users nor anybody on the call.
@@ -50,18 +48,6 @@ export interface RtpLegReceiverOptions {
   /** Our SSRC in reports; random when absent. */
   ssrc?: number;
   cname?: string;
-}
-
-export interface LegSnapshot {
-  /** RTP packets accepted and spooled. */
-  packets: number;
-  /** RFC 3550 cumulative loss over all SSRCs of the leg. */
-  lost: number;
-  /** Distinct SSRCs seen. */
-  ssrcs: number;
-  /** Interarrival jitter of the current SSRC, in ms. */
-  jitterMs: number;
-  lastSsrc?: number;
 }
 
 interface Peer {
@@ -89,15 +75,11 @@ export class RtpLegReceiver implements LegJitterSource {
   private paused = false;
   private closed = false;
 
-  private readonly sources = new Map<number, SourceStats>();
-  private current: SourceStats | null = null;
-  private ssrcsSeen = 0;
-  /** Loss of sources evicted from `sources`, so the leg total does not shrink. */
-  private evictedLost = 0;
+  /** The leg's RFC 3550 statistics, over every valid packet (spooled or dropped while paused). */
+  readonly reception = new LegReception(MAX_SOURCES_PER_LEG);
   /** Loss already added to the process counter. */
   private lostReported = 0;
 
-  private accepted = 0;
   private lastAccepted: number | null = null;
   private lastHeard: number | null = null;
 
@@ -152,18 +134,7 @@ export class RtpLegReceiver implements LegJitterSource {
 
   /** Current SSRC's jitter in ms (read by the metrics module through counters.activeLegs). */
   get jitterMs(): number {
-    return this.current ? this.current.jitterMs : 0;
-  }
-
-  /** Statistics of one SSRC, if it is still tracked. */
-  source(ssrc: number): SourceStats | undefined {
-    return this.sources.get(ssrc >>> 0);
-  }
-
-  snapshot(): LegSnapshot {
-    const snap: LegSnapshot = { packets: this.accepted, lost: this.totalLost(), ssrcs: this.ssrcsSeen, jitterMs: this.jitterMs };
-    if (this.current) snap.lastSsrc = this.current.ssrc;
-    return snap;
+    return this.reception.jitterMs;
   }
 
   /**
@@ -179,7 +150,7 @@ export class RtpLegReceiver implements LegJitterSource {
     this.reportTimer = null;
     this.publishLoss();
     this.counters.activeLegs.delete(this);
-    if (this.current) this.counters.jitterObservations.push(this.current.jitterMs);
+    if (this.reception.current) this.counters.jitterObservations.push(this.reception.jitterMs);
     return this.pair;
   }
 
@@ -199,40 +170,17 @@ export class RtpLegReceiver implements LegJitterSource {
     if (!format) return this.drop('unknown_payload_type');
 
     const now = this.now();
-    let src = this.current;
-    if (!src || src.ssrc !== h.ssrc) src = this.switchSource(h.ssrc);
-    // RFC 4733 events repeat their start timestamp across packets: no use for jitter.
-    src.update(h.sequence, h.timestamp, now, format.codec === 'TELEPHONE-EVENT' ? 0 : format.clockRate);
+    const known = this.reception.ssrcs;
+    this.reception.update(h.ssrc, h.sequence, h.timestamp, now, jitterClockRate(format));
+    if (this.reception.ssrcs !== known && known > 0) this.counters.ssrcChanges++;
     this.lastHeard = now;
     if (!this.rtpPeer) this.latch(rinfo);
 
     if (this.paused) return this.drop('paused');
     this.spool.appendPacket(RecordType.Rtp, this.legIndex, now, msg);
-    this.accepted++;
     this.lastAccepted = now;
     this.counters.packets++;
     this.counters.bytes += msg.length;
-  }
-
-  private switchSource(ssrc: number): SourceStats {
-    let src = this.sources.get(ssrc);
-    if (!src) {
-      if (this.sources.size >= MAX_SOURCES_PER_LEG) this.evictOldest();
-      src = new SourceStats(ssrc);
-      this.sources.set(ssrc, src);
-      if (this.ssrcsSeen > 0) this.counters.ssrcChanges++;
-      this.ssrcsSeen++;
-    }
-    this.current = src;
-    return src;
-  }
-
-  private evictOldest(): void {
-    let oldest: SourceStats | null = null;
-    for (const s of this.sources.values()) if (!oldest || s.lastHeardMs < oldest.lastHeardMs) oldest = s;
-    if (!oldest) return;
-    this.evictedLost += oldest.lost;
-    this.sources.delete(oldest.ssrc);
   }
 
   private latch(rinfo: dgram.RemoteInfo): void {
@@ -253,7 +201,7 @@ export class RtpLegReceiver implements LegJitterSource {
     }
     for (const p of packets) {
       if (p.type !== 'sr') continue;
-      this.sources.get(p.ssrc)?.onSenderReport({
+      this.reception.source(p.ssrc)?.onSenderReport({
         ntpSeconds: p.ntpSeconds, ntpFraction: p.ntpFraction, rtpTimestamp: p.rtpTimestamp, arrivalMs: now,
       });
     }
@@ -276,7 +224,7 @@ export class RtpLegReceiver implements LegJitterSource {
     if (this.closed) return;
     const now = this.now();
     const blocks: ReportBlock[] = [];
-    for (const s of this.sources.values()) if (s.valid && s.heardSinceReport) blocks.push(s.reportBlock(now));
+    for (const s of this.reception.tracked()) if (s.valid && s.heardSinceReport) blocks.push(s.reportBlock(now));
     this.publishLoss();
     const dest = this.reportDestination();
     if (!dest) return;
@@ -300,15 +248,9 @@ export class RtpLegReceiver implements LegJitterSource {
     return { socket: this.pair.rtcp, address: rtp.address, port: rtp.port + 1 };
   }
 
-  private totalLost(): number {
-    let lost = this.evictedLost;
-    for (const s of this.sources.values()) lost += s.lost;
-    return lost;
-  }
-
   /** Adds loss not yet counted to the process counter; late packets never make it go down. */
   private publishLoss(): void {
-    const lost = this.totalLost();
+    const lost = this.reception.lost;
     if (lost > this.lostReported) {
       this.counters.lost += lost - this.lostReported;
       this.lostReported = lost;

@@ -30,6 +30,7 @@
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { ProtocolError } from '../errors.js';
+import { sameNumber } from '../privacy/numbers.js';
 import { userOfAor } from './aor.js';
 
 export interface RsParticipant {
@@ -241,20 +242,20 @@ const STRUCTURAL = new Set([
   'participantsessionassoc', 'participantstreamassoc', 'extensiondata',
 ]);
 
-/** Digits of a number for loose comparison of vendor numbers with participant AORs. */
-function digitsOf(aor: string | undefined): string | undefined {
+/** The number in a vendor's calling/called number or a participant's AOR; undefined for names. */
+function numberOf(aor: string | undefined): string | undefined {
   if (aor === undefined) return undefined;
   const user = userOfAor(aor);
-  if (user === undefined) return undefined;
-  const d = user.replace(/\D/g, '');
-  return d.length >= 3 && /^\+?\d+$/.test(user) ? d : undefined;
+  return user !== undefined && /^\+?\d{3,}$/.test(user) ? user : undefined;
 }
-function sameNumber(a: string | undefined, b: string | undefined): boolean {
-  if (a === undefined || b === undefined) return false;
-  if (a === b) return true;
-  // "+17602922410" vs "7602922410": same subscriber with and without the country code.
-  const [short, long] = a.length < b.length ? [a, b] : [b, a];
-  return short.length >= 7 && long.endsWith(short);
+
+/** The participant whose AOR is `number` (in any spelling sameNumber accepts). */
+function participantWithNumber(list: readonly RsParticipant[], number: string | undefined): RsParticipant | undefined {
+  if (number === undefined) return undefined;
+  return list.find((p) => {
+    const own = numberOf(p.aor);
+    return own !== undefined && sameNumber(own, number);
+  });
 }
 
 interface VendorFacts {
@@ -466,14 +467,12 @@ export function parseRecordingMetadata(xml: string): RecordingMetadata {
 /** Marks the calling participant from a vendor's calling/called number, when one matches. */
 function markCaller(list: RsParticipant[], facts: VendorFacts): void {
   if (list.some((p) => p.callingParty === true)) return;
-  const calling = digitsOf(facts.callingNumber);
-  const caller = calling === undefined ? undefined : list.find((p) => sameNumber(digitsOf(p.aor), calling));
+  const caller = participantWithNumber(list, numberOf(facts.callingNumber));
   if (caller !== undefined) {
     caller.callingParty = true;
     return;
   }
-  const called = digitsOf(facts.calledNumber);
-  const callee = called === undefined ? undefined : list.find((p) => sameNumber(digitsOf(p.aor), called));
+  const callee = participantWithNumber(list, numberOf(facts.calledNumber));
   if (callee !== undefined && list.length === 2) {
     const other = list.find((p) => p !== callee)!;
     other.callingParty = true;

@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeSpool, MASKED_DTMF_DIGIT, type EncodeJob, type EncodeResult } from '../../../src/encoder/encode-spool.js';
+import { encodeSpool, type EncodeJob, type EncodeResult } from '../../../src/encoder/encode-spool.js';
+import { MASKED_DTMF_DIGIT } from '../../../src/encoder/dtmf.js';
 import { channelOf, decodeWithFfmpeg, peak, toneLevel, writeSpoolFixture, type FixtureSpec } from '../../support/spool-fixture.js';
 
 let dir: string;

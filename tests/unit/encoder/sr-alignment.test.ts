@@ -66,27 +66,27 @@ describe('LegPlacer with a sender-report alignment', () => {
     const b = new LegPlacer(RATE, answeredAt);
     const s = shifts.get(1)!;
     b.alignFirstAnchor(s.ssrc, s.shiftMs);
-    const pa = a.place(0xaaaa, 1, 1000, T0 + 120)!;
-    const pb = b.place(0xbbbb, 1, 90_000, T0 + 200)!;
+    const pa = a.place(0xaaaa, 1000, T0 + 120);
+    const pb = b.place(0xbbbb, 90_000, T0 + 200);
     expect(pa.pos).toBe(960);
     expect(pb.pos).toBe(pa.pos);
     // Later packets follow their timestamps from the moved anchor.
-    expect(b.place(0xbbbb, 2, 90_160, T0 + 221)!.pos).toBe(960 + 160);
+    expect(b.place(0xbbbb, 90_160, T0 + 221).pos).toBe(960 + 160);
     // Without the alignment the late leg would sit 80 ms (640 samples) later.
-    expect(new LegPlacer(RATE, answeredAt).place(0xbbbb, 1, 90_000, T0 + 200)!.pos).toBe(pa.pos + 640);
+    expect(new LegPlacer(RATE, answeredAt).place(0xbbbb, 90_000, T0 + 200).pos).toBe(pa.pos + 640);
   });
 
   it('applies only to the first anchor of that source, and never more than the cap', () => {
     const p = new LegPlacer(RATE, T0);
     p.alignFirstAnchor(7, -100);
-    expect(p.place(8, 1, 0, T0 + 500)!.pos).toBe(4000);
+    expect(p.place(8, 0, T0 + 500).pos).toBe(4000);
     const q = new LegPlacer(RATE, T0);
     q.alignFirstAnchor(7, -(SR_MAX_SHIFT_MS + 1));
-    expect(q.place(7, 1, 0, T0 + 500)!.pos).toBe(4000);
+    expect(q.place(7, 0, T0 + 500).pos).toBe(4000);
     const r = new LegPlacer(RATE, T0);
     r.alignFirstAnchor(7, -100);
-    expect(r.place(7, 1, 0, T0 + 500)!.pos).toBe(3200);
+    expect(r.place(7, 0, T0 + 500).pos).toBe(3200);
     // A new SSRC re-anchors on arrival, unshifted.
-    expect(r.place(9, 1, 0, T0 + 1000)!.pos).toBe(8000);
+    expect(r.place(9, 0, T0 + 1000).pos).toBe(8000);
   });
 });

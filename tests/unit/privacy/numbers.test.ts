@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, statSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { maskNumber, normalizeE164, NumberHasher, protectNumber } from '../../../src/privacy/numbers.js';
+import { maskNumber, normalizeE164, NumberHasher, protectNumber, sameNumber } from '../../../src/privacy/numbers.js';
 
 describe('normalizeE164', () => {
   const cases: Array<[string, string | null]> = [
@@ -52,6 +52,54 @@ describe('normalizeE164', () => {
     expect(normalizeE164('08 123 456 78', '46')).toBe('+46812345678');
     expect(normalizeE164('0401234567', '46')).toBe('+46401234567');
   });
+  it('without a default country, places only numbers that carry their country code', () => {
+    expect(normalizeE164('+358 40 123 4567', undefined)).toBe('+358401234567');
+    expect(normalizeE164('00358401234567', undefined)).toBe('+358401234567');
+    expect(normalizeE164('12125550100', undefined)).toBe('+12125550100');
+    expect(normalizeE164('0401234567', undefined)).toBeNull();
+    expect(normalizeE164('358401234', undefined)).toBeNull();
+  });
+});
+
+describe('sameNumber', () => {
+  const same: Array<[string, string, string | undefined]> = [
+    ['0200 100', '0200100', undefined],
+    ['1001', '1001', undefined],
+    ['alice', 'alice', undefined],
+    ['+358 20 123 4567', '00358201234567', undefined],
+    ['+358201234567', '020-123 4567', '358'],
+    ['(09) 123 4567', '+35891234567', '358'],
+    ['+17602922410', '7602922410', undefined],
+    ['7602922410', '0017602922410', undefined],
+    ['358401234567', '+358401234567', undefined],
+  ];
+  for (const [a, b, cc] of same) {
+    it(`${a} is ${b}${cc ? ` (country ${cc})` : ''}`, () => {
+      expect(sameNumber(a, b, cc)).toBe(true);
+      expect(sameNumber(b, a, cc)).toBe(true);
+    });
+  }
+  const different: Array<[string, string, string | undefined]> = [
+    // A national form cannot be placed without the default country.
+    ['+358201234567', '0201234567', undefined],
+    ['1001', '1002', undefined],
+    ['1001', '101', undefined],
+    ['alice', 'Alice', undefined],
+    ['', '', undefined],
+    // Too few digits to be the same subscriber without the country code.
+    ['+3584012345', '012345', undefined],
+    // Both carry their country codes, and they differ.
+    ['+17602922410', '+7602922410', undefined],
+    ['+358401234567', '+46401234567', '358'],
+    ['*100#', '100', undefined],
+    ['1'.repeat(300), '1'.repeat(300), undefined],
+  ];
+  for (const [a, b, cc] of different) {
+    it(`${a.slice(0, 20)} is not ${b.slice(0, 20)}${cc ? ` (country ${cc})` : ''}`, () => {
+      expect(sameNumber(a, b, cc)).toBe(false);
+      expect(sameNumber(b, a, cc)).toBe(false);
+    });
+  }
 });
 
 describe('maskNumber', () => {

@@ -135,10 +135,11 @@ describe('RtpLegReceiver on loopback', () => {
     await send(peer.rtp, Buffer.from([0x81, 201, 0, 40]), pair.port); // muxed, truncated
     await until('rtcp handled', () => counters.rtcp === 1 && counters.dropped.rtcp_malformed === 2 && counters.packets === 16);
 
-    const snap = receiver.snapshot();
-    expect(snap).toMatchObject({ packets: 16, lost: 0, ssrcs: 1, lastSsrc: SSRC });
+    // The statistics count the packets dropped while paused too: they were received.
+    expect(receiver.reception).toMatchObject({ packets: 19, lost: 0, ssrcs: 1 });
+    expect(receiver.reception.current!.ssrc).toBe(SSRC);
     expect(counters.bytes).toBe(sent.reduce((n, p) => n + p.length, 0));
-    expect(receiver.source(SSRC)!.lastSenderReport).toMatchObject({ ntpSeconds: 0xe1234567, ntpFraction: 0x89abcdef, rtpTimestamp: 17 * 160 });
+    expect(receiver.reception.source(SSRC)!.lastSenderReport).toMatchObject({ ntpSeconds: 0xe1234567, ntpFraction: 0x89abcdef, rtpTimestamp: 17 * 160 });
 
     const records = await spooled(spool);
     const rtp = records.filter((r) => r.type === RecordType.Rtp);
@@ -212,10 +213,11 @@ describe('RtpLegReceiver on loopback', () => {
       await send(peer.rtp, rtpPacket({ seq: 5000 + i, ts: 99999 + i * 160, ssrc: 2 }), pair.port);
     }
     await until('19 packets', () => counters.packets === 19);
-    expect(receiver.snapshot()).toMatchObject({ packets: 19, lost: 1, ssrcs: 2, lastSsrc: 2 });
+    expect(receiver.reception).toMatchObject({ packets: 19, lost: 1, ssrcs: 2 });
+    expect(receiver.reception.current!.ssrc).toBe(2);
     expect(counters.ssrcChanges).toBe(1);
-    expect(receiver.source(1)!.received).toBe(10);
-    expect(receiver.source(2)!.lost).toBe(1);
+    expect(receiver.reception.source(1)!.received).toBe(10);
+    expect(receiver.reception.source(2)!.lost).toBe(1);
   });
 
   it('follows new formats after a re-INVITE and stops listening on close', async () => {
@@ -252,8 +254,8 @@ describe('RtpLegReceiver on loopback', () => {
     ]);
     await until('50 packets and an SR', () => counters.packets === 50 && counters.rtcp >= 1);
     expect(counters.dropped.rtcp_malformed).toBe(0);
-    const snap = receiver.snapshot();
-    expect(snap).toMatchObject({ packets: 50, lost: 0, ssrcs: 1 });
+    expect(receiver.reception).toMatchObject({ packets: 50, lost: 0, ssrcs: 1 });
+    const ssrc = receiver.reception.current!.ssrc;
 
     const records = await spooled(spool);
     const h = newRtpHeader();
@@ -261,14 +263,14 @@ describe('RtpLegReceiver on loopback', () => {
     let prevSeq = -1;
     for (const r of records.filter((x) => x.type === RecordType.Rtp)) {
       expect(readRtpHeader(r.payload, r.payload.length, h)).toBeNull();
-      expect(h.ssrc).toBe(snap.lastSsrc);
+      expect(h.ssrc).toBe(ssrc);
       if (prevSeq >= 0) expect(h.sequence).toBe((prevSeq + 1) & 0xffff);
       prevSeq = h.sequence;
       audio.push(r.payload.subarray(h.payloadOffset, h.payloadOffset + h.payloadLength));
     }
     expect(audio.length).toBe(50);
     const sr = records.filter((x) => x.type === RecordType.Rtcp).map((x) => parseRtcp(x.payload)![0]!);
-    expect(sr[0]).toMatchObject({ type: 'sr', ssrc: snap.lastSsrc });
+    expect(sr[0]).toMatchObject({ type: 'sr', ssrc: ssrc });
 
     // The spooled payloads, concatenated, are the tone ffmpeg sent: sox measures it.
     const dir = mkdtempSync(join(tmpdir(), 'tallenne-rtp-audio-'));

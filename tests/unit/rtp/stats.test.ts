@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { SourceStats } from '../../../src/rtp/stats.js';
+import { DUPLICATE_WINDOW, jitterClockRate, LegReception, MAX_MISORDER, SourceStats } from '../../../src/rtp/stats.js';
 
 /** Feeds sequence numbers at a steady 20 ms / 160-unit pace (8 kHz, no jitter). */
 function feed(s: SourceStats, seqs: number[], startMs = 1000): void {
@@ -86,6 +86,43 @@ describe('SourceStats sequence accounting (RFC 3550 A.1, A.3)', () => {
     expect(s.extendedMax).toBe(30002);
   });
 
+  it('recognises duplicates: counted as received on the wire, but they hide no loss', () => {
+    const s = new SourceStats(1);
+    const verdicts = [0, 1, 2, 3, 5, 5, 3, 6, 1].map((q) => s.update(q, q * 160, 1000 + q * 20, 8000));
+    expect(verdicts).toEqual(['probation', 'valid', 'valid', 'valid', 'valid', 'duplicate', 'duplicate', 'valid', 'duplicate']);
+    expect(s.received).toBe(9);
+    expect(s.lost).toBe(1); // seq 4
+    expect(s.reportBlock(0).cumulativeLost).toBe(7 - 9);
+  });
+
+  it('tells a late packet from a duplicate anywhere in the reorder window, across the wrap', () => {
+    const s = new SourceStats(1);
+    const seqs = range(65409, 65700).filter((q) => q % 7 !== 0);
+    feed(s, seqs);
+    expect(s.lost).toBe(range(65409, 65700).length - seqs.length);
+    // Every missing number within MAX_MISORDER of the top is late, not a duplicate; then it is.
+    const missing = range(65700 - MAX_MISORDER + 1, 65700).filter((q) => q % 7 === 0);
+    for (const q of missing) expect(s.update(q & 0xffff, q * 160, 0, 8000)).toBe('valid');
+    for (const q of missing) expect(s.update(q & 0xffff, q * 160, 0, 8000)).toBe('duplicate');
+    expect(s.update(65699 & 0xffff, 0, 0, 8000)).toBe('duplicate');
+    expect(s.lost).toBe(range(65409, 65700).length - seqs.length - missing.length);
+    expect(DUPLICATE_WINDOW).toBeGreaterThan(MAX_MISORDER);
+  });
+
+  it('a duplicate during probation neither counts nor restarts the probation', () => {
+    const s = new SourceStats(1);
+    expect([7, 7, 8, 9].map((q) => s.update(q, 0, 0, 8000))).toEqual(['probation', 'duplicate', 'valid', 'valid']);
+    expect(s.received).toBe(3);
+    expect(s.lost).toBe(0);
+  });
+
+  it('counts a packet reordered before the first one as received, not as loss', () => {
+    const s = new SourceStats(1);
+    feed(s, [10, 11, 12, 9, 13]);
+    expect(s.lost).toBe(0);
+    expect(s.received).toBe(5);
+  });
+
   it('keeps loss counted before a restart', () => {
     const s = new SourceStats(1);
     feed(s, [0, 1, 2, 5, 6]); // 2 lost
@@ -141,5 +178,43 @@ describe('SourceStats sender-report bookkeeping', () => {
     const b = s.reportBlock(10_500);
     expect(b.lsr).toBe(0xabcd1234);
     expect(b.dlsr).toBe(32768); // 0.5 s in 1/65536 s
+  });
+});
+
+describe('LegReception: one leg, several sources', () => {
+  it('counts unique packets, loss over every source, SSRCs and both jitter figures', () => {
+    const leg = new LegReception();
+    for (const q of [0, 1, 2, 4, 4, 5]) leg.update(0xaaaa, q, q * 160, 1000 + q * 20 + (q % 2) * 4, 8000);
+    expect(leg.current!.ssrc).toBe(0xaaaa);
+    for (const q of [0, 1, 2, 3, 5]) leg.update(0xbbbb, 100 + q, 9000 + q * 160, 2000 + q * 20, 8000);
+    expect(leg.packets).toBe(5 + 5);
+    expect(leg.lost).toBe(1 + 1);
+    expect(leg.ssrcs).toBe(2);
+    expect(leg.current!.ssrc).toBe(0xbbbb);
+    expect(leg.source(0xaaaa)!.lost).toBe(1);
+    // The live figure is the current source's estimate; the stored one the mean over packets.
+    expect(leg.jitterMs).toBe(leg.current!.jitterMs);
+    expect(leg.meanJitterMs).toBeGreaterThan(0);
+    expect(leg.meanJitterMs).not.toBe(leg.jitterMs);
+  });
+
+  it('forgets the least recently heard source past its limit, keeping its loss', () => {
+    const leg = new LegReception(2);
+    for (const q of [0, 1, 3]) leg.update(1, q, q * 160, 1000 + q, 8000); // one lost
+    for (const q of [0, 1]) leg.update(2, q, q * 160, 2000 + q, 8000);
+    for (const q of [0, 1]) leg.update(3, q, q * 160, 3000 + q, 8000);
+    expect(leg.source(1)).toBeUndefined();
+    expect([...leg.tracked()].map((s) => s.ssrc)).toEqual([2, 3]);
+    expect(leg.lost).toBe(1);
+    expect(leg.ssrcs).toBe(3);
+  });
+
+  it('leaves telephone-events out of the jitter', () => {
+    expect(jitterClockRate({ pt: 101, codec: 'TELEPHONE-EVENT', clockRate: 8000, channels: 1 })).toBe(0);
+    expect(jitterClockRate({ pt: 9, codec: 'G722', clockRate: 8000, channels: 1 })).toBe(8000);
+    const leg = new LegReception();
+    for (let k = 0; k < 10; k++) leg.update(1, k, 5000, 1000 + 50 * k, 0);
+    expect(leg.packets).toBe(10);
+    expect(leg.meanJitterMs).toBe(0);
   });
 });

@@ -1,0 +1,120 @@
+/**
+ * The call's 20 ms stereo frames → Opus → Ogg. Each frame is split into the two legs'
+ * channels, each channel is encoded as its own mono Opus stream, and the two packets go into
+ * one multistream Ogg packet (customer left, agent right; RFC 7845 mapping family 1).
+ *
+ * Two mono streams instead of one stereo stream: libopus costs the same for both when both
+ * legs speak, but a silent leg can then be skipped on its own, and in a call one side mostly
+ * listens; the sides also cannot leak into each other through joint coding.
+ */
+import type { OpusEncoderHandle } from './opus-native.js';
+import { multistreamPacket, type OggOpusWriter } from './ogg.js';
+import { isGated, SilenceGate } from './silence-gate.js';
+
+/** Samples at 48 kHz in one 20 ms frame: what each Ogg packet decodes to. */
+export const SAMPLES_48K_PER_FRAME = 960;
+/** Silent frames run through the encoder before its silence packet is taken as settled. */
+const SILENCE_SETTLE_FRAMES = 3;
+
+/**
+ * One leg's mono Opus stream. A gated frame is fed as digital silence; once the encoder's
+ * packet for silence has settled (the same packet SILENCE_SETTLE_FRAMES times running), that
+ * packet is reused instead of running the encoder. The decoder then is exactly where the
+ * encoder is, so speech after the silence starts without a click.
+ */
+class ChannelEncoder {
+  framesEncoded = 0;
+  framesSkipped = 0;
+  readonly gate = new SilenceGate();
+  private settled: Buffer | null = null;
+  private lastSilent: Buffer | null = null;
+  private silentRun = 0;
+  private readonly zeros: Buffer;
+
+  constructor(
+    private readonly encoder: OpusEncoderHandle,
+    frameSamples: number,
+  ) {
+    this.zeros = Buffer.alloc(frameSamples * 2);
+  }
+
+  encode(pcm: Int16Array, gated: boolean): Buffer {
+    if (!gated) {
+      this.settled = null;
+      this.lastSilent = null;
+      this.silentRun = 0;
+      this.framesEncoded++;
+      return this.encoder.encode(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength));
+    }
+    if (this.settled) {
+      this.framesSkipped++;
+      return this.settled;
+    }
+    const packet = this.encoder.encode(this.zeros);
+    this.framesEncoded++;
+    this.silentRun++;
+    if (this.silentRun >= SILENCE_SETTLE_FRAMES && this.lastSilent && packet.equals(this.lastSilent)) this.settled = packet;
+    this.lastSilent = packet;
+    return packet;
+  }
+}
+
+/**
+ * Takes the timeline's stereo frames and writes one multistream Ogg packet per frame. Each
+ * frame is held back one frame, so that each leg's silence gate can look ahead.
+ */
+export class FrameEncoder {
+  private readonly channels: [ChannelEncoder, ChannelEncoder];
+  private readonly pending: [Int16Array, Int16Array];
+  private readonly current: [Int16Array, Int16Array];
+  private hasPending = false;
+  private readonly pendingRun: [number, number] = [0, 0];
+
+  constructor(
+    encoders: [OpusEncoderHandle, OpusEncoderHandle],
+    private readonly ogg: OggOpusWriter,
+    private readonly skipSilence: boolean,
+    frameSamples: number,
+  ) {
+    this.channels = [new ChannelEncoder(encoders[0], frameSamples), new ChannelEncoder(encoders[1], frameSamples)];
+    this.pending = [new Int16Array(frameSamples), new Int16Array(frameSamples)];
+    this.current = [new Int16Array(frameSamples), new Int16Array(frameSamples)];
+  }
+
+  get framesEncoded(): number {
+    return this.channels[0].framesEncoded + this.channels[1].framesEncoded;
+  }
+
+  get framesSkipped(): number {
+    return this.channels[0].framesSkipped + this.channels[1].framesSkipped;
+  }
+
+  /** One interleaved stereo frame (read at once: the caller may reuse it). */
+  push(frame: Int16Array): void {
+    const [l, r] = this.current;
+    for (let i = 0, j = 0; i < l.length; i++, j += 2) {
+      l[i] = frame[j]!;
+      r[i] = frame[j + 1]!;
+    }
+    const q0 = this.channels[0].gate.observe(l);
+    const q1 = this.channels[1].gate.observe(r);
+    if (this.hasPending) this.emit(q0, q1);
+    this.pending[0].set(l);
+    this.pending[1].set(r);
+    this.pendingRun[0] = this.channels[0].gate.run;
+    this.pendingRun[1] = this.channels[1].gate.run;
+    this.hasPending = true;
+  }
+
+  /** Encodes the frame held back; at the end there is no next frame, so it counts as sound. */
+  finish(): void {
+    if (this.hasPending) this.emit(false, false);
+    this.hasPending = false;
+  }
+
+  private emit(nextQuiet0: boolean, nextQuiet1: boolean): void {
+    const a = this.channels[0].encode(this.pending[0], this.skipSilence && isGated(this.pendingRun[0], nextQuiet0));
+    const b = this.channels[1].encode(this.pending[1], this.skipSilence && isGated(this.pendingRun[1], nextQuiet1));
+    this.ogg.writePacket(multistreamPacket([a, b]), SAMPLES_48K_PER_FRAME);
+  }
+}
