@@ -4,23 +4,28 @@
  * shape only; timings belong to bench output, never to a test.
  */
 import { describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile, type ExecFileOptions } from 'node:child_process';
+import { readFileSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO } from '../support/daemon.js';
+import { tempDir, trackProcessGroup } from '../support/cleanup.js';
 
 const run = promisify(execFile);
 
 describe('bench smoke', () => {
   it('places 3 calls, records 3, and reports floor and baseline figures', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tallenne-bench-smoke-'));
+    const dir = tempDir('bench-smoke');
     try {
       const out = join(dir, 'result.json');
-      const { stdout } = await run(process.execPath, [
+      // The bench's own temp folders go inside ours, and its process group (the bench and the
+      // daemons it starts) is killed at the end of the file if it is still there. (execFile
+      // hands `detached` on to spawn; its option type leaves it out.)
+      const bench = run(process.execPath, [
         join(REPO, 'bench', 'run.mjs'), '--calls', '3', '--seconds', '3', '--audio', 'conversational', '--baseline-calls', '1', '--out', out,
-      ], { cwd: REPO, timeout: 150_000 });
+      ], { cwd: REPO, timeout: 150_000, detached: true, env: { ...process.env, TMPDIR: dir } } as ExecFileOptions);
+      trackProcessGroup(bench.child);
+      const { stdout } = await bench;
       expect(stdout).toMatch(/tallenne bench/);
       expect(existsSync(out.replace(/\.json$/, '.md'))).toBe(true);
       const res = JSON.parse(readFileSync(out, 'utf8'));

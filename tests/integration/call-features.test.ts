@@ -7,8 +7,6 @@
  * inactivity watchdog armed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, removeDir, randomRtpRange, makeConfig, type DaemonHandle } from '../support/daemon.js';
 import { SipTestClient, answerMedia } from '../support/sip-client.js';
@@ -18,6 +16,7 @@ import { sleep } from '../support/legs.js';
 import { storedEntry } from '../support/index-reader.js';
 import { decodeWithFfmpeg, ffprobe, rms, tonePower } from '../support/audio.js';
 import type { RecordingEntry } from '../../src/types.js';
+import { tempDir } from '../support/cleanup.js';
 
 const RULES = `
 [roles]
@@ -309,7 +308,7 @@ describe('pause and resume by a=inactive, with the inactivity watchdog armed', (
   let d: DaemonHandle;
   beforeAll(async () => {
     // A 1 s inactivity timeout: a 2 s pause without RTP must not end the call. Digits masked.
-    const dir = mkdtempSync(join(tmpdir(), 'tallenne-pause-'));
+    const dir = tempDir('pause');
     const configText = makeConfig(dir, randomRtpRange())
       .replace('[rtp]\n', '[rtp]\ninactivity_timeout = "1s"\n')
       .replace('[privacy]\n', '[privacy]\nmask_dtmf = true\n');

@@ -1,10 +1,10 @@
 /** The `tallenne` command as operators run it: exit codes and output of check-config. */
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN } from '../support/daemon.js';
+import { tempDir } from '../support/cleanup.js';
 
 function tallenne(...args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
@@ -22,7 +22,7 @@ describe('tallenne CLI', () => {
   });
 
   it('check-config lists every error with its key path and exits 2', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tallenne-cli-'));
+    const dir = tempDir('cli');
     try {
       const f = join(dir, 'bad.toml');
       writeFileSync(f, '[sip]\nlisten = ["udp:nowhere"]\n[rtp]\nport_min = 70000\n[storage]\nsize = 1\n');

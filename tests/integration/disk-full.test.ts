@@ -1,35 +1,41 @@
 /**
  * A full disk mid-call (ENOSPC on the spool): the daemon keeps what it wrote, marks the
  * recording truncated, and loses nothing — once space is back the recording is finalised.
- * The data dir is a small tmpfs so the disk really fills; without mount privileges the test
- * is skipped with the reason.
+ * The data dir is a small file system of its own (a loop-mounted ext4 image, else a tmpfs)
+ * so the disk really fills. Mounting needs root; without it the test is skipped, and says so.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDaemon, BIN, type DaemonHandle } from '../support/daemon.js';
 import { SipTestClient } from '../support/sip-client.js';
 import { tonesForAnswer, startAll, closeAll } from '../support/legs.js';
 import { siprecMultipart, siprecSdp, rsMetadata } from '../support/siprec-body.js';
 import { ffprobe } from '../support/audio.js';
+import { tempDir } from '../support/cleanup.js';
+import { mountSmallFs, type SmallFs } from '../support/small-fs.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'tallenne-enospc-'));
-const data = join(dir, 'data');
-mkdirSync(data);
-const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', data]).status === 0;
-
-describe.skipIf(!mounted)('disk full mid-call (needs root to mount a small tmpfs)', () => {
+describe('disk full mid-call, on a small file system of its own', () => {
   const daemons: DaemonHandle[] = [];
-  beforeAll(() => undefined);
+  let dir: string;
+  let data: string;
+  let fs: SmallFs;
+  beforeAll(() => {
+    dir = tempDir('enospc');
+    data = join(dir, 'data');
+    fs = mountSmallFs(data, 8);
+  });
   afterAll(async () => {
     for (const d of daemons) await d.kill();
-    spawnSync('umount', [data]);
-    rmSync(dir, { recursive: true, force: true });
   });
 
-  it('keeps the audio written before ENOSPC and stores the recording as truncated', async () => {
+  it('keeps the audio written before ENOSPC and stores the recording as truncated', async ({ skip }) => {
+    if (!fs.mounted) {
+      const why = `SKIPPED: could not mount a small file system (${fs.reason}). It needs root or CAP_SYS_ADMIN: run \`sudo npx vitest run tests/integration/disk-full.test.ts\`.`;
+      console.warn(why);
+      skip(why);
+    }
     const d = await startDaemon({ dir, set: { storage: 'min_free = "1KiB"' } });
     daemons.push(d);
     const client = new SipTestClient('udp', d.udpPort);

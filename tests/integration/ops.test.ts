@@ -6,14 +6,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { metricsInPromQl } from '../support/promql.js';
 import { startDaemon, removeDir, makeConfig, randomRtpRange, BIN, REPO, type DaemonHandle, type LogLine } from '../support/daemon.js';
 import { SipTestClient, answerMedia } from '../support/sip-client.js';
 import { RtpSender } from '../support/rtp-sender.js';
 import { siprecMultipart, siprecSdp, rsMetadata } from '../support/siprec-body.js';
+import { tempDir } from '../support/cleanup.js';
 
 const DAY_MS = 86_400_000;
 
@@ -298,7 +298,7 @@ describe('free-space floor', () => {
   let dir: string;
   let rtp: [number, number];
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'tallenne-it-'));
+    dir = tempDir('ops');
     rtp = randomRtpRange();
     // A floor no test machine's disk reaches.
     d = await startDaemon({ dir, rtp, configText: makeConfig(dir, rtp).replace('min_free = "1MiB"', 'min_free = "1000TiB"') });

@@ -1,7 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { parseConfigText } from '../../src/config/load.js';
@@ -14,6 +13,7 @@ import { NumberHasher, protectNumber } from '../../src/privacy/numbers.js';
 import { withRetention } from '../../src/retention/policy.js';
 import { LocalAudioStore } from '../../src/storage/audio-store.js';
 import { makeEntry, ulidAt } from '../unit/index/entry.js';
+import { tempDir } from '../support/cleanup.js';
 
 const NOW = Date.now();
 const START = NOW - 3_600_000;
@@ -33,7 +33,7 @@ function ffprobe(file: string): { codec: string; channels: number; sampleRate: n
 }
 
 describe('register CLI', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tallenne-cli-'));
+  const dir = tempDir('register-cli');
   const config = `
 [storage]
 dir = "${dir}/data"

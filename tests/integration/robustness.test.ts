@@ -6,8 +6,6 @@
  * capacity gets 503s while every accepted call is still recorded.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, removeDir, randomRtpRange, makeConfig, type DaemonHandle } from '../support/daemon.js';
 import { SipTestClient } from '../support/sip-client.js';
@@ -18,9 +16,10 @@ import { closeAll, sleep, startAll, tonesForAnswer } from '../support/legs.js';
 import { storedEntries } from '../support/index-reader.js';
 import { sampleNames } from '../unit/sip/samples.js';
 import { firstHeader } from '../../src/sip/message.js';
+import { tempDir } from '../support/cleanup.js';
 
 function daemonConfig(extra: { sip?: string; rtp?: string; calls?: string }): { dir: string; configText: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'tallenne-robust-'));
+  const dir = tempDir('robust');
   let text = makeConfig(dir, randomRtpRange(400));
   if (extra.sip) text = text.replace('[sip]\n', `[sip]\n${extra.sip}\n`);
   if (extra.rtp) text = text.replace('[rtp]\n', `[rtp]\n${extra.rtp}\n`);

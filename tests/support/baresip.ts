@@ -5,9 +5,9 @@
  * its SDP and send from it.
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir, trackChild } from './cleanup.js';
 
 export type BaresipCodec = 'PCMU' | 'G722' | 'opus';
 
@@ -49,7 +49,7 @@ function udpSocketsOf(pid: number): string[] {
  */
 export async function baresipCall(opts: { sipPort: number; codec: BaresipCodec; toneHz: number; seconds: number; rtpPorts: [number, number] }): Promise<BaresipRun> {
   const c = CODECS[opts.codec];
-  const dir = mkdtempSync(join(tmpdir(), 'tallenne-baresip-'));
+  const dir = tempDir('baresip');
   const wav = join(dir, 'tone.wav');
   execFileSync('sox', ['-n', '-r', String(c.wavRate), '-c', String(c.wavChannels), '-b', '16', wav, 'synth', String(opts.seconds + 2), 'sine', String(opts.toneHz), 'vol', '0.5']);
   writeFileSync(join(dir, 'config'), [
@@ -67,7 +67,7 @@ export async function baresipCall(opts: { sipPort: number; codec: BaresipCodec; 
     '',
   ].join('\n'));
   writeFileSync(join(dir, 'accounts'), `<sip:tester@127.0.0.1>;regint=0;audio_codecs=${c.name}\n`);
-  const proc = spawn('baresip', ['-f', dir, '-n', '127.0.0.1', '-s', '-e', `/dial sip:rec@127.0.0.1:${opts.sipPort}`, '-t', String(opts.seconds)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = trackChild(spawn('baresip', ['-f', dir, '-n', '127.0.0.1', '-s', '-e', `/dial sip:rec@127.0.0.1:${opts.sipPort}`, '-t', String(opts.seconds)], { stdio: ['ignore', 'pipe', 'pipe'] }));
   let output = '';
   proc.stdout!.setEncoding('utf8').on('data', (s: string) => { output += s; });
   proc.stderr!.setEncoding('utf8').on('data', (s: string) => { output += s; });

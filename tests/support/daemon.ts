@@ -3,10 +3,10 @@
  * data dir, reads its JSON log lines, and stops it. Needs `npm run build` (npm test does it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir, trackChild } from './cleanup.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = join(REPO, 'bin', 'tallenne');
@@ -71,7 +71,7 @@ ${extra}
  * `{ rtp: 'inactivity_timeout = "2s"' }`.
  */
 export async function startDaemon(opts: { dir?: string; extraToml?: string; set?: Record<string, string>; configText?: string; rtp?: [number, number]; ipv6?: boolean } = {}): Promise<DaemonHandle> {
-  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'tallenne-it-'));
+  const dir = opts.dir ?? tempDir('daemon');
   const rtp = opts.rtp ?? randomRtpRange();
   const configFile = join(dir, 'tallenne.toml');
   let text = opts.configText ?? makeConfig(dir, rtp, opts.extraToml ?? '', { ipv6: opts.ipv6 ?? false });
@@ -83,7 +83,7 @@ export async function startDaemon(opts: { dir?: string; extraToml?: string; set?
     text = text.replace(`\n[${table}]\n`, `\n[${table}]\n${lines}\n`);
   }
   writeFileSync(configFile, text);
-  const proc = spawn(process.execPath, [BIN, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = trackChild(spawn(process.execPath, [BIN, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] }));
   const logs: LogLine[] = [];
   const waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
   let raw = '';
@@ -125,7 +125,13 @@ export async function startDaemon(opts: { dir?: string; extraToml?: string; set?
       exited.then((code) => { clearTimeout(t); reject(new Error(`daemon exited (${code}) while waiting; output:\n${raw.slice(-4000)}`)); });
     });
   };
-  await waitForLog((l) => l.msg === 'tallenne ready', 30_000);
+  try {
+    await waitForLog((l) => l.msg === 'tallenne ready', 30_000);
+  } catch (e) {
+    // A daemon that never became ready is never handed out: stop it now, not at the file's end.
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    throw e;
+  }
   const sip = logs.filter((l) => l.msg === 'SIP listening');
   const http = logs.find((l) => l.msg === 'HTTP listening')!;
   return {

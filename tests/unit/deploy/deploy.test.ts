@@ -6,12 +6,13 @@
 import { metricsInPromQl } from '../../support/promql.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseToml } from 'smol-toml';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { tempDir } from '../../support/cleanup.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const at = (...p: string[]) => join(REPO, ...p);
@@ -96,7 +97,7 @@ describe('metricsInPromQl', () => {
 describe('systemd unit', () => {
   let dir: string;
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'tallenne-unit-'));
+    dir = tempDir('deploy');
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -184,7 +185,7 @@ describe('Prometheus rules and config', () => {
   describe('alerts fire on the conditions they describe (promtool test rules)', () => {
     let dir: string;
     beforeAll(() => {
-      dir = mkdtempSync(join(tmpdir(), 'tallenne-rules-'));
+      dir = tempDir('rules');
       // The annotations are text for people; promtool would compare them word for word, so
       // the expressions are tested on a copy without them.
       const lines = readFileSync(RULES, 'utf8').split('\n');

@@ -1,15 +1,15 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeSpool, type EncodeJob, type EncodeResult } from '../../../src/encoder/encode-spool.js';
 import { MASKED_DTMF_DIGIT } from '../../../src/encoder/dtmf.js';
 import { channelOf, decodeWithFfmpeg, peak, toneLevel, writeSpoolFixture, type FixtureSpec } from '../../support/spool-fixture.js';
+import { tempDir } from '../../support/cleanup.js';
 
 let dir: string;
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'encode-spool-'));
+  dir = tempDir('encode-spool');
 });
 
 let n = 0;

@@ -1,10 +1,10 @@
 import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OggOpusWriter, multistreamPacket, oggCrc32, selfDelimitedPacket } from '../../../src/encoder/ogg.js';
 import { createOpusEncoder } from '../../../src/encoder/opus-native.js';
+import { tempDir } from '../../support/cleanup.js';
 
 interface Page {
   flags: number;
@@ -58,7 +58,7 @@ describe('oggCrc32', () => {
   });
 
   it('verifies every page of a file made by opusenc', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ogg-'));
+    const dir = tempDir('ogg');
     execFileSync('sox', ['-n', '-r', '16000', '-c', '1', '-b', '16', join(dir, 't.wav'), 'synth', '1.5', 'sine', '440']);
     execFileSync('opusenc', ['--quiet', join(dir, 't.wav'), join(dir, 't.opus')]);
     const ps = pages(readFileSync(join(dir, 't.opus')));
@@ -73,7 +73,7 @@ describe('oggCrc32', () => {
 
 describe('OggOpusWriter', () => {
   function writeFile(frames: number, totalSamples48k: number, preSkip = 312): { file: string; data: Buffer } {
-    const dir = mkdtempSync(join(tmpdir(), 'ogg-'));
+    const dir = tempDir('ogg');
     const file = join(dir, 'w.opus');
     const fd = openSync(file, 'w');
     const w = new OggOpusWriter(fd, { channels: 2, inputSampleRate: 8000, preSkip, serial: 0x1234abcd });
@@ -143,7 +143,7 @@ describe('OggOpusWriter', () => {
   });
 
   it('refuses an end beyond what was written', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ogg-'));
+    const dir = tempDir('ogg');
     const fd = openSync(join(dir, 'x.opus'), 'w');
     const w = new OggOpusWriter(fd, { channels: 1, inputSampleRate: 8000, preSkip: 312 });
     w.writePacket(Buffer.from([0xf8, 0xff, 0xfe]), 960);
@@ -197,7 +197,7 @@ describe('self-delimiting Opus packets (RFC 6716 Appendix B)', () => {
   });
 
   it('writes a family 1 file of two mono streams that ffmpeg decodes as two separate channels', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ogg-ms-'));
+    const dir = tempDir('ogg-ms');
     const file = join(dir, 'dual.opus');
     const fd = openSync(file, 'w');
     const w = new OggOpusWriter(fd, { channels: 2, channelMapping: 1, inputSampleRate: 8000, preSkip: 312 });

@@ -1,11 +1,11 @@
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EncoderPool } from '../../../src/encoder/pool.js';
 import type { EncodeJob } from '../../../src/encoder/encode-spool.js';
 import { writeSpoolFixture } from '../../support/spool-fixture.js';
+import { tempDir } from '../../support/cleanup.js';
 
 // The pool runs the compiled worker (a thread cannot load TypeScript): `npm test` builds
 // first; alone, run `npx tsc -p .` before these tests.
@@ -17,7 +17,7 @@ const pools: EncoderPool[] = [];
 
 beforeAll(async () => {
   if (!existsSync(join(DIST, 'worker.js'))) throw new Error('dist/encoder/worker.js is missing: run `npx tsc -p .` first');
-  dir = mkdtempSync(join(tmpdir(), 'pool-'));
+  dir = tempDir('pool');
   spool = join(dir, 'a.spool');
   await writeSpoolFixture({
     path: spool,

@@ -3,8 +3,6 @@
  * with the other leg, end to end through encodeSpool (decoded with ffmpeg).
  */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SpoolWriter } from '../../../src/spool/writer.js';
 import { RecordType } from '../../../src/spool/format.js';
@@ -13,13 +11,14 @@ import { linearToUlaw } from '../../../src/encoder/g711.js';
 import type { MediaFormat, RecordingMeta } from '../../../src/types.js';
 import { senderReport } from '../rtp/fixtures.js';
 import { decodeWithFfmpeg } from '../../support/audio.js';
+import { tempDir } from '../../support/cleanup.js';
 
 const PCMU: MediaFormat = { pt: 0, codec: 'PCMU', clockRate: 8000, channels: 1 };
 const NTP_UNIX_OFFSET_S = 2_208_988_800;
 
 /** Both legs start sending at the same sender time; the agent leg's packets all arrive 120 ms later. */
 async function spoolWithDelayedLeg(withSr: boolean): Promise<{ dir: string; path: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'tallenne-sr-'));
+  const dir = tempDir('sr');
   const path = join(dir, 'call.spool');
   const answeredAt = Date.UTC(2026, 10, 22, 9, 0, 0);
   const meta: RecordingMeta = {

@@ -1,13 +1,12 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { openIndex } from '../../../src/index/index.js';
 import type { AuditEntry } from '../../../src/index/audit.js';
+import { tempDir } from '../../support/cleanup.js';
 
 async function logWith(n: number): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'tallenne-audit-'));
+  const dir = tempDir('audit');
   const ix = await openIndex(dir);
   for (let i = 1; i <= n; i++) {
     await ix.audit.append({ actor: `user${i}`, action: 'show', recordingId: `rec${i}`, reason: 'qa', details: { n: i, ok: true } });

@@ -1,12 +1,12 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { openIndex, SCHEMA_VERSION, type RecordingIndex } from '../../../src/index/index.js';
 import { NumberHasher, maskNumber, normalizeE164 } from '../../../src/privacy/numbers.js';
 import type { RecordingEntry } from '../../../src/types.js';
 import { makeEntry } from './entry.js';
+import { tempDir } from '../../support/cleanup.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const N = 100_000;
@@ -22,7 +22,7 @@ describe('RecordingIndex over 100,000 entries', () => {
   let hashes: string[];
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'tallenne-ix-'));
+    dir = tempDir('ix');
     ix = await openIndex(dir);
     const hasher = NumberHasher.open(join(dir, 'key'));
     hashes = Array.from({ length: 50 }, (_, k) => hasher.hash(`+35840${String(1000000 + k)}`));
@@ -107,7 +107,7 @@ describe('RecordingIndex over 100,000 entries', () => {
 
 describe('RecordingIndex updates, expiry and privacy', () => {
   it('keeps secondary keys in step with updates and removals', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tallenne-ix-'));
+    const dir = tempDir('ix');
     const ix = await openIndex(dir);
     await ix.put(makeEntry('a', T0, { agentId: 'x', team: 't1' }));
     await ix.update('a', { agentId: 'y', team: undefined });
@@ -123,7 +123,7 @@ describe('RecordingIndex updates, expiry and privacy', () => {
   });
 
   it('returns expired entries from the expiry indexes, honouring holds', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tallenne-ix-'));
+    const dir = tempDir('ix');
     const ix = await openIndex(dir);
     const ret = (a: number, m: number) => ({ policy: 'p', audioExpiresAt: new Date(a).toISOString(), metadataExpiresAt: new Date(m).toISOString() });
     await ix.put(makeEntry('e1', T0, { retention: ret(T0 + 1000, T0 + 5000) }));
@@ -141,7 +141,7 @@ describe('RecordingIndex updates, expiry and privacy', () => {
   });
 
   it('never stores the clear number: the raw LMDB data file holds only the masked form and the hash', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tallenne-ix-'));
+    const dir = tempDir('ix');
     const ix = await openIndex(dir);
     const hasher = NumberHasher.open(join(dir, 'key'));
     const e164 = normalizeE164('040 987 6543', '358')!;
@@ -157,7 +157,7 @@ describe('RecordingIndex updates, expiry and privacy', () => {
   });
 
   it('migrates a store written before versioning by rebuilding its secondary indexes', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tallenne-ix-'));
+    const dir = tempDir('ix');
     const env = open({ path: join(dir, 'index') });
     const recs = env.openDB<RecordingEntry, string>('recordings', {});
     await recs.put('old1', makeEntry('old1', T0, { agentId: 'ag' }));
@@ -170,7 +170,7 @@ describe('RecordingIndex updates, expiry and privacy', () => {
   });
 
   it('migrates a version 1 store to the group index, and finds the sessions of one SIPREC group', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tallenne-ix-'));
+    const dir = tempDir('ix');
     const env = open({ path: join(dir, 'index') });
     const recs = env.openDB<RecordingEntry, string>('recordings', {});
     await recs.put('g1', makeEntry('g1', T0, { groupId: 'grp-A' }));
@@ -187,7 +187,7 @@ describe('RecordingIndex updates, expiry and privacy', () => {
   });
 
   it('refuses a store from a newer schema', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tallenne-ix-'));
+    const dir = tempDir('ix');
     const env = open({ path: join(dir, 'index') });
     await env.openDB('meta', {}).put('schemaVersion', SCHEMA_VERSION + 1);
     await env.close();

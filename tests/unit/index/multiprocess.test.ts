@@ -1,18 +1,17 @@
 import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openIndex } from '../../../src/index/index.js';
 import { makeEntry } from './entry.js';
+import { tempDir, trackChild } from '../../support/cleanup.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CHILD = fileURLToPath(new URL('./writer-child.ts', import.meta.url));
 
 function writer(dir: string, prefix: string, n: number): Promise<number | null> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(ROOT, 'node_modules/vite-node/vite-node.mjs'), CHILD, dir, prefix, String(n)], { cwd: ROOT, stdio: 'ignore' });
+    const p = trackChild(spawn(process.execPath, [join(ROOT, 'node_modules/vite-node/vite-node.mjs'), CHILD, dir, prefix, String(n)], { cwd: ROOT, stdio: 'ignore' }));
     p.on('error', reject);
     p.on('close', resolve);
   });
@@ -20,7 +19,7 @@ function writer(dir: string, prefix: string, n: number): Promise<number | null> 
 
 describe('one index, several processes', () => {
   it('keeps every write and an intact audit chain when a CLI process writes while the daemon does', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tallenne-mp-'));
+    const dir = tempDir('mp');
     const daemon = await openIndex(dir);
     let running = 2;
     const children = [writer(dir, 'cliA', 200), writer(dir, 'cliB', 200)].map((p) => p.finally(() => running--));

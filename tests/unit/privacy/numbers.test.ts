@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, statSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { maskNumber, normalizeE164, NumberHasher, protectNumber, sameNumber } from '../../../src/privacy/numbers.js';
+import { tempDir } from '../../support/cleanup.js';
 
 describe('normalizeE164', () => {
   const cases: Array<[string, string | null]> = [
@@ -119,7 +119,7 @@ describe('maskNumber', () => {
 });
 
 describe('NumberHasher', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tallenne-hash-'));
+  const dir = tempDir('hash');
 
   it('creates a 32-byte key with mode 0600 (and its folder) on first open', () => {
     const file = join(dir, 'sub', 'key');

@@ -1,7 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfigText } from '../../../src/config/load.js';
@@ -10,6 +9,7 @@ import { LocalAudioStore } from '../../../src/storage/audio-store.js';
 import { Purger } from '../../../src/retention/purge.js';
 import { withRetention } from '../../../src/retention/policy.js';
 import { makeEntry, ulidAt } from '../index/entry.js';
+import { tempDir, trackChild } from '../../support/cleanup.js';
 
 const T0 = Date.UTC(2026, 2, 1, 8, 0, 0);
 const retention = parseConfigText('[retention]\naudio = "2s"\nmetadata = "5s"\n', 'x.toml').config.retention;
@@ -18,7 +18,7 @@ const CHILD = fileURLToPath(new URL('./purge-crash-child.ts', import.meta.url));
 
 function runChild(dir: string, now: number, step: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(ROOT, 'node_modules/vite-node/vite-node.mjs'), CHILD, dir, String(now), step], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = trackChild(spawn(process.execPath, [join(ROOT, 'node_modules/vite-node/vite-node.mjs'), CHILD, dir, String(now), step], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] }));
     let stderr = '';
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     p.on('error', reject);
@@ -27,7 +27,7 @@ function runChild(dir: string, now: number, step: string): Promise<{ code: numbe
 }
 
 async function oneRecording() {
-  const dir = mkdtempSync(join(tmpdir(), 'tallenne-crash-'));
+  const dir = tempDir('crash');
   const store = new LocalAudioStore(dir);
   const id = ulidAt(T0 - 60_000, 1);
   const key = store.keyFor(id, T0);

@@ -1,7 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { parseConfigText } from '../../../src/config/load.js';
 import { openIndex, type RecordingIndex } from '../../../src/index/index.js';
 import { LocalAudioStore } from '../../../src/storage/audio-store.js';
@@ -9,6 +7,7 @@ import { Purger } from '../../../src/retention/purge.js';
 import { withRetention } from '../../../src/retention/policy.js';
 import { hold, release, erase, rectify } from '../../../src/retention/actions.js';
 import { makeEntry, ulidAt } from '../index/entry.js';
+import { tempDir } from '../../support/cleanup.js';
 
 const T0 = Date.UTC(2026, 2, 1, 8, 0, 0);
 const retention = parseConfigText(
@@ -28,7 +27,7 @@ erasure_refused_reason = "statutory task"
 const privacy = parseConfigText('', 'x.toml').config.privacy;
 
 async function setup() {
-  const dir = mkdtempSync(join(tmpdir(), 'tallenne-purge-'));
+  const dir = tempDir('purge');
   const store = new LocalAudioStore(dir);
   let now = T0;
   const ix = await openIndex(dir, { now: () => now });

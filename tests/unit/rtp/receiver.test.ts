@@ -1,6 +1,5 @@
 import { describe, it, expect, afterEach } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type dgram from 'node:dgram';
 import { execFile } from 'node:child_process';
@@ -16,6 +15,7 @@ import { RecordType } from '../../../src/spool/format.js';
 import type { MediaFormat } from '../../../src/types.js';
 import { newRtpHeader, readRtpHeader } from '../../../src/rtp/packet.js';
 import { rtpPacket, senderReport } from './fixtures.js';
+import { tempDir } from '../../support/cleanup.js';
 
 const run = promisify(execFile);
 
@@ -57,7 +57,7 @@ function send(socket: dgram.Socket, buf: Buffer, port: number): Promise<void> {
 }
 
 async function setup(opts: { intervalMs?: number; now?: () => number } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'tallenne-rtp-'));
+  const dir = tempDir('rtp');
   const base = randomBase();
   const ours = new PortAllocator({ address: '127.0.0.1', min: base, max: base + 9 });
   const theirs = new PortAllocator({ address: '127.0.0.1', min: base + 10, max: base + 19 });
@@ -273,7 +273,7 @@ describe('RtpLegReceiver on loopback', () => {
     expect(sr[0]).toMatchObject({ type: 'sr', ssrc: ssrc });
 
     // The spooled payloads, concatenated, are the tone ffmpeg sent: sox measures it.
-    const dir = mkdtempSync(join(tmpdir(), 'tallenne-rtp-audio-'));
+    const dir = tempDir('rtp-audio');
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const raw = join(dir, 'leg.ul');
     writeFileSync(raw, Buffer.concat(audio));
