@@ -15,6 +15,10 @@
  * The protect side (`protectRtp`, `protectRtcp`) makes new buffers; it serves tests and
  * the test sender, not the recorder.
  *
+ * Receive state for a new SSRC is created only once its first packet has authenticated,
+ * so forged packets cannot fill the per-SSRC table. Under UNAUTHENTICATED_SRTP nothing
+ * authenticates RTP (the offerer chose that): the rollover and replay logic still run.
+ *
  * Key material is held in closures and private fields only; no method, error or
  * `toString` exposes it.
  */
@@ -426,7 +430,7 @@ export class SrtpSession {
   }
 
   private remember<T>(map: Map<number, T>, ssrc: number, state: T): void {
-    if (map.size >= this.maxSources) map.delete(map.keys().next().value!);
+    if (!map.has(ssrc) && map.size >= this.maxSources) map.delete(map.keys().next().value!);
     map.set(ssrc, state);
   }
 
