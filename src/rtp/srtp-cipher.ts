@@ -45,6 +45,21 @@ export class AesCmKeystream {
   }
 }
 
+/**
+ * XORs a 48-bit big-endian value into buf[at, at + 6): the packet index into an AES-CM IV,
+ * or r into the key derivation's. A double holds 48 bits exactly.
+ */
+export function xorUint48(buf: Buffer, at: number, value: number): void {
+  const hi = Math.floor(value / 0x100000000);
+  const lo = value >>> 0;
+  buf[at]! ^= (hi >>> 8) & 0xff;
+  buf[at + 1]! ^= hi & 0xff;
+  buf[at + 2]! ^= lo >>> 24;
+  buf[at + 3]! ^= (lo >>> 16) & 0xff;
+  buf[at + 4]! ^= (lo >>> 8) & 0xff;
+  buf[at + 5]! ^= lo & 0xff;
+}
+
 /** Key derivation labels, RFC 3711 §4.3.1 and §4.3.2. */
 export const KDF_LABEL = {
   srtpEncryption: 0,
@@ -65,14 +80,7 @@ export function deriveSessionKey(prf: AesCmKeystream, masterSalt: Buffer, label:
   masterSalt.copy(iv, 0, 0, Math.min(14, masterSalt.length));
   // key_id = label || r (8 + 48 bits), right-aligned against the 112-bit salt.
   iv[7]! ^= label;
-  const hi = Math.floor(r / 0x100000000);
-  const lo = r >>> 0;
-  iv[8]! ^= (hi >>> 8) & 0xff;
-  iv[9]! ^= hi & 0xff;
-  iv[10]! ^= lo >>> 24;
-  iv[11]! ^= (lo >>> 16) & 0xff;
-  iv[12]! ^= (lo >>> 8) & 0xff;
-  iv[13]! ^= lo & 0xff;
+  xorUint48(iv, 8, r);
   const out = Buffer.alloc(bytes);
   prf.xor(iv, out, 0, bytes);
   return out;

@@ -22,7 +22,7 @@
  * Key material is held in closures and private fields only; no method, error or
  * `toString` exposes it.
  */
-import { AesCmKeystream, deriveSessionKey, gcmOpen, gcmSeal, hmacSha1, KDF_LABEL, tagsEqual } from './srtp-cipher.js';
+import { AesCmKeystream, deriveSessionKey, gcmOpen, gcmSeal, hmacSha1, KDF_LABEL, tagsEqual, xorUint48 } from './srtp-cipher.js';
 import { DEFAULT_REPLAY_WINDOW, guessRoc, ReplayWindow } from './srtp-replay.js';
 import { SRTP_SUITES, type SrtpSuite, type SrtpSuiteName } from './srtp-suites.js';
 
@@ -290,18 +290,8 @@ export class SrtpSession {
     salt.copy(iv, 0, 0, 14);
     iv[14] = 0;
     iv[15] = 0;
-    iv[4]! ^= ssrc >>> 24;
-    iv[5]! ^= (ssrc >>> 16) & 0xff;
-    iv[6]! ^= (ssrc >>> 8) & 0xff;
-    iv[7]! ^= ssrc & 0xff;
-    const hi = Math.floor(index / 0x100000000);
-    const lo = index >>> 0;
-    iv[8]! ^= (hi >>> 8) & 0xff;
-    iv[9]! ^= hi & 0xff;
-    iv[10]! ^= lo >>> 24;
-    iv[11]! ^= (lo >>> 16) & 0xff;
-    iv[12]! ^= (lo >>> 8) & 0xff;
-    iv[13]! ^= lo & 0xff;
+    iv.writeUInt32BE((iv.readUInt32BE(4) ^ ssrc) >>> 0, 4);
+    xorUint48(iv, 8, index);
     return iv;
   }
 

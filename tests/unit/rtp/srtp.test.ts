@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { inspect } from 'node:util';
-import { SrtpSession, type SrtpPolicy, type SrtpResult } from '../../../src/rtp/srtp.js';
+import { SRTP_DROP_REASONS, SrtpSession, type SrtpPolicy, type SrtpResult } from '../../../src/rtp/srtp.js';
 import { SRTP_SUITES, SRTP_SUITE_NAMES, type SrtpSuiteName } from '../../../src/rtp/srtp-suites.js';
 import { guessRoc, ReplayWindow } from '../../../src/rtp/srtp-replay.js';
 import { readRtpHeader, newRtpHeader } from '../../../src/rtp/packet.js';
@@ -358,5 +358,46 @@ describe('secrets stay inside', () => {
     } catch (e) {
       expect(String(e)).not.toContain(k.key.toString('hex'));
     }
+  });
+});
+
+describe('hostile input', () => {
+  it('random and mangled datagrams get a reason, never a throw', () => {
+    let seed = 12345;
+    const rand = (): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed;
+    };
+    for (const suite of SRTP_SUITE_NAMES) {
+      for (const mkiLength of [0, 2]) {
+        const policy: SrtpPolicy = {
+          suite, mkiLength, keys: [{ ...keyFor(suite), ...(mkiLength ? { mki: Buffer.from([0, 9]) } : {}) }],
+        };
+        const { tx, rx } = pair(policy);
+        const good = [tx.protectRtp(rtp(1, 1, { csrc: 2, extension: true })), tx.protectRtcp(rtcp())];
+        for (let i = 0; i < 300; i++) {
+          const base = good[i % 2]!;
+          const b = i % 3 === 0 ? Buffer.alloc(rand() % 80) : Buffer.from(base.subarray(0, rand() % (base.length + 1)));
+          for (let j = 0; j < b.length; j++) if (i % 3 === 0 || rand() % 7 === 0) b[j] = rand() & 0xff;
+          if (b.length > 0 && rand() % 2 === 0) b[0] = 0x80 | (rand() & 0x3f);
+          const r1 = rx.unprotectRtp(Buffer.from(b));
+          const r2 = rx.unprotectRtcp(Buffer.from(b));
+          for (const r of [r1, r2]) if (!r.ok) expect(SRTP_DROP_REASONS).toContain(r.reason);
+        }
+      }
+    }
+  });
+
+  it('the SRTCP index keeps counting per SSRC while other SSRCs come and go', () => {
+    const suite = 'AES_CM_128_HMAC_SHA1_80';
+    const tx = new SrtpSession({ suite, keys: [keyFor(suite)], maxSources: 2 });
+    const indexOf = (w: Buffer): number => w.readUInt32BE(w.length - 14) & 0x7fffffff;
+    const seen: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      seen.push(indexOf(tx.protectRtcp(rtcp(0xa))));
+      seen.push(indexOf(tx.protectRtcp(rtcp(0xb))));
+    }
+    expect(seen).toEqual([1, 1, 2, 2, 3, 3]);
+    expect(indexOf(tx.protectRtcp(rtcp(0xa), 0, 0x1234))).toBe(0x1234);
   });
 });
