@@ -3,7 +3,7 @@ import { inspect } from 'node:util';
 import { SRTP_DROP_REASONS, SrtpSession, type SrtpPolicy, type SrtpResult } from '../../../src/rtp/srtp.js';
 import { SRTP_SUITES, SRTP_SUITE_NAMES, type SrtpSuiteName } from '../../../src/rtp/srtp-suites.js';
 import { guessRoc, ReplayWindow } from '../../../src/rtp/srtp-replay.js';
-import { readRtpHeader, newRtpHeader } from '../../../src/rtp/packet.js';
+import { looksLikeRtcp, newRtpHeader, readRtpHeader } from '../../../src/rtp/packet.js';
 
 /** A deterministic master key for `suite` (distinct per `seed`). */
 function keyFor(suite: SrtpSuiteName, seed = 1): { key: Buffer; salt: Buffer } {
@@ -399,5 +399,15 @@ describe('hostile input', () => {
     }
     expect(seen).toEqual([1, 1, 2, 2, 3, 3]);
     expect(indexOf(tx.protectRtcp(rtcp(0xa), 0, 0x1234))).toBe(0x1234);
+  });
+});
+
+describe('demultiplexing', () => {
+  it('SRTP and SRTCP keep their headers in clear, so RFC 5761 demux still tells them apart', () => {
+    for (const suite of SRTP_SUITE_NAMES) {
+      const tx = new SrtpSession({ suite, keys: [keyFor(suite)] });
+      expect(looksLikeRtcp(tx.protectRtcp(rtcp()))).toBe(true);
+      expect(looksLikeRtcp(tx.protectRtp(rtp(1)))).toBe(false);
+    }
   });
 });
