@@ -158,10 +158,15 @@ export class Purger {
     return report;
   }
 
-  /** Runs the purge every `intervalMs` (one run at a time); the timer does not keep the process alive. */
+  /**
+   * Runs the purge every `intervalMs` (one run at a time); the timer does not keep the process
+   * alive. Node's timers hold at most 2^31 − 1 ms (about 24.8 days) and fire at once beyond
+   * that, so a longer interval runs at that pace instead: purging early destroys nothing
+   * that has not expired.
+   */
   start(intervalMs: number): void {
     if (this.timer) return;
-    this.intervalMs = Math.max(1000, intervalMs);
+    this.intervalMs = paceOf(intervalMs);
     this.timer = setInterval(() => {
       if (this.running) return;
       this.running = this.runOnce()
@@ -175,7 +180,7 @@ export class Purger {
 
   /** Changes the pace of a started purge job (a reload): the next run is one new interval away. */
   setInterval(intervalMs: number): void {
-    if (!this.timer || Math.max(1000, intervalMs) === this.intervalMs) return;
+    if (!this.timer || paceOf(intervalMs) === this.intervalMs) return;
     clearInterval(this.timer);
     this.timer = undefined;
     this.start(intervalMs);
@@ -250,4 +255,12 @@ export function idTime(id: string): number | null {
   const m = /^([0-9a-f]{8})-([0-9a-f]{4})-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/i.exec(id);
   if (m) return parseInt(m[1]! + m[2]!, 16);
   return null;
+}
+
+/** The longest delay a Node timer keeps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The purge timer's period for a configured interval: at least 1 s, at most what a timer keeps. */
+export function paceOf(intervalMs: number): number {
+  return Math.min(MAX_TIMER_MS, Math.max(1000, intervalMs));
 }

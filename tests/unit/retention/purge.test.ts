@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { parseConfigText } from '../../../src/config/load.js';
 import { openIndex, type RecordingIndex } from '../../../src/index/index.js';
 import { LocalAudioStore } from '../../../src/storage/audio-store.js';
-import { Purger } from '../../../src/retention/purge.js';
+import { Purger, paceOf } from '../../../src/retention/purge.js';
 import { withRetention } from '../../../src/retention/policy.js';
 import { hold, release, erase, rectify } from '../../../src/retention/actions.js';
 import { makeEntry, ulidAt } from '../index/entry.js';
@@ -174,5 +174,14 @@ describe('Purger', () => {
     expect(ix.get(lost.id)!.audioPurgedAt).toBeDefined();
     expect(await purger.sweepOrphans()).toMatchObject({ orphanFiles: [], missingFiles: [] });
     expect(actions(ix)).toEqual(['orphan-file-removed:', `audio-missing:${lost.id}`]);
+  });
+});
+
+describe('the purge pace', () => {
+  it('keeps an interval within what a Node timer holds', () => {
+    expect(paceOf(10)).toBe(1000);
+    expect(paceOf(3_600_000)).toBe(3_600_000);
+    // 30 days would overflow a timer, which then fires every millisecond.
+    expect(paceOf(30 * 86_400_000)).toBe(2 ** 31 - 1);
   });
 });
