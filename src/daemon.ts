@@ -77,7 +77,10 @@ export class Daemon {
       manager: this.manager, ua: this.ua, rtp: rtpCounters, encoder: this.encoder, index: this.index,
       store: this.store, ports: this.ports, purger: this.purger,
     });
-    this.http = new HttpApi({ metrics: this.metrics, ready: () => this.readiness(), log: this.log.child({ component: 'http' }) });
+    this.http = new HttpApi({
+      config: () => this.config, index: this.index, store: this.store, hasher,
+      metrics: this.metrics, ready: () => this.readiness(), log: this.log.child({ component: 'http' }),
+    });
 
     const recovered = await this.manager.recoverSpools();
     if (recovered > 0) this.log.warn({ spools: recovered }, 'finalising recordings left by an earlier run');

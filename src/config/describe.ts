@@ -35,7 +35,7 @@ function isPlain(v: unknown): v is Record<string, unknown> {
 }
 
 /** Sections a SIGHUP applies without a restart; everything else needs one. */
-export const RELOADABLE_PREFIXES = ['retention', 'agents', 'roles', 'log.level', 'calls.max_concurrent', 'calls.shutdown_deadline', 'privacy.mask_dtmf', 'rtp.inactivity_timeout', 'encoder.complexity', 'encoder.bitrate', 'encoder.skip_silence', 'storage.min_free'];
+export const RELOADABLE_PREFIXES = ['retention', 'agents', 'roles', 'log.level', 'calls.max_concurrent', 'calls.shutdown_deadline', 'privacy.mask_dtmf', 'rtp.inactivity_timeout', 'encoder.complexity', 'encoder.bitrate', 'encoder.skip_silence', 'storage.min_free', 'api.max_export', 'api.rate_limit', 'api.login_rate_limit', 'access'];
 
 export function isReloadable(path: string): boolean {
   return RELOADABLE_PREFIXES.some((p) => path === p || path.startsWith(`${p}.`) || path.startsWith(`${p}[`));

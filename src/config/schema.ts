@@ -107,6 +107,20 @@ export const configSchema = z.strictObject({
   http: z.strictObject({
     listen: hostPort.prefault('127.0.0.1:8080'),
   }).prefault({}),
+  api: z.strictObject({
+    /** Most recordings one bulk export (POST /api/v1/exports) may hold. */
+    max_export: z.number().int().min(1).max(100_000).default(500),
+    /** Largest request body accepted. */
+    body_limit: bytes.prefault('64KiB'),
+    /** Requests per minute per identity. */
+    rate_limit: z.number().int().min(1).default(1200),
+    /** Requests per minute per client address before a login (token login, SSO redirects). */
+    login_rate_limit: z.number().int().min(1).default(30),
+  }).prefault({}),
+  access: z.strictObject({
+    /** The access review flags users not used for this long. */
+    review_after: d('90 days'),
+  }).prefault({}),
   metrics: z.strictObject({
     /** Optional separate listener for /metrics; by default it is served on [http] listen. */
     listen: hostPort.optional(),
