@@ -18,8 +18,8 @@ const CSS = 'index-k1Wwjlxg.css';
 async function server(root: string): Promise<FastifyInstance> {
   const app = Fastify({ logger: false });
   app.setErrorHandler((e, _req, reply) => {
-    const code = e instanceof ApiError ? e.code : 'API_INTERNAL';
-    void reply.status(e instanceof ApiError ? e.status : 500).send({ error: { code, message: e.message } });
+    if (e instanceof ApiError) void reply.status(e.status).send({ error: { code: e.code, message: e.message } });
+    else void reply.status(500).send({ error: { code: 'API_INTERNAL', message: 'internal error' } });
   });
   await app.register(webPage, { root });
   app.get('/api/v1/ping', async () => ({ ok: true }));
