@@ -4,12 +4,9 @@
  */
 import { h } from './dom.js';
 import { call, ApiFailure, API } from './api.js';
+import type { LoginReply } from './types.js';
 
-export interface LoginResult {
-  csrfToken: string;
-}
-
-export function loginView(opts: { sso: boolean; onLoggedIn: (r: LoginResult) => void; message?: string }): HTMLElement {
+export function loginView(opts: { sso: boolean; onLoggedIn: (r: LoginReply) => void; message?: string }): HTMLElement {
   const token = h('input', { id: 'login-token', name: 'token', type: 'password', autocomplete: 'off', required: true, spellcheck: 'false' });
   const error = h('p', { class: 'error', id: 'login-error', role: 'alert' }, [opts.message ?? '']);
   const form = h('form', { class: 'login', 'aria-describedby': 'login-error' }, [
@@ -20,7 +17,7 @@ export function loginView(opts: { sso: boolean; onLoggedIn: (r: LoginResult) => 
     submit: (e) => {
       e.preventDefault();
       error.textContent = '';
-      call<LoginResult>('POST', '/session', { body: { token: token.value.trim() }, quiet401: true }).then(
+      call<LoginReply>('POST', '/session', { body: { token: token.value.trim() }, quiet401: true }).then(
         (r) => {
           token.value = '';
           opts.onLoggedIn(r);

@@ -17,11 +17,28 @@ const nav = document.getElementById('nav')!;
 const who = document.getElementById('who')!;
 
 type Section = 'recordings' | 'review';
+/** The session's CSRF token survives a reload of this tab (not other tabs, not the cookie jar). */
+const CSRF_KEY = 'tallenne.csrf';
+
+function keepCsrf(token: string | undefined): void {
+  setCsrfToken(token);
+  if (token) sessionStorage.setItem(CSRF_KEY, token);
+  else sessionStorage.removeItem(CSRF_KEY);
+}
+
+/** A failed single sign-on comes back as /?login_error=CODE. */
+function ssoError(): string | undefined {
+  const params = new URLSearchParams(location.search);
+  const code = params.get('login_error');
+  if (code === null) return undefined;
+  history.replaceState(null, '', location.pathname);
+  return `Single sign-on failed (${code.slice(0, 60)}).`;
+}
 
 async function boot(message?: string): Promise<void> {
   try {
     const me = await call<Me>('GET', '/me', { quiet401: true });
-    if (me.csrfToken) setCsrfToken(me.csrfToken);
+    keepCsrf(me.csrfToken ?? sessionStorage.getItem(CSRF_KEY) ?? undefined);
     showApp(me);
   } catch (e) {
     if (e instanceof ApiFailure && e.status === 401) return showLogin(message);
@@ -30,7 +47,7 @@ async function boot(message?: string): Promise<void> {
 }
 
 async function showLogin(message?: string): Promise<void> {
-  setCsrfToken(undefined);
+  keepCsrf(undefined);
   clear(nav);
   clear(who);
   const sso = await call<{ oidc?: boolean }>('GET', '/auth/config', { quiet401: true }).then((c) => c.oidc === true, () => false);
@@ -39,7 +56,7 @@ async function showLogin(message?: string): Promise<void> {
     sso,
     ...(message ? { message } : {}),
     onLoggedIn: (r) => {
-      setCsrfToken(r.csrfToken);
+      keepCsrf(r.csrfToken);
       void boot();
     },
   }));
@@ -75,4 +92,4 @@ function showApp(me: Me): void {
 }
 
 whenUnauthenticated(() => void showLogin('Your session has ended; log in again.'));
-void boot();
+void boot(ssoError());

@@ -1,67 +1,30 @@
 /**
- * The API's wire shapes as the page reads them. Nested parts come from the register's own
- * types (src/types.ts), so the page and the index cannot drift apart on them.
+ * The API's wire shapes as the page reads them: inferred from the API's own zod schemas
+ * (src/api/schemas.ts), so the page and the routes cannot drift apart.
  */
-import type { RecordingEntry } from '../../src/types.js';
-import type { AccessRole } from '../../src/access/roles.js';
+import type { z } from 'zod';
+import type { listSchema, meSchema, peaksSchema, recordingSchema, sessionReply } from '../../src/api/schemas.js';
 
 /** One recording: the `recordings show --json` shape. */
-export interface Recording {
-  id: string;
-  startedAt: string;
-  endedAt: string;
-  durationMs: number;
-  status: string;
-  customerNumber: string | null;
-  serviceNumber: string | null;
-  agent: string | null;
-  agentId: string | null;
-  team: string | null;
-  direction: string;
-  file: string | null;
-  channels: number;
-  endReason: string;
-  groupId: string | null;
-  participants: RecordingEntry['participants'];
-  legs: RecordingEntry['legs'];
-  pauses: RecordingEntry['pauses'];
-  dtmf: RecordingEntry['dtmf'];
-  retention: RecordingEntry['retention'] | null;
-  hold: RecordingEntry['hold'] | null;
-  audioPurgedAt: string | null;
-}
-
-export interface RecordingPage {
-  items: Recording[];
-  nextCursor?: string;
-}
-
-/** Per-channel waveform peaks, one min/max pair per `intervalMs`. */
-export interface Peaks {
-  intervalMs: number;
-  durationMs: number;
-  channels: Array<{ role: string; min: number[]; max: number[] }>;
-}
-
-/** GET /api/v1/me. */
-export interface Me {
-  name: string;
-  roles: AccessRole[];
-  agentId?: string;
-  teams: string[];
-  via: 'token' | 'session' | 'oidc';
-  csrfToken?: string;
-}
+export type Recording = z.output<typeof recordingSchema>;
+export type RecordingPage = z.output<typeof listSchema>;
+/** Per-channel waveform peaks in -1..1, one min/max pair per `intervalMs`. */
+export type Peaks = z.output<typeof peaksSchema>;
+/**
+ * GET /api/v1/me. `csrfToken` is read when the server gives it (a session opened by single
+ * sign-on has no login answer to carry it).
+ */
+export type Me = z.output<typeof meSchema> & { csrfToken?: string };
+export type LoginReply = z.output<typeof sessionReply>;
 
 /** One row of GET /api/v1/access-review. */
 export interface ReviewRow {
   name: string;
-  roles: AccessRole[];
-  agentId?: string;
+  roles: string[];
+  agentId?: string | null;
   teams: string[];
   disabled?: boolean;
-  expiresAt?: string;
-  lastUsedAt?: string;
+  expiresAt?: string | null;
+  lastUsedAt?: string | null;
   unused?: boolean;
-  tokens?: number;
 }
