@@ -60,6 +60,7 @@ export class Player {
         'aria-valuemax': Math.round(this.durationMs / 1000),
         'aria-valuenow': 0,
         'aria-valuetext': `0 seconds of ${spokenDuration(this.durationMs)}`,
+        'aria-describedby': 'timeline-keys',
         'data-testid': 'timeline',
       },
       [...tracks, this.playhead],
@@ -80,6 +81,7 @@ export class Player {
     const marks = marksOf(rec);
     this.body = h('div', { class: 'player-body' }, [
       this.slider,
+      h('p', { id: 'timeline-keys', class: 'keys' }, ['Click the waveform to jump there. Keys: ← → 5 s, with Shift 1 s, Page Up/Down 30 s, Home, End, Space plays or pauses.']),
       h('div', { class: 'transport' }, [this.playButton, back, fwd, this.timeText, h('label', { class: 'speed-label' }, ['Speed ', speed])]),
       channelControls,
       this.markList(marks),
