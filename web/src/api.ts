@@ -1,7 +1,8 @@
 /**
  * Calls to the daemon's /api/v1, same origin, with the session cookie. Every state-changing
  * request carries the session's CSRF token; a reason, where the caller's role needs one,
- * goes in the X-Tallenne-Reason header. Errors arrive as `{ error: { code, message } }`.
+ * goes in the X-Tallenne-Reason header (or the `reason` parameter). Errors arrive as
+ * `{ error: { code, message } }`.
  */
 export const API = '/api/v1';
 
@@ -11,6 +12,8 @@ export class ApiFailure extends Error {
     this.name = 'ApiFailure';
   }
 }
+
+const LATIN1 = /^[\x20-\x7e\xa0-\xff]*$/;
 
 let csrfToken: string | undefined;
 let onUnauthenticated: () => void = () => {};
@@ -43,8 +46,11 @@ export async function call<T>(method: string, path: string, opts: CallOptions = 
   const headers: Record<string, string> = { accept: 'application/json' };
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && method !== 'HEAD' && csrfToken) headers['x-csrf-token'] = csrfToken;
-  if (opts.reason) headers['x-tallenne-reason'] = opts.reason;
-  const res = await fetch(url(path, opts.query), {
+  const query = { ...opts.query };
+  // A header carries Latin-1 only; a reason in any other script goes as the `reason` parameter.
+  if (opts.reason && LATIN1.test(opts.reason)) headers['x-tallenne-reason'] = opts.reason;
+  else if (opts.reason) query.reason = opts.reason;
+  const res = await fetch(url(path, query), {
     method,
     headers,
     credentials: 'same-origin',

@@ -1,33 +1,34 @@
-/** The access review for admins: every user, their roles and scope, and when each was last used. */
+/**
+ * The access review for admins: every user, their roles and scope, when each was last used,
+ * and which have not been used for `[access] review_after` (candidates for removal).
+ */
 import { h, announce } from './dom.js';
 import { call, ApiFailure } from './api.js';
 import { localTime, localDate } from './format.js';
-import type { ReviewRow } from './types.js';
+import type { AccessReview } from './types.js';
+
+const COLUMNS = ['User', 'Source', 'Roles', 'Agent', 'Teams in scope', 'Last used', 'Expires', 'Active tokens', 'State'] as const;
 
 export function reviewView(): HTMLElement {
   const body = h('tbody');
   const summary = h('p', { class: 'summary', 'aria-live': 'polite' }, ['Loading…']);
+  const caption = h('caption', {}, ['Users, their roles and scope.']);
   const table = h('table', { class: 'results review', 'data-testid': 'access-review' }, [
-    h('caption', {}, ['Users, their roles and scope. Rows marked "review" have not been used for the review period.']),
-    h('thead', {}, [h('tr', {}, ['User', 'Roles', 'Agent', 'Teams', 'Last used', 'Expires', 'State'].map((c) => h('th', { scope: 'col' }, [c])))]),
+    caption,
+    h('thead', {}, [h('tr', {}, COLUMNS.map((c) => h('th', { scope: 'col' }, [c])))]),
     body,
   ]);
-  call<{ items?: ReviewRow[]; users?: ReviewRow[] } | ReviewRow[]>('GET', '/access-review').then(
+  call<AccessReview>('GET', '/access-review').then(
     (res) => {
-      const rows = Array.isArray(res) ? res : res.items ?? res.users ?? [];
-      for (const u of rows) {
+      caption.textContent = `Users, their roles and scope. "Review" marks a user not used for ${res.reviewAfterDays} days: remove the access if it is not needed.`;
+      for (const u of res.users) {
         const state = u.disabled ? 'disabled' : u.unused ? 'review' : 'in use';
-        body.append(h('tr', { 'data-state': state }, [
-          h('th', { scope: 'row', 'data-label': 'User' }, [u.name]),
-          h('td', { 'data-label': 'Roles' }, [u.roles.join(', ')]),
-          h('td', { 'data-label': 'Agent' }, [u.agentId ?? '—']),
-          h('td', { 'data-label': 'Teams' }, [u.teams.join(', ') || '—']),
-          h('td', { 'data-label': 'Last used' }, [u.lastUsedAt ? localTime(u.lastUsedAt) : 'never']),
-          h('td', { 'data-label': 'Expires' }, [u.expiresAt ? localDate(u.expiresAt) : '—']),
-          h('td', { 'data-label': 'State' }, [state]),
-        ]));
+        const live = u.tokens.filter((t) => !t.revoked && (t.expiresAt === null || Date.parse(t.expiresAt) > Date.now())).length;
+        const cells = [u.name, u.source, u.roles.join(', '), u.agentId ?? '—', u.teams.join(', ') || '—', u.lastUsedAt ? localTime(u.lastUsedAt) : 'never', u.expiresAt ? localDate(u.expiresAt) : '—', String(live), state];
+        body.append(h('tr', { 'data-state': state }, cells.map((c, i) => h(i === 0 ? 'th' : 'td', { 'data-label': COLUMNS[i], ...(i === 0 ? { scope: 'row' } : {}) }, [c]))));
       }
-      summary.textContent = `${rows.length} user${rows.length === 1 ? '' : 's'}.`;
+      const toReview = res.users.filter((u) => u.unused && !u.disabled).length;
+      summary.textContent = `${res.users.length} user${res.users.length === 1 ? '' : 's'}, ${toReview} to review.`;
     },
     (e: unknown) => {
       summary.textContent = '';

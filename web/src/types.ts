@@ -17,14 +17,20 @@ export type Peaks = z.output<typeof peaksSchema>;
 export type Me = z.output<typeof meSchema> & { csrfToken?: string };
 export type LoginReply = z.output<typeof sessionReply>;
 
-/** One row of GET /api/v1/access-review. */
-export interface ReviewRow {
-  name: string;
-  roles: string[];
-  agentId?: string | null;
-  teams: string[];
-  disabled?: boolean;
-  expiresAt?: string | null;
-  lastUsedAt?: string | null;
-  unused?: boolean;
+/** GET /api/v1/access-review. */
+export interface AccessReview {
+  reviewAfterDays: number;
+  users: Array<{
+    name: string;
+    source: 'local' | 'oidc';
+    roles: string[];
+    agentId: string | null;
+    teams: string[];
+    createdAt: string;
+    expiresAt: string | null;
+    disabled: boolean;
+    lastUsedAt: string | null;
+    unused: boolean;
+    tokens: Array<{ id: string; createdAt: string; expiresAt: string | null; revoked: boolean; lastUsedAt: string | null }>;
+  }>;
 }
