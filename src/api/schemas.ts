@@ -56,11 +56,11 @@ export const recordingSchema = z
         number: z.string().optional(),
         agentId: z.string().optional(),
         agentName: z.string().optional(),
-        sends: z.array(z.string()),
+        sends: z.array(z.string()).readonly(),
         joinedMs: z.number().optional().describe('Milliseconds since answer'),
         leftMs: z.number().optional(),
       }),
-    ),
+    ).readonly(),
     legs: z.array(
       z.object({
         index: z.number(),
@@ -72,11 +72,11 @@ export const recordingSchema = z
         ssrcs: z.number(),
         jitterMs: z.number(),
       }),
-    ),
-    pauses: z.array(z.object({ startMs: z.number(), endMs: z.number().optional() })),
-    dtmf: z.array(z.object({ atMs: z.number(), durationMs: z.number(), digit: z.string().describe("The key, or '*masked*'"), leg: z.number() })),
-    retention: z.object({ policy: z.string(), audioExpiresAt: z.string(), metadataExpiresAt: z.string() }).nullable(),
-    hold: z.object({ reason: z.string(), until: z.string().optional(), by: z.string(), at: z.string() }).nullable(),
+    ).readonly(),
+    pauses: z.array(z.object({ startMs: z.number(), endMs: z.number().optional() })).readonly(),
+    dtmf: z.array(z.object({ atMs: z.number(), durationMs: z.number(), digit: z.string().describe("The key, or '*masked*'"), leg: z.number() })).readonly(),
+    retention: z.object({ policy: z.string(), audioExpiresAt: z.string(), metadataExpiresAt: z.string() }).nullish(),
+    hold: z.object({ reason: z.string(), until: z.string().optional(), by: z.string(), at: z.string() }).nullish(),
     audioPurgedAt: z.string().nullable(),
   })
   .describe('A recording (the `recordings show --json` shape)');
@@ -119,3 +119,40 @@ export const sessionBody = z.strictObject({ token: z.string().min(1).max(4096) }
 export const sessionReply = z.object({ csrfToken: z.string(), me: meSchema });
 
 export const okSchema = z.object({ ok: z.literal(true) });
+
+/** "2026-03-01", "2026-03-01T08:00:00Z" or epoch milliseconds. */
+export const timeParam = z
+  .string()
+  .max(40)
+  .transform((v, ctx): number => {
+    const t = /^\d{10,}$/.test(v) ? Number(v) : Date.parse(v);
+    if (!Number.isFinite(t)) {
+      ctx.addIssue({ code: 'custom', message: 'not a date (e.g. 2026-03-01 or 2026-03-01T08:00:00Z)' });
+      return z.NEVER;
+    }
+    return t;
+  });
+
+const text = (what: string) => z.string().min(1).max(200).describe(what);
+export const reasonParam = z.string().max(1000).optional().describe('Reason for access (the query form of X-Tallenne-Reason)');
+
+/** The CLI's search filters, plus `number` (subject search, DPO only). */
+export const filterFields = {
+  from: timeParam.optional().describe('Start time, inclusive (date, ISO time or epoch ms)'),
+  to: timeParam.optional().describe('Start time, exclusive'),
+  agent: text('Agent id or name').optional(),
+  team: text('Team').optional(),
+  service: text('Service number, any spelling').optional(),
+  group: text('SIPREC recording-session group').optional(),
+  status: z.enum(['complete', 'truncated']).optional(),
+  number: z.string().min(1).max(64).optional().describe("A customer's number in any form (subject search: DPO only)"),
+};
+
+export const listQuery = z.strictObject({
+  ...filterFields,
+  cursor: z.string().min(1).max(1024).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  reason: reasonParam,
+});
+
+export const reasonQuery = z.strictObject({ reason: reasonParam });

@@ -20,7 +20,14 @@ import { routeOf } from './auth/authenticate.js';
 import type { ApiDeps } from './deps.js';
 import { sessionRoutes } from './routes/session.js';
 import { meRoutes } from './routes/me.js';
+import { recordingRoutes } from './routes/recordings.js';
+import { audioRoutes } from './routes/audio.js';
+import { exportRoutes } from './routes/exports.js';
+import { actionRoutes } from './routes/actions.js';
+import { auditRoutes } from './routes/audit.js';
+import { accessReviewRoutes } from './routes/access-review.js';
 import { oidcRoutes } from './auth/oidc-routes.js';
+import { webPage } from './routes/web.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -99,11 +106,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
         errorResponseBuilder: () => new ApiError('API_RATE_LIMITED'),
       });
       api.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
-      const routes = [sessionRoutes, meRoutes, oidcRoutes];
+      const routes = [sessionRoutes, meRoutes, recordingRoutes, audioRoutes, exportRoutes, actionRoutes, auditRoutes, accessReviewRoutes, oidcRoutes];
       for (const r of routes) await api.register(r, deps);
     },
     { prefix: API_PREFIX },
   );
+  await app.register(webPage, {});
   return app;
 }
 
