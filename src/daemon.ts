@@ -132,7 +132,11 @@ export class Daemon {
       checks.disk = `not writable: ${(e as Error).message}`;
     }
     checks.accepting = this.closing ? 'shutting down' : 'ok';
-    return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
+    const ready = Object.values(checks).every((v) => v === 'ok');
+    // Single sign-on is reported but never stops the daemon being ready to record.
+    const sso = this.http?.deps.oidc;
+    if (sso) checks.oidc = sso.status();
+    return { ready, checks };
   }
 
   /**

@@ -1,12 +1,13 @@
 /**
  * A real OpenID Connect provider (`oidc-provider`) for tests, on 127.0.0.1 with an ephemeral
  * port (or a port reserved beforehand). It signs with its own fresh RSA key, logs users in
- * through oidc-provider's development login page (any password), and carries each test
- * account's tallenne roles, teams and agent id as claims, in the ID token (scope "tallenne")
- * and in its access tokens, which are JWTs for the API's audience (resource indicators).
- * A "service" client gets such access tokens by the client-credentials grant.
+ * through its own small login page (name and password, no outside resources; consent is
+ * given automatically, as for a first-party application), and carries each test account's
+ * tallenne roles, teams and agent id as claims, in the ID token (scope "tallenne") and in its
+ * access tokens, which are JWTs for the API's audience (resource indicators). A "service"
+ * client gets such access tokens by the client-credentials grant.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -18,9 +19,13 @@ export interface TestAccount {
   readonly agentId?: string;
 }
 
+export interface TestUser extends TestAccount {
+  readonly password: string;
+}
+
 export interface TestProviderOptions {
-  /** Login name → claims. */
-  readonly accounts: Readonly<Record<string, TestAccount>>;
+  /** Login name → password and claims. */
+  readonly accounts: Readonly<Record<string, TestUser>>;
   /** The web client (tallenne's page login). */
   readonly clientId: string;
   readonly clientSecret: string;
@@ -107,7 +112,7 @@ export async function startOidcProvider(opts: TestProviderOptions): Promise<Test
       return { accountId: sub, claims: async () => ({ sub, preferred_username: sub, ...tallenneClaims(account) }) };
     },
     features: {
-      devInteractions: { enabled: true },
+      devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
@@ -127,7 +132,17 @@ export async function startOidcProvider(opts: TestProviderOptions): Promise<Test
       return undefined;
     },
   });
-  server.on('request', provider.callback());
+  const providerHandler = provider.callback();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if ((req.url ?? '').startsWith('/interaction/')) {
+      interaction(provider, opts.accounts, req, res).catch((e: unknown) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`interaction failed: ${(e as Error).message}`);
+      });
+      return;
+    }
+    providerHandler(req, res);
+  });
 
   return {
     issuer,
@@ -153,4 +168,51 @@ export async function startOidcProvider(opts: TestProviderOptions): Promise<Test
       });
     },
   };
+}
+
+/**
+ * The provider's interaction pages: GET shows the login form (or grants consent at once),
+ * POST checks the name and password and finishes the login.
+ */
+async function interaction(provider: Provider, accounts: Readonly<Record<string, TestUser>>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const details = await provider.interactionDetails(req, res);
+  if (req.method === 'POST') {
+    const form = new URLSearchParams(await readBody(req));
+    const login = form.get('login') ?? '';
+    const account = Object.hasOwn(accounts, login) ? accounts[login] : undefined;
+    if (!account || form.get('password') !== account.password) return loginPage(res, details.uid, 'Wrong name or password.');
+    return provider.interactionFinished(req, res, { login: { accountId: login } }, { mergeWithLastSubmission: false });
+  }
+  if (details.prompt.name === 'login') return loginPage(res, details.uid);
+  if (details.prompt.name === 'consent') {
+    const missing = details.prompt.details;
+    const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId: details.session!.accountId, clientId: details.params.client_id as string });
+    if (!grant) throw new Error('the grant of this interaction is gone');
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    return provider.interactionFinished(req, res, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true });
+  }
+  res.writeHead(501, { 'content-type': 'text/plain' });
+  res.end(`prompt ${details.prompt.name} is not handled`);
+}
+
+function loginPage(res: ServerResponse, uid: string, problem?: string): void {
+  res.writeHead(problem ? 401 : 200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Test identity provider</title></head><body>
+<h1>Sign in</h1>${problem ? `<p role="alert">${problem}</p>` : ''}
+<form method="post" action="/interaction/${encodeURIComponent(uid)}">
+<label>Name <input name="login" autocomplete="off" required></label>
+<label>Password <input name="password" type="password" required></label>
+<button type="submit">Sign in</button>
+</form></body></html>`);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  let body = '';
+  for await (const chunk of req) {
+    body += String(chunk);
+    if (body.length > 8192) throw new Error('form too large');
+  }
+  return body;
 }

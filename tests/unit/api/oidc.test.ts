@@ -36,7 +36,7 @@ function configFor(issuer: string, extra: Record<string, unknown> = {}): OidcCon
 
 function provider(service: { roles?: string[]; teams?: string[] }, port?: number): Promise<TestProvider> {
   return startOidcProvider({
-    accounts: { sanna: { roles: ['supervisor'], teams: ['helpdesk'] } },
+    accounts: { sanna: { password: 'pw-sanna', roles: ['supervisor'], teams: ['helpdesk'] } },
     clientId: 'tallenne',
     clientSecret: SECRET,
     redirectUri: REDIRECT,

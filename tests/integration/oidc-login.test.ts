@@ -1,0 +1,255 @@
+/**
+ * Single sign-on end to end: the real daemon, a real oidc-provider on loopback, and Debian's
+ * Chromium driven by playwright-core. A supervisor logs in at the provider; the session's
+ * roles and team come from the provider's claims; the call their team recorded during the
+ * test is in the list and another team's is not. A user without a tallenne role is refused
+ * and audited. The provider's access token works as a Bearer token; one from a second
+ * provider is refused.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { CHROMIUM, launchBrowser, type BrowserHandle } from '../support/browser.js';
+import { BIN, makeConfig, randomRtpRange, removeDir, startDaemon, type DaemonHandle } from '../support/daemon.js';
+import { freePort, startOidcProvider, type TestProvider } from '../support/oidc-provider.js';
+import { SipTestClient } from '../support/sip-client.js';
+import { closeAll, sleep, startAll, tonesForAnswer } from '../support/legs.js';
+import { rsMetadata, siprecMultipart, siprecSdp } from '../support/siprec-body.js';
+
+const AUDIENCE = 'urn:tallenne:api';
+const CLIENT_SECRET = 'oidc-client-secret-'.padEnd(48, 'q');
+const PASSWORD = 'correct horse';
+const AGENTS = `
+[[agents]]
+id = "aino"
+name = "Aino Agentti"
+extensions = ["1001"]
+team = "helpdesk"
+
+[[agents]]
+id = "bertta"
+name = "Bertta Agentti"
+extensions = ["2001"]
+team = "billing"
+`;
+
+/** The daemon's config with [auth.oidc] towards `issuer`, HTTP on a port fixed beforehand. */
+function oidcDaemonConfig(dir: string, httpPort: number, issuer: string): string {
+  const secretFile = join(dir, 'oidc-client-secret');
+  writeFileSync(secretFile, `${CLIENT_SECRET}\n`, { mode: 0o600 });
+  chmodSync(secretFile, 0o600);
+  const text = makeConfig(dir, randomRtpRange(), `${AGENTS}
+[auth.oidc]
+issuer = "${issuer}"
+client_id = "tallenne"
+client_secret_file = "${secretFile}"
+redirect_url = "http://127.0.0.1:${httpPort}/api/v1/auth/oidc/callback"
+scopes = ["openid", "profile", "tallenne"]
+audience = "${AUDIENCE}"
+`);
+  return text.replace('listen = "127.0.0.1:0"', `listen = "127.0.0.1:${httpPort}"`);
+}
+
+/** One short SIPREC call by the agent on `extension`; resolves with the stored recording id. */
+async function recordCall(d: DaemonHandle, extension: string): Promise<string> {
+  const earlier = new Set(d.logs.filter((l) => l.msg === 'recording stored').map((l) => l.recording));
+  const client = new SipTestClient('udp', d.udpPort);
+  await client.open();
+  try {
+    const { body, contentType } = siprecMultipart(siprecSdp(), rsMetadata('+358401234567', extension));
+    const res = await client.invite({ body, contentType, headers: ['Require: siprec', 'Accept: application/sdp, application/rs-metadata'] });
+    expect(res.status).toBe(200);
+    const legs = await tonesForAnswer(res.body.toString());
+    startAll(legs);
+    await sleep(1000);
+    closeAll(legs);
+    expect((await client.bye()).status).toBe(200);
+  } finally {
+    client.close();
+  }
+  const stored = await d.waitForLog((l) => l.msg === 'recording stored' && !earlier.has(l.recording));
+  return stored.recording as string;
+}
+
+function auditEntries(d: DaemonHandle): Array<{ actor: string; action: string; details?: Record<string, unknown> }> {
+  return JSON.parse(execFileSync(process.execPath, [BIN, 'audit', 'list', '--json', '--config', d.configFile], { encoding: 'utf8' })) as Array<{ actor: string; action: string; details?: Record<string, unknown> }>;
+}
+
+/** Starts the SSO login from the daemon and signs in at the provider's login page. */
+async function signInAtProvider(page: Page, base: string, login: string): Promise<void> {
+  await page.goto(`${base}/api/v1/auth/oidc/login`);
+  await page.getByLabel('Name').fill(login);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+function inPage<T>(page: Page, path: string, init: { headers?: Record<string, string> } = {}): Promise<{ status: number; body: T }> {
+  return page.evaluate(async ({ path, init }) => {
+    const r = await fetch(path, init);
+    return { status: r.status, body: await r.json() };
+  }, { path, init }) as Promise<{ status: number; body: T }>;
+}
+
+interface Me { name: string; roles: string[]; teams: string[]; via: string }
+interface List { items: Array<{ id: string }> }
+
+describe.skipIf(!existsSync(CHROMIUM))('single sign-on with OpenID Connect', () => {
+  let d: DaemonHandle;
+  let idp: TestProvider;
+  let other: TestProvider;
+  let base: string;
+  let ownTeamCall: string;
+  let otherTeamCall: string;
+  let browser: BrowserHandle;
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tallenne-it-'));
+    const httpPort = await freePort();
+    base = `http://127.0.0.1:${httpPort}`;
+    const common = {
+      accounts: {
+        sanna: { password: PASSWORD, roles: ['supervisor', 'not-a-role'], teams: ['helpdesk'] },
+        ville: { password: PASSWORD, roles: ['visitor'], teams: ['helpdesk'] },
+      },
+      clientId: 'tallenne',
+      clientSecret: CLIENT_SECRET,
+      redirectUri: `${base}/api/v1/auth/oidc/callback`,
+      audience: AUDIENCE,
+    };
+    idp = await startOidcProvider({ ...common, service: { roles: ['quality'] } });
+    other = await startOidcProvider({ ...common, service: { roles: ['quality', 'admin'] } });
+    d = await startDaemon({ dir, configText: oidcDaemonConfig(dir, httpPort, idp.issuer) });
+    await d.waitForLog((l) => l.msg === 'OIDC provider discovered; single sign-on is available');
+    ownTeamCall = await recordCall(d, '1001');
+    otherTeamCall = await recordCall(d, '2001');
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await d?.kill();
+    await idp?.close();
+    await other?.close();
+    if (d) removeDir(d.dir);
+  });
+
+  it('tells the page that SSO is configured, and /readyz reports the provider', async () => {
+    const cfg = (await (await fetch(`${base}/api/v1/auth/config`)).json()) as { oidc: boolean; oidcAvailable: boolean };
+    expect(cfg).toEqual({ oidc: true, oidcAvailable: true });
+    const ready = (await (await fetch(`${base}/readyz`)).json()) as { status: string; checks: Record<string, string> };
+    expect(ready.status).toBe('ready');
+    expect(ready.checks.oidc).toBe('ok');
+  });
+
+  it('logs a supervisor in through the provider in a real browser, with role and team from claims', async () => {
+    const page = await browser.freshPage();
+    await signInAtProvider(page, base, 'sanna');
+    await page.waitForURL((u) => u.origin === base && u.pathname === '/' && u.search === '');
+    const cookies = await browser.context.cookies(base);
+    const session = cookies.find((c) => c.name === 'tallenne_session');
+    expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+    expect(cookies.some((c) => c.name === 'tallenne_oidc_login')).toBe(false);
+
+    const me = await inPage<Me>(page, '/api/v1/me');
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ name: 'sanna', roles: ['supervisor'], via: 'oidc' });
+    expect(me.body.teams).toContain('helpdesk');
+
+    const list = await inPage<List>(page, '/api/v1/recordings');
+    expect(list.status).toBe(200);
+    const ids = list.body.items.map((i) => i.id);
+    expect(ids).toContain(ownTeamCall);
+    expect(ids).not.toContain(otherTeamCall);
+    const login = auditEntries(d).find((e) => e.action === 'login' && e.actor === 'oidc:sanna');
+    expect(login?.details).toMatchObject({ via: 'oidc', roles: 'supervisor' });
+  });
+
+  it('refuses a user whose claims carry no tallenne role, and audits it', async () => {
+    // Another person at the same browser: neither the daemon's nor the provider's session remains.
+    const page = await browser.freshPage();
+    await signInAtProvider(page, base, 'ville');
+    await page.waitForURL((u) => u.origin === base && u.searchParams.get('login_error') === 'no-role');
+    expect((await browser.context.cookies(base)).some((c) => c.name === 'tallenne_session')).toBe(false);
+    const me = await inPage<{ error: { code: string } }>(page, '/api/v1/me');
+    expect(me.status).toBe(401);
+    expect(me.body.error.code).toBe('API_UNAUTHENTICATED');
+    const failed = auditEntries(d).filter((e) => e.action === 'login-failed' && e.details?.why === 'no-role');
+    expect(failed.length).toBeGreaterThanOrEqual(1);
+    expect(failed[0]!.details).toMatchObject({ via: 'oidc' });
+  });
+
+  it('refuses a callback that no login of this browser started', async () => {
+    const res = await fetch(`${base}/api/v1/auth/oidc/callback?code=forged&state=forged`, { redirect: 'manual' });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/?login_error=no-login-in-progress');
+    expect(res.headers.get('set-cookie') ?? '').not.toContain('tallenne_session=');
+  });
+
+  it('accepts the provider\'s access token as a Bearer token', async () => {
+    const token = await idp.serviceAccessToken();
+    const res = await fetch(`${base}/api/v1/recordings`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    const ids = ((await res.json()) as List).items.map((i) => i.id);
+    expect(ids).toEqual(expect.arrayContaining([ownTeamCall, otherTeamCall]));
+    const me = (await (await fetch(`${base}/api/v1/me`, { headers: { authorization: `Bearer ${token}` } })).json()) as Me;
+    expect(me).toMatchObject({ roles: ['quality'], via: 'oidc' });
+  });
+
+  it('refuses an access token from a second provider, and a tampered one', async () => {
+    const foreign = await other.serviceAccessToken();
+    const res = await fetch(`${base}/api/v1/recordings`, { headers: { authorization: `Bearer ${foreign}` } });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('API_INVALID_TOKEN');
+
+    const [h, p, s] = (await idp.serviceAccessToken()).split('.');
+    const claims = JSON.parse(Buffer.from(p!, 'base64url').toString()) as Record<string, unknown>;
+    const tampered = `${h}.${Buffer.from(JSON.stringify({ ...claims, roles: ['dpo'] })).toString('base64url')}.${s}`;
+    const res2 = await fetch(`${base}/api/v1/recordings`, { headers: { authorization: `Bearer ${tampered}` } });
+    expect(res2.status).toBe(401);
+    const body = JSON.stringify(await res2.json());
+    expect(body).toContain('API_INVALID_TOKEN');
+    expect(body).not.toMatch(/at |\.ts:|\.js:/);
+  });
+});
+
+describe('an identity provider that is down when the daemon starts', () => {
+  let d: DaemonHandle | undefined;
+  let idp: TestProvider | undefined;
+  afterAll(async () => {
+    await d?.kill();
+    await idp?.close();
+    if (d) removeDir(d.dir);
+  });
+
+  it('does not stop recording; /readyz reports it; discovery is retried until the provider answers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tallenne-it-'));
+    const [httpPort, idpPort] = [await freePort(), await freePort()];
+    const issuer = `http://127.0.0.1:${idpPort}`;
+    d = await startDaemon({ dir, configText: oidcDaemonConfig(dir, httpPort, issuer) });
+    await d.waitForLog((l) => l.msg === 'OIDC discovery failed; single sign-on is unavailable until the provider answers');
+
+    const ready = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
+    expect(ready.status).toBe(200);
+    const body = (await ready.json()) as { status: string; checks: Record<string, string> };
+    expect(body.status).toBe('ready');
+    expect(body.checks.oidc).toMatch(/^provider not reachable .*; retrying$/);
+    const cfg = (await (await fetch(`http://127.0.0.1:${httpPort}/api/v1/auth/config`)).json()) as { oidc: boolean; oidcAvailable: boolean };
+    expect(cfg).toEqual({ oidc: true, oidcAvailable: false });
+    const login = await fetch(`http://127.0.0.1:${httpPort}/api/v1/auth/oidc/login`, { redirect: 'manual' });
+    expect(login.headers.get('location')).toBe('/?login_error=unavailable');
+
+    const id = await recordCall(d, '1001');
+    expect(id).toMatch(/\S/);
+
+    idp = await startOidcProvider({
+      accounts: {}, clientId: 'tallenne', clientSecret: CLIENT_SECRET, audience: AUDIENCE, port: idpPort,
+      redirectUri: `http://127.0.0.1:${httpPort}/api/v1/auth/oidc/callback`,
+    });
+    await d.waitForLog((l) => l.msg === 'OIDC provider discovered; single sign-on is available', 90_000);
+    const after = (await (await fetch(`http://127.0.0.1:${httpPort}/readyz`)).json()) as { checks: Record<string, string> };
+    expect(after.checks.oidc).toBe('ok');
+    expect(d.output()).not.toContain(CLIENT_SECRET);
+  });
+});
