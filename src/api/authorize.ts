@@ -15,10 +15,11 @@ import type { Identity } from './auth/identity.js';
 export const REASON_HEADER = 'x-tallenne-reason';
 const MAX_REASON_CHARS = 1000;
 
-export function reasonOf(request: FastifyRequest): string | undefined {
+/** The reason given: the header, else the query parameter, else one from the JSON body. */
+export function reasonOf(request: FastifyRequest, bodyReason?: string): string | undefined {
   const h = request.headers[REASON_HEADER];
   const q = (request.query as Record<string, unknown> | undefined)?.reason;
-  const v = typeof h === 'string' ? h : typeof q === 'string' ? q : undefined;
+  const v = typeof h === 'string' ? h : typeof q === 'string' ? q : bodyReason;
   if (v === undefined || v.trim() === '') return undefined;
   if (v.length > MAX_REASON_CHARS) throw new ApiError('API_BAD_REQUEST', `a reason is at most ${MAX_REASON_CHARS} characters`);
   return v.trim();
@@ -40,9 +41,10 @@ export async function authorize(
   request: FastifyRequest,
   action: AccessAction,
   entry?: Pick<RecordingEntry, 'id' | 'agentId' | 'team'>,
+  bodyReason?: string,
 ): Promise<Allowed> {
   const identity = identityOf(request);
-  const given = reasonOf(request);
+  const given = reasonOf(request, bodyReason);
   const d = decide(identity, action, entry, given !== undefined ? { reason: given } : {});
   if (!d.allow) {
     await deps.audit.record(request, identity, {

@@ -14,7 +14,7 @@ import { erase, hold, rectify, release, RECTIFIABLE_FIELDS, type RectifiableFiel
 import { recordingJson } from '../../cli/register.js';
 import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
-import { authorize, entryOr404, REASON_HEADER, type Allowed } from '../authorize.js';
+import { authorize, entryOr404, type Allowed } from '../authorize.js';
 import { actorName } from '../audit.js';
 import { errorSchema, idParams, okSchema, reasonHeaders, reasonQuery, recordingSchema } from '../schemas.js';
 
@@ -31,11 +31,6 @@ const rectifyBody = z.strictObject({
     .strictObject(Object.fromEntries(RECTIFIABLE_FIELDS.map((f) => [f, z.string().max(256).optional()])) as Record<RectifiableField, z.ZodOptional<z.ZodString>>)
     .describe('Fields to correct; an empty string removes the field. customerNumber is given in clear and stored masked and hashed'),
 });
-
-/** Lets a body reason stand in for the header (so the policy sees it). */
-function withBodyReason(request: FastifyRequest, reason: string | undefined): void {
-  if (reason !== undefined && request.headers[REASON_HEADER] === undefined) request.headers[REASON_HEADER] = reason;
-}
 
 function context(request: FastifyRequest, allowed: Allowed): Record<string, string> {
   return { role: allowed.role, via: allowed.identity.via, client: request.ip };
@@ -54,9 +49,8 @@ export const actionRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) =>
       },
     },
     async (request) => {
-      withBodyReason(request, request.body.reason);
       const e = entryOr404(deps, request.params.id);
-      const allowed = await authorize(deps, request, 'hold', e);
+      const allowed = await authorize(deps, request, 'hold', e, request.body.reason);
       const updated = await hold(deps.index, e.id, {
         actor: actorName(allowed.identity),
         reason: request.body.reason,
@@ -129,9 +123,8 @@ export const actionRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) =>
       },
     },
     async (request) => {
-      withBodyReason(request, request.body.reason);
       const e = entryOr404(deps, request.params.id);
-      const allowed = await authorize(deps, request, 'rectify', e);
+      const allowed = await authorize(deps, request, 'rectify', e, request.body.reason);
       const fields: Record<string, string> = {};
       for (const [k, v] of Object.entries(request.body.fields)) if (v !== undefined) fields[k] = v;
       const c = deps.config();

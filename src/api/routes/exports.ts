@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -76,9 +76,8 @@ export const exportRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) =>
     },
     async (request, reply) => {
       const { reason: bodyReason, ...filters } = request.body;
-      if (bodyReason !== undefined && request.headers['x-tallenne-reason'] === undefined) request.headers['x-tallenne-reason'] = bodyReason;
-      const allowed = await authorize(deps, request, 'bulk-export');
-      if (filters.number !== undefined) await authorize(deps, request, 'subject-search');
+      const allowed = await authorize(deps, request, 'bulk-export', undefined, bodyReason);
+      if (filters.number !== undefined) await authorize(deps, request, 'subject-search', undefined, bodyReason);
       const max = deps.config().api.max_export;
       const q = searchQuery(deps, filters);
       const entries: RecordingEntry[] = [];
@@ -100,10 +99,13 @@ export const exportRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) =>
         const path = `audio/${e.id}.opus`;
         const hash = createHash('sha256');
         let bytes = 0;
-        const tap = new PassThrough();
-        tap.on('data', (d: Buffer) => {
-          hash.update(d);
-          bytes += d.length;
+        // Hashes the bytes on their way into the ZIP (read once).
+        const tap = new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            hash.update(chunk);
+            bytes += chunk.length;
+            cb(null, chunk);
+          },
         });
         const done = new Promise<{ path: string; sha256: string; bytes: number }>((resolve, reject) => {
           tap.on('end', () => resolve({ path, sha256: hash.digest('hex'), bytes }));
