@@ -42,7 +42,8 @@ export class Player {
   private reason: string | undefined;
   private readonly resize = (): void => this.redraw();
 
-  constructor(private readonly rec: Recording, private readonly me: Me, private readonly hooks: PlayerHooks) {
+  /** `suggestedReason`: the reason given with the search, offered (not assumed) for this one. */
+  constructor(private readonly rec: Recording, private readonly me: Me, private readonly hooks: PlayerHooks, private readonly suggestedReason?: string) {
     this.durationMs = rec.durationMs;
     this.audio = h('audio', { preload: 'metadata', 'data-testid': 'audio' });
     this.mixer = new ChannelMixer(this.audio);
@@ -125,7 +126,7 @@ export class Player {
       return;
     }
     if (allowed(this.me, 'audio', this.rec) === 'reason-required') {
-      const input = h('input', { id: 'access-reason', name: 'reason', required: true, autocomplete: 'off', maxlength: 500 });
+      const input = h('input', { id: 'access-reason', name: 'reason', required: true, autocomplete: 'off', maxlength: 500, value: this.suggestedReason });
       const form = h('form', { class: 'reason' }, [
         h('label', { for: 'access-reason' }, ['Reason for listening (written to the audit log)']),
         input,

@@ -6,7 +6,7 @@
 import { h, clear, announce } from './dom.js';
 import { call, ApiFailure } from './api.js';
 import { clock, localTime, localDate, fromLocalInput } from './format.js';
-import { may } from './permissions.js';
+import { allowed, may } from './permissions.js';
 import { Player } from './player.js';
 import type { Me, Recording, RecordingPage } from './types.js';
 
@@ -22,10 +22,14 @@ export class SearchView {
   private query: Record<string, string | undefined> = {};
   private cursor: string | undefined;
   private player: Player | null = null;
+  /** The reason given with the search (roles that need one); offered again when a recording opens. */
+  private reason: string | undefined;
 
   constructor(private readonly me: Me) {
     const browse = may(me, 'list');
     const subject = may(me, 'subject-search');
+    // Maintainers and security give a reason for each search and each recording they open.
+    const needsReason = allowed(me, 'list') === 'reason-required';
     const field = (id: string, label: string, input: HTMLElement): HTMLElement => h('div', { class: 'field' }, [h('label', { for: id }, [label]), input]);
     const fields: HTMLElement[] = [];
     if (browse) {
@@ -46,6 +50,9 @@ export class SearchView {
       fields.push(field('q-number', "Customer's number (any form)", h('input', {
         id: 'q-number', name: 'number', type: 'tel', autocomplete: 'off', required: !browse, 'aria-describedby': 'q-number-note',
       })));
+    }
+    if (needsReason) {
+      fields.push(field('q-reason', 'Reason for searching (audited)', h('input', { id: 'q-reason', name: 'reason', required: true, autocomplete: 'off', maxlength: 500 })));
     }
     const form = h('form', { class: 'search', role: 'search', 'aria-label': 'Find recordings' }, [
       ...fields,
@@ -76,7 +83,7 @@ export class SearchView {
         this.playerSlot,
       ]),
     ]);
-    if (browse) void this.search(form);
+    if (browse && !needsReason) void this.search(form);
   }
 
   private async search(form: HTMLFormElement): Promise<void> {
@@ -94,6 +101,7 @@ export class SearchView {
       status: text('status'),
       number: text('number'),
     };
+    this.reason = text('reason');
     this.cursor = undefined;
     this.items.clear();
     clear(this.rows);
@@ -103,7 +111,7 @@ export class SearchView {
   private async page(): Promise<void> {
     this.more.disabled = true;
     try {
-      const res = await call<RecordingPage>('GET', '/recordings', { query: { ...this.query, cursor: this.cursor } });
+      const res = await call<RecordingPage>('GET', '/recordings', { query: { ...this.query, cursor: this.cursor }, ...(this.reason ? { reason: this.reason } : {}) });
       for (const r of res.items) {
         this.items.set(r.id, r);
         this.rows.append(this.row(r));
@@ -148,7 +156,7 @@ export class SearchView {
         this.rows.querySelector<HTMLButtonElement>(`tr[data-id="${CSS.escape(id)}"] .open`)?.focus();
       },
       changed: (changedId, next) => this.changed(changedId, next),
-    });
+    }, this.reason);
     this.playerSlot.append(this.player.el);
     this.player.open();
     this.player.el.querySelector<HTMLElement>('.timeline, #access-reason')?.focus();

@@ -8,14 +8,20 @@ export interface ChannelPeaks {
   readonly max: readonly number[];
 }
 
-/** Peaks may arrive as floats in [-1, 1] or as 16-bit sample values; the page draws [-1, 1]. */
+/** Quieter recordings are drawn taller, but never more than this much (hiss stays small). */
+const MAX_GAIN = 8;
+
+/**
+ * The value drawn at full height: the loudest peak of the recording (peaks are -1..1), so
+ * both channels share one scale and a quiet call still shows its shape.
+ */
 export function peakScale(channels: readonly ChannelPeaks[]): number {
   let top = 0;
   for (const c of channels) {
     for (const v of c.max) if (Math.abs(v) > top) top = Math.abs(v);
     for (const v of c.min) if (Math.abs(v) > top) top = Math.abs(v);
   }
-  return top > 1 ? 32768 : 1;
+  return Math.min(1, Math.max(top, 1 / MAX_GAIN));
 }
 
 /** The min/max of the peaks that fall into each of `columns` equal slices of the call. */
