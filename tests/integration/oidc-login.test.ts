@@ -178,6 +178,9 @@ describe.skipIf(!existsSync(CHROMIUM))('single sign-on with OpenID Connect', () 
     const failed = auditEntries(d).filter((e) => e.action === 'login-failed' && e.details?.why === 'no-role');
     expect(failed.length).toBeGreaterThanOrEqual(1);
     expect(failed[0]!.details).toMatchObject({ via: 'oidc' });
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/^tallenne_oidc_logins_total\{result="ok"\} 1$/m);
+    expect(metrics).toMatch(/^tallenne_oidc_logins_total\{result="no-role"\} 1$/m);
   });
 
   it('refuses a callback that no login of this browser started', async () => {

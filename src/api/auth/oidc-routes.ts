@@ -16,8 +16,9 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type {} from '@fastify/cookie';
+import { Counter } from 'prom-client';
 import { z } from 'zod';
-import type { ApiDeps } from '../deps.js';
+import type { ServerDeps } from '../server.js';
 import { setSessionCookie } from './session.js';
 import { OidcLoginError, PRE_LOGIN_TTL_MS, type OidcClient } from './oidc.js';
 
@@ -30,7 +31,7 @@ const authConfigReply = z.strictObject({
   oidcAvailable: z.boolean(),
 });
 
-export const oidcRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
+export const oidcRoutes: FastifyPluginAsync<ServerDeps> = async (app, deps) => {
   const oidc = deps.oidc;
   if (oidc) {
     deps.auth.registerBearerVerifier(async (token) => {
@@ -41,14 +42,24 @@ export const oidcRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
 
   app.get('/auth/config', {
     config: { public: true },
-    schema: { response: { 200: authConfigReply } },
+    schema: { summary: 'How the page may log in: whether single sign-on is configured and available', tags: ['session'], response: { 200: authConfigReply } },
   }, async () => ({ oidc: oidc !== undefined, oidcAvailable: oidc?.ready ?? false }));
 
   if (!oidc) return;
+  const logins = new Counter({
+    name: 'tallenne_oidc_logins_total',
+    help: 'Single sign-on logins by result: ok, or why not (no-role, provider-refused, response-invalid, no-login-in-progress, unavailable).',
+    labelNames: ['result'],
+    registers: [deps.metrics.registry],
+  });
+  logins.inc({ result: 'ok' }, 0);
   const cookiePath = new URL(oidc.config.redirect_url).pathname;
   const secure = (request: FastifyRequest) => request.protocol === 'https' || oidc.config.redirect_url.startsWith('https:');
 
-  app.get('/auth/oidc/login', { config: { public: true } }, async (request, reply) => {
+  app.get('/auth/oidc/login', {
+    config: { public: true },
+    schema: { summary: 'Single sign-on: redirects the browser to the identity provider (authorisation code with PKCE)', tags: ['session'] },
+  }, async (request, reply) => {
     reply.header('cache-control', 'no-store');
     let started: Awaited<ReturnType<OidcClient['beginLogin']>>;
     try {
@@ -66,7 +77,10 @@ export const oidcRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     return reply.redirect(started.url.href, 302);
   });
 
-  app.get('/auth/oidc/callback', { config: { public: true } }, async (request, reply) => {
+  app.get('/auth/oidc/callback', {
+    config: { public: true },
+    schema: { summary: 'Single sign-on: where the provider returns the browser; opens the session and redirects to /', tags: ['session'] },
+  }, async (request, reply) => {
     reply.header('cache-control', 'no-store');
     reply.clearCookie(PRE_LOGIN_COOKIE, { path: cookiePath, httpOnly: true, sameSite: 'lax', secure: secure(request) });
     const raw = request.raw.url ?? '';
@@ -80,6 +94,7 @@ export const oidcRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     const created = deps.sessions.createSession(identity);
     setSessionCookie(request, reply, created);
     deps.auth.noteUse(identity);
+    logins.inc({ result: 'ok' });
     await deps.audit.record(request, identity, { action: 'login' });
     return reply.redirect('/', 303);
   });
@@ -88,6 +103,7 @@ export const oidcRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   async function failed(request: FastifyRequest, reply: FastifyReply, e: unknown): Promise<FastifyReply> {
     if (!(e instanceof OidcLoginError)) throw e;
     deps.log.warn({ why: e.code, detail: e.detail }, 'single sign-on login failed');
+    logins.inc({ result: e.code });
     await deps.audit.record(request, undefined, { action: 'login-failed', details: { via: 'oidc', why: e.code } });
     return reply.redirect(`/?login_error=${encodeURIComponent(e.code)}`, 303);
   }
