@@ -5,18 +5,7 @@
  * mute are a gain of 0 or 1.
  */
 import type { Channel } from './marks.js';
-
-export const CHANNELS: readonly Channel[] = ['customer', 'agent'];
-
-export interface MixState {
-  readonly solo: ReadonlySet<Channel>;
-  readonly muted: ReadonlySet<Channel>;
-}
-
-/** Any solo channel plays alone (solo outranks mute); otherwise every channel not muted plays. */
-export function audible(s: MixState, ch: Channel): boolean {
-  return s.solo.size > 0 ? s.solo.has(ch) : !s.muted.has(ch);
-}
+import { CHANNELS, audible, type MixState } from './mix.js';
 
 export class ChannelMixer {
   private ctx: AudioContext | null = null;
