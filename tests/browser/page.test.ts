@@ -7,8 +7,9 @@
  *    plays from the middle (currentTime passes the middle + 1 s), solos the agent channel,
  *    sees the pause mark and puts the call on hold.
  * 2. An agent of another team does not find it, and its audio URL answers 403.
- * 3. A DPO finds it by the customer's number written in national format; a maintainer
- *    finds and opens it only with a reason.
+ * 3. A maintainer finds and opens it only with a reason. A DPO finds it by the customer's
+ *    number written in national format, is refused erasure while it is held, releases the
+ *    hold and erases it.
  * 4. Screenshots of the search page and the player (1,280 × 720 and phone size) are saved in
  *    test-artifacts/.
  */
@@ -259,7 +260,7 @@ describe('the web page in Chromium', () => {
     expect(await page.locator('button[data-action="hold"]').count()).toBe(0);
   });
 
-  it("a DPO finds the call by the customer's number in national format", async () => {
+  it("a DPO finds the call by the customer's national number, is refused erasure while held, releases and erases it", async () => {
     const page = await browser.freshPage();
     await logIn(page, base, tokens.dpo!);
     // A DPO searches by number only (subject access), not by browsing.
@@ -270,6 +271,28 @@ describe('the web page in Chromium', () => {
     await row.waitFor();
     expect(await row.textContent()).not.toContain('4567');
     await screenshot(page, 'subject-search');
+
+    // Erasure: refused while the supervisor's hold stands; the DPO releases it, then erases.
+    await row.getByRole('button').click();
+    const player = page.getByTestId('player');
+    const erase = async (): Promise<void> => {
+      await player.locator('button[data-action="erase"]').click();
+      await page.getByLabel('Reason (written to the audit log)').fill('erasure request 2026-77');
+      await page.getByLabel('I understand the audio and metadata are destroyed').check();
+      await player.locator('.action-form button[type="submit"]').click();
+    };
+    await erase();
+    await expect.poll(() => page.locator('#status[data-kind="error"]').textContent(), { timeout: 10_000 }).toContain('API_ERASURE_REFUSED');
+    await player.locator('button[data-action="release"]').click();
+    await page.getByLabel('Reason (written to the audit log)').fill('complaint 2026-118 closed');
+    await player.locator('.action-form button[type="submit"]').click();
+    await page.locator('button[data-action="hold"]').waitFor();
+    expect(await row.locator('td[data-label="Hold"]').textContent()).toBe('—');
+    await erase();
+    await row.waitFor({ state: 'detached' });
+    expect(await player.count()).toBe(0);
+    const gone = await page.evaluate(async (path) => (await fetch(path)).status, `/api/v1/recordings/${id}`);
+    expect(gone).toBe(404);
   });
 
   it('the page ran under its CSP without a violation or an uncaught error', () => {
