@@ -10,8 +10,8 @@
  * 3. A maintainer finds and opens it only with a reason. A DPO finds it by the customer's
  *    number written in national format, is refused erasure while it is held, releases the
  *    hold and erases it.
- * 4. Screenshots of the search page and the player (1,280 × 720 and phone size) are saved in
- *    test-artifacts/.
+ * 4. An admin sees the access review. Screenshots of the search page, the player (1,280 × 720
+ *    and phone size) and the review are saved in test-artifacts/.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -137,6 +137,7 @@ describe('the web page in Chromium', () => {
     tokens.otherAgent = userWithToken(d, 'olli', '--role', 'agent', '--agent', 'olli');
     tokens.dpo = userWithToken(d, 'dora', '--role', 'dpo');
     tokens.maintainer = userWithToken(d, 'mari', '--role', 'maintainer');
+    tokens.admin = userWithToken(d, 'aada', '--role', 'admin');
     [id, browser] = await Promise.all([recordPausedCall(d), launchBrowser()]);
   }, 120_000);
 
@@ -293,6 +294,23 @@ describe('the web page in Chromium', () => {
     expect(await player.count()).toBe(0);
     const gone = await page.evaluate(async (path) => (await fetch(path)).status, `/api/v1/recordings/${id}`);
     expect(gone).toBe(404);
+  });
+
+  it('an admin sees the access review and no recordings', async () => {
+    const page = await browser.freshPage();
+    await logIn(page, base, tokens.admin!);
+    expect(await page.getByRole('button', { name: 'Recordings' }).count()).toBe(0);
+    const table = page.getByTestId('access-review');
+    await table.locator('tbody tr').first().waitFor();
+    const names = await table.locator('tbody th').allTextContents();
+    expect(names.sort()).toEqual(['aada', 'dora', 'mari', 'olli', 'sanna']);
+    const sanna = table.locator('tbody tr', { has: page.locator('th', { hasText: 'sanna' }) });
+    expect(await sanna.locator('td[data-label="Roles"]').textContent()).toBe('supervisor');
+    expect(await sanna.locator('td[data-label="Teams in scope"]').textContent()).toBe('helpdesk');
+    // The admin's own login is the last use of their account.
+    const aada = table.locator('tbody tr', { has: page.locator('th', { hasText: 'aada' }) });
+    expect(await aada.locator('td[data-label="Last used"]').textContent()).not.toBe('never');
+    await screenshot(page, 'access-review');
   });
 
   it('the page ran under its CSP without a violation or an uncaught error', () => {
