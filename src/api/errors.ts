@@ -21,8 +21,6 @@ export const API_ERRORS = {
   API_NOT_FOUND: { status: 404, message: 'no such recording' },
   API_AUDIO_GONE: { status: 410, message: 'the audio of this recording is no longer stored' },
   API_ROUTE_NOT_FOUND: { status: 404, message: 'no such API route' },
-  API_METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
-  API_CONFLICT: { status: 409, message: 'the request conflicts with the recording state' },
   API_ERASURE_REFUSED: { status: 409, message: 'the retention policy or a legal hold does not allow erasure' },
   API_TOO_MANY_RECORDINGS: { status: 422, message: 'the search matches more recordings than [api] max_export' },
   API_RATE_LIMITED: { status: 429, message: 'too many requests; slow down' },
