@@ -15,6 +15,7 @@ import { BIN, removeDir, startDaemon, type DaemonHandle } from '../support/daemo
 import { recordCall, startCall } from '../support/recorded-call.js';
 import { sleep } from '../support/legs.js';
 import { ROLES, type AccessRole } from '../../src/access/roles.js';
+import { AGENTS_TOML } from '../support/api-fixture.js';
 
 const CUSTOMER = '+358405556667';
 const CUSTOMER_NATIONAL = '040 555 6667';
@@ -22,27 +23,7 @@ const CONFIG = `
 [api]
 max_export = 50
 body_limit = "2KiB"
-[[agents]]
-id = "aino"
-name = "Aino"
-extensions = ["1001"]
-team = "helpdesk"
-[[agents]]
-id = "bertta"
-name = "Bertta"
-extensions = ["1002"]
-team = "helpdesk"
-[[agents]]
-id = "cecilia"
-name = "Cecilia"
-extensions = ["1003"]
-team = "sales"
-[[agents]]
-id = "sari"
-name = "Sari"
-team = "helpdesk"
-supervisor_of = ["helpdesk"]
-`;
+${AGENTS_TOML}`;
 const REASON = 'ticket 4711';
 
 let d: DaemonHandle;

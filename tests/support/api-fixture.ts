@@ -23,18 +23,22 @@ import { ROLES, type AccessRole } from '../../src/access/roles.js';
 import type { RecordingEntry } from '../../src/types.js';
 
 export const CUSTOMER = '+358401112223';
+/** Two helpdesk agents, one in sales, and the helpdesk's supervisor; extensions 1001-1003. */
 export const AGENTS_TOML = `
 [[agents]]
 id = "aino"
 name = "Aino"
+extensions = ["1001"]
 team = "helpdesk"
 [[agents]]
 id = "bertta"
 name = "Bertta"
+extensions = ["1002"]
 team = "helpdesk"
 [[agents]]
 id = "cecilia"
 name = "Cecilia"
+extensions = ["1003"]
 team = "sales"
 [[agents]]
 id = "sari"

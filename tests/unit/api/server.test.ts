@@ -254,3 +254,52 @@ describe('OpenAPI', () => {
     }
   });
 });
+
+describe('register actions, audit and access review', () => {
+  it('rectifies (a customer number is stored masked), then erases with a reason; the audio file goes', async () => {
+    const id = f.ids.other;
+    const patch = await f.app.inject({ method: 'PATCH', url: `/api/v1/recordings/${id}`, headers: bearer(f.tokens.dpo), payload: { reason: 'subject request 9', fields: { trunk: 'trunk-b', customerNumber: '040 999 8887' } } });
+    expect(patch.statusCode).toBe(200);
+    expect(patch.json()).toMatchObject({ customerNumber: '+358409998***' });
+    expect(patch.body).not.toContain('9998887');
+    expectCleanError(await f.app.inject({ method: 'PATCH', url: `/api/v1/recordings/${id}`, headers: bearer(f.tokens.dpo), payload: { fields: { file: 'x' } } }), 400, 'API_BAD_REQUEST');
+    expectCleanError(await f.app.inject({ method: 'PATCH', url: `/api/v1/recordings/${id}`, headers: bearer(f.tokens.security), payload: { reason: 'r', fields: { trunk: 'x' } } }), 403, 'API_FORBIDDEN');
+
+    const file = f.deps.store.localPath(f.index.get(id)!.file);
+    expectCleanError(await f.app.inject({ method: 'DELETE', url: `/api/v1/recordings/${id}`, headers: bearer(f.tokens.dpo) }), 403, 'API_REASON_REQUIRED');
+    const del = await f.app.inject({ method: 'DELETE', url: `/api/v1/recordings/${id}?reason=erasure%20request`, headers: bearer(f.tokens.dpo) });
+    expect(del.statusCode).toBe(200);
+    expect(f.index.get(id)).toBeUndefined();
+    expect(() => readFileSync(file)).toThrow();
+    expectCleanError(await f.app.inject({ url: `/api/v1/recordings/${id}`, headers: bearer(f.tokens.dpo) }), 404, 'API_NOT_FOUND');
+    const entries = f.index.audit.list({ limit: 100_000 }).filter((e) => e.recordingId === id && (e.action === 'erase' || e.action === 'rectify'));
+    expect(entries.map((e) => e.action)).toEqual(['rectify', 'erase']);
+    expect(entries.every((e) => e.actor === 'dpo-user' && e.details?.role === 'dpo' && e.details?.client === '127.0.0.1')).toBe(true);
+  });
+
+  it('audit: pages for security and the DPO, verify for security only', async () => {
+    const page = await f.app.inject({ url: '/api/v1/audit?limit=3', headers: bearer(f.tokens.dpo) });
+    expect(page.statusCode).toBe(200);
+    const body = page.json() as { items: Array<{ seq: number }>; nextAfter: number };
+    expect(body.items.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(body.nextAfter).toBe(3);
+    const next = (await f.app.inject({ url: `/api/v1/audit?after=${body.nextAfter}&limit=1`, headers: bearer(f.tokens.dpo) })).json() as { items: Array<{ seq: number }> };
+    expect(next.items[0]!.seq).toBe(4);
+    expect((await f.app.inject({ url: '/api/v1/audit/verify', headers: bearer(f.tokens.security) })).json()).toMatchObject({ ok: true });
+    expectCleanError(await f.app.inject({ url: '/api/v1/audit/verify', headers: bearer(f.tokens.dpo) }), 403, 'API_FORBIDDEN');
+  });
+
+  it('access review: every user with roles, scope, tokens and last use, for admins only', async () => {
+    const res = await f.app.inject({ url: '/api/v1/access-review', headers: bearer(f.tokens.admin) });
+    expect(res.statusCode).toBe(200);
+    const r = res.json() as { reviewAfterDays: number; users: Array<{ name: string; teams: string[]; lastUsedAt: string | null; unused: boolean; tokens: unknown[] }> };
+    expect(r.reviewAfterDays).toBe(90);
+    const sup = r.users.find((u) => u.name === 'supervisor-user')!;
+    expect(sup.teams).toEqual(['helpdesk']);
+    expect(sup.lastUsedAt).not.toBeNull();
+    expect(sup.unused).toBe(false);
+    expect(sup.tokens).toHaveLength(1);
+    expect(res.body).not.toMatch(/tln\./);
+    expectCleanError(await f.app.inject({ url: '/api/v1/access-review', headers: bearer(f.tokens.security) }), 403, 'API_FORBIDDEN');
+  });
+});
