@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
+import type { Page, Response as PwResponse } from 'playwright-core';
 import { CHROMIUM, launchBrowser, type BrowserHandle } from '../support/browser.js';
 import { BIN, makeConfig, randomRtpRange, removeDir, startDaemon, type DaemonHandle } from '../support/daemon.js';
 import { freePort, startOidcProvider, type TestProvider } from '../support/oidc-provider.js';
@@ -78,12 +78,17 @@ function auditEntries(d: DaemonHandle): Array<{ actor: string; action: string; d
   return JSON.parse(execFileSync(process.execPath, [BIN, 'audit', 'list', '--json', '--config', d.configFile], { encoding: 'utf8' })) as Array<{ actor: string; action: string; details?: Record<string, unknown> }>;
 }
 
-/** Starts the SSO login from the daemon and signs in at the provider's login page. */
-async function signInAtProvider(page: Page, base: string, login: string): Promise<void> {
+/**
+ * Starts the SSO login from the daemon, signs in at the provider's login page, and resolves
+ * with the daemon's answer to the provider's redirect back (the callback).
+ */
+async function signInAtProvider(page: Page, base: string, login: string): Promise<PwResponse> {
   await page.goto(`${base}/api/v1/auth/oidc/login`);
   await page.getByLabel('Name').fill(login);
   await page.getByLabel('Password').fill(PASSWORD);
+  const callback = page.waitForResponse((r) => r.url().startsWith(`${base}/api/v1/auth/oidc/callback?`));
   await page.getByRole('button', { name: 'Sign in' }).click();
+  return callback;
 }
 
 function inPage<T>(page: Page, path: string, init: { headers?: Record<string, string> } = {}): Promise<{ status: number; body: T }> {
@@ -145,8 +150,10 @@ describe.skipIf(!existsSync(CHROMIUM))('single sign-on with OpenID Connect', () 
 
   it('logs a supervisor in through the provider in a real browser, with role and team from claims', async () => {
     const page = await browser.freshPage();
-    await signInAtProvider(page, base, 'sanna');
-    await page.waitForURL((u) => u.origin === base && u.pathname === '/' && u.search === '');
+    const callback = await signInAtProvider(page, base, 'sanna');
+    expect(callback.status()).toBe(303);
+    expect(callback.headers().location).toBe('/');
+    await page.waitForURL((u) => u.origin === base && u.pathname === '/');
     const cookies = await browser.context.cookies(base);
     const session = cookies.find((c) => c.name === 'tallenne_session');
     expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
@@ -164,13 +171,26 @@ describe.skipIf(!existsSync(CHROMIUM))('single sign-on with OpenID Connect', () 
     expect(ids).not.toContain(otherTeamCall);
     const login = auditEntries(d).find((e) => e.action === 'login' && e.actor === 'oidc:sanna');
     expect(login?.details).toMatchObject({ via: 'oidc', roles: 'supervisor' });
+
+    // Logging in again (the provider remembers her) gives a new session and ends the old one.
+    const again = page.waitForResponse((r) => r.url().startsWith(`${base}/api/v1/auth/oidc/callback?`));
+    await page.goto(`${base}/api/v1/auth/oidc/login`);
+    expect((await again).headers().location).toBe('/');
+    await page.waitForURL((u) => u.origin === base && u.pathname === '/');
+    const renewed = (await browser.context.cookies(base)).find((c) => c.name === 'tallenne_session');
+    expect(renewed!.value).not.toBe(session!.value);
+    expect((await inPage<Me>(page, '/api/v1/me')).status).toBe(200);
+    const old = await fetch(`${base}/api/v1/me`, { headers: { cookie: `tallenne_session=${session!.value}` } });
+    expect(old.status).toBe(401);
   });
 
   it('refuses a user whose claims carry no tallenne role, and audits it', async () => {
     // Another person at the same browser: neither the daemon's nor the provider's session remains.
     const page = await browser.freshPage();
-    await signInAtProvider(page, base, 'ville');
-    await page.waitForURL((u) => u.origin === base && u.searchParams.get('login_error') === 'no-role');
+    const callback = await signInAtProvider(page, base, 'ville');
+    expect(callback.status()).toBe(303);
+    expect(callback.headers().location).toBe('/?login_error=no-role');
+    await page.waitForURL((u) => u.origin === base && u.pathname === '/');
     expect((await browser.context.cookies(base)).some((c) => c.name === 'tallenne_session')).toBe(false);
     const me = await inPage<{ error: { code: string } }>(page, '/api/v1/me');
     expect(me.status).toBe(401);
@@ -179,7 +199,7 @@ describe.skipIf(!existsSync(CHROMIUM))('single sign-on with OpenID Connect', () 
     expect(failed.length).toBeGreaterThanOrEqual(1);
     expect(failed[0]!.details).toMatchObject({ via: 'oidc' });
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(metrics).toMatch(/^tallenne_oidc_logins_total\{result="ok"\} 1$/m);
+    expect(metrics).toMatch(/^tallenne_oidc_logins_total\{result="ok"\} 2$/m);
     expect(metrics).toMatch(/^tallenne_oidc_logins_total\{result="no-role"\} 1$/m);
   });
 

@@ -19,7 +19,7 @@ import type {} from '@fastify/cookie';
 import { Counter } from 'prom-client';
 import { z } from 'zod';
 import type { ServerDeps } from '../server.js';
-import { setSessionCookie } from './session.js';
+import { SESSION_COOKIE, setSessionCookie } from './session.js';
 import { OidcLoginError, PRE_LOGIN_TTL_MS, type OidcClient } from './oidc.js';
 
 export const PRE_LOGIN_COOKIE = 'tallenne_oidc_login';
@@ -91,6 +91,9 @@ export const oidcRoutes: FastifyPluginAsync<ServerDeps> = async (app, deps) => {
     } catch (e) {
       return failed(request, reply, e);
     }
+    // A session this browser held before is ended: the login always gets a new one.
+    const earlier = request.cookies?.[SESSION_COOKIE];
+    if (earlier) deps.sessions.destroy(earlier);
     const created = deps.sessions.createSession(identity);
     setSessionCookie(request, reply, created);
     deps.auth.noteUse(identity);
