@@ -34,7 +34,7 @@ export function apiDeps(d: HttpDeps): ServerDeps {
   const now = d.now ?? Date.now;
   const sessions = new SessionStore({ now });
   const audit = new ApiAudit(d.index.audit, now);
-  const auth = new Authenticator({ users: d.index.users, sessions, agents: () => d.config().agents, audit, now });
+  const auth = new Authenticator({ users: d.index.users, sessions, agents: () => d.config().agents, audit, failureLimit: () => d.config().api.login_rate_limit, now });
   const oidcConfig = d.config().auth.oidc;
   const oidc = oidcConfig ? OidcClient.fromConfig(oidcConfig, d.log.child({ component: 'oidc' })) : undefined;
   return { ...d, now, sessions, audit, auth, peaks: new PeakCache(), ...(oidc ? { oidc } : {}) };

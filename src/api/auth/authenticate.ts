@@ -32,16 +32,23 @@ export interface AuthDeps {
   /** The current `[[agents]]` (reloadable), for team scope. */
   readonly agents: () => readonly AgentScope[];
   readonly audit: ApiAudit;
+  /** Failed authentications allowed per client address per minute (`[api] login_rate_limit`). */
+  readonly failureLimit: () => number;
   readonly now?: () => number;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** Last-use times are written at most this often per user. */
 const TOUCH_EVERY_MS = 60_000;
+const FAILURE_WINDOW_MS = 60_000;
+/** Client addresses whose failures are tracked at most (the oldest window is dropped). */
+const MAX_FAILURE_ADDRESSES = 10_000;
 
 export class Authenticator {
   private readonly verifiers: BearerVerifier[];
   private readonly touched = new Map<string, number>();
+  /** Failed authentications per client address in the current minute. */
+  private readonly failures = new Map<string, { since: number; count: number }>();
 
   constructor(private readonly deps: AuthDeps) {
     this.verifiers = [(t) => this.verifyLocalToken(t)];
@@ -101,16 +108,38 @@ export class Authenticator {
 
   /** The onRequest hook body: sets request.identity or throws a 401/403 ApiError (audited). */
   async authenticate(request: FastifyRequest, _reply?: FastifyReply): Promise<void> {
+    this.refuseIfThrottled(request);
     try {
       const { identity, key } = await this.identify(request);
       request.identity = identity;
       request.sessionKey = key;
       this.noteUse(identity);
     } catch (e) {
-      if (e instanceof ApiError) {
-        await this.deps.audit.record(request, undefined, { action: 'login-failed', details: { why: e.code, path: routeOf(request) } });
-      }
+      if (e instanceof ApiError) await this.failed(request, e.code, { path: routeOf(request) });
       throw e;
+    }
+  }
+
+  /**
+   * A failed authentication: audited, and counted per client address so that guessing
+   * tokens (or filling the audit log with failures) is cut off at `[api] login_rate_limit`
+   * a minute.
+   */
+  async failed(request: FastifyRequest, why: string, details: Record<string, string> = {}): Promise<void> {
+    const now = this.now();
+    const f = this.failures.get(request.ip);
+    if (!f || now - f.since >= FAILURE_WINDOW_MS) {
+      if (!f && this.failures.size >= MAX_FAILURE_ADDRESSES) this.failures.delete(this.failures.keys().next().value!);
+      this.failures.set(request.ip, { since: now, count: 1 });
+    } else f.count++;
+    await this.deps.audit.record(request, undefined, { action: 'login-failed', details: { ...details, why } });
+  }
+
+  /** Throws 429 while the client address is over its failed-authentication budget. */
+  refuseIfThrottled(request: FastifyRequest): void {
+    const f = this.failures.get(request.ip);
+    if (f && this.now() - f.since < FAILURE_WINDOW_MS && f.count >= this.deps.failureLimit()) {
+      throw new ApiError('API_RATE_LIMITED', 'too many failed logins from this address; wait a minute');
     }
   }
 

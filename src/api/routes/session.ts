@@ -23,13 +23,14 @@ export const sessionRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) =
       },
     },
     async (request, reply) => {
+      deps.auth.refuseIfThrottled(request);
       let identity;
       try {
         identity = await deps.auth.verifyBearer(request.body.token);
       } catch (e) {
-        const code = e instanceof ApiError ? e.code : 'API_INVALID_TOKEN';
-        await deps.audit.record(request, undefined, { action: 'login-failed', details: { via: 'token', why: code } });
-        throw e instanceof ApiError ? e : new ApiError('API_INVALID_TOKEN');
+        if (!(e instanceof ApiError)) throw e;
+        await deps.auth.failed(request, e.code, { via: 'token' });
+        throw e;
       }
       const created = deps.sessions.createSession(identity);
       setSessionCookie(request, reply, created);
