@@ -73,7 +73,7 @@ export function makeOpus(file: string, seconds = 3): void {
   ]);
 }
 
-export async function startApiFixture(opts: { /** Extra keys of [api]. */ api?: string } = {}): Promise<ApiFixture> {
+export async function startApiFixture(opts: { /** Appended after the fixture's [api] keys: more [api] keys, then other tables. */ toml?: string } = {}): Promise<ApiFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'tallenne-api-'));
   const toml = `
 [storage]
@@ -83,7 +83,7 @@ hash_key_file = "${dir}/data/number-hash.key"
 [api]
 body_limit = "4KiB"
 max_export = 2
-${opts.api ?? ''}
+${opts.toml ?? ''}
 ${AGENTS_TOML}
 `;
   const config = parseConfigText(toml, join(dir, 'tallenne.toml')).config;

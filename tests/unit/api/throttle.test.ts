@@ -4,7 +4,7 @@ import { bearer, startApiFixture, type ApiFixture } from '../../support/api-fixt
 
 let f: ApiFixture;
 beforeAll(async () => {
-  f = await startApiFixture({ api: 'login_rate_limit = 3' });
+  f = await startApiFixture({ toml: 'login_rate_limit = 3' });
 }, 60_000);
 afterAll(async () => {
   await f?.close();
