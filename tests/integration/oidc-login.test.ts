@@ -15,13 +15,12 @@ import type { Page, Response as PwResponse } from 'playwright-core';
 import { CHROMIUM, launchBrowser, type BrowserHandle } from '../support/browser.js';
 import { BIN, makeConfig, randomRtpRange, removeDir, startDaemon, type DaemonHandle } from '../support/daemon.js';
 import { freePort, startOidcProvider, type TestProvider } from '../support/oidc-provider.js';
-import { SipTestClient } from '../support/sip-client.js';
-import { closeAll, sleep, startAll, tonesForAnswer } from '../support/legs.js';
-import { rsMetadata, siprecMultipart, siprecSdp } from '../support/siprec-body.js';
+import { recordCall } from '../support/recorded-call.js';
 
 const AUDIENCE = 'urn:tallenne:api';
 const CLIENT_SECRET = 'oidc-client-secret-'.padEnd(48, 'q');
 const PASSWORD = 'correct horse';
+const CUSTOMER = '+358401234567';
 const AGENTS = `
 [[agents]]
 id = "aino"
@@ -51,27 +50,6 @@ scopes = ["openid", "profile", "tallenne"]
 audience = "${AUDIENCE}"
 `);
   return text.replace('listen = "127.0.0.1:0"', `listen = "127.0.0.1:${httpPort}"`);
-}
-
-/** One short SIPREC call by the agent on `extension`; resolves with the stored recording id. */
-async function recordCall(d: DaemonHandle, extension: string): Promise<string> {
-  const earlier = new Set(d.logs.filter((l) => l.msg === 'recording stored').map((l) => l.recording));
-  const client = new SipTestClient('udp', d.udpPort);
-  await client.open();
-  try {
-    const { body, contentType } = siprecMultipart(siprecSdp(), rsMetadata('+358401234567', extension));
-    const res = await client.invite({ body, contentType, headers: ['Require: siprec', 'Accept: application/sdp, application/rs-metadata'] });
-    expect(res.status).toBe(200);
-    const legs = await tonesForAnswer(res.body.toString());
-    startAll(legs);
-    await sleep(1000);
-    closeAll(legs);
-    expect((await client.bye()).status).toBe(200);
-  } finally {
-    client.close();
-  }
-  const stored = await d.waitForLog((l) => l.msg === 'recording stored' && !earlier.has(l.recording));
-  return stored.recording as string;
 }
 
 function auditEntries(d: DaemonHandle): Array<{ actor: string; action: string; details?: Record<string, unknown> }> {
@@ -128,8 +106,8 @@ describe.skipIf(!existsSync(CHROMIUM))('single sign-on with OpenID Connect', () 
     other = await startOidcProvider({ ...common, service: { roles: ['quality', 'admin'] } });
     d = await startDaemon({ dir, configText: oidcDaemonConfig(dir, httpPort, idp.issuer) });
     await d.waitForLog((l) => l.msg === 'OIDC provider discovered; single sign-on is available');
-    ownTeamCall = await recordCall(d, '1001');
-    otherTeamCall = await recordCall(d, '2001');
+    ownTeamCall = await recordCall(d, CUSTOMER, '1001', 1000);
+    otherTeamCall = await recordCall(d, CUSTOMER, '2001', 1000);
     browser = await launchBrowser();
   });
   afterAll(async () => {
@@ -263,7 +241,7 @@ describe('an identity provider that is down when the daemon starts', () => {
     const login = await fetch(`http://127.0.0.1:${httpPort}/api/v1/auth/oidc/login`, { redirect: 'manual' });
     expect(login.headers.get('location')).toBe('/?login_error=unavailable');
 
-    const id = await recordCall(d, '1001');
+    const id = await recordCall(d, CUSTOMER, '1001', 1000);
     expect(id).toMatch(/\S/);
 
     idp = await startOidcProvider({
