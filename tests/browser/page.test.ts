@@ -195,6 +195,11 @@ describe('the web page in Chromium', () => {
       check();
     }), middle + 1);
     expect(await currentTime()).toBeGreaterThan(middle + 1);
+    // Back to the start by keyboard while it plays (so the end cannot race the click), then pause.
+    await timeline.focus();
+    await page.keyboard.press('Home');
+    if (await audio.evaluate((a) => !(a as unknown as { paused: boolean }).paused)) await page.getByRole('button', { name: 'Pause', exact: true }).click();
+    await page.keyboard.press('ArrowRight');
 
     // Solo the agent: the customer's gain goes to 0 in the Web Audio graph.
     await page.getByTestId('solo-agent').click();
@@ -213,7 +218,6 @@ describe('the web page in Chromium', () => {
     // The masked digit is shown as masked, on the customer's channel.
     expect(await player.locator('.track[data-channel="customer"] .mark-dtmf').textContent()).toBe('•');
     expect(await player.locator('.marklist li[data-kind="dtmf"]').textContent()).toContain('DTMF digit (masked)');
-    await page.getByRole('button', { name: 'Pause', exact: true }).click();
     await screenshot(page, 'player');
 
     // A supervisor may put the call on legal hold: a state change, so the session's CSRF token goes with it.

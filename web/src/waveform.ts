@@ -12,6 +12,8 @@ export class Waveform {
   private scale = 1;
   private progress = 0;
   private silenced = false;
+  /** The columns for the last width drawn: redrawing the playhead does not reduce the peaks again. */
+  private cols: { key: string; values: Array<[number, number]> } | null = null;
 
   constructor(private readonly canvas: HTMLCanvasElement) {}
 
@@ -20,6 +22,7 @@ export class Waveform {
     this.intervalMs = intervalMs;
     this.durationMs = durationMs;
     this.scale = scale;
+    this.cols = null;
     this.draw();
   }
 
@@ -58,7 +61,9 @@ export class Waveform {
     g.fillRect(0, Math.floor(mid), w, Math.max(1, Math.round(ratio)));
     if (!this.peaks || this.durationMs <= 0) return;
     const step = Math.max(1, Math.round(2 * ratio));
-    const cols = columnsOf(this.peaks, Math.floor(w / step), this.intervalMs, this.durationMs, this.scale);
+    const key = `${w}/${step}`;
+    if (this.cols?.key !== key) this.cols = { key, values: columnsOf(this.peaks, Math.floor(w / step), this.intervalMs, this.durationMs, this.scale) };
+    const cols = this.cols.values;
     const playedUpTo = this.progress * cols.length;
     cols.forEach(([lo, hi], i) => {
       g.fillStyle = i < playedUpTo ? played : rest;
