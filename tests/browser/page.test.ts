@@ -199,7 +199,10 @@ describe('the web page in Chromium', () => {
     await timeline.focus();
     await page.keyboard.press('Home');
     if (await audio.evaluate((a) => !(a as unknown as { paused: boolean }).paused)) await page.getByRole('button', { name: 'Pause', exact: true }).click();
+    const stopped = await currentTime();
+    await timeline.focus();
     await page.keyboard.press('ArrowRight');
+    expect(Math.abs((await currentTime()) - (stopped + 5))).toBeLessThan(0.1);
 
     // Solo the agent: the customer's gain goes to 0 in the Web Audio graph.
     await page.getByTestId('solo-agent').click();
