@@ -23,22 +23,14 @@ import { RtpSender } from '../support/rtp-sender.js';
 import { multipart, offerSdp, rsMetadataDoc, type MdParticipant } from '../support/rs-metadata.js';
 import { sleep } from '../support/legs.js';
 import { launchBrowser, screenshot, type BrowserHandle } from '../support/browser.js';
+import { AGENTS_TOML } from '../support/api-fixture.js';
 
+/** Aino records for the helpdesk; Cecilia is an agent in sales (AGENTS_TOML). */
 const DIRECTORY = `
 [roles]
 service_numbers = ["+358201234567"]
 internal_pattern = "^1\\\\d{3}$"
-[[agents]]
-id = "aino"
-name = "Aino Agentti"
-extensions = ["1001"]
-team = "helpdesk"
-[[agents]]
-id = "olli"
-name = "Olli Laskutus"
-extensions = ["1003"]
-team = "billing"
-`;
+${AGENTS_TOML}`;
 
 const CUSTOMER: MdParticipant = { id: 'cust', aor: 'sip:+358401234567@carrier.example', sends: ['s1'], receives: ['s2'] };
 const AGENT: MdParticipant = { id: 'aino', aor: 'sip:1001@pbx.example', sends: ['s2'], receives: ['s1'] };
@@ -134,7 +126,7 @@ describe('the web page in Chromium', () => {
     d = await startDaemon({ extraToml: DIRECTORY, set: { privacy: 'mask_dtmf = true' } });
     base = `http://127.0.0.1:${d.httpPort}/`;
     tokens.supervisor = userWithToken(d, 'sanna', '--role', 'supervisor', '--team', 'helpdesk');
-    tokens.otherAgent = userWithToken(d, 'olli', '--role', 'agent', '--agent', 'olli');
+    tokens.otherAgent = userWithToken(d, 'cecilia', '--role', 'agent', '--agent', 'cecilia');
     tokens.dpo = userWithToken(d, 'dora', '--role', 'dpo');
     tokens.maintainer = userWithToken(d, 'mari', '--role', 'maintainer');
     tokens.admin = userWithToken(d, 'aada', '--role', 'admin');
@@ -152,7 +144,7 @@ describe('the web page in Chromium', () => {
     await logIn(page, base, tokens.supervisor!);
     const row = page.locator(`tr[data-id="${id}"]`);
     await row.waitFor();
-    await expect.poll(() => row.textContent(), { timeout: 10_000 }).toContain('Aino Agentti');
+    await expect.poll(() => row.textContent(), { timeout: 10_000 }).toContain('Aino');
     expect(await row.textContent()).toContain('+358401234***');
     await screenshot(page, 'search');
 
@@ -310,7 +302,7 @@ describe('the web page in Chromium', () => {
     const table = page.getByTestId('access-review');
     await table.locator('tbody tr').first().waitFor();
     const names = await table.locator('tbody th').allTextContents();
-    expect(names.sort()).toEqual(['aada', 'dora', 'mari', 'olli', 'sanna']);
+    expect(names.sort()).toEqual(['aada', 'cecilia', 'dora', 'mari', 'sanna']);
     const sanna = table.locator('tbody tr', { has: page.locator('th', { hasText: 'sanna' }) });
     expect(await sanna.locator('td[data-label="Roles"]').textContent()).toBe('supervisor');
     expect(await sanna.locator('td[data-label="Teams in scope"]').textContent()).toBe('helpdesk');
