@@ -175,7 +175,7 @@ describe.skipIf(!existsSync(CHROMIUM))('single sign-on with OpenID Connect', () 
     expect(me.body.error.code).toBe('API_UNAUTHENTICATED');
     const failed = auditEntries(d).filter((e) => e.action === 'login-failed' && e.details?.why === 'no-role');
     expect(failed.length).toBeGreaterThanOrEqual(1);
-    expect(failed[0]!.details).toMatchObject({ via: 'oidc' });
+    expect(failed[0]).toMatchObject({ actor: 'oidc:ville', details: { via: 'oidc', roles: '-' } });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/^tallenne_oidc_logins_total\{result="ok"\} 2$/m);
     expect(metrics).toMatch(/^tallenne_oidc_logins_total\{result="no-role"\} 1$/m);

@@ -20,19 +20,21 @@ export interface ClaimMapping {
 
 export type ClaimsResult =
   | { readonly ok: true; readonly identity: Identity; readonly ignoredRoles: number }
-  | { readonly ok: false; readonly reason: string };
+  /** `name` is who the claims say the caller is, when they say it (for the audit log). */
+  | { readonly ok: false; readonly reason: string; readonly name?: string };
 
 export function identityFromClaims(claims: Readonly<Record<string, unknown>>, mapping: ClaimMapping, expiresAt?: number): ClaimsResult {
   const sub = claims.sub;
   if (typeof sub !== 'string' || sub === '') return { ok: false, reason: 'the token has no subject' };
+  const shown = claim(claims, mapping.name_claim);
+  const name = typeof shown === 'string' && shown !== '' ? shown : sub;
   const roleValues = strings(claim(claims, mapping.role_claim));
   const roles = [...new Set(roleValues.filter(isRole))] as AccessRole[];
-  if (roles.length === 0) return { ok: false, reason: `no tallenne role in claim "${mapping.role_claim}"` };
+  if (roles.length === 0) return { ok: false, reason: `no tallenne role in claim "${mapping.role_claim}"`, name };
   const teams = [...new Set(strings(claim(claims, mapping.team_claim)))];
   const agent = claim(claims, mapping.agent_claim);
-  const name = claim(claims, mapping.name_claim);
   const identity: Identity = {
-    name: typeof name === 'string' && name !== '' ? name : sub,
+    name,
     roles,
     teams,
     via: 'oidc',

@@ -107,7 +107,8 @@ export const oidcRoutes: FastifyPluginAsync<ServerDeps> = async (app, deps) => {
     if (!(e instanceof OidcLoginError)) throw e;
     deps.log.warn({ why: e.code, detail: e.detail }, 'single sign-on login failed');
     logins.inc({ result: e.code });
-    await deps.audit.record(request, undefined, { action: 'login-failed', details: { via: 'oidc', why: e.code } });
+    const who = e.user !== undefined ? { name: e.user, roles: [], teams: [], via: 'oidc' as const } : undefined;
+    await deps.audit.record(request, who, { action: 'login-failed', details: { via: 'oidc', why: e.code } });
     return reply.redirect(`/?login_error=${encodeURIComponent(e.code)}`, 303);
   }
 };

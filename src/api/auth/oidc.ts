@@ -46,7 +46,12 @@ interface Discovered {
 
 /** A login that did not succeed: `code` goes to the audit log and the page, `detail` to the log. */
 export class OidcLoginError extends Error {
-  constructor(readonly code: 'no-login-in-progress' | 'provider-refused' | 'response-invalid' | 'no-role' | 'unavailable', readonly detail: string) {
+  constructor(
+    readonly code: 'no-login-in-progress' | 'provider-refused' | 'response-invalid' | 'no-role' | 'unavailable',
+    readonly detail: string,
+    /** Who the provider said logged in, when it got that far. */
+    readonly user?: string,
+  ) {
     super(`${code}: ${detail}`);
     this.name = 'OidcLoginError';
   }
@@ -207,7 +212,7 @@ export class OidcClient {
       throw new OidcLoginError('response-invalid', describeFailure(e));
     }
     const r = identityFromClaims(claims, this.config);
-    if (!r.ok) throw new OidcLoginError('no-role', r.reason);
+    if (!r.ok) throw new OidcLoginError('no-role', r.reason, r.name);
     return r.identity;
   }
 

@@ -26,7 +26,11 @@ describe('OIDC claims to an identity', () => {
     ['a role claim of the wrong type', { sub: 's', roles: { agent: true } }],
   ])('refuses %s', (_what, claims) => {
     const r = identityFromClaims(claims, MAPPING);
-    expect(r).toEqual({ ok: false, reason: 'no tallenne role in claim "roles"' });
+    expect(r).toEqual({ ok: false, reason: 'no tallenne role in claim "roles"', name: 's' });
+  });
+
+  it('names the refused caller for the audit log', () => {
+    expect(identityFromClaims({ sub: 's', preferred_username: 'ville', roles: ['visitor'] }, MAPPING)).toMatchObject({ ok: false, name: 'ville' });
   });
 
   it('refuses claims without a subject', () => {
