@@ -6,7 +6,8 @@
  * input answered with clean 4xx codes while a call in progress keeps recording.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -25,14 +26,20 @@ max_export = 50
 body_limit = "2KiB"
 ${AGENTS_TOML}`;
 const REASON = 'ticket 4711';
+const execFileAsync = promisify(execFile);
 
 let d: DaemonHandle;
 let base: string;
 const tokens = {} as Record<AccessRole, string>;
 const ids = { own: '', team: '', other: '' };
 
-function cli(...args: string[]): string {
-  return execFileSync(process.execPath, [BIN, ...args, '--config', d.configFile, '--actor', 'test-admin'], { encoding: 'utf8' });
+/**
+ * The CLI, run without blocking the event loop: a blocked loop would keep HTTP clients from
+ * retiring idle keep-alive sockets that the daemon closes meanwhile.
+ */
+async function cli(...args: string[]): Promise<string> {
+  const { stdout } = await execFileAsync(process.execPath, [BIN, ...args, '--config', d.configFile, '--actor', 'test-admin'], { encoding: 'utf8' });
+  return stdout;
 }
 
 function headers(role: AccessRole, extra: Record<string, string> = {}): Record<string, string> {
@@ -89,8 +96,8 @@ beforeAll(async () => {
   ids.other = await recordCall(d, CUSTOMER, '1003', 1500);
   for (const role of ROLES) {
     const agent = role === 'agent' ? ['--agent', 'aino'] : role === 'supervisor' ? ['--agent', 'sari'] : [];
-    cli('users', 'add', `${role}-user`, '--role', role, ...agent);
-    tokens[role] = cli('tokens', 'create', `${role}-user`).trim();
+    await cli('users', 'add', `${role}-user`, '--role', role, ...agent);
+    tokens[role] = (await cli('tokens', 'create', `${role}-user`)).trim();
   }
 }, 90_000);
 
@@ -229,8 +236,8 @@ describe('audio over real sockets', () => {
     expect(Buffer.concat(parts).equals(file)).toBe(true);
 
     // A new login whose first request is a seek into the middle.
-    cli('users', 'add', 'cold-listener', '--role', 'quality');
-    const cold = cli('tokens', 'create', 'cold-listener').trim();
+    await cli('users', 'add', 'cold-listener', '--role', 'quality');
+    const cold = (await cli('tokens', 'create', 'cold-listener')).trim();
     const mid = Math.floor(file.length / 2);
     const r = await fetch(`${base}/api/v1/recordings/${ids.own}/audio`, { headers: { authorization: `Bearer ${cold}`, range: `bytes=${mid}-` } });
     expect(r.status).toBe(206);
@@ -284,12 +291,12 @@ describe('bad input while a call is being recorded', () => {
     expectClean(await raw('GET', '/api/v1/me', { authorization: 'Bearer tln.not-a-token' }), 401, 'API_INVALID_TOKEN');
     expectClean(await raw('GET', '/api/v1/me', { authorization: 'Bearer' }), 401, 'API_INVALID_TOKEN');
     expectClean(await raw('GET', '/api/v1/me', { authorization: `Bearer ${'x'.repeat(300)}` }), 401, 'API_INVALID_TOKEN');
-    cli('users', 'add', 'short-lived', '--role', 'quality');
-    const revoked = cli('tokens', 'create', 'short-lived').trim();
+    await cli('users', 'add', 'short-lived', '--role', 'quality');
+    const revoked = (await cli('tokens', 'create', 'short-lived')).trim();
     expect((await raw('GET', '/api/v1/me', { authorization: `Bearer ${revoked}` })).status).toBe(200);
-    cli('tokens', 'revoke', revoked.split('.')[1]!);
+    await cli('tokens', 'revoke', revoked.split('.')[1]!);
     expectClean(await raw('GET', '/api/v1/me', { authorization: `Bearer ${revoked}` }), 401, 'API_INVALID_TOKEN');
-    const expiring = cli('tokens', 'create', 'short-lived', '--expires', new Date(Date.now() + 6000).toISOString()).trim();
+    const expiring = (await cli('tokens', 'create', 'short-lived', '--expires', new Date(Date.now() + 6000).toISOString())).trim();
     expect((await raw('GET', '/api/v1/me', { authorization: `Bearer ${expiring}` })).status).toBe(200);
     let expired = await raw('GET', '/api/v1/me', { authorization: `Bearer ${expiring}` });
     while (expired.status === 200) {
@@ -297,7 +304,7 @@ describe('bad input while a call is being recorded', () => {
       expired = await raw('GET', '/api/v1/me', { authorization: `Bearer ${expiring}` });
     }
     expectClean(expired, 401, 'API_INVALID_TOKEN');
-    cli('users', 'disable', 'short-lived');
+    await cli('users', 'disable', 'short-lived');
 
     // A cross-site POST riding on the session cookie, without the CSRF token.
     const login = await raw('POST', '/api/v1/session', { 'content-type': 'application/json' }, JSON.stringify({ token: tokens.supervisor }));
