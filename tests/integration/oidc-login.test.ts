@@ -16,31 +16,19 @@ import { CHROMIUM, launchBrowser, type BrowserHandle } from '../support/browser.
 import { BIN, makeConfig, randomRtpRange, removeDir, startDaemon, type DaemonHandle } from '../support/daemon.js';
 import { freePort, startOidcProvider, type TestProvider } from '../support/oidc-provider.js';
 import { recordCall } from '../support/recorded-call.js';
+import { AGENTS_TOML } from '../support/api-fixture.js';
 
 const AUDIENCE = 'urn:tallenne:api';
 const CLIENT_SECRET = 'oidc-client-secret-'.padEnd(48, 'q');
 const PASSWORD = 'correct horse';
 const CUSTOMER = '+358401234567';
-const AGENTS = `
-[[agents]]
-id = "aino"
-name = "Aino Agentti"
-extensions = ["1001"]
-team = "helpdesk"
-
-[[agents]]
-id = "bertta"
-name = "Bertta Agentti"
-extensions = ["2001"]
-team = "billing"
-`;
 
 /** The daemon's config with [auth.oidc] towards `issuer`, HTTP on a port fixed beforehand. */
 function oidcDaemonConfig(dir: string, httpPort: number, issuer: string): string {
   const secretFile = join(dir, 'oidc-client-secret');
   writeFileSync(secretFile, `${CLIENT_SECRET}\n`, { mode: 0o600 });
   chmodSync(secretFile, 0o600);
-  const text = makeConfig(dir, randomRtpRange(), `${AGENTS}
+  const text = makeConfig(dir, randomRtpRange(), `${AGENTS_TOML}
 [auth.oidc]
 issuer = "${issuer}"
 client_id = "tallenne"
@@ -107,7 +95,7 @@ describe.skipIf(!existsSync(CHROMIUM))('single sign-on with OpenID Connect', () 
     d = await startDaemon({ dir, configText: oidcDaemonConfig(dir, httpPort, idp.issuer) });
     await d.waitForLog((l) => l.msg === 'OIDC provider discovered; single sign-on is available');
     ownTeamCall = await recordCall(d, CUSTOMER, '1001', 1000);
-    otherTeamCall = await recordCall(d, CUSTOMER, '2001', 1000);
+    otherTeamCall = await recordCall(d, CUSTOMER, '1003', 1000);
     browser = await launchBrowser();
   });
   afterAll(async () => {
