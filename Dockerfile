@@ -1,4 +1,4 @@
-# tallenne container image: build the TypeScript in one stage, ship only the runtime.
+# tallenne container image: build the TypeScript and the web page in one stage, ship only the runtime.
 # Build:  docker build -t tallenne .
 # Run:    docker run -d --name tallenne --stop-timeout 60 \
 #           -p 5060:5060/udp -p 5060:5060/tcp -p 8080:8080 -p 20000-20999:20000-20999/udp \
@@ -14,7 +14,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev --ignore-scripts
+COPY web ./web
+RUN npm run build && npm prune --omit=dev --ignore-scripts
 
 FROM node:20-bookworm-slim AS runtime
 # ffmpeg: `tallenne recordings export --format mp3` converts through it.

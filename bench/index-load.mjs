@@ -37,7 +37,21 @@ function entry(i, t0, rnd) {
   };
 }
 
-function quantiles(xs) {
+/**
+ * Puts `entries` synthetic recordings into an open index (the same seeded sequence every
+ * time): a year from `t0`, 200 agents (`agent0`..) in 20 teams (`team0`..), 10 service
+ * numbers, 100,000 customers whose hash is SHA-256 of `bench-customer-<n>`.
+ */
+export async function fillIndex(index, entries, t0) {
+  const rnd = prng(11);
+  for (let i = 0; i < entries; i += BATCH) {
+    const puts = [];
+    for (let k = i; k < Math.min(entries, i + BATCH); k++) puts.push(index.put(entry(k, t0, rnd)));
+    await Promise.all(puts);
+  }
+}
+
+export function quantiles(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const q = (p) => Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))] * 1000) / 1000;
   return { p50: q(0.5), p99: q(0.99), n: s.length };
@@ -48,14 +62,9 @@ export async function measureIndex(repo, entries, queriesPerKind = 300) {
   const dir = mkdtempSync(join(tmpdir(), 'tallenne-bench-index-'));
   try {
     const index = await openIndex(dir);
-    const rnd = prng(11);
     const t0 = Date.UTC(2025, 0, 1);
     const fillStart = performance.now();
-    for (let i = 0; i < entries; i += BATCH) {
-      const puts = [];
-      for (let k = i; k < Math.min(entries, i + BATCH); k++) puts.push(index.put(entry(k, t0, rnd)));
-      await Promise.all(puts);
-    }
+    await fillIndex(index, entries, t0);
     const fillSeconds = (performance.now() - fillStart) / 1000;
     const q = prng(12);
     const kinds = {

@@ -89,7 +89,10 @@ export class Daemon {
       calls: this.manager, finaliser: this.finaliser, sip: this.ua, rtp: rtpCounters, encoder: this.encoder, index: this.index,
       store: this.store, ports: this.ports, purger: this.purger,
     });
-    this.http = new HttpApi({ metrics: this.metrics, ready: () => this.readiness(), log: this.log.child({ component: 'http' }) });
+    this.http = new HttpApi({
+      config: () => this.config, index: this.index, store: this.store, hasher,
+      metrics: this.metrics, ready: () => this.readiness(), log: this.log.child({ component: 'http' }),
+    });
 
     const recovered = this.finaliser.recoverSpools();
     if (recovered > 0) this.log.warn({ spools: recovered }, 'finalising recordings left by an earlier run');
@@ -130,7 +133,11 @@ export class Daemon {
       checks.disk = `not writable: ${(e as Error).message}`;
     }
     checks.accepting = this.closing ? 'shutting down' : 'ok';
-    return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
+    const ready = Object.values(checks).every((v) => v === 'ok');
+    // Single sign-on is reported but never stops the daemon being ready to record.
+    const sso = this.http?.deps.oidc;
+    if (sso) checks.oidc = sso.status();
+    return { ready, checks };
   }
 
   /**

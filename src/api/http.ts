@@ -1,82 +1,73 @@
 /**
- * The HTTP listener: /metrics, /healthz (the process is alive), /readyz (ready to record,
- * with the reason for each check). The recordings API with roles builds on this server.
+ * The HTTP listeners: [http] listen serves /metrics, /healthz, /readyz, the recordings API
+ * (/api/v1) and the web page (/); the optional [metrics] listen serves /metrics alone.
+ * Builds the API's parts (sessions, authentication, audit, peaks, single sign-on) from the
+ * daemon's components, so the composition root only hands those over.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import type { Config, HostPort } from '../config/schema.js';
+import type { RecordingIndex } from '../index/index.js';
 import type { Logger } from '../log.js';
-import type { HostPort } from '../config/schema.js';
+import type { NumberHasher } from '../privacy/numbers.js';
+import type { AudioStore } from '../storage/audio-store.js';
 import type { Metrics } from './metrics.js';
+import { ApiAudit } from './audit.js';
+import { Authenticator } from './auth/authenticate.js';
+import { OidcClient } from './auth/oidc.js';
+import { SessionStore } from './auth/session.js';
+import { PeakCache } from './peaks.js';
+import { buildMetricsServer, buildServer, type ServerDeps } from './server.js';
 
 export interface HttpDeps {
+  readonly config: () => Config;
+  readonly index: RecordingIndex;
+  readonly store: AudioStore;
+  readonly hasher: NumberHasher;
   readonly metrics: Metrics;
   readonly ready: () => { ready: boolean; checks: Record<string, string> };
   readonly log: Logger;
+  readonly now?: () => number;
+}
+
+/** The API's parts, built from the daemon's components. */
+export function apiDeps(d: HttpDeps): ServerDeps {
+  const now = d.now ?? Date.now;
+  const sessions = new SessionStore({ now });
+  const audit = new ApiAudit(d.index.audit, now);
+  const auth = new Authenticator({ users: d.index.users, sessions, agents: () => d.config().agents, audit, failureLimit: () => d.config().api.login_rate_limit, now });
+  const oidcConfig = d.config().auth.oidc;
+  const oidc = oidcConfig ? OidcClient.fromConfig(oidcConfig, d.log.child({ component: 'oidc' })) : undefined;
+  return { ...d, now, sessions, audit, auth, peaks: new PeakCache(), ...(oidc ? { oidc } : {}) };
 }
 
 export class HttpApi {
-  private servers: Server[] = [];
+  private servers: FastifyInstance[] = [];
+  readonly deps: ServerDeps;
 
-  constructor(private readonly deps: HttpDeps) {}
+  constructor(deps: HttpDeps) {
+    this.deps = apiDeps(deps);
+  }
 
   async listen(http: HostPort, metrics?: HostPort): Promise<{ http: HostPort; metrics?: HostPort }> {
-    const main = await this.serve(http, (req, res) => this.route(req, res, true));
+    this.deps.oidc?.start();
+    const main = await this.serve(await buildServer(this.deps), http);
     if (!metrics) return { http: main };
-    const m = await this.serve(metrics, (req, res) => this.route(req, res, false));
+    const m = await this.serve(await buildMetricsServer(this.deps), metrics);
     return { http: main, metrics: m };
   }
 
-  private serve(at: HostPort, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<HostPort> {
-    return new Promise((resolve, reject) => {
-      const server = createServer((req, res) => {
-        try {
-          handler(req, res);
-        } catch (e) {
-          this.deps.log.error({ err: e }, 'HTTP handler failed');
-          if (!res.headersSent) send(res, 500, 'internal error\n');
-        }
-      });
-      server.keepAliveTimeout = 5000;
-      server.once('error', reject);
-      server.listen(at.port, at.address, () => {
-        server.off('error', reject);
-        this.servers.push(server);
-        const a = server.address();
-        resolve(a && typeof a === 'object' ? { address: a.address, port: a.port } : at);
-      });
-    });
-  }
-
-  private route(req: IncomingMessage, res: ServerResponse, full: boolean): void {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
-    if (path === '/metrics') {
-      this.deps.metrics.text().then(
-        (text) => send(res, 200, text, { 'content-type': this.deps.metrics.contentType() }),
-        (err) => {
-          this.deps.log.error({ err }, 'collecting metrics failed');
-          send(res, 500, 'metrics unavailable\n');
-        },
-      );
-      return;
-    }
-    if (full && path === '/healthz') return send(res, 200, JSON.stringify({ status: 'alive' }) + '\n', { 'content-type': 'application/json' });
-    if (full && path === '/readyz') {
-      const r = this.deps.ready();
-      return send(res, r.ready ? 200 : 503, JSON.stringify({ status: r.ready ? 'ready' : 'not ready', checks: r.checks }) + '\n', { 'content-type': 'application/json' });
-    }
-    send(res, 404, 'not found\n');
+  private async serve(app: FastifyInstance, at: HostPort): Promise<HostPort> {
+    this.servers.push(app);
+    await app.listen({ port: at.port, host: at.address });
+    app.server.keepAliveTimeout = 5000;
+    const a = app.server.address();
+    return a && typeof a === 'object' ? { address: a.address, port: a.port } : at;
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => {
-      s.close(() => r());
-      s.closeAllConnections();
-    })));
+    const servers = this.servers;
     this.servers = [];
+    await Promise.all(servers.map((s) => s.close()));
+    this.deps.oidc?.close();
   }
-}
-
-function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
-  res.end(body);
 }

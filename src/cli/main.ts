@@ -21,6 +21,8 @@ const USAGE = `usage: tallenne COMMAND [options]
   recordings list|show|export|hold|release|erase|rectify|find-by-number ...
   retention run [--dry-run] | sweep-orphans
   audit list [--json] | verify
+  users add|list|disable ...          users of the recordings API and the web page
+  tokens create|revoke ...            their API tokens
   version
 
 Without --config, TALLENNE_CONFIG or the embedded config/tallenne.toml is used.
@@ -134,12 +136,21 @@ async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function dispatchRegister(cmd: 'recordings' | 'retention' | 'audit', argv: string[]): Promise<number> {
+type RegisterCommand = 'recordings' | 'retention' | 'audit' | 'users' | 'tokens';
+const REGISTER_COMMANDS = {
+  recordings: () => import('./recordings.js'),
+  retention: () => import('./retention.js'),
+  audit: () => import('./audit.js'),
+  users: () => import('./users.js'),
+  tokens: () => import('./tokens.js'),
+} satisfies Record<RegisterCommand, () => Promise<{ run(argv: string[], ctx: CliContext): Promise<number> }>>;
+
+async function dispatchRegister(cmd: RegisterCommand, argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   const loaded = load(flagString(args, 'config'));
   if (typeof loaded === 'number') return loaded;
   const ctx: CliContext = { ...io, loaded };
-  const mod = cmd === 'recordings' ? await import('./recordings.js') : cmd === 'retention' ? await import('./retention.js') : await import('./audit.js');
+  const mod = await REGISTER_COMMANDS[cmd]();
   return mod.run(argv, ctx);
 }
 
@@ -153,6 +164,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'recordings':
     case 'retention':
     case 'audit':
+    case 'users':
+    case 'tokens':
       return dispatchRegister(cmd, rest);
     case 'version':
     case '--version': {

@@ -4,12 +4,8 @@
  * operating-system login) and is written to the audit log, with filter names and counts but
  * never a number or a name.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, createWriteStream, openSync, unlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { closeSync, openSync, unlinkSync } from 'node:fs';
 import { extname } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import ffmpeg from 'fluent-ffmpeg';
 import { parseArgs, flagString, flagAll, type CliContext, type ParsedArgs } from './context.js';
 import {
   actorOf,
@@ -22,9 +18,10 @@ import {
   type Register,
 } from './register.js';
 import { TallenneError } from '../errors.js';
-import type { ListQuery } from '../index/index.js';
+import { RECORDING_STATUSES, toListQuery, type RecordingFilters } from '../index/filters.js';
 import { normalizeE164, NumberHasher } from '../privacy/numbers.js';
 import { erase, hold, rectify, release } from '../retention/actions.js';
+import { EXPORT_FORMATS, exportAudioToFile, type ExportFormat } from '../storage/audio-export.js';
 import type { RecordingEntry, RecordingStatus } from '../types.js';
 
 const USAGE = `usage: tallenne recordings <command> [--actor NAME] ...
@@ -40,7 +37,6 @@ const USAGE = `usage: tallenne recordings <command> [--actor NAME] ...
 `;
 
 const BOOLEAN_FLAGS = ['json'];
-const STATUSES: readonly RecordingStatus[] = ['complete', 'truncated'];
 
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const [sub, ...rest] = argv;
@@ -87,25 +83,21 @@ function getEntry(r: Register, id: string): RecordingEntry {
 
 async function list(args: ParsedArgs, r: Register, ctx: CliContext): Promise<number> {
   const actor = actorOf(args);
-  const q: ListQuery = {};
+  const filters: RecordingFilters = {};
   const from = flagString(args, 'from');
   const to = flagString(args, 'to');
-  if (from !== undefined) q.from = parseTime(from, 'from');
-  if (to !== undefined) q.to = parseTime(to, 'to');
-  const agent = flagString(args, 'agent');
-  if (agent !== undefined) q.agentId = r.config.agents.find((a) => a.id === agent || a.name === agent)?.id ?? agent;
-  const team = flagString(args, 'team');
-  if (team !== undefined) q.team = team;
-  const group = flagString(args, 'group');
-  if (group !== undefined) q.groupId = group;
-  const service = flagString(args, 'service');
-  // Service numbers are stored normalised when they are phone numbers; accept any spelling.
-  if (service !== undefined) q.serviceNumber = normalizeE164(service, r.config.privacy.default_country) ?? service;
+  if (from !== undefined) filters.from = parseTime(from, 'from');
+  if (to !== undefined) filters.to = parseTime(to, 'to');
+  for (const [flag, key] of [['agent', 'agent'], ['team', 'team'], ['group', 'group'], ['service', 'service']] as const) {
+    const v = flagString(args, flag);
+    if (v !== undefined) filters[key] = v;
+  }
   const status = flagString(args, 'status');
   if (status !== undefined) {
-    if (!(STATUSES as readonly string[]).includes(status)) throw new UsageError(`--status must be one of ${STATUSES.join(', ')}`);
-    q.status = status as RecordingStatus;
+    if (!(RECORDING_STATUSES as readonly string[]).includes(status)) throw new UsageError(`--status must be one of ${RECORDING_STATUSES.join(', ')}`);
+    filters.status = status as RecordingStatus;
   }
+  const q = toListQuery(filters, r.config);
   const limit = positiveInt(flagString(args, 'limit'), 'limit', 50, 10_000);
   const cursor = flagString(args, 'cursor');
   const page = r.index.list(q, cursor !== undefined ? { cursor, limit } : { limit });
@@ -136,14 +128,12 @@ async function show(args: ParsedArgs, r: Register, ctx: CliContext): Promise<num
   return 0;
 }
 
-type ExportFormat = 'opus' | 'wav' | 'mp3';
-
 async function exportAudio(args: ParsedArgs, r: Register, ctx: CliContext): Promise<number> {
   const actor = actorOf(args);
   const id = oneId(args);
   const out = required(args, 'out');
   const fmt = (flagString(args, 'format') ?? (extname(out).slice(1).toLowerCase() || 'opus')) as ExportFormat;
-  if (!['opus', 'wav', 'mp3'].includes(fmt)) throw new UsageError('--format must be opus, wav or mp3');
+  if (!(EXPORT_FORMATS as readonly string[]).includes(fmt)) throw new UsageError('--format must be opus, wav or mp3');
   const e = getEntry(r, id);
   if (e.audioPurgedAt !== undefined || !r.store.exists(e.file)) {
     throw new TallenneError('TALLENNE_NOT_FOUND', `the audio of recording ${id} is no longer stored`);
@@ -159,9 +149,7 @@ async function exportAudio(args: ParsedArgs, r: Register, ctx: CliContext): Prom
   // The audit entry comes next: an export that fails half way has still been attempted.
   await r.index.audit.append({ actor, action: 'export', recordingId: id, details: { format: fmt } });
   try {
-    if (fmt === 'opus') await pipeline(r.store.open(e.file), createWriteStream(out, { flags: 'w' }));
-    else if (fmt === 'wav') await exportWav(r, e, out);
-    else await exportMp3(r, e, out);
+    await exportAudioToFile(r.store, e, fmt, out);
   } catch (err) {
     try {
       unlinkSync(out);
@@ -172,59 +160,6 @@ async function exportAudio(args: ParsedArgs, r: Register, ctx: CliContext): Prom
   }
   ctx.out(`${out}\n`);
   return 0;
-}
-
-interface WavFileWriter extends NodeJS.WritableStream {
-  /** The underlying file stream (its errors are not forwarded by the package). */
-  readonly file: NodeJS.WritableStream;
-  on(event: 'done', cb: () => void): this;
-  on(event: 'error', cb: (e: Error) => void): this;
-}
-interface WavModule {
-  FileWriter: new (path: string, opts: { sampleRate: number; channels: number; bitDepth: number; flags: string }) => WavFileWriter;
-}
-const wav = createRequire(import.meta.url)('wav') as WavModule;
-
-/** Opus → PCM with the system ffmpeg (reading from the store's stream), PCM → WAV container with `wav`. */
-async function exportWav(r: Register, e: RecordingEntry, out: string): Promise<void> {
-  const rate = e.sampleRate > 0 ? e.sampleRate : 48_000;
-  const channels = e.channels > 0 ? e.channels : 1;
-  const dec = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'ogg', '-i', 'pipe:0', '-f', 's16le', '-acodec', 'pcm_s16le', '-ar', String(rate), '-ac', String(channels), 'pipe:1'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  dec.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-  const exited = new Promise<void>((resolve, reject) => {
-    dec.on('error', reject);
-    dec.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg could not decode the recording: ${stderr.trim() || `exit ${code}`}`))));
-  });
-  const writer = new wav.FileWriter(out, { sampleRate: rate, channels, bitDepth: 16, flags: 'w' });
-  const done = new Promise<void>((resolve, reject) => {
-    writer.on('done', resolve);
-    writer.on('error', reject);
-    writer.file.on('error', reject);
-  });
-  await Promise.all([pipeline(r.store.open(e.file), dec.stdin), pipeline(dec.stdout, writer), exited]);
-  await done; // the header with the final sizes is written after the data
-}
-
-/** Opus → MP3 through fluent-ffmpeg, reading from the store's stream. */
-async function exportMp3(r: Register, e: RecordingEntry, out: string): Promise<void> {
-  const file = createWriteStream(out, { flags: 'w' });
-  await new Promise<void>((resolve, reject) => {
-    file.on('error', reject);
-    file.on('open', () => {
-      ffmpeg(r.store.open(e.file))
-        .inputFormat('ogg')
-        .noVideo()
-        .audioCodec('libmp3lame')
-        .audioBitrate(64)
-        .format('mp3')
-        .on('error', (err: Error) => reject(new Error(`ffmpeg could not make an MP3: ${err.message}`)))
-        .pipe(file, { end: true });
-    });
-    file.on('finish', resolve);
-  });
 }
 
 async function holdCmd(args: ParsedArgs, r: Register, ctx: CliContext): Promise<number> {

@@ -26,6 +26,10 @@ export const RELOAD_TABLE: readonly ReloadRule[] = [
   { path: 'encoder.complexity', effect: 'Opus complexity of recordings encoded from now on' },
   { path: 'encoder.bitrate', effect: 'Opus bitrate of recordings encoded from now on' },
   { path: 'encoder.skip_silence', effect: 'the silence gate of recordings encoded from now on' },
+  { path: 'api.max_export', effect: 'the size limit of the next bulk exports' },
+  { path: 'api.rate_limit', effect: 'the per-identity request limit of the API' },
+  { path: 'api.login_rate_limit', effect: 'the per-address limit of failed logins' },
+  { path: 'access', effect: 'the access review window' },
 ];
 
 /** Whether a changed key path (as diffConfig writes it) is applied by a reload. */

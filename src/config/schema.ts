@@ -83,6 +83,46 @@ export const retentionPolicySchema = z.strictObject({
   erasure_refused_reason: z.string().optional(),
 });
 
+/** Signature algorithms an access token may use: asymmetric only ("none" and HMAC never). */
+export const OIDC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+
+/** "http:" is accepted only for a loopback host (a provider on the same machine, tests). */
+function secureUrl(what: string) {
+  return z.string().transform((s, ctx): string => {
+    let u: URL;
+    try {
+      u = new URL(s);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `"${s}" is not a URL` });
+      return z.NEVER;
+    }
+    const loopback = ['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname);
+    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) {
+      ctx.addIssue({ code: 'custom', message: `${what} must be an https: URL (http: only on a loopback host)` });
+      return z.NEVER;
+    }
+    return s;
+  });
+}
+
+/** [auth.oidc]: single sign-on with an OpenID Connect provider (absent: no SSO). */
+export const oidcSchema = z.strictObject({
+  issuer: secureUrl('issuer'),
+  client_id: z.string().min(1),
+  /** Absent: a public client (PKCE only). The file must not be readable by others. */
+  client_secret_file: z.string().min(1).optional(),
+  redirect_url: secureUrl('redirect_url'),
+  scopes: z.array(z.string().min(1)).default(['openid', 'profile']),
+  role_claim: z.string().min(1).default('roles'),
+  team_claim: z.string().min(1).default('teams'),
+  agent_claim: z.string().min(1).default('agent_id'),
+  name_claim: z.string().min(1).default('preferred_username'),
+  /** The `aud` an access token must carry to be accepted by the API; default: client_id. */
+  audience: z.string().min(1).optional(),
+  algorithms: z.array(z.enum(OIDC_ALGORITHMS)).min(1).default(['RS256', 'PS256', 'ES256', 'EdDSA']),
+  clock_tolerance: d('30s'),
+}).refine((o) => o.scopes.includes('openid'), { path: ['scopes'], message: 'scopes must include "openid"' });
+
 export const configSchema = z.strictObject({
   sip: z.strictObject({
     listen: z.array(sipListen).min(1).prefault(['udp:127.0.0.1:5060', 'tcp:127.0.0.1:5060']),
@@ -106,6 +146,20 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   http: z.strictObject({
     listen: hostPort.prefault('127.0.0.1:8080'),
+  }).prefault({}),
+  api: z.strictObject({
+    /** Most recordings one bulk export (POST /api/v1/exports) may hold. */
+    max_export: z.number().int().min(1).max(100_000).default(500),
+    /** Largest request body accepted. */
+    body_limit: bytes.prefault('64KiB'),
+    /** Requests per minute per identity. */
+    rate_limit: z.number().int().min(1).default(1200),
+    /** Requests per minute per client address before a login (token login, SSO redirects). */
+    login_rate_limit: z.number().int().min(1).default(30),
+  }).prefault({}),
+  access: z.strictObject({
+    /** The access review flags users not used for this long. */
+    review_after: d('90 days'),
   }).prefault({}),
   metrics: z.strictObject({
     /** Optional separate listener for /metrics; by default it is served on [http] listen. */
@@ -141,6 +195,9 @@ export const configSchema = z.strictObject({
     erasure_refused_reason: z.string().optional(),
     policy: z.array(retentionPolicySchema).default([]),
   }).prefault({}),
+  auth: z.strictObject({
+    oidc: oidcSchema.optional(),
+  }).prefault({}),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).prefault({}),
@@ -154,5 +211,6 @@ export const configSchema = z.strictObject({
 });
 
 export type Config = z.output<typeof configSchema>;
+export type OidcConfig = z.output<typeof oidcSchema>;
 export type AgentConfig = z.output<typeof agentSchema>;
 export type RetentionPolicyConfig = z.output<typeof retentionPolicySchema>;

@@ -17,6 +17,7 @@ import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 import type { RecordingEntry, RecordingStatus } from '../types.js';
 import { TallenneError } from '../errors.js';
 import { LmdbAuditLog, type AuditInput, type AuditLog } from './audit.js';
+import { LmdbUserDirectory, type UserDirectory } from './users.js';
 import {
   AUDIO_EXPIRY_KIND,
   LOOKUP_KINDS,
@@ -114,6 +115,8 @@ export interface RecordingIndex {
   count(): number;
   readonly schemaVersion: number;
   readonly audit: AuditLog;
+  /** Users and API tokens of the access API. */
+  readonly users: UserDirectory;
   close(): Promise<void>;
 }
 
@@ -153,6 +156,7 @@ class LmdbRecordingIndex implements RecordingIndex {
   private readonly intentDb: Database<DestroyIntent, string>;
   private readonly meta: Database<unknown, string>;
   private readonly auditLog: LmdbAuditLog;
+  readonly users: UserDirectory;
   private closed = false;
 
   constructor(private readonly env: RootDatabase, now: () => number) {
@@ -161,6 +165,7 @@ class LmdbRecordingIndex implements RecordingIndex {
     this.intentDb = env.openDB<DestroyIntent, string>('intents', {});
     this.meta = env.openDB<unknown, string>('meta', {});
     this.auditLog = new LmdbAuditLog(env, env.openDB('audit', {}) as unknown as Database<never, number>, this.meta, now);
+    this.users = new LmdbUserDirectory(env, env.openDB('users', {}), env.openDB('tokens', {}), this.auditLog, now);
   }
 
   get audit(): AuditLog {

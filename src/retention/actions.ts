@@ -16,6 +16,8 @@ import { erasureRule, withRetention, type RetentionConfig } from './policy.js';
 export interface Who {
   actor: string;
   reason: string;
+  /** Extra audit details from the caller (the API adds the role and client address). */
+  context?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /** A request that cannot be carried out as asked (bad field, missing reason): a usage error. */
@@ -29,6 +31,10 @@ export class ActionInputError extends Error {
 function requireWho(who: { actor: string; reason?: string }, needReason: boolean): void {
   if (who.actor.trim().length === 0) throw new ActionInputError('an actor is required');
   if (needReason && (who.reason === undefined || who.reason.trim().length === 0)) throw new ActionInputError('a reason is required');
+}
+
+function detailsOf(d: Record<string, string | number | boolean>): { details?: Record<string, string | number | boolean> } {
+  return Object.keys(d).length > 0 ? { details: d } : {};
 }
 
 function parseWhen(v: string | number, what: string): string {
@@ -47,7 +53,7 @@ function getOrThrow(index: RecordingIndex, id: string): RecordingEntry {
 export async function hold(
   index: RecordingIndex,
   id: string,
-  req: { actor: string; reason: string; until?: string | number },
+  req: { actor: string; reason: string; until?: string | number; context?: Who['context'] },
   now: () => number = Date.now,
 ): Promise<RecordingEntry> {
   requireWho(req, true);
@@ -56,16 +62,16 @@ export async function hold(
   if (index.getIntent(id)) throw new TallenneError('TALLENNE_NOT_FOUND', `recording ${id} is being destroyed`);
   const h = { reason: req.reason, by: req.actor, at: new Date(now()).toISOString(), ...(until !== undefined ? { until } : {}) };
   return index.update(id, (e) => ({ ...e, hold: h }), {
-    audit: { actor: req.actor, action: 'hold', recordingId: id, reason: req.reason, ...(until !== undefined ? { details: { until } } : {}) },
+    audit: { actor: req.actor, action: 'hold', recordingId: id, reason: req.reason, ...detailsOf({ ...req.context, ...(until !== undefined ? { until } : {}) }) },
   });
 }
 
 /** Ends a hold; expiry resumes from the recording's own dates (a past date expires at the next purge). */
-export async function release(index: RecordingIndex, id: string, req: { actor: string; reason?: string }): Promise<RecordingEntry> {
+export async function release(index: RecordingIndex, id: string, req: { actor: string; reason?: string; context?: Who['context'] }): Promise<RecordingEntry> {
   requireWho(req, false);
   const before = getOrThrow(index, id);
   return index.update(id, (e) => ({ ...e, hold: undefined }) as RecordingEntry, {
-    audit: { actor: req.actor, action: 'release', recordingId: id, ...(req.reason ? { reason: req.reason } : {}), details: { wasHeld: before.hold !== undefined } },
+    audit: { actor: req.actor, action: 'release', recordingId: id, ...(req.reason ? { reason: req.reason } : {}), details: { ...req.context, wasHeld: before.hold !== undefined } },
   });
 }
 
@@ -89,14 +95,14 @@ export async function erase(
   if (rule.erasure === 'refused') refusal = `policy "${rule.policy}" refuses erasure: ${rule.reason}`;
   else if (entry.hold) refusal = `the recording is under a legal hold (${entry.hold.reason})`;
   if (refusal !== undefined) {
-    await index.audit.append({ actor: req.actor, action: 'erase-refused', recordingId: id, reason: req.reason, details: { policy: rule.policy } });
+    await index.audit.append({ actor: req.actor, action: 'erase-refused', recordingId: id, reason: req.reason, details: { ...req.context, policy: rule.policy } });
     throw new TallenneError('TALLENNE_ERASURE_REFUSED', `recording ${id}: ${refusal}`);
   }
   const r = await destroyRecording(
     index,
     store,
     entry,
-    { kind: 'recording', actor: req.actor, action: 'erase', reason: req.reason, details: { policy: rule.policy }, condition: { notHeld: true } },
+    { kind: 'recording', actor: req.actor, action: 'erase', reason: req.reason, details: { ...req.context, policy: rule.policy }, condition: { notHeld: true } },
     opts.now ?? Date.now,
     opts.hooks,
   );
@@ -167,7 +173,7 @@ export async function rectify(
   const policyOpts = { defaultCountry: ctx.privacy.default_country };
   const policy = withRetention({ ...current, ...patch } as RecordingEntry, ctx.retention, policyOpts).retention!.policy;
   const updated = await index.update(id, (e) => withRetention({ ...e, ...patch } as RecordingEntry, ctx.retention, policyOpts), {
-    audit: { actor: req.actor, action: 'rectify', recordingId: id, reason: req.reason, details: { fields: Object.keys(patch).sort().join(','), policy } },
+    audit: { actor: req.actor, action: 'rectify', recordingId: id, reason: req.reason, details: { ...req.context, fields: Object.keys(patch).sort().join(','), policy } },
   });
   return updated;
 }

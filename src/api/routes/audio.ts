@@ -1,0 +1,118 @@
+/**
+ * GET /recordings/{id}/audio: the Ogg Opus file, streamed, with Range (one byte range, 206),
+ * Accept-Ranges, a strong ETag and `Cache-Control: private, no-cache` (no shared cache keeps
+ * it; the browser revalidates, so the roles are checked again on every use). With
+ * `?format=wav|mp3` it is an export instead (roles allowed to export), converted by the
+ * same code as `tallenne recordings export`.
+ * GET /recordings/{id}/peaks: waveform peaks per channel (see src/api/peaks.ts).
+ *
+ * A play is audited once per recording per login (session or token), when the first byte of
+ * audio is about to be sent, not for every Range request of the player.
+ */
+import { createReadStream, statSync } from 'node:fs';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { RecordingEntry } from '../../types.js';
+import type { ApiDeps } from '../deps.js';
+import { ApiError } from '../errors.js';
+import { authorize, entryOr404 } from '../authorize.js';
+import { parseRange } from '../range.js';
+import { errorSchema, idParams, peaksSchema, reasonHeaders, reasonParam, reasonQuery } from '../schemas.js';
+import { auditAllowed } from './recordings.js';
+import { sendExport } from './exports.js';
+
+const audioQuery = z.strictObject({
+  format: z.enum(['opus', 'wav', 'mp3']).default('opus').describe('opus: the stored file (seekable); wav, mp3: an export'),
+  reason: reasonParam,
+});
+
+export const audioRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => {
+  app.get(
+    '/recordings/:id/audio',
+    {
+      // HEAD would run the handler without a body; the player does not need it.
+      exposeHeadRoute: false,
+      schema: {
+        summary: 'The audio: Ogg Opus with Range/206/ETag, or a WAV/MP3 export',
+        tags: ['audio'],
+        params: idParams,
+        querystring: audioQuery,
+        headers: reasonHeaders,
+        response: {
+          200: z.any().describe('The whole file (audio/ogg), or the WAV / MP3 export'),
+          206: z.any().describe('The requested byte range (audio/ogg)'),
+          304: z.any().describe('Not modified (If-None-Match)'),
+          403: errorSchema,
+          404: errorSchema,
+          410: errorSchema,
+          416: errorSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const e = entryOr404(deps, request.params.id);
+      if (request.query.format !== 'opus') {
+        const allowed = await authorize(deps, request, 'export', e);
+        localAudio(deps, e);
+        await auditAllowed(deps, request, allowed, 'export', e.id, { format: request.query.format });
+        return sendExport(deps, reply, e, request.query.format);
+      }
+      const allowed = await authorize(deps, request, 'audio', e);
+      const path = localAudio(deps, e);
+      const size = statSync(path).size;
+      const etag = `"${e.id}-${size.toString(36)}"`;
+      reply.header('accept-ranges', 'bytes').header('etag', etag).header('cache-control', 'private, no-cache').header('vary', 'Cookie, Authorization');
+      if (request.headers['if-none-match'] === etag) return reply.code(304).send(null);
+      const ifRange = request.headers['if-range'];
+      const range = ifRange !== undefined && ifRange !== etag ? { kind: 'full' as const } : parseRange(request.headers.range, size);
+      if (range.kind === 'unsatisfiable') {
+        reply.header('content-range', `bytes */${size}`);
+        throw new ApiError('API_BAD_RANGE', `the file has ${size} bytes`);
+      }
+      if (deps.audit.firstPlay(allowed.identity, request.sessionKey, e.id)) await auditAllowed(deps, request, allowed, 'play', e.id);
+      reply.type('audio/ogg');
+      if (range.kind === 'partial') {
+        reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`).header('content-length', range.end - range.start + 1);
+        return reply.send(createReadStream(path, { start: range.start, end: range.end }));
+      }
+      reply.header('content-length', size);
+      return reply.send(createReadStream(path));
+    },
+  );
+
+  app.get(
+    '/recordings/:id/peaks',
+    {
+      schema: {
+        summary: 'Waveform peaks: min/max per 20 ms per channel, -1..1 (customer, agent)',
+        tags: ['audio'],
+        params: idParams,
+        querystring: reasonQuery,
+        headers: reasonHeaders,
+        response: { 200: peaksSchema, 403: errorSchema, 404: errorSchema, 410: errorSchema },
+      },
+    },
+    async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
+      const e = entryOr404(deps, request.params.id);
+      const allowed = await authorize(deps, request, 'peaks', e);
+      localAudio(deps, e);
+      let text: string;
+      try {
+        text = await deps.peaks.get({ id: e.id, fileBytes: e.fileBytes }, () => deps.store.open(e.file));
+      } catch (err) {
+        deps.log.error({ err: (err as Error).message, recordingId: e.id }, 'computing peaks failed');
+        throw new ApiError('API_EXPORT_FAILED', 'the audio could not be decoded for peaks');
+      }
+      await auditAllowed(deps, request, allowed, 'peaks', e.id);
+      // Sent as the cached JSON text: it was produced from the schema's shape.
+      return reply.header('cache-control', 'private, no-cache').type('application/json').serializer((x: unknown) => x as string).send(text);
+    },
+  );
+};
+
+/** The local path of a recording's audio, or 410 when it is no longer stored. */
+export function localAudio(deps: ApiDeps, e: RecordingEntry): string {
+  if (e.audioPurgedAt !== undefined || !deps.store.exists(e.file)) throw new ApiError('API_AUDIO_GONE');
+  return deps.store.localPath(e.file);
+}

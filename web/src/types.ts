@@ -1,0 +1,36 @@
+/**
+ * The API's wire shapes as the page reads them: inferred from the API's own zod schemas
+ * (src/api/schemas.ts), so the page and the routes cannot drift apart.
+ */
+import type { z } from 'zod';
+import type { listSchema, meSchema, peaksSchema, recordingSchema, sessionReply } from '../../src/api/schemas.js';
+
+/** One recording: the `recordings show --json` shape. */
+export type Recording = z.output<typeof recordingSchema>;
+export type RecordingPage = z.output<typeof listSchema>;
+/** Per-channel waveform peaks in -1..1, one min/max pair per `intervalMs`. */
+export type Peaks = z.output<typeof peaksSchema>;
+/**
+ * GET /api/v1/me. `csrfToken` is read when the server gives it (a session opened by single
+ * sign-on has no login answer to carry it).
+ */
+export type Me = z.output<typeof meSchema> & { csrfToken?: string };
+export type LoginReply = z.output<typeof sessionReply>;
+
+/** GET /api/v1/access-review. */
+export interface AccessReview {
+  reviewAfterDays: number;
+  users: Array<{
+    name: string;
+    source: 'local' | 'oidc';
+    roles: string[];
+    agentId: string | null;
+    teams: string[];
+    createdAt: string;
+    expiresAt: string | null;
+    disabled: boolean;
+    lastUsedAt: string | null;
+    unused: boolean;
+    tokens: Array<{ id: string; createdAt: string; expiresAt: string | null; revoked: boolean; lastUsedAt: string | null }>;
+  }>;
+}
