@@ -43,6 +43,12 @@ team = "helpdesk"
 [retention]
 audio = "90 days"
 purge_interval = "1s"
+[api]
+max_export = 3
+rate_limit = 600
+login_rate_limit = 2
+[access]
+review_after = "30 days"
 `;
 
 async function purgeRuns(d: DaemonHandle): Promise<number> {
@@ -126,13 +132,20 @@ describe('SIGHUP applies every reloadable key', () => {
       .replace('level = "debug"', 'level = "info"');
     const reloaded = await reload(text);
     expect((reloaded.changed as string[]).sort()).toEqual([
-      'agents', 'calls.max_concurrent', 'calls.shutdown_deadline', 'encoder.bitrate', 'encoder.complexity', 'encoder.skip_silence',
+      'access.review_after', 'agents', 'api.login_rate_limit', 'api.max_export', 'api.rate_limit', 'calls.max_concurrent', 'calls.shutdown_deadline', 'encoder.bitrate', 'encoder.complexity', 'encoder.skip_silence',
       'log.level', 'privacy.mask_dtmf', 'retention.audio', 'retention.purge_interval', 'roles.internal_pattern', 'roles.service_numbers',
       'rtp.inactivity_timeout', 'storage.min_free',
     ]);
     expect(reloaded.needRestart).toEqual([]);
     // Every row of the reload table was changed by this file.
     for (const { path } of RELOAD_TABLE) expect((reloaded.changed as string[]).some((p) => p === path || p.startsWith(`${path}.`)), path).toBe(true);
+
+    // api.login_rate_limit = 2: the third failed login from this address is cut off. (The API
+    // reads max_export, rate_limit and review_after from the same config per request.)
+    const login = () => fetch(`http://127.0.0.1:${d.httpPort}/api/v1/session`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: 'tln.nobody.wrong' }),
+    }).then((r) => r.status);
+    expect([await login(), await login(), await login()]).toEqual([401, 401, 429]);
 
     // The purge job now runs every second (it had not run once at its hourly pace).
     expect(runsBefore).toBe(0);

@@ -59,6 +59,12 @@ audio = "1 year"
 metadata = "1 year"
 [log]
 level = "warn"
+[api]
+max_export = 3
+rate_limit = 600
+login_rate_limit = 2
+[access]
+review_after = "30 days"
 `;
 
 const load = (text: string) => parseConfigText(text, '/etc/tallenne/tallenne.toml').config;
