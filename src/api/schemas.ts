@@ -109,6 +109,7 @@ export const meSchema = z.object({
   expiresAt: z.string().nullable(),
   may: z.array(z.enum(ACTIONS)).describe('Actions some recording may allow (the page shows buttons by it; the server still decides)'),
   reasonRequiredFor: z.array(z.enum(ACTIONS)).describe('Actions that need a reason (X-Tallenne-Reason or ?reason=)'),
+  csrfToken: z.string().optional().describe('For a cookie session: the X-CSRF-Token its state-changing requests carry (a page opened after SSO learns it here)'),
 });
 
 export const reasonHeaders = z.object({
@@ -117,6 +118,26 @@ export const reasonHeaders = z.object({
 
 export const sessionBody = z.strictObject({ token: z.string().min(1).max(4096) });
 export const sessionReply = z.object({ csrfToken: z.string(), me: meSchema });
+
+/** GET /access-review. */
+export const reviewSchema = z.object({
+  reviewAfterDays: z.number(),
+  users: z.array(
+    z.object({
+      name: z.string(),
+      source: z.enum(['local', 'oidc']),
+      roles: z.array(z.enum(ROLES)),
+      agentId: z.string().nullable(),
+      teams: z.array(z.string()).describe('Teams in scope'),
+      createdAt: z.string(),
+      expiresAt: z.string().nullable(),
+      disabled: z.boolean(),
+      lastUsedAt: z.string().nullable(),
+      unused: z.boolean().describe('Not used for [access] review_after (or never, and older than that)'),
+      tokens: z.array(z.object({ id: z.string(), createdAt: z.string(), expiresAt: z.string().nullable(), revoked: z.boolean(), lastUsedAt: z.string().nullable() })),
+    }),
+  ),
+});
 
 export const okSchema = z.object({ ok: z.literal(true) });
 

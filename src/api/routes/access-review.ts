@@ -4,32 +4,11 @@
  * (candidates for removal), with their API tokens (ids only).
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import { scopeOf } from '../../access/policy.js';
-import { ROLES } from '../../access/roles.js';
 import type { ApiDeps } from '../deps.js';
 import { authorize } from '../authorize.js';
-import { errorSchema } from '../schemas.js';
+import { errorSchema, reviewSchema } from '../schemas.js';
 import { auditAllowed } from './recordings.js';
-
-const reviewSchema = z.object({
-  reviewAfterDays: z.number(),
-  users: z.array(
-    z.object({
-      name: z.string(),
-      source: z.enum(['local', 'oidc']),
-      roles: z.array(z.enum(ROLES)),
-      agentId: z.string().nullable(),
-      teams: z.array(z.string()).describe('Teams in scope'),
-      createdAt: z.string(),
-      expiresAt: z.string().nullable(),
-      disabled: z.boolean(),
-      lastUsedAt: z.string().nullable(),
-      unused: z.boolean().describe('Not used for [access] review_after (or never, and older than that)'),
-      tokens: z.array(z.object({ id: z.string(), createdAt: z.string(), expiresAt: z.string().nullable(), revoked: z.boolean(), lastUsedAt: z.string().nullable() })),
-    }),
-  ),
-});
 
 export const accessReviewRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => {
   app.get(

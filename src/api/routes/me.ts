@@ -7,6 +7,7 @@ import type { ApiDeps } from '../deps.js';
 import { identityOf } from '../authorize.js';
 import type { Identity } from '../auth/identity.js';
 import { meSchema } from '../schemas.js';
+import { SESSION_COOKIE } from '../auth/session.js';
 
 export function meOf(identity: Identity): z.output<typeof meSchema> {
   const may: AccessAction[] = [];
@@ -32,10 +33,15 @@ export function meOf(identity: Identity): z.output<typeof meSchema> {
   };
 }
 
-export const meRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app) => {
+export const meRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => {
   app.get(
     '/me',
     { schema: { summary: 'The caller: roles, scope and what the roles may do', tags: ['session'], response: { 200: meSchema } } },
-    async (request) => meOf(identityOf(request)),
+    async (request) => {
+      // Same-origin script only can read this answer, so the page may learn its CSRF token here.
+      const cookie = request.headers.authorization === undefined ? request.cookies?.[SESSION_COOKIE] : undefined;
+      const session = cookie ? deps.sessions.get(cookie) : undefined;
+      return { ...meOf(identityOf(request)), ...(session ? { csrfToken: session.csrfToken } : {}) };
+    },
   );
 };

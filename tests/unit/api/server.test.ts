@@ -77,7 +77,12 @@ describe('authentication', () => {
     expect(me).toMatchObject({ name: 'supervisor-user', via: 'session' });
     const cookie = setCookie.split(';')[0]!;
 
-    expect((await f.app.inject({ url: '/api/v1/me', headers: { cookie } })).statusCode).toBe(200);
+    // A page opened later (a new tab, or after SSO) learns the session's CSRF token from /me;
+    // a bearer caller has no session and gets none.
+    const meNow = await f.app.inject({ url: '/api/v1/me', headers: { cookie } });
+    expect(meNow.statusCode).toBe(200);
+    expect(meNow.json()).toMatchObject({ csrfToken });
+    expect(Object.keys((await f.app.inject({ url: '/api/v1/me', headers: { authorization: `Bearer ${f.tokens.supervisor}` } })).json())).not.toContain('csrfToken');
     const hold = { method: 'POST' as const, url: `/api/v1/recordings/${f.ids.team}/hold`, payload: { reason: 'complaint 12' } };
     expectCleanError(await f.app.inject({ ...hold, headers: { cookie } }), 403, 'API_CSRF');
     expectCleanError(await f.app.inject({ ...hold, headers: { cookie, 'x-csrf-token': 'wrong' } }), 403, 'API_CSRF');
