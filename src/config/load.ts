@@ -75,6 +75,12 @@ function resolvePaths(c: Config, baseDir: string): Config {
     ...c,
     storage: { ...c.storage, dir: abs(c.storage.dir) },
     privacy: { ...c.privacy, hash_key_file: abs(c.privacy.hash_key_file) },
+    tls: {
+      ...c.tls,
+      ...(c.tls.certificate_file ? { certificate_file: abs(c.tls.certificate_file) } : {}),
+      ...(c.tls.key_file ? { key_file: abs(c.tls.key_file) } : {}),
+      ...(c.tls.ca_file ? { ca_file: abs(c.tls.ca_file) } : {}),
+    },
   };
 }
 

@@ -26,6 +26,9 @@ export const RELOAD_TABLE: readonly ReloadRule[] = [
   { path: 'encoder.complexity', effect: 'Opus complexity of recordings encoded from now on' },
   { path: 'encoder.bitrate', effect: 'Opus bitrate of recordings encoded from now on' },
   { path: 'encoder.skip_silence', effect: 'the silence gate of recordings encoded from now on' },
+  { path: 'tls.certificate_file', effect: 'the TLS listeners\' certificate for connections made from now on (the files are re-read on every reload)' },
+  { path: 'tls.key_file', effect: 'the TLS listeners\' private key for connections made from now on' },
+  { path: 'tls.ca_file', effect: 'the CA client certificates are checked against, for connections made from now on' },
 ];
 
 /** Whether a changed key path (as diffConfig writes it) is applied by a reload. */
