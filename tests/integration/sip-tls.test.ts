@@ -183,6 +183,9 @@ allowed_client_names = ["sbc1.test"]
       ? tlsConnect({ host: '127.0.0.1', port, ...clientCert('sbc1') })
       : createConnection({ host: '127.0.0.1', port: d.tcpPort });
     await once(s, transport === 'TLS' ? 'secureConnect' : 'connect');
+    // The daemon may reset the connection rather than close it; either ends it.
+    const ended = new Promise<void>((r) => s.once('close', () => r()));
+    s.on('error', () => undefined);
     const text = OPTIONS(transport, transport === 'TLS' ? port : d.tcpPort);
     // One byte every 50 ms: never silent for the idle timeout, never a whole message.
     let i = 0;
@@ -190,7 +193,7 @@ allowed_client_names = ["sbc1.test"]
       if (!s.destroyed && i < text.length - 4) s.write(text[i++]!);
     }, 50);
     try {
-      await once(s, 'close');
+      await ended;
     } finally {
       clearInterval(dribble);
       s.destroy();
