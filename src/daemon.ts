@@ -11,6 +11,9 @@ import type { Logger } from './log.js';
 import { SipUserAgent } from './sip/user-agent.js';
 import { SocketTransport } from './sip/socket-transport.js';
 import { systemClock } from './sip/clock.js';
+import { loadTlsMaterial } from './sip/tls.js';
+import { SourcePolicy } from './sip/source-policy.js';
+import { RateLimiter } from './sip/rate-limit.js';
 import { CallManager } from './calls/manager.js';
 import { Finaliser } from './calls/finaliser.js';
 import { PortAllocator } from './rtp/ports.js';
@@ -26,6 +29,7 @@ import type { BoundListener } from './sip/transport.js';
 import { durationMs } from './config/duration.js';
 import { describeConfig, diffConfig } from './config/describe.js';
 import { mergeReload } from './config/reload.js';
+import { ConfigError } from './errors.js';
 
 export interface DaemonInfo {
   readonly sip: BoundListener[];
@@ -35,6 +39,7 @@ export interface DaemonInfo {
 
 export class Daemon {
   private ua!: SipUserAgent;
+  private sipTransport!: SocketTransport;
   private manager!: CallManager;
   private finaliser!: Finaliser;
   private encoder!: EncoderPool;
@@ -55,6 +60,9 @@ export class Daemon {
 
   async start(): Promise<DaemonInfo> {
     const c = this.config;
+    // First, so a bad key file stops the start before anything is opened.
+    const usesTls = c.sip.listen.some((l) => l.transport === 'tls');
+    const tlsMaterial = usesTls ? loadTlsMaterial(c.tls) : undefined;
     this.store = new LocalAudioStore(c.storage.dir);
     const hasher = NumberHasher.open(c.privacy.hash_key_file);
     if (hasher.created) this.log.info({ file: c.privacy.hash_key_file }, 'created the number hash key (mode 0600); back it up: without it numbers cannot be looked up');
@@ -78,11 +86,20 @@ export class Daemon {
     });
     this.finaliser = new Finaliser({ config, log: this.log.child({ component: 'calls' }), encoder: this.encoder, index: this.index, spoolDir });
     this.manager.on('ended', (session, closed) => this.finaliser.take({ id: session.id, spoolPath: session.spool.path, closed }));
-    this.ua = new SipUserAgent(new SocketTransport(c.sip.listen, c.sip.max_message_bytes), systemClock, this.manager, {
+    this.sipTransport = new SocketTransport({
+      listen: c.sip.listen,
+      maxMessageBytes: c.sip.max_message_bytes,
+      limits: { maxConnectionsPerSource: c.sip.max_connections_per_source, idleMs: durationMs(c.sip.tcp_idle_timeout), messageMs: durationMs(c.sip.tcp_message_timeout) },
+      ...(tlsMaterial ? { tls: { material: tlsMaterial, requireClientCertificate: c.tls.require_client_certificate, allowedClientNames: c.tls.allowed_client_names } } : {}),
+    });
+    this.ua = new SipUserAgent(this.sipTransport, systemClock, this.manager, {
       maxMessageBytes: c.sip.max_message_bytes,
       userAgent: c.sip.user_agent,
       ...(c.sip.contact_host ? { contactHost: c.sip.contact_host } : {}),
       log: this.log.child({ component: 'sip' }),
+      sources: new SourcePolicy(c.sip.allowed_sources),
+      unlistedSources: c.sip.unlisted_sources,
+      inviteLimiter: new RateLimiter(c.sip.invite_rate.perSecond, c.sip.invite_burst, () => performance.now()),
     });
     this.purger = new Purger({ index: this.index, store: this.store, log: this.log.child({ component: 'retention' }) });
     this.metrics = new Metrics({
@@ -116,8 +133,24 @@ export class Daemon {
     const changes = diffConfig(describeConfig(this.config), describeConfig(next.config));
     this.config = mergeReload(this.config, next.config);
     this.log.level = this.config.log.level;
+    this.reloadTls();
     this.purger?.setInterval(durationMs(this.config.retention.purge_interval));
     return { applied: changes.filter((c) => c.reloadable).map((c) => c.path), needRestart: changes.filter((c) => !c.reloadable).map((c) => c.path) };
+  }
+
+  /**
+   * Re-reads the TLS files (the same paths may hold renewed certificates) into the TLS
+   * listeners. A bad file is logged and the certificate in use stays.
+   */
+  private reloadTls(): void {
+    if (!this.sipTransport || !this.config.sip.listen.some((l) => l.transport === 'tls')) return;
+    try {
+      this.sipTransport.reloadTls(loadTlsMaterial(this.config.tls));
+      this.log.info('TLS certificate and key reloaded');
+    } catch (e) {
+      const problems = e instanceof ConfigError ? e.problems : [(e as Error).message];
+      this.log.error({ problems }, 'TLS reload failed; the certificate in use stays');
+    }
   }
 
   readiness(): { ready: boolean; checks: Record<string, string> } {

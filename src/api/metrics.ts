@@ -18,6 +18,8 @@ export interface SipFigures {
     readonly requests: Readonly<Record<string, number>>;
     readonly responses: Readonly<Record<string, number>>;
     readonly malformed: number;
+    readonly refused: Readonly<Record<string, number>>;
+    readonly connectionsClosed: Readonly<Record<string, number>>;
   };
   readonly dialogCount: number;
 }
@@ -114,6 +116,17 @@ export class Metrics {
       collect() { for (const [code, n] of Object.entries(src.sip.counters.responses)) mirror(this, { code }, n); },
     });
     new Counter({ name: 'tallenne_sip_malformed_total', help: 'SIP messages that could not be parsed or framed.', registers: [r], collect() { mirror(this, {}, src.sip.counters.malformed); } });
+    new Counter({
+      name: 'tallenne_sip_refused_total',
+      help: 'SIP messages and connections refused: source (not in allowed_sources), invite_rate (503), connection_cap, tls_handshake, client_name.',
+      labelNames: ['reason'], registers: [r],
+      collect() { for (const [reason, n] of Object.entries(src.sip.counters.refused)) mirror(this, { reason }, n); },
+    });
+    new Counter({
+      name: 'tallenne_sip_connections_closed_total', help: 'SIP TCP/TLS connections closed by a timeout: idle, message_timeout (a message begun and never finished).',
+      labelNames: ['reason'], registers: [r],
+      collect() { for (const [reason, n] of Object.entries(src.sip.counters.connectionsClosed)) mirror(this, { reason }, n); },
+    });
     new Counter({ name: 'tallenne_rtp_packets_total', help: 'RTP packets accepted and spooled.', registers: [r], collect() { mirror(this, {}, src.rtp.packets); } });
     new Counter({ name: 'tallenne_rtp_bytes_total', help: 'Bytes of accepted RTP packets.', registers: [r], collect() { mirror(this, {}, src.rtp.bytes); } });
     new Counter({ name: 'tallenne_rtp_packets_lost_total', help: 'RTP packets lost on the way (RFC 3550 cumulative loss).', registers: [r], collect() { mirror(this, {}, src.rtp.lost); } });

@@ -11,6 +11,7 @@ import { configPathFrom, loadConfigFile, type LoadedConfig } from '../config/loa
 import { describeConfig, diffConfig } from '../config/describe.js';
 import { ConfigError, TallenneError } from '../errors.js';
 import { createLogger } from '../log.js';
+import { tlsFileProblems } from '../sip/tls.js';
 import { parseArgs, flagString, type CliContext, type CliIo } from './context.js';
 
 const USAGE = `usage: tallenne COMMAND [options]
@@ -61,6 +62,12 @@ async function checkConfig(argv: string[]): Promise<number> {
   if (typeof loaded === 'number') return loaded;
   const effective = describeConfig(loaded.config);
   io.out(JSON.stringify(effective, null, 2));
+  // The [tls] files as the daemon would read them at start (paths only, never contents).
+  const tlsProblems = loaded.config.sip.listen.some((l) => l.transport === 'tls') ? tlsFileProblems(loaded.config.tls) : [];
+  if (tlsProblems.length > 0) {
+    io.err(new ConfigError(tlsProblems, loaded.file).message);
+    return 2;
+  }
   let running: Record<string, unknown> | null = null;
   try {
     running = JSON.parse(readFileSync(effectiveConfigFile(loaded.config.storage.dir), 'utf8')) as Record<string, unknown>;
@@ -130,7 +137,7 @@ async function run(argv: string[]): Promise<number> {
   } catch (e) {
     log.fatal({ err: e }, 'start-up failed');
     await daemon.close().catch(() => undefined);
-    return 1;
+    return e instanceof ConfigError ? 2 : 1;
   }
   await new Promise<never>(() => undefined);
   return 0;

@@ -18,6 +18,7 @@ export function describeConfig(c: Config): Record<string, unknown> {
   return JSON.parse(JSON.stringify(c, (_k, v: unknown) => {
     if (v instanceof RegExp) return v.source;
     if (v && typeof v === 'object' && 'months' in v && 'ms' in v && 'text' in v) return (v as { text: string }).text;
+    if (v && typeof v === 'object' && 'perSecond' in v && 'text' in v) return (v as { text: string }).text;
     if (v && typeof v === 'object' && 'transport' in v && 'address' in v && 'port' in v && Object.keys(v).length === 3) {
       const l = v as { transport: string; address: string; port: number };
       return `${l.transport}:${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`;

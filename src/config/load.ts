@@ -76,6 +76,12 @@ function resolvePaths(c: Config, baseDir: string): Config {
     storage: { ...c.storage, dir: abs(c.storage.dir) },
     privacy: { ...c.privacy, hash_key_file: abs(c.privacy.hash_key_file) },
     auth: c.auth.oidc?.client_secret_file ? { ...c.auth, oidc: { ...c.auth.oidc, client_secret_file: abs(c.auth.oidc.client_secret_file) } } : c.auth,
+    tls: {
+      ...c.tls,
+      ...(c.tls.certificate_file ? { certificate_file: abs(c.tls.certificate_file) } : {}),
+      ...(c.tls.key_file ? { key_file: abs(c.tls.key_file) } : {}),
+      ...(c.tls.ca_file ? { ca_file: abs(c.tls.ca_file) } : {}),
+    },
   };
 }
 

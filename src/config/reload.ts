@@ -30,6 +30,9 @@ export const RELOAD_TABLE: readonly ReloadRule[] = [
   { path: 'api.rate_limit', effect: 'the per-identity request limit of the API' },
   { path: 'api.login_rate_limit', effect: 'the per-address limit of failed logins' },
   { path: 'access', effect: 'the access review window' },
+  { path: 'tls.certificate_file', effect: 'the TLS listeners\' certificate for connections made from now on (the files are re-read on every reload)' },
+  { path: 'tls.key_file', effect: 'the TLS listeners\' private key for connections made from now on' },
+  { path: 'tls.ca_file', effect: 'the CA client certificates are checked against, for connections made from now on' },
 ];
 
 /** Whether a changed key path (as diffConfig writes it) is applied by a reload. */

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { parseDuration, type Duration } from './duration.js';
+import { cidrProblem } from '../sip/source-policy.js';
 
 export const duration = z.string().transform((s, ctx): Duration => {
   const d = parseDuration(s);
@@ -14,9 +15,9 @@ export const duration = z.string().transform((s, ctx): Duration => {
   return d;
 });
 
-/** "udp:127.0.0.1:5060", "tcp:[::1]:5060" */
-const LISTEN_RE = /^(udp|tcp):(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(\d{1,5})$/;
-export interface ListenSpec { readonly transport: 'udp' | 'tcp'; readonly address: string; readonly port: number }
+/** "udp:127.0.0.1:5060", "tcp:[::1]:5060", "tls:127.0.0.1:5061" */
+const LISTEN_RE = /^(udp|tcp|tls):(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(\d{1,5})$/;
+export interface ListenSpec { readonly transport: 'udp' | 'tcp' | 'tls'; readonly address: string; readonly port: number }
 const sipListen = z.string().transform((s, ctx): ListenSpec => {
   const m = LISTEN_RE.exec(s);
   if (!m || Number(m[3]) > 65535) {
@@ -24,7 +25,7 @@ const sipListen = z.string().transform((s, ctx): ListenSpec => {
     return z.NEVER;
   }
   const host = m[2]!.startsWith('[') ? m[2]!.slice(1, -1) : m[2]!;
-  return { transport: m[1] as 'udp' | 'tcp', address: host, port: Number(m[3]) };
+  return { transport: m[1] as ListenSpec['transport'], address: host, port: Number(m[3]) };
 });
 
 /** "127.0.0.1:8080" or "[::1]:8080" */
@@ -59,6 +60,28 @@ const regex = z.string().transform((s, ctx) => {
 });
 
 const d = (s: string) => duration.prefault(s);
+
+/** "10.0.0.0/8", "2001:db8::/32", or a single address. */
+const cidr = z.string().transform((s, ctx): string => {
+  const problem = cidrProblem(s);
+  if (problem !== undefined) {
+    ctx.addIssue({ code: 'custom', message: problem });
+    return z.NEVER;
+  }
+  return s.trim();
+});
+
+/** "20/s", "600/min": requests per second. */
+export interface Rate { readonly perSecond: number; readonly text: string }
+const rate = z.string().transform((s, ctx): Rate => {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*\/\s*(s|sec|second|m|min|minute)\s*$/i.exec(s);
+  if (!m || Number(m[1]) <= 0) {
+    ctx.addIssue({ code: 'custom', message: `"${s}" is not a rate (e.g. "20/s", "600/min")` });
+    return z.NEVER;
+  }
+  const per = m[2]!.toLowerCase().startsWith('m') ? 60 : 1;
+  return { perSecond: Number(m[1]) / per, text: s };
+});
 
 export const agentSchema = z.strictObject({
   id: z.string().min(1),
@@ -130,6 +153,29 @@ export const configSchema = z.strictObject({
     contact_host: z.string().optional(),
     max_message_bytes: z.number().int().min(1024).max(1_048_576).default(65_535),
     user_agent: z.string().default('tallenne'),
+    /** CIDR ranges SIP requests are taken from; empty: from anywhere. */
+    allowed_sources: z.array(cidr).default([]),
+    /** What a request from outside allowed_sources gets: a 403, or nothing at all. */
+    unlisted_sources: z.enum(['reject', 'drop']).default('reject'),
+    /** New INVITEs per source address, sustained; beyond it and the burst they get 503. */
+    invite_rate: rate.prefault('20/s'),
+    invite_burst: z.number().int().min(1).default(40),
+    /** Open TCP/TLS connections one source address may hold. */
+    max_connections_per_source: z.number().int().min(1).default(32),
+    /** A TCP/TLS connection with no traffic for this long is closed. */
+    tcp_idle_timeout: d('10m'),
+    /** A message begun on a TCP/TLS connection must be whole within this. */
+    tcp_message_timeout: d('20s'),
+  }).prefault({}),
+  /** Certificates for `tls:` SIP listeners. */
+  tls: z.strictObject({
+    certificate_file: z.string().optional(),
+    key_file: z.string().optional(),
+    /** CA bundle client certificates are checked against. */
+    ca_file: z.string().optional(),
+    require_client_certificate: z.boolean().default(false),
+    /** Client certificate names (subject CN or SAN DNS) let in; empty: any the CA signed. */
+    allowed_client_names: z.array(z.string().min(1)).default([]),
   }).prefault({}),
   rtp: z.strictObject({
     address: z.string().default('127.0.0.1'),
@@ -205,6 +251,17 @@ export const configSchema = z.strictObject({
   if ((c.rtp.address === '0.0.0.0' || c.rtp.address === '::') && !c.rtp.advertise_address) {
     ctx.addIssue({ code: 'custom', path: ['rtp', 'advertise_address'], message: `rtp.address is the wildcard ${c.rtp.address}: set advertise_address to the address the SBC should send media to` });
   }
+  if (c.sip.listen.some((l) => l.transport === 'tls')) {
+    for (const k of ['certificate_file', 'key_file'] as const) {
+      if (!c.tls[k]) ctx.addIssue({ code: 'custom', path: ['tls', k], message: `a tls: listener in sip.listen needs tls.${k}` });
+    }
+  }
+  if (c.tls.require_client_certificate && !c.tls.ca_file) {
+    ctx.addIssue({ code: 'custom', path: ['tls', 'ca_file'], message: 'require_client_certificate needs ca_file, the CA client certificates are checked against' });
+  }
+  if (c.tls.allowed_client_names.length > 0 && !c.tls.require_client_certificate) {
+    ctx.addIssue({ code: 'custom', path: ['tls', 'allowed_client_names'], message: 'allowed_client_names needs require_client_certificate = true' });
+  }
   if (c.rtp.port_min >= c.rtp.port_max) {
     ctx.addIssue({ code: 'custom', path: ['rtp', 'port_max'], message: 'port_max must be above port_min' });
   }
@@ -212,5 +269,6 @@ export const configSchema = z.strictObject({
 
 export type Config = z.output<typeof configSchema>;
 export type OidcConfig = z.output<typeof oidcSchema>;
+export type TlsConfig = Config['tls'];
 export type AgentConfig = z.output<typeof agentSchema>;
 export type RetentionPolicyConfig = z.output<typeof retentionPolicySchema>;

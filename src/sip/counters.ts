@@ -3,13 +3,23 @@
  * interface. Methods outside the known set are counted as "other", so a peer cannot grow
  * the label set.
  */
+import type { ConnectionRefusal } from './transport.js';
 
 export interface SipCounters {
   readonly requests: Readonly<Record<string, number>>;
   readonly responses: Readonly<Record<string, number>>;
   /** Messages that could not be parsed or framed. */
   readonly malformed: number;
+  /**
+   * Messages and connections refused by the attack-surface limits, by reason: `source`
+   * (not in allowed_sources), `invite_rate`, `connection_cap`, `tls_handshake`, `client_name`.
+   */
+  readonly refused: Readonly<Record<string, number>>;
+  /** Stream connections the transport closed by a timeout: `idle`, `message_timeout`. */
+  readonly connectionsClosed: Readonly<Record<string, number>>;
 }
+
+export type RefusalReason = 'source' | 'invite_rate' | Exclude<ConnectionRefusal, 'idle' | 'message_timeout'>;
 
 const COUNTED_METHODS: ReadonlySet<string> = new Set([
   'INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'UPDATE', 'INFO', 'PRACK', 'REGISTER', 'SUBSCRIBE', 'NOTIFY', 'MESSAGE', 'REFER', 'PUBLISH',
@@ -19,6 +29,8 @@ export class SipCounterSet implements SipCounters {
   readonly requests: Record<string, number> = {};
   readonly responses: Record<string, number> = {};
   malformed = 0;
+  readonly refused: Record<string, number> = { source: 0, invite_rate: 0, connection_cap: 0, tls_handshake: 0, client_name: 0 };
+  readonly connectionsClosed: Record<string, number> = { idle: 0, message_timeout: 0 };
 
   request(method: string): void {
     const key = COUNTED_METHODS.has(method) ? method : 'other';
@@ -32,5 +44,15 @@ export class SipCounterSet implements SipCounters {
 
   badMessage(): void {
     this.malformed++;
+  }
+
+  refuse(reason: RefusalReason): void {
+    this.refused[reason] = (this.refused[reason] ?? 0) + 1;
+  }
+
+  /** What the transport reports: timeouts are closures, the rest refusals. */
+  connectionRefused(reason: ConnectionRefusal): void {
+    if (reason === 'idle' || reason === 'message_timeout') this.connectionsClosed[reason] = (this.connectionsClosed[reason] ?? 0) + 1;
+    else this.refuse(reason);
   }
 }

@@ -118,8 +118,13 @@ export function parseSipMessage(buf: Buffer, maxBytes = 65_535): SipMessage {
       continue;
     }
     name = COMPACT[name] ?? name;
+    if (headers.length === MAX_HEADERS) {
+      // The rest is not read; a request whose first headers carry what a response copies
+      // is still answered 400 below.
+      problems.push(`more than ${MAX_HEADERS} headers`);
+      break;
+    }
     headers.push({ name, value: line.slice(colon + 1).trim() });
-    if (headers.length > MAX_HEADERS) throw new SipParseError(`more than ${MAX_HEADERS} headers`);
   }
 
   let bodyEnd = buf.length;

@@ -7,7 +7,7 @@
 
 /** Where a message came from, and how to answer on the same path. */
 export interface Flow {
-  readonly transport: 'UDP' | 'TCP';
+  readonly transport: 'UDP' | 'TCP' | 'TLS';
   readonly local: { readonly address: string; readonly port: number };
   readonly remote: { readonly address: string; readonly port: number };
   send(data: Buffer): void;
@@ -19,10 +19,19 @@ export interface TransportSink {
   message(data: Buffer, flow: Flow): void;
   /** A stream that could not be framed (oversized, bad Content-Length): it was closed. */
   framingError(reason: string, flow: Flow): void;
+  /** A stream connection was refused or cut by the transport's own limits, before any message. */
+  connectionRefused(reason: ConnectionRefusal, remote: Flow['remote']): void;
 }
 
+/**
+ * Why the transport refused or closed a connection: over the per-source cap, silent past
+ * the idle timeout, a message begun and not finished in time, a failed TLS handshake, or a
+ * client certificate whose name is not allowed.
+ */
+export type ConnectionRefusal = 'connection_cap' | 'idle' | 'message_timeout' | 'tls_handshake' | 'client_name';
+
 export interface BoundListener {
-  readonly transport: 'udp' | 'tcp';
+  readonly transport: 'udp' | 'tcp' | 'tls';
   readonly address: string;
   readonly port: number;
 }

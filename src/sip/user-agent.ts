@@ -21,6 +21,8 @@ import {
 import { encodeResponse, type ResponseDescription } from './response.js';
 import { sessionTimerGrant } from './session-timer.js';
 import { requestMarksSiprec } from './siprec.js';
+import type { RateLimiter } from './rate-limit.js';
+import type { SourcePolicy } from './source-policy.js';
 import { ClientTransaction, serverTransactionKey, ServerTransaction, TIMEOUT_STATUS } from './transaction.js';
 import type { BoundListener, Flow, Transport } from './transport.js';
 
@@ -49,7 +51,7 @@ export interface IncomingRequest {
    * it belongs to a dialog that is SIPREC.
    */
   readonly isSiprec: boolean;
-  readonly transport: 'UDP' | 'TCP';
+  readonly transport: Flow['transport'];
   readonly localAddress: string;
 }
 
@@ -87,6 +89,12 @@ export interface UserAgentOptions {
   /** Host for our Contact; the address the request arrived on when unset. */
   readonly contactHost?: string;
   readonly log: Logger;
+  /** Who may send SIP; everyone when unset. */
+  readonly sources?: SourcePolicy;
+  /** What a request from an address the policy refuses gets: a 403 ("reject", the default) or nothing ("drop"). */
+  readonly unlistedSources?: 'reject' | 'drop';
+  /** New INVITEs per source address; beyond it they get 503 with Retry-After. */
+  readonly inviteLimiter?: RateLimiter;
 }
 
 /** A response's fields as the user agent decides them; the Server header is added for all. */
@@ -119,6 +127,10 @@ export class SipUserAgent {
         this.tally.badMessage();
         this.opts.log.warn({ transport: flow.transport, remote: flow.remote.address, reason: scrubDigits(reason) }, 'SIP stream closed: cannot frame message');
       },
+      connectionRefused: (reason, remote) => {
+        this.tally.connectionRefused(reason);
+        this.opts.log.info({ remote: remote.address, reason }, 'SIP connection refused or closed by a limit');
+      },
     });
   }
 
@@ -131,16 +143,25 @@ export class SipUserAgent {
   }
 
   private onMessage(data: Buffer, flow: Flow): void {
+    // Checked before anything is parsed or kept: an unlisted source leaves no state behind.
+    const listed = this.opts.sources?.allows(flow.remote.address) ?? true;
+    if (!listed && this.opts.unlistedSources === 'drop') return this.refuseSource(flow);
     let msg;
     try {
       msg = parseSipMessage(data, this.opts.maxMessageBytes);
     } catch (e) {
+      if (!listed) return this.refuseSource(flow);
       this.tally.badMessage();
       const err = e as SipParseError;
       this.opts.log.warn({ transport: flow.transport, remote: flow.remote.address, reason: scrubDigits(err.message) }, 'malformed SIP message');
       if (err instanceof SipParseError && err.partial && err.partial.method !== 'ACK') {
         this.respondStateless(err.partial, flow, { status: err.status, toTag: newTag(), warning: err.message });
       }
+      return;
+    }
+    if (!listed) {
+      this.refuseSource(flow);
+      if (msg.kind === 'request' && msg.method !== 'ACK') this.respondStateless(msg, flow, { status: 403, toTag: newTag(), warning: 'source address not allowed' });
       return;
     }
     try {
@@ -150,6 +171,11 @@ export class SipUserAgent {
       this.opts.log.error({ err: e }, 'SIP request handling failed');
       if (msg.kind === 'request' && msg.method !== 'ACK') this.internalError(msg, flow);
     }
+  }
+
+  private refuseSource(flow: Flow): void {
+    this.tally.refuse('source');
+    this.opts.log.debug({ transport: flow.transport, remote: flow.remote.address }, 'SIP message from a source not in allowed_sources');
   }
 
   /** A 500 for a request whose handling threw: from its transaction when it has one. */
@@ -211,6 +237,12 @@ export class SipUserAgent {
   private onInvite(txn: ServerTransaction): void {
     const req = txn.req;
     if (this.closed) return this.finish(txn, { status: 503, retryAfterSeconds: 30, warning: 'shutting down' });
+    const source = txn.flow.remote.address;
+    const limiter = this.opts.inviteLimiter;
+    if (limiter && !limiter.take(source)) {
+      this.tally.refuse('invite_rate');
+      return this.finish(txn, { status: 503, retryAfterSeconds: limiter.retryAfterSeconds(source), warning: 'too many INVITEs from this source' });
+    }
     try {
       remoteTargetOf(req);
     } catch (e) {
@@ -269,7 +301,7 @@ export class SipUserAgent {
       status: answer.status,
       ...(answer.reason ? { reason: answer.reason } : {}),
       toTag: txn.localTag,
-      contact: this.contact(txn.flow, dialog.siprec || requestMarksSiprec(req.headers) || answer.siprec === true),
+      contact: this.contact(txn.flow, req.uri, dialog.siprec || requestMarksSiprec(req.headers) || answer.siprec === true),
       allow: ALLOW,
       accept: ACCEPT,
       supported: SUPPORTED,
@@ -302,11 +334,16 @@ export class SipUserAgent {
     };
   }
 
-  /** Our Contact on this flow; +sip.srs marks us as a recording server (RFC 7866 §6.1.2). */
-  private contact(flow: Flow, siprec: boolean): string {
+  /**
+   * Our Contact on this flow: a sips: URI when the request was addressed to one (RFC 3261
+   * §8.1.1.8, §12.1.1), the flow's transport as a parameter, and +sip.srs marking us as a
+   * recording server (RFC 7866 §6.1.2).
+   */
+  private contact(flow: Flow, requestUri: string, siprec: boolean): string {
     const host = uriHost(this.opts.contactHost ?? flow.local.address);
-    const transportParam = flow.transport === 'TCP' ? ';transport=tcp' : '';
-    return `<sip:tallenne@${host}:${flow.local.port}${transportParam}>${siprec ? ';+sip.srs' : ''}`;
+    const scheme = /^sips:/i.test(requestUri) ? 'sips' : 'sip';
+    const transportParam = flow.transport === 'UDP' ? '' : `;transport=${flow.transport.toLowerCase()}`;
+    return `<${scheme}:tallenne@${host}:${flow.local.port}${transportParam}>${siprec ? ';+sip.srs' : ''}`;
   }
 
   private incoming(req: SipRequest, flow: Flow, id: string, dialogIsSiprec: boolean): IncomingRequest {

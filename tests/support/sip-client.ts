@@ -1,10 +1,11 @@
 /**
  * A small SIP user agent client for tests: places an INVITE (plain or SIPREC multipart)
- * over UDP or TCP to the daemon on loopback, ACKs, answers the daemon's BYE, and sends BYE.
+ * over UDP, TCP or TLS to the daemon on loopback, ACKs, answers the daemon's BYE, and sends BYE.
  * It speaks just enough SIP to drive the recorder; it parses with the project's own parser.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createConnection, type Socket as TcpSocket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { parseSipMessage, firstHeader, headerEnd, type SipMessage, type SipResponse, type SipRequest, buildResponse } from '../../src/sip/message.js';
 
@@ -30,7 +31,8 @@ export class SipTestClient {
   private inviteBranch = '';
   private lastInvite: { uri: string; from: string; to: string } | null = null;
 
-  constructor(readonly transport: 'udp' | 'tcp', readonly serverPort: number, readonly host = '127.0.0.1') {}
+  /** `tlsOptions` (client certificate, CA) for the 'tls' transport. */
+  constructor(readonly transport: 'udp' | 'tcp' | 'tls', readonly serverPort: number, readonly host = '127.0.0.1', private readonly tlsOptions: ConnectionOptions = {}) {}
 
   async open(): Promise<void> {
     if (this.transport === 'udp') {
@@ -40,8 +42,10 @@ export class SipTestClient {
       this.udp = s;
       this.localPort = s.address().port;
     } else {
-      const s = createConnection({ host: this.host, port: this.serverPort });
-      await new Promise<void>((r, j) => { s.once('connect', () => r()); s.once('error', j); });
+      const s = this.transport === 'tls'
+        ? tlsConnect({ host: this.host, port: this.serverPort, ...this.tlsOptions })
+        : createConnection({ host: this.host, port: this.serverPort });
+      await new Promise<void>((r, j) => { s.once(this.transport === 'tls' ? 'secureConnect' : 'connect', () => r()); s.once('error', j); });
       s.on('data', (d: Buffer) => {
         this.tcpBuf = Buffer.concat([this.tcpBuf, d]);
         for (;;) {
@@ -120,7 +124,7 @@ export class SipTestClient {
       `To: ${to}${opts.toTag ? `;tag=${opts.toTag}` : ''}`,
       `Call-ID: ${this.callId}`,
       `CSeq: ${cseq} INVITE`,
-      `Contact: <sip:src@${this.hostPart}:${this.localPort}${this.transport === 'tcp' ? ';transport=tcp' : ''}>`,
+      `Contact: <sip:src@${this.hostPart}:${this.localPort}${this.transport === 'udp' ? '' : `;transport=${this.transport}`}>`,
       ...(opts.headers ?? []),
       `Content-Type: ${opts.contentType}`,
       `Content-Length: ${body.length}`,

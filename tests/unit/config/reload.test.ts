@@ -18,6 +18,10 @@ min_free = "1GiB"
 max_concurrent = 10
 [encoder]
 workers = 2
+[tls]
+certificate_file = "/etc/tallenne/tls/2025.crt"
+key_file = "/etc/tallenne/tls/2025.key"
+ca_file = "/etc/tallenne/tls/ca-2025.crt"
 `;
 
 /** Every reloadable key changed, and one key of every kind that needs a restart. */
@@ -65,6 +69,10 @@ rate_limit = 600
 login_rate_limit = 2
 [access]
 review_after = "30 days"
+[tls]
+certificate_file = "/etc/tallenne/tls/2026.crt"
+key_file = "/etc/tallenne/tls/2026.key"
+ca_file = "/etc/tallenne/tls/ca-2026.crt"
 `;
 
 const load = (text: string) => parseConfigText(text, '/etc/tallenne/tallenne.toml').config;
