@@ -158,8 +158,8 @@ export const configSchema = z.strictObject({
     /** What a request from outside allowed_sources gets: a 403, or nothing at all. */
     unlisted_sources: z.enum(['reject', 'drop']).default('reject'),
     /** New INVITEs per source address, sustained; beyond it and the burst they get 503. */
-    invite_rate: rate.prefault('20/s'),
-    invite_burst: z.number().int().min(1).default(40),
+    invite_rate: rate.prefault('200/s'),
+    invite_burst: z.number().int().min(1).default(500),
     /** Open TCP/TLS connections one source address may hold. */
     max_connections_per_source: z.number().int().min(1).default(32),
     /** A TCP/TLS connection with no traffic for this long is closed. */
