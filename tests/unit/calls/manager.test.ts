@@ -18,6 +18,7 @@ import { PortAllocator } from '../../../src/rtp/ports.js';
 import { newRtpCounters } from '../../../src/rtp/counters.js';
 import type { IncomingRequest } from '../../../src/sip/user-agent.js';
 import { offerSdp, rsMetadataDoc, multipart } from '../../support/rs-metadata.js';
+import { toSrtpOffer } from '../../support/srtp-offer.js';
 
 const SDP = offerSdp(['1', '2']);
 
@@ -115,6 +116,12 @@ describe('CallManager', () => {
       return manager.invite(request());
     },
     TALLENNE_NO_OFFER: () => manager.invite(request({ body: Buffer.alloc(0) })),
+    TALLENNE_SRTP_REQUIRED: () => {
+      config = { ...config, rtp: { ...config.rtp, srtp: 'required' } };
+      return manager.invite(request());
+    },
+    // DTLS-SRTP: the only keying offered is a fingerprint for a DTLS handshake.
+    TALLENNE_SRTP_UNSUPPORTED: () => manager.invite(request({ body: Buffer.from(toSrtpOffer(SDP, [], 'UDP/TLS/RTP/SAVP').replace(/(m=audio.*\r\n)/g, '$1a=fingerprint:sha-256 AB:CD\r\na=setup:actpass\r\n')) })),
     TALLENNE_NO_USABLE_CODEC: () => manager.invite(request({ body: Buffer.from(offerSdp(['1'], { codecs: '18' }).replace(/a=rtpmap:(0|8|101|13) .*\r\n/g, '')) })),
     TALLENNE_SIP_MALFORMED: () => manager.invite(request({ contentType: undefined })),
     TALLENNE_SDP_MALFORMED: () => manager.invite(request({ body: Buffer.from('v=0\r\nm=audio x\r\n') })),
