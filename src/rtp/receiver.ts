@@ -106,6 +106,7 @@ export class RtpLegReceiver implements LegJitterSource {
   private lastHeard: number | null = null;
 
   private rtcpPeer: Peer | null = null;
+  private started = false;
   private readonly sources: SourceFilter;
   private srtpIn: SrtpSession | null = null;
   private srtpOut: SrtpSession | null = null;
@@ -224,9 +225,8 @@ export class RtpLegReceiver implements LegJitterSource {
     this.reception.update(h.ssrc, h.sequence, h.timestamp, now, jitterClockRate(format));
     if (this.reception.ssrcs !== known && known > 0) this.counters.ssrcChanges++;
     this.lastHeard = now;
-    const first = this.sources.source === null;
     this.sources.accepted(rinfo.address, rinfo.port, h.ssrc, now);
-    if (first) this.firstPacket();
+    if (!this.started) this.firstPacket();
 
     if (this.paused) return this.drop('paused');
     this.spool.appendPacket(RecordType.Rtp, this.legIndex, now, msg);
@@ -235,7 +235,9 @@ export class RtpLegReceiver implements LegJitterSource {
     this.counters.bytes += msg.length;
   }
 
+  /** Reports start with the first accepted packet, once (a re-latch does not start a second timer). */
   private firstPacket(): void {
+    this.started = true;
     this.log?.debug({ leg: this.legIndex, port: this.pair.port }, 'first rtp packet');
     this.scheduleReport();
   }
