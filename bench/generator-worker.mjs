@@ -8,12 +8,17 @@
  * records how late each send was against its schedule. Lateness is the generator's own
  * bottleneck; reported separately so it is not mistaken for loss in the daemon.
  *
- * Messages in:  { type: 'add', id, port, party, startFrame, at } | { type: 'stop', id } | { type: 'end' }
+ * With `srtp` ({ suite, keySalt }) a leg's packets are protected (src/rtp/srtp.ts protectRtp,
+ * a new buffer per packet) before they are sent: that cost lands on the generator thread.
+ *
+ * Messages in:  { type: 'add', id, port, party, startFrame, at, srtp? } | { type: 'stop', id } | { type: 'end' }
  * Messages out: { type: 'added', id } | { type: 'stopped', id, sent, late, maxLateMs, lateHist }
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSocket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
+import { SrtpSession } from '../dist/rtp/srtp.js';
+import { SRTP_SUITES } from '../dist/rtp/srtp-suites.js';
 
 const { parties, pt, tsStep, lateMs } = workerData;
 const tables = parties.map((p) => ({ data: Buffer.from(p.data), offsets: new Int32Array(p.offsets), frames: p.frames }));
@@ -53,6 +58,11 @@ function addLeg(m) {
     b.writeUInt32BE(ssrc, 8);
     leg.ring.push(b);
   }
+  if (m.srtp) {
+    const s = SRTP_SUITES[m.srtp.suite];
+    const raw = Buffer.from(m.srtp.keySalt, 'base64');
+    leg.srtp = new SrtpSession({ suite: s.name, keys: [{ key: raw.subarray(0, s.keyBytes), salt: raw.subarray(s.keyBytes) }] });
+  }
   legs.set(m.id, leg);
   sock.bind(0, '127.0.0.1', () => {
     sock.connect(m.port, '127.0.0.1', () => {
@@ -90,7 +100,8 @@ function sendDue(leg, now) {
     buf.writeUInt32BE(leg.ts, 4);
     buf[1] = leg.n === 0 ? pt | 0x80 : pt;
     t.data.copy(buf, 12, a, a + len);
-    if (leg.fixed) leg.sock.send(buf);
+    if (leg.srtp) leg.sock.send(leg.srtp.protectRtp(leg.fixed ? buf : buf.subarray(0, 12 + len)));
+    else if (leg.fixed) leg.sock.send(buf);
     else leg.sock.send(buf, 0, 12 + len);
     leg.seq = (leg.seq + 1) & 0xffff;
     leg.ts = (leg.ts + tsStep) >>> 0;

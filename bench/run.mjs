@@ -2,7 +2,7 @@
 /**
  * tallenne capacity bench. See bench/README.md.
  *
- *   npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--find-max]
+ *   npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--find-max]
  *
  * Starts the real daemon (own process, temp data dir, loopback), places N concurrent SIPREC
  * calls with two RTP legs each at real-time pace, measures the daemon from outside (/proc,
@@ -14,6 +14,8 @@ import { performance } from 'node:perf_hooks';
 import { cpus, totalmem, release } from 'node:os';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { SRTP_SUITES } from '../dist/rtp/srtp-suites.js';
 import { CODECS, encodePayloads, synthConversation, talkFraction } from './audio.mjs';
 import { SiprecClient, siprecOffer } from './sip-uac.mjs';
 import { BenchDaemon, REPO } from './daemon.mjs';
@@ -32,7 +34,7 @@ function parseArgs(argv) {
   const o = {
     calls: 10, seconds: 30, codec: 'pcmu', audio: 'both', findMax: false, complexity: 5, bitrate: 24000,
     workers: 0, setupRate: 100, genThreads: 2, baselineCalls: -1, out: '', skipSilence: true, drainTimeout: 900,
-    maxLevel: 3000, floor: true, indexEntries: 0, longSpoolHours: 0, stopAtSustained: false,
+    maxLevel: 3000, floor: true, indexEntries: 0, longSpoolHours: 0, stopAtSustained: false, srtp: '',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -45,6 +47,7 @@ function parseArgs(argv) {
       case '--calls': o.calls = Number(v()); break;
       case '--seconds': o.seconds = Number(v()); break;
       case '--codec': o.codec = v(); break;
+      case '--srtp': o.srtp = v(); break;
       case '--audio': o.audio = v(); break;
       case '--find-max': o.findMax = true; break;
       case '--stop-at-sustained': o.stopAtSustained = true; break;
@@ -62,13 +65,14 @@ function parseArgs(argv) {
       case '--index-entries': o.indexEntries = Number(v()); break;
       case '--long-spool-hours': o.longSpoolHours = Number(v()); break;
       case '--help': case '-h':
-        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--audio conversational|continuous|both] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--baseline-calls N] [--index-entries N] [--long-spool-hours H] [--out FILE.json]');
+        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--audio conversational|continuous|both] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--baseline-calls N] [--index-entries N] [--long-spool-hours H] [--out FILE.json]');
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a}`);
     }
   }
   if (!CODECS[o.codec]) throw new Error(`--codec must be one of ${Object.keys(CODECS).join(', ')}`);
+  if (o.srtp && !Object.hasOwn(SRTP_SUITES, o.srtp)) throw new Error(`--srtp must be one of ${Object.keys(SRTP_SUITES).join(', ')}`);
   if (!['conversational', 'continuous', 'both'].includes(o.audio)) throw new Error('--audio must be conversational, continuous or both');
   if (!(o.calls >= 0) || !(o.seconds >= 1)) throw new Error('--calls must be 0 or more (0: only the index and long-spool measurements), --seconds at least 1');
   if (o.baselineCalls < 0) o.baselineCalls = Math.min(o.calls, 4);
@@ -123,11 +127,12 @@ class Generator {
     this.home = new Map();
   }
 
-  add(id, port, party, startFrame, at) {
+  /** `srtp`: { suite, keySalt } to send the leg as SRTP (the generator thread protects each packet). */
+  add(id, port, party, startFrame, at, srtp = null) {
     const w = this.workers[this.next++ % this.workers.length];
     this.home.set(id, w);
     const p = new Promise((r) => this.waiting.set(`added:${id}`, r));
-    w.postMessage({ type: 'add', id, port, party, startFrame, at });
+    w.postMessage({ type: 'add', id, port, party, startFrame, at, srtp });
     return p;
   }
 
@@ -214,9 +219,14 @@ async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
   };
   const one = async (i, first) => {
     results.offered++;
+    // --srtp: a fresh SDES key per leg, offered in a=crypto and used by the generator.
+    const keys = o.srtp ? [0, 1].map(() => {
+      const s = SRTP_SUITES[o.srtp];
+      return { suite: o.srtp, keySalt: randomBytes(s.keyBytes + s.saltBytes).toString('base64') };
+    }) : null;
     let call;
     try {
-      call = await sip.invite(i, siprecOffer(codec, i));
+      call = await sip.invite(i, siprecOffer(codec, i, keys));
     } catch {
       results.failed++;
       return;
@@ -228,7 +238,7 @@ async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
     results.answered++;
     const startFrame = Math.floor(Math.random() * frames);
     const at = epochNow() + 5;
-    await Promise.all([gen.add(`${i}:0`, call.ports[0], 0, startFrame, at), gen.add(`${i}:1`, call.ports[1], 1, startFrame, at)]);
+    await Promise.all([gen.add(`${i}:0`, call.ports[0], 0, startFrame, at, keys?.[0]), gen.add(`${i}:1`, call.ports[1], 1, startFrame, at, keys?.[1])]);
     if (first) markUp();
     await sleep(Math.max(0, at + seconds * 1000 - epochNow()));
     markDown();
@@ -388,7 +398,7 @@ function table(rows, cols) {
 
 function report(res) {
   const out = [];
-  out.push(`tallenne bench — ${res.options.codec.toUpperCase()}, Opus complexity ${res.options.complexity}, ${res.options.bitrate} bit/s per call, ${res.machine.cores} cores (${res.machine.cpu})`);
+  out.push(`tallenne bench — ${res.options.codec.toUpperCase()}${res.options.srtp ? ` over SRTP (${res.options.srtp})` : ''}, Opus complexity ${res.options.complexity}, ${res.options.bitrate} bit/s per call, ${res.machine.cores} cores (${res.machine.cpu})`);
   if (res.phases.length > 0) {
     out.push('', table(res.phases, [
       ['audio', (r) => r.audio], ['calls', (r) => r.calls], ['offered', (r) => r.offered], ['answered', (r) => r.answered], ['recorded', (r) => r.recorded],

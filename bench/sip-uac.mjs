@@ -38,12 +38,14 @@ function parseMessage(buf) {
   return null;
 }
 
-export function siprecOffer(codec, index) {
+/** `keys`: one { suite, keySalt (base64) } per leg to offer RTP/SAVP with SDES, or null for plain RTP. */
+export function siprecOffer(codec, index, keys = null) {
   const boundary = 'bench-boundary';
   const sdp = [
     'v=0', `o=SRC ${1000 + index} 1 IN IP4 127.0.0.1`, 's=bench', 'c=IN IP4 127.0.0.1', 't=0 0',
-    ...[['1', 30000], ['2', 30002]].flatMap(([label, port]) => [
-      `m=audio ${port} RTP/AVP ${codec.pt} 101`,
+    ...[['1', 30000], ['2', 30002]].flatMap(([label, port], leg) => [
+      `m=audio ${port} ${keys ? 'RTP/SAVP' : 'RTP/AVP'} ${codec.pt} 101`,
+      ...(keys ? [`a=crypto:1 ${keys[leg].suite} inline:${keys[leg].keySalt}`] : []),
       `a=rtpmap:${codec.pt} ${codec.rtpmap}`,
       'a=rtpmap:101 telephone-event/8000',
       'a=fmtp:101 0-15',

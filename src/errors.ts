@@ -10,6 +10,8 @@ export const ERROR_CODES = {
   TALLENNE_METADATA_MALFORMED: 'SIPREC recording metadata could not be parsed',
   TALLENNE_NO_USABLE_CODEC: 'no offered codec can be recorded',
   TALLENNE_NO_OFFER: 'the INVITE carries no SDP offer',
+  TALLENNE_SRTP_REQUIRED: 'the offer is plain RTP and rtp.srtp is "required"',
+  TALLENNE_SRTP_UNSUPPORTED: 'the offered media security cannot be used (DTLS-SRTP, or no supported a=crypto)',
   TALLENNE_UNSUPPORTED_MEDIA_TYPE: 'the body is of a type the recorder does not take',
   TALLENNE_DIALOG_NOT_FOUND: 'the request names no call this recorder has',
   TALLENNE_SPOOL_UNWRITABLE: 'a spool file for the call cannot be created',

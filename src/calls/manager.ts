@@ -18,14 +18,15 @@ import { mergeMetadata } from '../sip/metadata.js';
 import { uriUser } from '../sip/message.js';
 import { assignRoles, type RoleAssignment, type RoleRules } from './roles.js';
 import { CallSession } from './session.js';
-import { Leg } from './leg.js';
+import { Leg, type LegOffer } from './leg.js';
+import { offeredKeying } from '../sip/sdes.js';
 import { initialDetails, legDescriptor, updatedDetails, type ProtectNumber } from './recording-meta.js';
 import { REJECTIONS, isRejectionCode, type Rejection, type RejectionCode } from './rejections.js';
 import type { PortAllocator, PortPair } from '../rtp/ports.js';
 import type { RtpCounters } from '../rtp/counters.js';
 import { SpoolWriter } from '../spool/writer.js';
 import { protectNumber, type NumberHasher } from '../privacy/numbers.js';
-import type { CodecName, MediaFormat } from '../types.js';
+import type { CodecName } from '../types.js';
 
 /** Codecs the encoder decodes; offered in this order of preference when several are. */
 export const RECORDABLE_CODECS: readonly CodecName[] = ['PCMU', 'PCMA', 'G722', 'L16', 'OPUS'];
@@ -63,10 +64,11 @@ const FLUSH_INTERVAL_MS = 200;
 const WATCH_INTERVAL_MS = 1000;
 const FREE_SPACE_CACHE_MS = 2000;
 
-interface LegPlan {
-  readonly media: SdpMedia;
-  readonly formats: readonly MediaFormat[];
-}
+/** The refusals planning the legs of an offer can give. */
+type PlanRefusal = 'TALLENNE_NO_USABLE_CODEC' | 'TALLENNE_SRTP_REQUIRED' | 'TALLENNE_SRTP_UNSUPPORTED';
+
+/** An m-line the call can record, or why it cannot: a refusal code, or null (not audio, no codec). */
+type MediaPlan = LegOffer | Exclude<PlanRefusal, 'TALLENNE_NO_USABLE_CODEC'> | null;
 
 export class CallManager extends EventEmitter<ManagerEvents> implements SipCallHandler {
   private readonly sessions = new Map<string, CallSession>();
@@ -110,8 +112,14 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     } catch (e) {
       return this.refuseBody(req, e);
     }
-    const plan = planLegs(body.sdp);
-    if (plan.length === 0) return this.reject(req, 'TALLENNE_NO_USABLE_CODEC', 'no offered audio stream has a codec this recorder can decode');
+    let plan: LegOffer[];
+    try {
+      const planned = planLegs(body.sdp, c.rtp.srtp);
+      if (typeof planned === 'string') return this.reject(req, planned, REFUSAL_WARNINGS[planned]);
+      plan = planned;
+    } catch (e) {
+      return this.refuseBody(req, e);
+    }
 
     const requestUser = uriUser(req.requestUri);
     const roles = assignRoles(
@@ -150,14 +158,14 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     spool.onError = (err) => session.log.error({ code: (err as NodeJS.ErrnoException).code, err: err.message }, 'spool write failed; the recording keeps what was written and is marked truncated');
     plan.forEach((p, i) => {
       const descriptor = legDescriptor(p.media, p.formats, roles, i === 0 ? 0 : 1);
-      session.legs.push(new Leg({ descriptor, pair: pairs[i]!, spool, counters: this.deps.rtpCounters, log }));
+      session.legs.push(new Leg({ descriptor, offer: p, source: c.rtp.source, pair: pairs[i]!, spool, counters: this.deps.rtpCounters, log }));
     });
     spool.appendMeta(answeredAt, session.meta);
     this.sessions.set(req.dialogId, session);
     session.transition('answered');
     if (plan.every((p) => isPausedMedia(p.media))) session.setPaused(true, answeredAt);
     const sdp = this.answerSdp(session, body.sdp);
-    log.info({ siprec, legs: session.legs.length, codecs: session.legs.map((l) => l.descriptor.formats[0]?.codec), direction: details.direction, transport: req.transport }, 'call answered');
+    log.info({ siprec, legs: session.legs.length, codecs: session.legs.map((l) => l.descriptor.formats[0]?.codec), srtp: session.legs.map((l) => l.srtpSuite ?? 'none'), direction: details.direction, transport: req.transport }, 'call answered');
     this.emit('answered', session);
     return { status: 200, sdp, siprec };
   }
@@ -183,6 +191,22 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     } catch (e) {
       return this.refuseBody(req, e);
     }
+    // Every recorded m-line of a new offer is checked before anything is applied: a refused
+    // re-offer (plain RTP while SRTP is required, keys that cannot be used) changes nothing.
+    const mode = this.config.rtp.srtp;
+    const replans = new Map<Leg, LegOffer>();
+    if (body.sdp) {
+      try {
+        for (const leg of session.legs) {
+          const media = body.sdp.media[leg.index];
+          const plan = media ? planMedia(media, mode) : null;
+          if (typeof plan === 'string') return this.refuseUpdate(req, plan, REFUSAL_WARNINGS[plan]);
+          if (plan) replans.set(leg, plan);
+        }
+      } catch (e) {
+        return this.refuseBody(req, e);
+      }
+    }
     const now = Date.now();
     if (body.metadata) session.metadata = session.metadata ? mergeMetadata(session.metadata, body.metadata) : body.metadata;
     const offer = body.sdp ?? session.lastOffer;
@@ -191,11 +215,10 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
       : null;
     let added: Leg[] = [];
     if (body.sdp) {
-      // Formats may change (codec switch); ports stay, so audio continues without a gap.
-      for (const leg of session.legs) {
-        const media = body.sdp.media[leg.index];
-        const formats = media ? chooseFormats(media, RECORDABLE_CODECS) : null;
-        if (formats) leg.setFormats(formats);
+      // Formats may change (codec switch), keys too (a re-key); ports stay, so audio
+      // continues without a gap.
+      for (const [leg, plan] of replans) {
+        if (leg.applyOffer(plan)) session.log.info({ leg: leg.index, srtp: leg.srtpSuite ?? 'none' }, 'leg re-keyed');
       }
       added = await this.addLegs(session, body.sdp, roles);
       // The call ended while ports were being found for its new streams (endSession released them).
@@ -233,8 +256,8 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     const added: Leg[] = [];
     for (const media of offer.media) {
       if (session.leg(media.index) || media.type !== 'audio' || media.port === 0 || session.legs.length >= MAX_LEGS) continue;
-      const formats = chooseFormats(media, RECORDABLE_CODECS);
-      if (!formats) continue;
+      const plan = planMedia(media, this.config.rtp.srtp);
+      if (plan === null || typeof plan === 'string') continue;
       let pair: PortPair;
       try {
         pair = await this.deps.ports.allocatePair();
@@ -249,7 +272,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
         this.deps.ports.release(pair);
         break;
       }
-      const leg = new Leg({ descriptor: legDescriptor(media, formats, roles, 1), pair, spool: session.spool, counters: this.deps.rtpCounters, log: session.log });
+      const leg = new Leg({ descriptor: legDescriptor(media, plan.formats, roles, 1), offer: plan, source: this.config.rtp.source, pair, spool: session.spool, counters: this.deps.rtpCounters, log: session.log });
       session.legs.push(leg);
       added.push(leg);
     }
@@ -319,6 +342,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
         direction: isPausedMedia(m) ? 'inactive' : 'recvonly',
         rtcpMux: m.rtcpMux,
         ...label,
+        ...(leg.answerCrypto !== undefined ? { crypto: leg.answerCrypto } : {}),
       };
     });
     return buildSdpAnswer({ offer, address: c.rtp.advertise_address ?? c.rtp.address, sessionId: String(session.details.answeredAt), version: session.sdpVersion, media, userAgent: c.sip.user_agent });
@@ -416,14 +440,40 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
   }
 }
 
-function planLegs(offer: SdpOffer): LegPlan[] {
-  const plan: LegPlan[] = [];
+/** The Warning text of the refusals planning can give. */
+const REFUSAL_WARNINGS: Readonly<Record<PlanRefusal, string>> = {
+  TALLENNE_NO_USABLE_CODEC: 'no offered audio stream has a codec this recorder can decode',
+  TALLENNE_SRTP_REQUIRED: 'this recorder requires SRTP (RTP/SAVP with a=crypto); the offer is plain RTP',
+  TALLENNE_SRTP_UNSUPPORTED: 'the offered media security is not supported: SDES-SRTP (RTP/SAVP with a=crypto) with AES_CM_128_HMAC_SHA1_80/32 or AEAD_AES_128/256_GCM is; DTLS-SRTP is not',
+};
+
+/**
+ * What one m-line gives: a leg's formats and keys, a refusal code when its keying cannot
+ * be taken (an SRTP profile we cannot key, or plain RTP while SRTP is required), or null
+ * when it is not recordable audio. Throws ProtocolError for malformed a=crypto lines.
+ */
+function planMedia(media: SdpMedia, srtp: 'optional' | 'required'): MediaPlan {
+  if (media.type !== 'audio' || media.port === 0) return null;
+  const keying = offeredKeying(media.proto, media.cryptoAttributes);
+  if (keying.kind === 'unsupported') return 'TALLENNE_SRTP_UNSUPPORTED';
+  if (keying.kind === 'plain' && srtp === 'required') return 'TALLENNE_SRTP_REQUIRED';
+  const formats = chooseFormats(media, RECORDABLE_CODECS);
+  return formats ? { media, formats, keying } : null;
+}
+
+/**
+ * The legs an offer makes, or the refusal when it makes none: a keying refusal names the
+ * cause better than "no codec" when one was the reason an m-line was left out.
+ */
+function planLegs(offer: SdpOffer, srtp: 'optional' | 'required'): LegOffer[] | PlanRefusal {
+  const plan: LegOffer[] = [];
+  let refusal: PlanRefusal = 'TALLENNE_NO_USABLE_CODEC';
   for (const media of offer.media) {
-    if (media.type !== 'audio' || media.port === 0) continue;
-    const formats = chooseFormats(media, RECORDABLE_CODECS);
-    if (formats) plan.push({ media, formats });
+    const p = planMedia(media, srtp);
+    if (typeof p === 'string') refusal = p;
+    else if (p) plan.push(p);
   }
-  return plan;
+  return plan.length > 0 ? plan : refusal;
 }
 
 function partyOf(na: { uri: string; displayName?: string }): { uri: string; user?: string; displayName?: string } {

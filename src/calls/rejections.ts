@@ -20,6 +20,8 @@ export const REJECTIONS = {
   TALLENNE_SPOOL_UNWRITABLE: { status: 503, reason: 'spool_unwritable', retryAfterSeconds: 60 },
   TALLENNE_NO_OFFER: { status: 488, reason: 'no_offer' },
   TALLENNE_NO_USABLE_CODEC: { status: 488, reason: 'no_codec' },
+  TALLENNE_SRTP_REQUIRED: { status: 488, reason: 'srtp_required' },
+  TALLENNE_SRTP_UNSUPPORTED: { status: 488, reason: 'srtp_unsupported' },
   TALLENNE_SIP_MALFORMED: { status: 400, reason: 'malformed' },
   TALLENNE_SDP_MALFORMED: { status: 400, reason: 'malformed' },
   TALLENNE_METADATA_MALFORMED: { status: 400, reason: 'malformed' },

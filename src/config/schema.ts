@@ -184,6 +184,10 @@ export const configSchema = z.strictObject({
     port_min: z.number().int().min(1024).max(65534).default(20000),
     port_max: z.number().int().min(1025).max(65535).default(29999),
     inactivity_timeout: d('60s'),
+    /** "optional": SRTP (SDES) when offered, plain RTP otherwise; "required": plain offers get 488. */
+    srtp: z.enum(['optional', 'required']).default('optional'),
+    /** "latch": the first source of a leg, then only it; "strict": only the offer's address and port. */
+    source: z.enum(['latch', 'strict']).default('latch'),
   }).prefault({}),
   storage: z.strictObject({
     dir: z.string().default('./var'),

@@ -8,6 +8,22 @@
  *   Histogram (bounded, so a metrics module that never scrapes cannot grow it without limit).
  */
 import { RTP_DROP_REASONS, type RtpDropReason } from './packet.js';
+import { SRTP_DROP_REASONS, type SrtpDropReason } from './srtp.js';
+import type { SourceDropReason } from './source-filter.js';
+
+/**
+ * Every reason a datagram on an RTP port is dropped (the `reason` label of
+ * tallenne_rtp_packets_dropped_total): the RTP/RTCP checks, the source rules, and SRTP's
+ * checks prefixed `srtp_` (so an SRTP `too_short` is told apart from a plain one).
+ */
+export type DropReason = RtpDropReason | SourceDropReason | `srtp_${SrtpDropReason}`;
+
+export const DROP_REASONS: readonly DropReason[] = [
+  ...RTP_DROP_REASONS,
+  'wrong_source',
+  'second_source',
+  ...SRTP_DROP_REASONS.map((r) => `srtp_${r}` as const),
+];
 
 /** What a leg receiver exposes to the metrics module at scrape time. */
 export interface LegJitterSource {
@@ -48,14 +64,14 @@ export interface RtpCounters {
   rtcpSent: number;
   /** SSRC changes seen on a leg after its first packet. */
   ssrcChanges: number;
-  dropped: Record<RtpDropReason, number>;
+  dropped: Record<DropReason, number>;
   readonly activeLegs: Set<LegJitterSource>;
   readonly jitterObservations: JitterObservations;
 }
 
 export function newRtpCounters(): RtpCounters {
-  const dropped = {} as Record<RtpDropReason, number>;
-  for (const r of RTP_DROP_REASONS) dropped[r] = 0;
+  const dropped = {} as Record<DropReason, number>;
+  for (const r of DROP_REASONS) dropped[r] = 0;
   return {
     packets: 0,
     bytes: 0,

@@ -13,11 +13,10 @@ export type RtpDropReason =
   | 'bad_header'
   | 'unknown_payload_type'
   | 'paused'
-  | 'rtcp_malformed'
-  | 'wrong_source';
+  | 'rtcp_malformed';
 
 export const RTP_DROP_REASONS: readonly RtpDropReason[] = [
-  'too_short', 'bad_version', 'bad_header', 'unknown_payload_type', 'paused', 'rtcp_malformed', 'wrong_source',
+  'too_short', 'bad_version', 'bad_header', 'unknown_payload_type', 'paused', 'rtcp_malformed',
 ];
 
 export interface RtpHeader {
@@ -47,6 +46,23 @@ export function newRtpHeader(): RtpHeader {
 }
 
 /**
+ * The RTP header's length: the fixed part, the CSRC list and the header extension, when
+ * all of it fits in the first `end` octets of `buf` (which must hold the 12 fixed ones);
+ * else -1. Padding is not looked at: under SRTP the padding count is encrypted.
+ */
+export function rtpHeaderLength(buf: Buffer, end: number): number {
+  let at = RTP_FIXED_HEADER_BYTES + (buf[0]! & 0x0f) * 4;
+  if (at > end) return -1;
+  if ((buf[0]! & 0x10) !== 0) {
+    // RFC 3550 §5.3.1: 16-bit profile field, 16-bit length in 32-bit words, then the words.
+    if (at + 4 > end) return -1;
+    at += 4 + buf.readUInt16BE(at + 2) * 4;
+    if (at > end) return -1;
+  }
+  return at;
+}
+
+/**
  * Parses the first `length` bytes of `buf` into `out`. Returns null when the header is
  * well formed, or the reason to drop the packet. Never throws: every length the packet
  * claims (CSRC count, extension words, padding count) is checked against the real length
@@ -68,14 +84,8 @@ export function readRtpHeader(buf: Buffer, length: number, out: RtpHeader): RtpD
   out.timestamp = buf.readUInt32BE(4);
   out.ssrc = buf.readUInt32BE(8);
 
-  let offset = RTP_FIXED_HEADER_BYTES + (b0 & 0x0f) * 4;
-  if (offset > len) return 'bad_header';
-  if (out.extension) {
-    // RFC 3550 §5.3.1: 16-bit profile field, 16-bit length in 32-bit words, then the words.
-    if (offset + 4 > len) return 'bad_header';
-    offset += 4 + buf.readUInt16BE(offset + 2) * 4;
-    if (offset > len) return 'bad_header';
-  }
+  const offset = rtpHeaderLength(buf, len);
+  if (offset < 0) return 'bad_header';
   let pad = 0;
   if (out.padding) {
     // The last octet counts the padding octets, itself included, so zero is impossible.

@@ -8,10 +8,16 @@
  * type up in a 128-slot table, update the source's counters, one memcpy into the spool
  * chunk. No event, no log line, no allocation beyond the datagram Node already made.
  *
- * Addresses: packets are accepted from any source (SBCs latch, NAT rewrites ports), and the
- * first source is remembered as where reports go (its port + 1) until RTCP actually arrives;
- * from then on reports go where RTCP came from, through the socket it came in on (so muxed
- * RTCP, RFC 5761, gets muxed reports).
+ * Sources: the leg's SourceFilter (`[rtp] source`, latch or strict) says which address a
+ * packet may come from; it is asked first, before anything is spent on the packet. The
+ * accepted source is where reports go (its port + 1) until RTCP actually arrives; from then
+ * on reports go where RTCP came from, through the socket it came in on (so muxed RTCP, RFC
+ * 5761, gets muxed reports).
+ *
+ * SRTP: with keys set (`setSrtp`), every datagram is authenticated and decrypted in place
+ * (src/rtp/srtp.ts) before it is parsed; a failure is counted as `srtp_<reason>` and the
+ * datagram dropped. The spool gets the decrypted packet. Our reports go out as SRTCP under
+ * our own (answer) key. A re-key replaces both sessions.
  */
 import { randomBytes } from 'node:crypto';
 import type dgram from 'node:dgram';
@@ -20,10 +26,12 @@ import { RecordType } from '../spool/format.js';
 import type { SpoolWriter } from '../spool/writer.js';
 import type { MediaFormat } from '../types.js';
 import type { Logger } from '../log.js';
-import { looksLikeRtcp, newRtpHeader, readRtpHeader, type RtpDropReason, type RtpHeader } from './packet.js';
+import { looksLikeRtcp, newRtpHeader, readRtpHeader, type RtpHeader } from './packet.js';
+import { SRTP_DROP_REASONS, SrtpSession, type SrtpDropReason, type SrtpPolicy } from './srtp.js';
+import { SourceFilter, type OfferedSource, type SourceMode } from './source-filter.js';
 import { buildReceiverReport, parseRtcp, type ReportBlock } from './rtcp.js';
 import { jitterClockRate, LegReception, MAX_SOURCES_PER_LEG } from './stats.js';
-import { rtpCounters, type LegJitterSource, type RtpCounters } from './counters.js';
+import { rtpCounters, type DropReason, type LegJitterSource, type RtpCounters } from './counters.js';
 import type { PortPair } from './ports.js';
 
 /** RFC 3550 §6.2 minimum interval; we are one receiver in a two-party session. */
@@ -48,7 +56,21 @@ export interface RtpLegReceiverOptions {
   /** Our SSRC in reports; random when absent. */
   ssrc?: number;
   cname?: string;
+  /** `[rtp] source` and where the offer says media comes from; latch from anyone when absent. */
+  source?: { mode: SourceMode; offered: OfferedSource };
+  /** SRTP keys, when the m-line is SRTP. */
+  srtp?: LegSrtpKeys;
 }
+
+/** The two SRTP policies of a leg: what the offerer sends us, and our own reports. */
+export interface LegSrtpKeys {
+  /** Keyed by the offer's a=crypto. */
+  receive: SrtpPolicy;
+  /** Keyed by our answer's a=crypto. */
+  send: SrtpPolicy;
+}
+
+const SRTP_DROP = Object.fromEntries(SRTP_DROP_REASONS.map((r) => [r, `srtp_${r}`])) as Record<SrtpDropReason, DropReason>;
 
 interface Peer {
   address: string;
@@ -83,8 +105,11 @@ export class RtpLegReceiver implements LegJitterSource {
   private lastAccepted: number | null = null;
   private lastHeard: number | null = null;
 
-  private rtpPeer: { address: string; port: number } | null = null;
   private rtcpPeer: Peer | null = null;
+  private started = false;
+  private readonly sources: SourceFilter;
+  private srtpIn: SrtpSession | null = null;
+  private srtpOut: SrtpSession | null = null;
   private reportTimer: NodeJS.Timeout | null = null;
 
   private readonly onRtpMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => this.handleRtp(msg, rinfo);
@@ -101,6 +126,8 @@ export class RtpLegReceiver implements LegJitterSource {
     this.ssrc = (opts.ssrc ?? randomBytes(4).readUInt32BE(0)) >>> 0;
     this.cname = opts.cname ?? PROCESS_CNAME;
     this.setFormats(opts.formats);
+    this.sources = new SourceFilter(opts.source?.mode ?? 'latch', opts.source?.offered ?? { address: null, rtpPort: 0, rtcpPort: 0 });
+    this.setSrtp(opts.srtp ?? null);
     this.pair.rtp.on('message', this.onRtpMessage);
     this.pair.rtcp.on('message', this.onRtcpMessage);
     this.counters.activeLegs.add(this);
@@ -111,6 +138,20 @@ export class RtpLegReceiver implements LegJitterSource {
     const table = new Array<MediaFormat | undefined>(128);
     for (const f of formats) if (f.pt >= 0 && f.pt < 128) table[f.pt] = f;
     this.ptTable = table;
+  }
+
+  /** A re-offer named where media now comes from. */
+  setOffered(offered: OfferedSource): void {
+    this.sources.setOffered(offered);
+  }
+
+  /**
+   * Sets (or, with null, clears) the SRTP keys. New sessions start with fresh rollover
+   * counters and replay windows: what the new keys protect is a new SRTP context.
+   */
+  setSrtp(keys: LegSrtpKeys | null): void {
+    this.srtpIn = keys ? new SrtpSession(keys.receive) : null;
+    this.srtpOut = keys ? new SrtpSession(keys.send) : null;
   }
 
   /** While paused, RTP is counted in the statistics but dropped ('paused'), not spooled. */
@@ -154,7 +195,7 @@ export class RtpLegReceiver implements LegJitterSource {
     return this.pair;
   }
 
-  private drop(reason: RtpDropReason): void {
+  private drop(reason: DropReason): void {
     this.counters.dropped[reason]++;
   }
 
@@ -163,18 +204,29 @@ export class RtpLegReceiver implements LegJitterSource {
       this.handleRtcp(msg, rinfo, true);
       return;
     }
+    const now = this.now();
+    // The SSRC is in the clear under SRTP too; a datagram too short for one gets 0 here
+    // and is refused by the checks below.
+    const ssrc = msg.length >= 12 ? msg.readUInt32BE(8) : 0;
+    const wrong = this.sources.checkRtp(rinfo.address, rinfo.port, ssrc, now);
+    if (wrong) return this.drop(wrong);
+    if (this.srtpIn) {
+      const r = this.srtpIn.unprotectRtp(msg);
+      if (!r.ok) return this.drop(SRTP_DROP[r.reason]);
+      msg = r.packet;
+    }
     const h = this.header;
     const bad = readRtpHeader(msg, msg.length, h);
     if (bad) return this.drop(bad);
     const format = this.ptTable[h.payloadType];
     if (!format) return this.drop('unknown_payload_type');
 
-    const now = this.now();
     const known = this.reception.ssrcs;
     this.reception.update(h.ssrc, h.sequence, h.timestamp, now, jitterClockRate(format));
     if (this.reception.ssrcs !== known && known > 0) this.counters.ssrcChanges++;
     this.lastHeard = now;
-    if (!this.rtpPeer) this.latch(rinfo);
+    this.sources.accepted(rinfo.address, rinfo.port, h.ssrc, now);
+    if (!this.started) this.firstPacket();
 
     if (this.paused) return this.drop('paused');
     this.spool.appendPacket(RecordType.Rtp, this.legIndex, now, msg);
@@ -183,13 +235,21 @@ export class RtpLegReceiver implements LegJitterSource {
     this.counters.bytes += msg.length;
   }
 
-  private latch(rinfo: dgram.RemoteInfo): void {
-    this.rtpPeer = { address: rinfo.address, port: rinfo.port };
+  /** Reports start with the first accepted packet, once (a re-latch does not start a second timer). */
+  private firstPacket(): void {
+    this.started = true;
     this.log?.debug({ leg: this.legIndex, port: this.pair.port }, 'first rtp packet');
     this.scheduleReport();
   }
 
   private handleRtcp(msg: Buffer, rinfo: dgram.RemoteInfo, muxed: boolean): void {
+    const wrong = this.sources.checkRtcp(rinfo.address, rinfo.port);
+    if (wrong) return this.drop(wrong);
+    if (this.srtpIn) {
+      const r = this.srtpIn.unprotectRtcp(msg);
+      if (!r.ok) return this.drop(SRTP_DROP[r.reason]);
+      msg = r.packet;
+    }
     const packets = parseRtcp(msg);
     if (!packets) return this.drop('rtcp_malformed');
     const now = this.now();
@@ -228,7 +288,8 @@ export class RtpLegReceiver implements LegJitterSource {
     this.publishLoss();
     const dest = this.reportDestination();
     if (!dest) return;
-    const packet = buildReceiverReport(this.ssrc, this.cname, blocks);
+    const plain = buildReceiverReport(this.ssrc, this.cname, blocks);
+    const packet = this.srtpOut ? this.srtpOut.protectRtcp(plain) : plain;
     try {
       dest.socket.send(packet, dest.port, dest.address, (err) => {
         if (err) this.log?.debug({ leg: this.legIndex, err: err.message }, 'rtcp report not sent');
@@ -243,7 +304,7 @@ export class RtpLegReceiver implements LegJitterSource {
   private reportDestination(): { socket: dgram.Socket; address: string; port: number } | null {
     const rtcp = this.rtcpPeer;
     if (rtcp) return { socket: rtcp.muxed ? this.pair.rtp : this.pair.rtcp, address: rtcp.address, port: rtcp.port };
-    const rtp = this.rtpPeer;
+    const rtp = this.sources.source;
     if (!rtp || rtp.port >= 65535) return null;
     return { socket: this.pair.rtcp, address: rtp.address, port: rtp.port + 1 };
   }

@@ -25,6 +25,7 @@
 import { AesCmKeystream, deriveSessionKey, gcmOpen, gcmSeal, hmacSha1, KDF_LABEL, tagsEqual, xorUint48 } from './srtp-cipher.js';
 import { DEFAULT_REPLAY_WINDOW, guessRoc, ReplayWindow } from './srtp-replay.js';
 import { SRTP_SUITES, type SrtpSuite, type SrtpSuiteName } from './srtp-suites.js';
+import { rtpHeaderLength } from './packet.js';
 
 /** Why an SRTP or SRTCP packet was dropped. Stable strings: metric label values. */
 export type SrtpDropReason =
@@ -155,21 +156,6 @@ interface RtpSourceIn {
 interface RtpSourceOut {
   roc: number;
   lastSeq: number;
-}
-
-/**
- * The RTP header length (fixed part, CSRCs, extension) if it fits in `end` octets, else
- * -1. Padding is not looked at: under SRTP it is part of the encrypted payload.
- */
-function rtpHeaderBytes(buf: Buffer, end: number): number {
-  let at = RTP_HEADER + (buf[0]! & 0x0f) * 4;
-  if (at > end) return -1;
-  if ((buf[0]! & 0x10) !== 0) {
-    if (at + 4 > end) return -1;
-    at += 4 + buf.readUInt16BE(at + 2) * 4;
-    if (at > end) return -1;
-  }
-  return at;
 }
 
 function checkPolicy(p: SrtpPolicy, suite: SrtpSuite, mkiLength: number): void {
@@ -319,7 +305,7 @@ export class SrtpSession {
     const bodyEnd = len - tag - mki;
     const mkiAt = gcm ? len - mki : bodyEnd;
     const tagAt = gcm ? bodyEnd : len - tag;
-    const hdr = rtpHeaderBytes(buf, bodyEnd);
+    const hdr = rtpHeaderLength(buf, bodyEnd);
     if (hdr < 0) return FAIL.bad_header;
     const key = this.keyForMki(buf, mkiAt);
     if (key === null) return FAIL.bad_mki;
@@ -432,7 +418,7 @@ export class SrtpSession {
   protectRtp(plain: Buffer, keyIndex = 0): Buffer {
     const len = plain.length;
     if (len < RTP_HEADER || plain[0]! >>> 6 !== 2) throw new RangeError('not an RTP packet');
-    const hdr = rtpHeaderBytes(plain, len);
+    const hdr = rtpHeaderLength(plain, len);
     if (hdr < 0) throw new RangeError('RTP header longer than the packet');
     const key = this.keyAt(keyIndex);
     const seq = plain.readUInt16BE(2);

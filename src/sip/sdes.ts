@@ -295,3 +295,32 @@ export function answerPolicy(chosen: SdesCrypto, keySalt: Buffer): SrtpPolicy {
     unauthenticatedSrtp: chosen.params.unauthenticatedSrtp,
   };
 }
+
+/** How the media of one m-line is keyed, as far as the recorder can take it. */
+export type MediaKeying =
+  | { readonly kind: 'plain' }
+  | { readonly kind: 'sdes'; readonly crypto: SdesCrypto; readonly attribute: string }
+  /** A secure profile the recorder cannot key: DTLS-SRTP, or SAVP with no usable a=crypto. */
+  | { readonly kind: 'unsupported'; readonly why: string };
+
+const PLAIN_PROFILE = /^RTP\/AVPF?$/i;
+const SDES_PROFILE = /^RTP\/SAVPF?$/i;
+const PLAIN: MediaKeying = Object.freeze({ kind: 'plain' });
+
+/**
+ * The keying of an m-line from its profile and its a=crypto values: RTP/AVP(F) is plain
+ * (crypto lines on it are ignored, as RFC 4568 §5 defines them for SAVP only); RTP/SAVP(F)
+ * takes the first usable attribute; any other profile (UDP/TLS/RTP/SAVP: DTLS-SRTP) is
+ * unsupported. Throws ProtocolError (400) as chooseCrypto does when every attribute is
+ * malformed. `attribute` is the chosen value as offered: a re-offer that repeats it keeps
+ * the keys, one that changes it re-keys.
+ */
+export function offeredKeying(proto: string, cryptoAttributes: readonly string[]): MediaKeying {
+  if (PLAIN_PROFILE.test(proto)) return PLAIN;
+  if (!SDES_PROFILE.test(proto)) return { kind: 'unsupported', why: `profile ${proto.slice(0, 40)} is not supported (SRTP needs RTP/SAVP with a=crypto; DTLS-SRTP is not supported)` };
+  if (cryptoAttributes.length === 0) return { kind: 'unsupported', why: 'RTP/SAVP without a=crypto (SDES) keys' };
+  const { chosen } = chooseCrypto(cryptoAttributes);
+  if (chosen === null) return { kind: 'unsupported', why: 'no offered SRTP crypto suite or parameter set is supported' };
+  const attribute = cryptoAttributes.find((v) => Number(v.trim().split(/[ \t]/, 1)[0]) === chosen.tag)!;
+  return { kind: 'sdes', crypto: chosen, attribute };
+}

@@ -3,7 +3,8 @@
  * RFC 7866 §8 for SIPREC's a=label).
  *
  * The parser reads only what a recorder acts on: per m-line the port, protocol, formats,
- * address, direction, label, RTCP port/mux and whether SRTP keys are offered. It is
+ * address, direction, label, RTCP port/mux and the SDES keys offered (a=crypto, read by
+ * sdes.ts). It is
  * line-based with hard limits and tolerates what real SRCs send: no c= line at all
  * (OpenSIPS), media-level c= lines (Cisco), static payload types without rtpmap
  * (BroadWorks), and unknown attributes such as a=direction:both (SEMS).
@@ -39,6 +40,8 @@ export interface SdpMedia {
   rtcpMux: boolean;
   /** SDES keys (a=crypto) or a secure profile (RTP/SAVP...) are offered. */
   crypto: boolean;
+  /** The a=crypto values as offered, in the offer's order (sdes.ts parses them). */
+  cryptoAttributes: string[];
 }
 
 export interface SdpOffer {
@@ -162,6 +165,7 @@ export function parseSdp(text: string): SdpOffer {
             formats: [],
             rtcpMux: false,
             crypto: /SAVP/i.test(f[2]!),
+            cryptoAttributes: [],
           },
           address: null,
           direction: null,
@@ -198,6 +202,7 @@ export function parseSdp(text: string): SdpOffer {
           cur.media.rtcpMux = true;
         } else if (name === 'crypto') {
           cur.media.crypto = true;
+          cur.media.cryptoAttributes.push(arg);
         }
         break;
       }
@@ -246,16 +251,18 @@ export function isPausedMedia(m: SdpMedia): boolean {
   return m.address === '0.0.0.0' || m.address === '::' || m.address === '0:0:0:0:0:0:0:0';
 }
 
-const PLAIN_RTP = /^RTP\/AVPF?$/i;
+/** RTP profiles whose formats we read: plain (AVP, AVPF) and SDES-keyed SRTP (SAVP, SAVPF). */
+const RTP_PROFILE = /^RTP\/S?AVPF?$/i;
 
 /**
  * Picks what to receive on one m-line: the first audio codec in the offer's order that
  * the engine supports, plus telephone-event and CN at the same clock rate if offered.
- * Returns null when nothing can be recorded (not audio, not plain RTP -- SRTP is not
- * supported --, or no supported codec), which the caller answers with port 0 or a 488.
+ * Returns null when nothing can be recorded (not audio, not an RTP/(S)AVP(F) profile, or
+ * no supported codec), which the caller answers with port 0 or a 488. Whether the keys of
+ * an SRTP m-line can be used is sdes.ts's question, not this one's.
  */
 export function chooseFormats(m: SdpMedia, supported: readonly CodecName[]): MediaFormat[] | null {
-  if (m.type !== 'audio' || !PLAIN_RTP.test(m.proto) || m.crypto) return null;
+  if (m.type !== 'audio' || !RTP_PROFILE.test(m.proto)) return null;
   const audio = m.formats.find(
     (f) => f.codec !== undefined && f.codec !== 'TELEPHONE-EVENT' && f.codec !== 'CN' && supported.includes(f.codec),
   );
@@ -277,6 +284,8 @@ export interface MediaAnswer {
   direction: 'recvonly' | 'inactive';
   label?: string;
   rtcpMux: boolean;
+  /** Our a=crypto value (sdes.ts buildCryptoAnswer) when the m-line is SRTP. */
+  crypto?: string;
 }
 
 /** Encoding names as written in a=rtpmap. */
@@ -327,6 +336,7 @@ export function buildSdpAnswer(opts: {
       const fmtp = offered.formats.find((o) => o.pt === f.pt)?.fmtp;
       if (fmtp !== undefined) lines.push(`a=fmtp:${f.pt} ${fmtp}`);
     }
+    if (ans.crypto !== undefined) lines.push(`a=crypto:${ans.crypto}`);
     const label = ans.label ?? offered.label;
     if (label !== undefined) lines.push(`a=label:${label}`);
     lines.push(`a=${ans.direction}`);

@@ -84,3 +84,44 @@ describe('baresip calls the daemon as a plain SIP endpoint over UDP', () => {
     });
   }
 });
+
+describe('baresip calls with SDES-SRTP (mediaenc=srtp-mand) a daemon that requires SRTP', () => {
+  let d: DaemonHandle;
+  let run: BaresipRun;
+  let entry: RecordingEntry | undefined;
+
+  beforeAll(async () => {
+    const daemonRtp = randomRtpRange();
+    d = await startDaemon({ rtp: daemonRtp, set: { rtp: 'srtp = "required"' } });
+    const base = daemonRtp[0] >= 30000 ? 21500 : 41500;
+    run = await baresipCall({ sipPort: d.udpPort, codec: 'PCMU', toneHz: 440, seconds: 4, rtpPorts: [base, base + 99], srtp: true });
+    await d.waitForLog((l) => l.msg === 'recording stored', 30_000);
+    const callId = /^Call-ID:\s*(\S+)/im.exec(run.output)?.[1];
+    entry = (await storedEntries(join(d.dir, 'data'))).find((x) => x.callId === callId);
+  }, 60_000);
+
+  afterAll(async () => {
+    await d?.kill();
+    if (d) removeDir(d.dir);
+    if (run) removeDir(run.dir);
+  });
+
+  it('offers RTP/SAVP with a=crypto, gets SRTP answered, and the recording decodes to the tone', () => {
+    const sdp = inviteSdpOf(run.output);
+    expect(sdp, run.output.slice(-2000)).toMatch(/^m=audio \d+ RTP\/SAVP /m);
+    expect(sdp).toMatch(/^a=crypto:/m);
+    const answered = d.logs.find((l) => l.msg === 'call answered');
+    expect(answered?.srtp).toEqual([expect.stringMatching(/^(AES_CM_128_HMAC_SHA1_(80|32)|AEAD_AES_(128|256)_GCM)$/)]);
+    expect(entry, 'entry').toBeDefined();
+    expect(entry!.status).toBe('complete');
+    expect(entry!.legs[0]!.packets).toBeGreaterThan(100);
+    const pcm = decodeWithFfmpeg(join(d.dir, 'data', entry!.file), 8000);
+    expect(tonePower(pcm.channels[0]!, 8000, 440, 8000, 24000)).toBeGreaterThan(0.5);
+  });
+
+  it('writes none of the SDES keys of the call (baresip\'s or ours) to the log', () => {
+    const keys = [...run.output.matchAll(/inline:([A-Za-z0-9+/=]{20,})/g)].map((m) => m[1]!);
+    expect(keys.length).toBeGreaterThanOrEqual(2);
+    for (const k of keys) expect(d.output().includes(k.slice(0, 16))).toBe(false);
+  });
+});

@@ -44,10 +44,10 @@ function udpSocketsOf(pid: number): string[] {
 }
 
 /**
- * Dials `sip:rec@127.0.0.1:port` with one codec, sends a `toneHz` sine for about `seconds`,
+ * Dials `sip:rec@127.0.0.1:port` with one codec (SDES-SRTP with `srtp`), sends a `toneHz` sine for about `seconds`,
  * and hangs up by quitting. (baresip's aufile source must match the codec's rate and channels.) `rtpPorts` must not overlap the daemon's range.
  */
-export async function baresipCall(opts: { sipPort: number; codec: BaresipCodec; toneHz: number; seconds: number; rtpPorts: [number, number] }): Promise<BaresipRun> {
+export async function baresipCall(opts: { sipPort: number; codec: BaresipCodec; toneHz: number; seconds: number; rtpPorts: [number, number]; srtp?: boolean }): Promise<BaresipRun> {
   const c = CODECS[opts.codec];
   const dir = tempDir('baresip');
   const wav = join(dir, 'tone.wav');
@@ -62,11 +62,13 @@ export async function baresipCall(opts: { sipPort: number; codec: BaresipCodec; 
     'module_path /usr/lib/baresip/modules',
     `module ${c.module}`,
     'module aufile.so',
+    // SDES-SRTP (a=crypto), insisted on by the account's mediaenc=srtp-mand.
+    ...(opts.srtp ? ['module srtp.so'] : []),
     'module_app account.so',
     'module_app menu.so',
     '',
   ].join('\n'));
-  writeFileSync(join(dir, 'accounts'), `<sip:tester@127.0.0.1>;regint=0;audio_codecs=${c.name}\n`);
+  writeFileSync(join(dir, 'accounts'), `<sip:tester@127.0.0.1>;regint=0;audio_codecs=${c.name}${opts.srtp ? ';mediaenc=srtp-mand' : ''}\n`);
   const proc = trackChild(spawn('baresip', ['-f', dir, '-n', '127.0.0.1', '-s', '-e', `/dial sip:rec@127.0.0.1:${opts.sipPort}`, '-t', String(opts.seconds)], { stdio: ['ignore', 'pipe', 'pipe'] }));
   let output = '';
   proc.stdout!.setEncoding('utf8').on('data', (s: string) => { output += s; });

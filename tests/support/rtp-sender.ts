@@ -2,10 +2,14 @@
  * Sends RTP like a real endpoint: 20 ms packets at real-time pace with accurate sequence
  * numbers and timestamps, a tone encoded as G.711 μ-law or A-law (or L16), from a loopback
  * socket (IPv6 when the host is an IPv6 address). It can also send RFC 4733 telephone-events
- * in place of audio, RFC 3389 comfort noise, and switch codec or SSRC mid-stream.
+ * in place of audio, RFC 3389 comfort noise, and switch codec or SSRC mid-stream. With an
+ * SRTP policy (`srtp`, or `setSrtp` for a re-key) every packet goes out protected
+ * (src/rtp/srtp.ts protectRtp); `lastWire` keeps the last datagram sent, for tests that
+ * replay or damage one.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { linearToAlaw, linearToUlaw } from '../../src/encoder/g711.js';
+import { SrtpSession, type SrtpPolicy } from '../../src/rtp/srtp.js';
 
 export interface RtpSenderOptions {
   readonly port: number;
@@ -20,6 +24,10 @@ export interface RtpSenderOptions {
   readonly rate?: number;
   /** Payload type of telephone-events (default 101). */
   readonly eventPayloadType?: number;
+  /** Send SRTP under this policy (the offer's a=crypto as the daemon parses it). */
+  readonly srtp?: SrtpPolicy;
+  /** Bind to this local port instead of an ephemeral one. */
+  readonly localPort?: number;
 }
 
 interface PendingEvent {
@@ -41,6 +49,9 @@ export class RtpSender {
   private payloadType: number;
   private law: 'PCMU' | 'PCMA';
   private event: PendingEvent | null = null;
+  private srtp: SrtpSession | null = null;
+  /** The last datagram sent, as it went on the wire. */
+  lastWire: Buffer | null = null;
   /** Every packet sent, with the time it left (for tests that reason about timing). */
   readonly log: Array<{ at: number; kind: 'audio' | 'event' | 'cn' }> = [];
 
@@ -48,6 +59,23 @@ export class RtpSender {
     this.ssrc = opts.ssrc ?? Math.floor(Math.random() * 2 ** 32);
     this.payloadType = opts.payloadType ?? 0;
     this.law = opts.law ?? 'PCMU';
+    if (opts.srtp) this.setSrtp(opts.srtp);
+  }
+
+  /** Protects every packet from now on under `policy` (a fresh SRTP context: a re-key), or plain with null. */
+  setSrtp(policy: SrtpPolicy | null): void {
+    this.srtp = policy ? new SrtpSession(policy) : null;
+  }
+
+  /** The next audio packet as it would go on the wire, not sent (its sequence number is used up). */
+  nextWire(): Buffer {
+    const b = this.packet();
+    return this.srtp ? this.srtp.protectRtp(b) : b;
+  }
+
+  /** Sends one datagram as it is (a replayed or damaged packet). */
+  sendRaw(buf: Buffer): void {
+    this.socket!.send(buf, this.opts.port, this.host);
   }
 
   get host(): string {
@@ -57,7 +85,7 @@ export class RtpSender {
   async open(): Promise<number> {
     const v6 = this.host.includes(':');
     const s = createSocket(v6 ? 'udp6' : 'udp4');
-    await new Promise<void>((r) => s.bind(0, v6 ? '::1' : '127.0.0.1', () => r()));
+    await new Promise<void>((r) => s.bind(this.opts.localPort ?? 0, v6 ? '::1' : '127.0.0.1', () => r()));
     this.socket = s;
     return s.address().port;
   }
@@ -157,7 +185,11 @@ export class RtpSender {
     } else {
       bufs = [this.packet()];
     }
-    for (const b of bufs) this.socket!.send(b, this.opts.port, this.host);
+    for (const b of bufs) {
+      const wire = this.srtp ? this.srtp.protectRtp(b) : b;
+      this.lastWire = wire;
+      this.socket!.send(wire, this.opts.port, this.host);
+    }
     this.log.push({ at: Date.now(), kind });
   }
 

@@ -18,6 +18,7 @@ import { PortAllocator } from '../../../src/rtp/ports.js';
 import { newRtpCounters } from '../../../src/rtp/counters.js';
 import type { IncomingRequest } from '../../../src/sip/user-agent.js';
 import { offerSdp, rsMetadataDoc, multipart } from '../../support/rs-metadata.js';
+import { toSrtpOffer } from '../../support/srtp-offer.js';
 
 const SDP = offerSdp(['1', '2']);
 
@@ -115,6 +116,12 @@ describe('CallManager', () => {
       return manager.invite(request());
     },
     TALLENNE_NO_OFFER: () => manager.invite(request({ body: Buffer.alloc(0) })),
+    TALLENNE_SRTP_REQUIRED: () => {
+      config = { ...config, rtp: { ...config.rtp, srtp: 'required' } };
+      return manager.invite(request());
+    },
+    // DTLS-SRTP: the only keying offered is a fingerprint for a DTLS handshake.
+    TALLENNE_SRTP_UNSUPPORTED: () => manager.invite(request({ body: Buffer.from(toSrtpOffer(SDP, [], 'UDP/TLS/RTP/SAVP').replace(/(m=audio.*\r\n)/g, '$1a=fingerprint:sha-256 AB:CD\r\na=setup:actpass\r\n')) })),
     TALLENNE_NO_USABLE_CODEC: () => manager.invite(request({ body: Buffer.from(offerSdp(['1'], { codecs: '18' }).replace(/a=rtpmap:(0|8|101|13) .*\r\n/g, '')) })),
     TALLENNE_SIP_MALFORMED: () => manager.invite(request({ contentType: undefined })),
     TALLENNE_SDP_MALFORMED: () => manager.invite(request({ body: Buffer.from('v=0\r\nm=audio x\r\n') })),
@@ -178,5 +185,58 @@ describe('CallManager', () => {
     const session = [...manager.liveSessions()][0]!;
     expect(session.details.participants.map((p) => [p.id, p.role, p.leftMs !== undefined])).toEqual([['c', 'customer', false], ['a', 'agent', true], ['b', 'agent', false]]);
     expect(session.meta.legs.map((l) => [l.role, l.channel])).toEqual([['customer', 0], ['agent', 1]]);
+  });
+
+  describe('SRTP', () => {
+    const key = (n: number, seed: number) => Buffer.alloc(n, seed).toString('base64');
+    const A = `1 AES_CM_128_HMAC_SHA1_80 inline:${key(30, 1)}|2^20|1:4`;
+    const B = `1 AEAD_AES_256_GCM inline:${key(44, 2)}`;
+    const C = `2 AES_CM_128_HMAC_SHA1_32 inline:${key(30, 3)}`;
+    const offer = (first: string, second: string) => Buffer.from(toSrtpOffer(SDP, [[first], [second]]));
+    const cryptoOf = (sdp: string | undefined) => [...(sdp ?? '').matchAll(/^a=crypto:(.*)$/gm)].map((m) => m[1]!.trim());
+
+    it('answers each SRTP m-line with RTP/SAVP and its own key; a repeated offer keeps it, a new key re-keys', async () => {
+      const req = request({ body: offer(A, B) });
+      const first = await manager.invite(req);
+      expect(first.status).toBe(200);
+      expect(first.sdp).toMatch(/^m=audio \d+ RTP\/SAVP 0/m);
+      const [a, b] = cryptoOf(first.sdp);
+      expect(a).toMatch(/^1 AES_CM_128_HMAC_SHA1_80 inline:\S{40}$/);
+      expect(b).toMatch(/^1 AEAD_AES_256_GCM inline:\S{59,60}$/);
+      const session = [...manager.liveSessions()][0]!;
+      expect(session.legs.map((l) => l.srtpSuite)).toEqual(['AES_CM_128_HMAC_SHA1_80', 'AEAD_AES_256_GCM']);
+
+      const same = await manager.update(request({ dialogId: req.dialogId, body: offer(A, B) }));
+      expect(cryptoOf(same.sdp)).toEqual([a, b]);
+      const rekeyed = await manager.update(request({ dialogId: req.dialogId, body: offer(C, B) }));
+      const [a2, b2] = cryptoOf(rekeyed.sdp);
+      expect(a2).toMatch(/^2 AES_CM_128_HMAC_SHA1_32 inline:/);
+      expect(a2).not.toBe(a);
+      expect(b2).toBe(b);
+      expect(session.legs[0]!.srtpSuite).toBe('AES_CM_128_HMAC_SHA1_32');
+      // A re-offer without SDP is answered with the current keys.
+      expect(cryptoOf((await manager.update(request({ dialogId: req.dialogId, body: Buffer.alloc(0) }))).sdp)).toEqual([a2, b]);
+    });
+
+    it('answers a plain offer without crypto; under "required" a plain re-offer is refused and changes nothing', async () => {
+      const plain = await manager.invite(request());
+      expect(cryptoOf(plain.sdp)).toEqual([]);
+      await manager.abort();
+      manager = make();
+      config = { ...config, rtp: { ...config.rtp, srtp: 'required' } };
+      const req = request({ body: offer(A, B) });
+      const first = await manager.invite(req);
+      const refused = await manager.update(request({ dialogId: req.dialogId, body: Buffer.from(SDP) }));
+      expect(refused.status).toBe(488);
+      expect(rejections.at(-1)?.code).toBe('TALLENNE_SRTP_REQUIRED');
+      expect(cryptoOf((await manager.update(request({ dialogId: req.dialogId, body: Buffer.alloc(0) }))).sdp)).toEqual(cryptoOf(first.sdp));
+    });
+
+    it('refuses an offer whose only crypto lines are malformed with 400, and only unknown suites with 488', async () => {
+      expect((await manager.invite(request({ body: offer('1 AES_CM_128_HMAC_SHA1_80 inline:!!', '1 AES_CM_128_HMAC_SHA1_80 inline:!!') }))).status).toBe(400);
+      expect(rejections.at(-1)?.code).toBe('TALLENNE_SDP_MALFORMED');
+      expect((await manager.invite(request({ body: offer(`1 F8_128_HMAC_SHA1_80 inline:${key(30, 1)}`, `1 F8_128_HMAC_SHA1_80 inline:${key(30, 1)}`) }))).status).toBe(488);
+      expect(rejections.at(-1)?.code).toBe('TALLENNE_SRTP_UNSUPPORTED');
+    });
   });
 });

@@ -6,7 +6,9 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { PortAllocator, type PortPair } from '../../../src/rtp/ports.js';
-import { RtpLegReceiver } from '../../../src/rtp/receiver.js';
+import { RtpLegReceiver, type LegSrtpKeys, type RtpLegReceiverOptions } from '../../../src/rtp/receiver.js';
+import { SrtpSession, type SrtpPolicy } from '../../../src/rtp/srtp.js';
+import { randomBytes } from 'node:crypto';
 import { newRtpCounters } from '../../../src/rtp/counters.js';
 import { parseRtcp, ntpMiddle32, type RtcpPacket } from '../../../src/rtp/rtcp.js';
 import { SpoolWriter } from '../../../src/spool/writer.js';
@@ -56,7 +58,7 @@ function send(socket: dgram.Socket, buf: Buffer, port: number): Promise<void> {
   return new Promise((resolve, reject) => socket.send(buf, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
 }
 
-async function setup(opts: { intervalMs?: number; now?: () => number } = {}) {
+async function setup(opts: { intervalMs?: number; now?: () => number; srtp?: LegSrtpKeys; source?: (peerPort: number) => RtpLegReceiverOptions['source'] } = {}) {
   const dir = tempDir('rtp');
   const base = randomBase();
   const ours = new PortAllocator({ address: '127.0.0.1', min: base, max: base + 9 });
@@ -69,6 +71,8 @@ async function setup(opts: { intervalMs?: number; now?: () => number } = {}) {
   const receiver = new RtpLegReceiver({
     legIndex: 1, pair, spool, formats: [PCMU, EVENTS], counters,
     now: opts.now ?? (() => (clock += 20)), rtcpIntervalMs: opts.intervalMs ?? 30, ssrc: 0x0dd0dd0d, cname: 'tallenne@test',
+    ...(opts.srtp ? { srtp: opts.srtp } : {}),
+    ...(opts.source ? { source: opts.source(peer.port) } : {}),
   });
   cleanups.push(async () => {
     ours.release(receiver.close());
@@ -282,5 +286,67 @@ describe('RtpLegReceiver on loopback', () => {
     const freq = Number(/Rough\s+frequency:\s+(\d+)/.exec(stderr)![1]);
     expect(seconds).toBeCloseTo(1, 3);
     expect(Math.abs(freq - 440)).toBeLessThan(10);
+  });
+
+  it('SRTP: authenticates and decrypts before parsing, spools the plain packet, counts failures by reason, reports in SRTCP', async () => {
+    const theirs: SrtpPolicy = { suite: 'AES_CM_128_HMAC_SHA1_80', keys: [{ key: randomBytes(16), salt: randomBytes(14), mki: Buffer.from([0, 7]) }], mkiLength: 2 };
+    const ours: SrtpPolicy = { suite: 'AEAD_AES_128_GCM', keys: [{ key: randomBytes(16), salt: randomBytes(12) }] };
+    const { pair, peer, spool, counters } = await setup({ intervalMs: 30, srtp: { receive: theirs, send: ours } });
+    const sender = new SrtpSession(theirs);
+    const plain: Buffer[] = [];
+    let last: Buffer | null = null;
+    for (let i = 0; i < 5; i++) {
+      // Padding is encrypted under SRTP: the parser must see it only after decryption.
+      const p = rtpPacket({ seq: 500 + i, ts: i * 160, ssrc: SSRC, payload: Buffer.alloc(160, 0x55 + i), padding: i === 4 ? 4 : 0 });
+      plain.push(p);
+      last = sender.protectRtp(p);
+      await send(peer.rtp, last, pair.port);
+    }
+    await until('5 SRTP packets', () => counters.packets === 5);
+    const flipped = sender.protectRtp(rtpPacket({ seq: 505, ts: 800, ssrc: SSRC }));
+    flipped[30]! ^= 0x10;
+    await send(peer.rtp, flipped, pair.port);
+    await send(peer.rtp, last!, pair.port);
+    // Plain RTP on an SRTP leg: its last payload octets stand where the MKI should be.
+    await send(peer.rtp, rtpPacket({ seq: 506, ts: 960, ssrc: SSRC }), pair.port);
+    const wrongMki = sender.protectRtp(rtpPacket({ seq: 507, ts: 1120, ssrc: SSRC }));
+    wrongMki[wrongMki.length - 11]! ^= 0xff;
+    await send(peer.rtp, wrongMki, pair.port);
+    await send(peer.rtcp, sender.protectRtcp(senderReport(SSRC, 1, 2, 800, 5, 800)), pair.port + 1);
+    await until('drops and SRTCP', () => counters.dropped.srtp_auth_failed === 1 && counters.dropped.srtp_replayed === 1
+      && counters.dropped.srtp_bad_mki === 2 && counters.rtcp === 1);
+    expect(counters.packets).toBe(5);
+
+    // Our report went out as SRTCP under our key: it opens with our policy, not in the clear.
+    const { msg } = await nextMessage(peer.rtcp);
+    expect(parseRtcp(msg)?.[0]?.type).not.toBe('rr');
+    const opened = new SrtpSession(ours).unprotectRtcp(Buffer.from(msg));
+    expect(opened.ok).toBe(true);
+    expect(parseRtcp(opened.ok ? opened.packet : Buffer.alloc(0))?.[0]?.type).toBe('rr');
+
+    const records = await spooled(spool);
+    expect(records.filter((r) => r.type === RecordType.Rtp).map((r) => r.payload)).toEqual(plain);
+    const sr = records.find((r) => r.type === RecordType.Rtcp)!;
+    expect(parseRtcp(sr.payload)?.[0]?.type).toBe('sr');
+  });
+
+  it('a re-key replaces the SRTP context: the old key no longer opens, the new one does', async () => {
+    const a: SrtpPolicy = { suite: 'AEAD_AES_256_GCM', keys: [{ key: randomBytes(32), salt: randomBytes(12) }] };
+    const b: SrtpPolicy = { suite: 'AES_CM_128_HMAC_SHA1_32', keys: [{ key: randomBytes(16), salt: randomBytes(14) }] };
+    const { receiver, pair, peer, counters } = await setup({ intervalMs: 60_000, srtp: { receive: a, send: a } });
+    await send(peer.rtp, new SrtpSession(a).protectRtp(rtpPacket({ seq: 1, ts: 0, ssrc: SSRC })), pair.port);
+    await until('one packet', () => counters.packets === 1);
+    receiver.setSrtp({ receive: b, send: b });
+    await send(peer.rtp, new SrtpSession(a).protectRtp(rtpPacket({ seq: 2, ts: 160, ssrc: SSRC })), pair.port);
+    await send(peer.rtp, new SrtpSession(b).protectRtp(rtpPacket({ seq: 3, ts: 320, ssrc: SSRC })), pair.port);
+    await until('old key refused, new accepted', () => counters.dropped.srtp_auth_failed === 1 && counters.packets === 2);
+  });
+
+  it('strict: takes only the offered port, counts the rest as wrong_source', async () => {
+    const { pair, peer, counters } = await setup({ intervalMs: 60_000, source: (port) => ({ mode: 'strict', offered: { address: '127.0.0.1', rtpPort: port, rtcpPort: port + 1 } }) });
+    await send(peer.rtp, rtpPacket({ seq: 1, ts: 0, ssrc: SSRC }), pair.port);
+    await send(peer.rtcp, rtpPacket({ seq: 2, ts: 160, ssrc: SSRC }), pair.port); // from the RTCP port to the RTP port
+    await send(peer.rtcp, senderReport(SSRC, 1, 2, 0, 1, 160), pair.port + 1);
+    await until('one of each', () => counters.packets === 1 && counters.dropped.wrong_source === 1 && counters.rtcp === 1);
   });
 });

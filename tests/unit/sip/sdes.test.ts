@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { inspect } from 'node:util';
 import {
-  answerPolicy, buildCryptoAnswer, chooseCrypto, parseCryptoAttribute, SDES_LIMITS, SdesCrypto,
+  answerPolicy, buildCryptoAnswer, chooseCrypto, offeredKeying, parseCryptoAttribute, SDES_LIMITS, SdesCrypto,
 } from '../../../src/sip/sdes.js';
 import { ProtocolError } from '../../../src/errors.js';
 import { SrtpSession } from '../../../src/rtp/srtp.js';
@@ -206,5 +206,31 @@ describe('secrets', () => {
       expect(text).not.toContain(CM.b64.slice(0, 8));
       expect(text).not.toContain(CM.raw.toString('hex').slice(0, 8));
     }
+  });
+});
+
+describe('offeredKeying', () => {
+  const cm = `1 AES_CM_128_HMAC_SHA1_80 inline:${CM.b64}`;
+  it('plain profiles are plain, crypto lines on them ignored', () => {
+    expect(offeredKeying('RTP/AVP', []).kind).toBe('plain');
+    expect(offeredKeying('RTP/AVPF', [cm]).kind).toBe('plain');
+  });
+  it('RTP/SAVP(F) takes the first usable attribute and names it as offered', () => {
+    const k = offeredKeying('RTP/SAVPF', [`7 F8_128_HMAC_SHA1_80 inline:${CM.b64}`, `08 AEAD_AES_128_GCM inline:${GCM128.b64}`, cm]);
+    expect(k.kind).toBe('sdes');
+    if (k.kind !== 'sdes') return;
+    expect(k.crypto.suite).toBe('AEAD_AES_128_GCM');
+    expect(k.attribute).toBe(`08 AEAD_AES_128_GCM inline:${GCM128.b64}`);
+  });
+  it('DTLS-SRTP, SAVP without keys and SAVP with only unknown suites are unsupported; malformed lines throw 400', () => {
+    expect(offeredKeying('UDP/TLS/RTP/SAVP', []).kind).toBe('unsupported');
+    expect(offeredKeying('UDP/TLS/RTP/SAVPF', [cm]).kind).toBe('unsupported');
+    expect(offeredKeying('RTP/SAVP', []).kind).toBe('unsupported');
+    expect(offeredKeying('RTP/SAVP', [`1 NULL_HMAC_SHA1_80 inline:${CM.b64}`]).kind).toBe('unsupported');
+    expect(() => offeredKeying('RTP/SAVP', ['1 AES_CM_128_HMAC_SHA1_80 inline:short'])).toThrow(ProtocolError);
+  });
+  it('an unsupported keying names no key in its reason', () => {
+    const k = offeredKeying('UDP/TLS/RTP/SAVP', [cm]);
+    expect(JSON.stringify(k)).not.toContain(CM.b64);
   });
 });

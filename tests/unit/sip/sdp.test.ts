@@ -128,11 +128,39 @@ describe('chooseFormats', () => {
   });
   it('returns null when nothing is recordable (the 488 case)', () => {
     const sdp = parseSdp(lines('v=0', 'o=- 1 1 IN IP4 1.2.3.4', 'm=audio 5 RTP/AVP 18 101', 'a=rtpmap:101 telephone-event/8000',
-      'm=audio 6 RTP/SAVP 0', 'a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:abc', 'm=audio 7 RTP/AVP 0', 'a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:abc'));
-    expect(sdp.media.map((m) => chooseFormats(m, ['PCMU', 'PCMA']))).toEqual([null, null, null]);
+      'm=audio 6 UDP/TLS/RTP/SAVP 0', 'a=fingerprint:sha-256 AB:CD', 'm=audio 7 RTP/AVP 0'));
+    expect(sdp.media.map((m) => chooseFormats(m, ['PCMA']))).toEqual([null, null, null]);
     const video = sdpOf('rfc7866-invite-example.sip').media[1]!;
     expect(chooseFormats(video, ['PCMU'])).toBeNull();
     expect(chooseFormats(sdpOf('drachtio-acme-oracle-sbc.body').media[0]!, ['PCMA'])).toBeNull();
+  });
+});
+
+describe('SRTP m-lines', () => {
+  const offer = parseSdp(lines('v=0', 'o=- 1 1 IN IP4 1.2.3.4', 'c=IN IP4 1.2.3.4',
+    'm=audio 6 RTP/SAVP 0', 'a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:abc', 'a=crypto:2 AEAD_AES_256_GCM inline:def|2^20|1:4 KDR=1',
+    'm=audio 8 RTP/SAVPF 8', 'm=audio 10 RTP/AVP 0'));
+  it('keeps every a=crypto value as offered, in order', () => {
+    expect(offer.media.map((m) => m.cryptoAttributes)).toEqual([
+      ['1 AES_CM_128_HMAC_SHA1_80 inline:abc', '2 AEAD_AES_256_GCM inline:def|2^20|1:4 KDR=1'], [], [],
+    ]);
+    expect(offer.media.map((m) => m.crypto)).toEqual([true, true, false]);
+  });
+  it('chooses formats on RTP/SAVP and RTP/SAVPF as on plain RTP (the keys are sdes.ts\'s question)', () => {
+    expect(offer.media.map((m) => chooseFormats(m, ['PCMU', 'PCMA'])?.[0]?.codec)).toEqual(['PCMU', 'PCMA', 'PCMU']);
+  });
+  it('answers an SRTP m-line with its profile kept and our a=crypto; a plain one without', () => {
+    const fmt = [{ pt: 0, codec: 'PCMU' as const, clockRate: 8000, channels: 1 }];
+    const answer = buildSdpAnswer({
+      offer, address: '127.0.0.1', sessionId: '1', version: 1, userAgent: 't',
+      media: [
+        { index: 0, port: 20000, formats: fmt, direction: 'recvonly', rtcpMux: false, crypto: '1 AES_CM_128_HMAC_SHA1_80 inline:OURKEY' },
+        { index: 2, port: 20002, formats: fmt, direction: 'recvonly', rtcpMux: false },
+      ],
+    });
+    expect(answer).toContain('m=audio 20000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:OURKEY\r\n');
+    expect(answer).toContain('m=audio 0 RTP/SAVPF 8\r\n');
+    expect(answer.match(/a=crypto/g)).toHaveLength(1);
   });
 });
 
