@@ -10,6 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import { opusToPcmArgs } from '../storage/opus-decode.js';
 
 export const PEAK_INTERVAL_MS = 20;
 /** Decoding rate: enough to find peaks per 20 ms, an eighth of the work of 48 kHz. */
@@ -89,10 +90,10 @@ function round(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
-/** Decodes an Ogg Opus stream with ffmpeg into peaks (two channels). */
+/** Decodes an Ogg Opus stream with ffmpeg (libopus) into peaks (two channels). */
 export function computePeaks(audio: Readable): Promise<Peaks> {
   return new Promise((resolve, reject) => {
-    const dec = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'ogg', '-i', 'pipe:0', '-f', 's16le', '-acodec', 'pcm_s16le', '-ar', String(DECODE_RATE), '-ac', '2', 'pipe:1'], {
+    const dec = spawn('ffmpeg', opusToPcmArgs(DECODE_RATE, 2), {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const acc = new PeakAccumulator(2);

@@ -2,7 +2,8 @@
  * Exporting a recording's audio to a file as Ogg Opus (a copy), WAV or MP3: used by
  * `tallenne recordings export` and by the API (single exports and the bulk ZIP). The file
  * must already exist, created by the caller with the permissions it wants; it is
- * overwritten here. Decoding uses the system ffmpeg, reading from the store's stream.
+ * overwritten here. Decoding uses the system ffmpeg with libopus (opus-decode.ts), reading from the store's
+ * stream.
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -11,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import ffmpeg from 'fluent-ffmpeg';
 import type { RecordingEntry } from '../types.js';
 import type { AudioStore } from './audio-store.js';
+import { OPUS_INPUT_OPTIONS, opusToPcmArgs } from './opus-decode.js';
 
 export const EXPORT_FORMATS = ['opus', 'wav', 'mp3'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -42,7 +44,7 @@ const wav = createRequire(import.meta.url)('wav') as WavModule;
 async function exportWav(store: AudioStore, e: RecordingEntry, out: string): Promise<void> {
   const rate = e.sampleRate > 0 ? e.sampleRate : 48_000;
   const channels = e.channels > 0 ? e.channels : 1;
-  const dec = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'ogg', '-i', 'pipe:0', '-f', 's16le', '-acodec', 'pcm_s16le', '-ar', String(rate), '-ac', String(channels), 'pipe:1'], {
+  const dec = spawn('ffmpeg', opusToPcmArgs(rate, channels), {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -68,7 +70,7 @@ async function exportMp3(store: AudioStore, e: RecordingEntry, out: string): Pro
     file.on('error', reject);
     file.on('open', () => {
       ffmpeg(store.open(e.file))
-        .inputFormat('ogg')
+        .inputOptions([...OPUS_INPUT_OPTIONS])
         .noVideo()
         .audioCodec('libmp3lame')
         .audioBitrate(64)

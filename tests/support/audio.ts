@@ -1,14 +1,31 @@
 /** Decoding and measuring recorded audio with real tools (ffmpeg, ffprobe, opusinfo). */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { OPUS_INPUT_OPTIONS } from '../../src/storage/opus-decode.js';
 
 export interface Decoded {
   readonly rate: number;
   readonly channels: Int16Array[];
 }
 
+/**
+ * ffmpeg input options for `file`: an Ogg Opus file is decoded with libopus, as the recorder
+ * itself does (src/storage/opus-decode.ts says why); anything else as ffmpeg chooses.
+ */
+export function inputOptionsFor(file: string): string[] {
+  const head = Buffer.alloc(64);
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return head.subarray(0, 4).toString('latin1') === 'OggS' && head.includes('OpusHead') ? [...OPUS_INPUT_OPTIONS] : [];
+}
+
 /** Decodes any file ffmpeg reads into per-channel PCM at `rate`. */
 export function decodeWithFfmpeg(file: string, rate = 8000, channels = 2): Decoded {
-  const raw = execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-f', 's16le', '-ac', String(channels), '-ar', String(rate), '-'], { maxBuffer: 1 << 30 });
+  const raw = execFileSync('ffmpeg', ['-v', 'error', ...inputOptionsFor(file), '-i', file, '-f', 's16le', '-ac', String(channels), '-ar', String(rate), '-'], { maxBuffer: 1 << 30 });
   const all = new Int16Array(raw.buffer, raw.byteOffset, raw.length / 2);
   const frames = all.length / channels;
   const out: Int16Array[] = [];

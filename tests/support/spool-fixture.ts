@@ -10,6 +10,7 @@ import { SpoolWriter } from '../../src/spool/writer.js';
 import { RecordType } from '../../src/spool/format.js';
 import type { CodecName, LegDescriptor, MediaFormat, RecordingMeta, Role } from '../../src/types.js';
 import { createOpusEncoder } from '../../src/encoder/opus-native.js';
+import { inputOptionsFor } from './audio.js';
 
 export type FixtureCodec = 'PCMU' | 'PCMA' | 'G722' | 'L16' | 'OPUS';
 
@@ -306,7 +307,7 @@ export function peak(x: ArrayLike<number>, from = 0, to = x.length): number {
 
 /** Decodes any audio file with ffmpeg to interleaved Int16 at `rate` with `channels`. */
 export function decodeWithFfmpeg(file: string, rate: number, channels: number): Int16Array {
-  const buf = execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-f', 's16le', '-ac', String(channels), '-ar', String(rate), '-'], { maxBuffer: 1 << 30 });
+  const buf = execFileSync('ffmpeg', ['-v', 'error', ...inputOptionsFor(file), '-i', file, '-f', 's16le', '-ac', String(channels), '-ar', String(rate), '-'], { maxBuffer: 1 << 30 });
   return new Int16Array(buf.buffer, buf.byteOffset, buf.length >> 1);
 }
 

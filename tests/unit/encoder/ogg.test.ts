@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { OggOpusWriter, multistreamPacket, oggCrc32, selfDelimitedPacket } from '../../../src/encoder/ogg.js';
 import { createOpusEncoder } from '../../../src/encoder/opus-native.js';
 import { tempDir } from '../../support/cleanup.js';
+import { inputOptionsFor } from '../../support/audio.js';
 
 interface Page {
   flags: number;
@@ -138,7 +139,7 @@ describe('OggOpusWriter', () => {
 
     const info = execFileSync('opusinfo', [file]).toString();
     expect(info).toMatch(/Pre-skip: 312/);
-    const decoded = execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-f', 's16le', '-ac', '2', '-ar', '48000', '-']);
+    const decoded = execFileSync('ffmpeg', ['-v', 'error', ...inputOptionsFor(file), '-i', file, '-f', 's16le', '-ac', '2', '-ar', '48000', '-']);
     expect(decoded.length / 4).toBe(total);
   });
 
@@ -223,7 +224,7 @@ describe('self-delimiting Opus packets (RFC 6716 Appendix B)', () => {
     expect(head.length).toBe(23);
     expect([head[9], head[18], head[19], head[20], head[21], head[22]]).toEqual([2, 1, 2, 0, 0, 1]);
     expect(execFileSync('opusinfo', [file]).toString()).toMatch(/Channels: 2/);
-    const pcm = execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-f', 's16le', '-ar', '8000', '-']);
+    const pcm = execFileSync('ffmpeg', ['-v', 'error', ...inputOptionsFor(file), '-i', file, '-f', 's16le', '-ar', '8000', '-']);
     const s = new Int16Array(pcm.buffer, pcm.byteOffset, pcm.length / 2);
     const peakOf = (ch: number, from: number, to: number) => {
       let m = 0;
