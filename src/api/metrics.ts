@@ -118,7 +118,7 @@ export class Metrics {
     new Counter({ name: 'tallenne_sip_malformed_total', help: 'SIP messages that could not be parsed or framed.', registers: [r], collect() { mirror(this, {}, src.sip.counters.malformed); } });
     new Counter({
       name: 'tallenne_sip_refused_total',
-      help: 'SIP messages and connections refused: source (not in allowed_sources), invite_rate (503), connection_cap, tls_handshake, client_name.',
+      help: 'SIP messages and connections refused: source (not in allowed_sources), invite_rate (503), request_in_progress (500: a re-INVITE or UPDATE while another of the call is being answered), connection_cap, tls_handshake, client_name.',
       labelNames: ['reason'], registers: [r],
       collect() { for (const [reason, n] of Object.entries(src.sip.counters.refused)) mirror(this, { reason }, n); },
     });

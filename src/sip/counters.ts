@@ -12,14 +12,15 @@ export interface SipCounters {
   readonly malformed: number;
   /**
    * Messages and connections refused by the attack-surface limits, by reason: `source`
-   * (not in allowed_sources), `invite_rate`, `connection_cap`, `tls_handshake`, `client_name`.
+   * (not in allowed_sources), `invite_rate`, `connection_cap`, `tls_handshake`, `client_name`,
+   * and `request_in_progress` (a re-INVITE or UPDATE while another of the call is being answered).
    */
   readonly refused: Readonly<Record<string, number>>;
   /** Stream connections the transport closed by a timeout: `idle`, `message_timeout`. */
   readonly connectionsClosed: Readonly<Record<string, number>>;
 }
 
-export type RefusalReason = 'source' | 'invite_rate' | Exclude<ConnectionRefusal, 'idle' | 'message_timeout'>;
+export type RefusalReason = 'source' | 'invite_rate' | 'request_in_progress' | Exclude<ConnectionRefusal, 'idle' | 'message_timeout'>;
 
 const COUNTED_METHODS: ReadonlySet<string> = new Set([
   'INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'UPDATE', 'INFO', 'PRACK', 'REGISTER', 'SUBSCRIBE', 'NOTIFY', 'MESSAGE', 'REFER', 'PUBLISH',
@@ -29,7 +30,7 @@ export class SipCounterSet implements SipCounters {
   readonly requests: Record<string, number> = {};
   readonly responses: Record<string, number> = {};
   malformed = 0;
-  readonly refused: Record<string, number> = { source: 0, invite_rate: 0, connection_cap: 0, tls_handshake: 0, client_name: 0 };
+  readonly refused: Record<string, number> = { source: 0, invite_rate: 0, request_in_progress: 0, connection_cap: 0, tls_handshake: 0, client_name: 0 };
   readonly connectionsClosed: Record<string, number> = { idle: 0, message_timeout: 0 };
 
   request(method: string): void {

@@ -50,10 +50,37 @@ export function shortId(id: string): string {
   return id.split('|')[1] ?? id;
 }
 
+/** A re-INVITE or UPDATE being answered, as Dialog.beginRequest recorded it. */
+export interface InDialogRequest {
+  readonly method: 'INVITE' | 'UPDATE';
+  /** It carries a body (an offer, metadata or both). */
+  readonly body: boolean;
+}
+
+/**
+ * Whether a re-INVITE or UPDATE collides with one still being answered on the same dialog.
+ * The peer gets 500 with a random Retry-After and tries again:
+ *   - a re-INVITE while an earlier re-INVITE has no final answer (RFC 3261 §14.2);
+ *   - an UPDATE while an earlier UPDATE has no final answer (RFC 3311 §5.2);
+ *   - a request with a body while another body is still being answered: an offer received
+ *     and not yet answered (RFC 3311 §5.2, RFC 6337 §3.1); metadata counts too, so two
+ *     updates of one call are never merged at once.
+ * We never send offers, so the 491 glare case does not arise. Pure.
+ */
+export function collides(next: InDialogRequest, pending: Iterable<InDialogRequest>): boolean {
+  for (const p of pending) {
+    if (p.method === next.method) return true;
+    if (p.body && next.body) return true;
+  }
+  return false;
+}
+
 export class Dialog {
   private _state: DialogState = 'accepted';
   private localSeq = Math.floor(Math.random() * 10_000) + 1;
   private remoteSeq: number;
+  /** In-dialog re-INVITEs and UPDATEs we have not answered yet (see beginRequest). */
+  private readonly inProgress = new Set<InDialogRequest>();
   /** The 2xx to the latest INVITE, repeated until its ACK. */
   private unacked: { readonly cseq: number; readonly retransmitter: Retransmitter } | null = null;
 
@@ -123,6 +150,22 @@ export class Dialog {
     if (method === 'INVITE' && seq <= this.remoteSeq) return false;
     this.remoteSeq = Math.max(this.remoteSeq, seq);
     return true;
+  }
+
+  /**
+   * Records a re-INVITE or UPDATE as being answered, or returns null when it collides with
+   * one still in progress (`collides`). The caller passes the returned entry to endRequest
+   * once its final response is sent.
+   */
+  beginRequest(method: 'INVITE' | 'UPDATE', body: boolean): InDialogRequest | null {
+    const req: InDialogRequest = { method, body };
+    if (collides(req, this.inProgress)) return null;
+    this.inProgress.add(req);
+    return req;
+  }
+
+  endRequest(req: InDialogRequest): void {
+    this.inProgress.delete(req);
   }
 
   /**

@@ -7,7 +7,7 @@
  * It reaches the network only through the Transport and time only through the Clock it is
  * given.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import { scrubDigits } from '../log.js';
@@ -282,6 +282,11 @@ export class SipUserAgent {
     if (!dialog.acceptRemoteSeq(parseCSeq(firstHeader(req.headers, 'cseq')!).seq, req.method)) {
       return this.finish(txn, { status: 500, retryAfterSeconds: 1 });
     }
+    const inProgress = dialog.beginRequest(txn.isInvite ? 'INVITE' : 'UPDATE', req.body.length > 0);
+    if (!inProgress) {
+      this.tally.refuse('request_in_progress');
+      return this.finish(txn, { status: 500, retryAfterSeconds: randomInt(0, 11), warning: 'another request of this call is still being answered' });
+    }
     if (txn.isInvite) txn.provisional(this.encode(req, { status: 100 }));
     this.handler.update(this.incoming(req, txn.flow, dialog.id, dialog.siprec))
       .then((answer) => {
@@ -289,7 +294,8 @@ export class SipUserAgent {
         if (dialog.state === 'terminated') return this.finish(txn, { status: 481 });
         this.accept(txn, dialog, answer);
       })
-      .catch((err) => this.handlerFailed(txn, err, 'in-dialog update failed'));
+      .catch((err) => this.handlerFailed(txn, err, 'in-dialog update failed'))
+      .finally(() => dialog.endRequest(inProgress));
   }
 
   /** Sends the 2xx of `txn` inside `dialog`; a 2xx to an INVITE is repeated until its ACK. */

@@ -13,6 +13,7 @@ import { firstHeader, type SipResponse } from '../../../src/sip/message.js';
 import { T1, T2, T4, TIMER_64T1 } from '../../../src/sip/retransmit.js';
 import type { Flow } from '../../../src/sip/transport.js';
 import { FakeClock, FakeTransport, settle } from './fakes.js';
+import { collides, type InDialogRequest } from '../../../src/sip/dialog.js';
 
 const SDP = 'v=0\r\no=- 1 1 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n';
 const ANSWER_SDP = 'v=0\r\no=- 2 2 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n';
@@ -33,8 +34,12 @@ class FakeHandler implements SipCallHandler {
     if (this.hold) await new Promise<void>((r) => this.held.push(r));
     return this.inviteAnswer;
   }
+  /** When set, update() waits until release() is called. */
+  holdUpdates = false;
+
   async update(req: IncomingRequest): Promise<CallAnswer> {
     this.updates.push(req);
+    if (this.holdUpdates) await new Promise<void>((r) => this.held.push(r));
     return this.updateAnswer;
   }
   confirmed(id: string): void {
@@ -438,6 +443,40 @@ describe('in-dialog re-INVITE and UPDATE', () => {
     expect(handler.updates).toHaveLength(0);
   });
 
+  it('answers a re-INVITE or UPDATE that collides with one still being answered 500 with a random Retry-After', async () => {
+    const peer = await establish();
+    handler.holdUpdates = true;
+    peer.cseq = 2;
+    peer.request('INVITE', { body: SDP });
+    await settle();
+    peer.cseq = 3;
+    peer.request('INVITE', { body: SDP });
+    peer.cseq = 4;
+    peer.request('UPDATE', { body: '<recording/>', contentType: 'application/rs-metadata+xml' });
+    peer.cseq = 5;
+    peer.request('UPDATE'); // a refresh without a body does not touch the offer in progress
+    await settle();
+    for (const key of ['3 INVITE', '4 UPDATE']) {
+      const [res] = transport.responses(key);
+      expect(res!.status, key).toBe(500);
+      const after = Number(firstHeader(res!.headers, 'retry-after'));
+      expect(after >= 0 && after <= 10, key).toBe(true);
+    }
+    expect(ua.counters.refused.request_in_progress).toBe(2);
+    handler.release();
+    await settle();
+    expect(transport.responses('2 INVITE').map((r) => r.status)).toEqual([100, 200]);
+    expect(transport.responses('5 UPDATE').map((r) => r.status)).toEqual([200]);
+    // Once the first is answered, the next one goes through.
+    handler.holdUpdates = false;
+    peer.ack(2);
+    peer.cseq = 6;
+    peer.request('INVITE', { body: SDP });
+    await settle();
+    expect(transport.responses('6 INVITE').map((r) => r.status)).toEqual([100, 200]);
+    expect(handler.updates).toHaveLength(3);
+  });
+
   it('answers requests for an unknown dialog 481', async () => {
     const peer = new Peer(transport, transport.flow());
     peer.request('UPDATE', { toTag: 'nosuch' });
@@ -604,5 +643,22 @@ describe('other requests and errors', () => {
     await ua.close();
     expect(clock.armed).toBe(0);
     expect(transport.closed).toBe(true);
+  });
+});
+
+describe('colliding in-dialog requests', () => {
+  const inv = (body: boolean): InDialogRequest => ({ method: 'INVITE', body });
+  const upd = (body: boolean): InDialogRequest => ({ method: 'UPDATE', body });
+  it.each([
+    ['re-INVITE during a re-INVITE', inv(true), [inv(true)], true],
+    ['re-INVITE without offer during a re-INVITE', inv(false), [inv(false)], true],
+    ['UPDATE during an UPDATE', upd(false), [upd(false)], true],
+    ['UPDATE with a body during a re-INVITE with an offer', upd(true), [inv(true)], true],
+    ['re-INVITE with an offer during an UPDATE with metadata', inv(true), [upd(true)], true],
+    ['refresh UPDATE during a re-INVITE', upd(false), [inv(true)], false],
+    ['UPDATE with a body during a re-INVITE without one', upd(true), [inv(false)], false],
+    ['anything when nothing is in progress', inv(true), [], false],
+  ] as const)('%s', (_name, next, pending, expected) => {
+    expect(collides(next, pending)).toBe(expected);
   });
 });
