@@ -115,6 +115,27 @@ export function sameNumber(a: string, b: string, defaultCountry?: string): boole
   return short.length >= MIN_SUBSCRIBER_DIGITS && long.endsWith(short);
 }
 
+/**
+ * A service number pattern matches when both sides are the same number (in any spelling:
+ * "0200 12345" and "+35820012345" are one number) or, for a pattern ending in "*", when
+ * the compacted number starts with the rest of the pattern ("+358200*").
+ */
+export function numberMatchesPattern(pattern: string, value: string, defaultCountry: string | undefined): boolean {
+  if (pattern.length > MAX_INPUT_CHARS || value.length > MAX_INPUT_CHARS) return false;
+  const p = pattern.replace(SEPARATORS, '');
+  const v = value.replace(SEPARATORS, '');
+  if (p.endsWith('*')) {
+    const stem = p.slice(0, -1);
+    if (v.startsWith(stem)) return true;
+    const ve = normalizeE164(v, defaultCountry);
+    const stemE = defaultCountry && stem.startsWith('0') && !stem.startsWith('00') ? `+${defaultCountry}${stem.slice(1)}` : stem;
+    return ve !== null && ve.startsWith(stemE);
+  }
+  if (p === v) return true;
+  const pe = normalizeE164(p, defaultCountry);
+  return pe !== null && pe === normalizeE164(v, defaultCountry);
+}
+
 /** Written with its country code: "+..." or "00...". */
 function isInternational(compact: string): boolean {
   return compact.startsWith('+') || compact.startsWith('00');

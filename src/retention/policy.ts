@@ -6,7 +6,7 @@
  */
 import type { Config, RetentionPolicyConfig } from '../config/schema.js';
 import { addDuration } from '../config/duration.js';
-import { normalizeE164 } from '../privacy/numbers.js';
+import { numberMatchesPattern } from '../privacy/numbers.js';
 import type { RecordingEntry, RecordingMeta } from '../types.js';
 
 export interface RetentionDecision {
@@ -33,31 +33,11 @@ function asList(v: string | readonly string[] | undefined): readonly string[] | 
   return typeof v === 'string' ? [v] : v;
 }
 
-/**
- * A service number pattern matches when both sides are the same number (in any spelling:
- * "0200 12345" and "+35820012345" are one number) or, for a pattern ending in "*", when
- * the compacted number starts with the rest of the pattern ("+358200*").
- */
-export function serviceNumberMatches(pattern: string, value: string, defaultCountry = '358'): boolean {
-  const compact = (s: string) => s.replace(/[\s\-.()/]/g, '');
-  const p = compact(pattern);
-  const v = compact(value);
-  if (p.endsWith('*')) {
-    const stem = p.slice(0, -1);
-    if (v.startsWith(stem)) return true;
-    const ve = normalizeE164(v, defaultCountry);
-    const stemE = stem.startsWith('0') && !stem.startsWith('00') ? `+${defaultCountry}${stem.slice(1)}` : stem;
-    return ve !== null && ve.startsWith(stemE);
-  }
-  if (p === v) return true;
-  const pe = normalizeE164(p, defaultCountry);
-  return pe !== null && pe === normalizeE164(v, defaultCountry);
-}
 
 export function policyMatches(policy: RetentionPolicyConfig, s: RetentionSubject, opts: PolicyOptions = {}): boolean {
   const m = policy.match;
   const services = asList(m.service_number);
-  if (services && !(s.serviceNumber !== undefined && services.some((p) => serviceNumberMatches(p, s.serviceNumber!, opts.defaultCountry)))) return false;
+  if (services && !(s.serviceNumber !== undefined && services.some((p) => numberMatchesPattern(p, s.serviceNumber!, opts.defaultCountry ?? '358')))) return false;
   const trunks = asList(m.trunk);
   if (trunks && !(s.trunk !== undefined && trunks.includes(s.trunk))) return false;
   const teams = asList(m.team);
