@@ -99,12 +99,32 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
 
   // ---- SIP side ---------------------------------------------------------------------
 
+  /**
+   * Why a new call would be refused right now (shutting down, at capacity, disk below its
+   * floor), or null when one would be taken. The one rule for both a new INVITE and the
+   * answer to OPTIONS, which a load balancer probes.
+   */
+  private unavailable(): { code: RejectionCode; warning: string } | null {
+    const c = this.config;
+    if (!this.accepting) return { code: 'TALLENNE_SHUTTING_DOWN', warning: 'shutting down' };
+    if (this.sessions.size >= c.calls.max_concurrent) return { code: 'TALLENNE_CAPACITY', warning: `at capacity (${c.calls.max_concurrent} calls)` };
+    const free = this.freeBytes();
+    if (free < c.storage.min_free) return { code: 'TALLENNE_DISK_LOW', warning: `free space ${free} bytes is below the floor of ${c.storage.min_free}` };
+    return null;
+  }
+
+  /** The answer to an OPTIONS probe: null (200) while new calls are taken, else the 503 an INVITE would get. */
+  availability(): CallAnswer | null {
+    const why = this.unavailable();
+    if (!why) return null;
+    const rule: { status: number; retryAfterSeconds?: number } = REJECTIONS[why.code];
+    return { status: rule.status, warning: why.warning, ...(rule.retryAfterSeconds ? { retryAfterSeconds: rule.retryAfterSeconds } : {}) };
+  }
+
   async invite(req: IncomingRequest): Promise<CallAnswer> {
     const c = this.config;
-    if (!this.accepting) return this.reject(req, 'TALLENNE_SHUTTING_DOWN', 'shutting down');
-    if (this.sessions.size >= c.calls.max_concurrent) return this.reject(req, 'TALLENNE_CAPACITY', `at capacity (${c.calls.max_concurrent} calls)`);
-    const free = this.freeBytes();
-    if (free < c.storage.min_free) return this.reject(req, 'TALLENNE_DISK_LOW', `free space ${free} bytes is below the floor of ${c.storage.min_free}`);
+    const why = this.unavailable();
+    if (why) return this.reject(req, why.code, why.warning);
     if (req.body.length === 0) return this.reject(req, 'TALLENNE_NO_OFFER', 'an SDP offer is required in the INVITE');
     let body: InviteBody;
     try {

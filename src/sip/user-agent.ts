@@ -80,6 +80,12 @@ export interface SipCallHandler {
   update(req: IncomingRequest): Promise<CallAnswer>;
   /** The dialog is over: the peer hung up, cancelled, never ACKed, or we ended it. */
   ended(dialogId: string, reason: DialogEndReason): void;
+  /**
+   * Whether a new call would be taken now: null when it would (OPTIONS gets 200), else the
+   * refusal a new INVITE would get (OPTIONS gets it too, so a load balancer probing with
+   * OPTIONS sends calls elsewhere while we are draining or full).
+   */
+  availability?(): CallAnswer | null;
 }
 
 export interface UserAgentOptions {
@@ -226,12 +232,26 @@ export class SipUserAgent {
       case 'BYE':
         return this.onBye(txn, inDialog);
       case 'OPTIONS':
-        return this.finish(txn, { status: 200, allow: ALLOW, accept: ACCEPT, supported: SUPPORTED });
+        return this.onOptions(txn, inDialog);
       case 'INFO':
         return this.finish(txn, { status: inDialog && this.dialogs.has(inDialog) ? 200 : 481 });
       default:
         return this.finish(txn, { status: 405, allow: ALLOW });
     }
+  }
+
+  /**
+   * OPTIONS outside a dialog is a probe (a load balancer's keep-alive): 200 while new calls
+   * are taken, 503 with Retry-After while shutting down, full or short of disk. Inside a
+   * dialog it is a capability query and always 200.
+   */
+  private onOptions(txn: ServerTransaction, inDialog: string | undefined): void {
+    const capabilities = { allow: ALLOW, accept: ACCEPT, supported: SUPPORTED };
+    if (!inDialog) {
+      const busy = this.closed ? { status: 503, retryAfterSeconds: 30, warning: 'shutting down' } : this.handler.availability?.() ?? null;
+      if (busy) return this.finish(txn, { ...this.failure(busy), ...capabilities });
+    }
+    return this.finish(txn, { status: 200, ...capabilities });
   }
 
   private onInvite(txn: ServerTransaction): void {

@@ -131,6 +131,8 @@ export class SampleDialog {
   private to = '';
   private uri = '';
   private cseq = 1;
+  /** Route headers for requests inside the dialog: the 2xx's Record-Route, reversed (RFC 3261 §12.1.2). */
+  private routes: string[] = [];
 
   constructor(readonly serverPort: number) {}
 
@@ -197,11 +199,15 @@ export class SampleDialog {
     this.send(msg);
     const res = (await this.waitFor((m) => m.kind === 'response' && m.status >= 200 && firstHeader(m.headers, 'cseq')?.trim() === cseqValue.replace(/\s+/g, ' '))) as SipResponse;
     const tag = /;tag=([^;\s]+)/.exec(firstHeader(res.headers, 'to') ?? '')?.[1];
-    if (res.status < 300 && this.toTag === undefined && tag) this.toTag = tag;
+    if (res.status < 300 && this.toTag === undefined && tag) {
+      this.toTag = tag;
+      this.followRecordRoute(res);
+    }
     const via = res.status >= 300 ? firstHeader(req.headers, 'via')! : `SIP/2.0/UDP 127.0.0.1:${this.localPort};branch=${newBranch()}`;
     this.send(Buffer.from([
       `ACK ${this.uri} SIP/2.0`,
       `Via: ${via}`,
+      ...(res.status < 300 ? this.routeHeaders() : []),
       'Max-Forwards: 70',
       `From: ${this.from}`,
       `To: ${this.to.replace(/;tag=[^;\s]*/i, '')};tag=${tag ?? ''}`,
@@ -219,6 +225,7 @@ export class SampleDialog {
     const head = [
       `${method} ${this.uri} SIP/2.0`,
       `Via: SIP/2.0/UDP 127.0.0.1:${this.localPort};branch=${newBranch()};rport`,
+      ...this.routeHeaders(),
       'Max-Forwards: 70',
       `From: ${this.from}`,
       `To: ${this.to.replace(/;tag=[^;\s]*/i, '')};tag=${this.toTag ?? ''}`,
@@ -234,6 +241,7 @@ export class SampleDialog {
       this.send(Buffer.from([
         `ACK ${this.uri} SIP/2.0`,
         `Via: SIP/2.0/UDP 127.0.0.1:${this.localPort};branch=${newBranch()}`,
+        ...this.routeHeaders(),
         'Max-Forwards: 70',
         `From: ${this.from}`,
         `To: ${this.to.replace(/;tag=[^;\s]*/i, '')};tag=${this.toTag ?? ''}`,
@@ -243,6 +251,29 @@ export class SampleDialog {
       ].join('\r\n')));
     }
     return res;
+  }
+
+  /**
+   * Behind a proxy that Record-Routes (Kamailio), requests inside the dialog carry the route
+   * set and go to the answerer's Contact (RFC 3261 §12.1.2, §12.2.1.1); the datagrams still
+   * go to the proxy. Without Record-Route nothing changes.
+   */
+  private followRecordRoute(res: SipResponse): void {
+    const recordRoute = res.headers.filter((h) => h.name === 'record-route').flatMap((h) => h.value.split(/,(?=\s*<)/).map((v) => v.trim()));
+    if (recordRoute.length === 0) return;
+    this.routes = recordRoute.reverse();
+    const contact = /<([^>]+)>/.exec(firstHeader(res.headers, 'contact') ?? '')?.[1];
+    if (contact) this.uri = contact;
+  }
+
+  private routeHeaders(): string[] {
+    return this.routes.map((r) => `Route: ${r}`);
+  }
+
+  /** The Contact of the 2xx that opened the dialog: which recorder took the call. */
+  answeredBy(): string | undefined {
+    const ok = this.received.find((m): m is SipResponse => m.kind === 'response' && m.status >= 200 && m.status < 300 && /INVITE/.test(firstHeader(m.headers, 'cseq') ?? ''));
+    return ok ? firstHeader(ok.headers, 'contact') : undefined;
   }
 
   close(): void {

@@ -36,6 +36,12 @@ class FakeHandler implements SipCallHandler {
   }
   /** When set, update() waits until release() is called. */
   holdUpdates = false;
+  /** What availability() says (null: new calls are taken). */
+  busy: CallAnswer | null = null;
+
+  availability(): CallAnswer | null {
+    return this.busy;
+  }
 
   async update(req: IncomingRequest): Promise<CallAnswer> {
     this.updates.push(req);
@@ -542,6 +548,30 @@ describe('other requests and errors', () => {
     expect(firstHeader(res!.headers, 'accept')).toContain('application/rs-metadata+xml');
     expect(firstHeader(res!.headers, 'supported')).toBe('siprec, timer, replaces');
     expect(firstHeader(res!.headers, 'server')).toBe('tallenne-test');
+  });
+
+  it('answers an OPTIONS probe 503 with Retry-After while it would refuse a new call, and 200 inside a dialog', async () => {
+    const peer = await establish();
+    handler.busy = { status: 503, retryAfterSeconds: 5, warning: 'at capacity (1 calls)' };
+    const probe = new Peer(transport, transport.flow());
+    probe.request('OPTIONS');
+    const [res] = transport.responses(`1 OPTIONS`).filter((r) => firstHeader(r.headers, 'call-id') === probe.callId);
+    expect(res!.status).toBe(503);
+    expect(firstHeader(res!.headers, 'retry-after')).toBe('5');
+    expect(firstHeader(res!.headers, 'warning')).toContain('at capacity');
+    expect(firstHeader(res!.headers, 'allow')).toContain('INVITE');
+    peer.cseq = 2;
+    peer.request('OPTIONS');
+    expect(transport.responses('2 OPTIONS').map((r) => r.status)).toEqual([200]);
+    handler.busy = null;
+    probe.cseq = 2;
+    probe.request('OPTIONS');
+    expect(transport.responses('2 OPTIONS').map((r) => r.status)).toEqual([200, 200]);
+    ua.stopAccepting();
+    probe.cseq = 3;
+    probe.request('OPTIONS');
+    const [stopping] = transport.responses('3 OPTIONS');
+    expect([stopping!.status, firstHeader(stopping!.headers, 'retry-after')]).toEqual([503, '30']);
   });
 
   it('answers an unknown method 405 with Allow', () => {
