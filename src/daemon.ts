@@ -30,6 +30,7 @@ import { durationMs } from './config/duration.js';
 import { describeConfig, diffConfig } from './config/describe.js';
 import { mergeReload } from './config/reload.js';
 import { ConfigError } from './errors.js';
+import { VERSION } from './version.js';
 
 export interface DaemonInfo {
   readonly sip: BoundListener[];
@@ -104,7 +105,7 @@ export class Daemon {
     this.purger = new Purger({ index: this.index, store: this.store, log: this.log.child({ component: 'retention' }) });
     this.metrics = new Metrics({
       calls: this.manager, finaliser: this.finaliser, sip: this.ua, rtp: rtpCounters, encoder: this.encoder, index: this.index,
-      store: this.store, ports: this.ports, purger: this.purger,
+      store: this.store, ports: this.ports, purger: this.purger, build: { version: VERSION, node: c.cluster.node_id },
     });
     this.http = new HttpApi({
       config: () => this.config, index: this.index, store: this.store, hasher,

@@ -85,6 +85,8 @@ export interface RecordingMeta {
   readonly legs: readonly LegDescriptor[];
   /** Opaque vendor data kept from SIPREC extension elements (no personal data). */
   readonly extensions?: Readonly<Record<string, string>>;
+  /** `[cluster] node_id` of the recorder that answered the call (absent in entries written before it existed). */
+  readonly node?: string;
 }
 
 export type RecordingStatus = 'complete' | 'truncated';

@@ -50,6 +50,8 @@ export interface MetricSources {
   readonly store: { freeBytes(): number; volumeBytes(): number; usedBytes(): number };
   readonly ports: { readonly inUse: number; readonly total: number };
   readonly purger: { readonly runs: number; readonly purgedTotal: { readonly audio: number; readonly metadata: number } };
+  /** This build and recorder: the labels of tallenne_build_info. */
+  readonly build: { readonly version: string; readonly node: string };
 }
 
 /**
@@ -83,6 +85,8 @@ export class Metrics {
     const src = s;
     const self = this;
 
+    new Gauge({ name: 'tallenne_build_info', help: 'Always 1; the labels name the version and the recorder ([cluster] node_id).', labelNames: ['version', 'node'], registers: [r] })
+      .set({ version: s.build.version, node: s.build.node }, 1);
     new Gauge({ name: 'tallenne_active_calls', help: 'Calls being recorded now.', registers: [r], collect() { this.set(src.calls.activeCalls); } });
     const calls = new Counter({ name: 'tallenne_calls_total', help: 'Calls by outcome: recorded, rejected, failed (encode or index error), truncated (crash, disk full).', labelNames: ['result'], registers: [r] });
     for (const result of ['recorded', 'rejected', 'failed', 'truncated']) calls.inc({ result }, 0);

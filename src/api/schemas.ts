@@ -48,6 +48,7 @@ export const recordingSchema = z
     endReason: z.string(),
     siprec: z.boolean(),
     siprecSessionId: z.string().nullable(),
+    node: z.string().nullish(),
     groupId: z.string().nullable(),
     participants: z.array(
       z.object({

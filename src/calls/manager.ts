@@ -173,7 +173,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     }
     const answeredAt = Date.now();
     const siprec = req.isSiprec || body.metadata !== undefined;
-    const details = initialDetails({ id, callId: req.callId, siprec, answeredAt, roles, metadata: body.metadata, protect: this.protect() });
+    const details = initialDetails({ id, callId: req.callId, siprec, answeredAt, roles, metadata: body.metadata, protect: this.protect(), node: c.cluster.node_id });
     const session = new CallSession({ id, dialogId: req.dialogId, spool, details, ...(body.metadata ? { metadata: body.metadata } : {}), log });
     spool.onError = (err) => session.log.error({ code: (err as NodeJS.ErrnoException).code, err: err.message }, 'spool write failed; the recording keeps what was written and is marked truncated');
     plan.forEach((p, i) => {

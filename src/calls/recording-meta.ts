@@ -64,10 +64,13 @@ export function initialDetails(a: {
   roles: RoleAssignment;
   metadata: RecordingMetadata | undefined;
   protect: ProtectNumber;
+  /** The recorder answering the call (`[cluster] node_id`). */
+  node: string;
 }): CallDetails {
   return {
     id: a.id,
     callId: a.callId,
+    node: a.node,
     ...metadataIds(a.metadata),
     siprec: a.siprec,
     answeredAt: a.answeredAt,

@@ -6,6 +6,7 @@
  *   exit 2  usage error or invalid config (every problem is listed)
  */
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { VERSION } from '../version.js';
 import { join } from 'node:path';
 import { configPathFrom, loadConfigFile, type LoadedConfig } from '../config/load.js';
 import { describeConfig, diffConfig } from '../config/describe.js';
@@ -176,8 +177,7 @@ export async function main(argv: string[]): Promise<number> {
       return dispatchRegister(cmd, rest);
     case 'version':
     case '--version': {
-      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-      io.out(pkg.version);
+      io.out(VERSION);
       return 0;
     }
     case 'help':

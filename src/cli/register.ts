@@ -107,6 +107,7 @@ export interface RecordingJson {
   endReason: string;
   siprec: boolean;
   siprecSessionId: string | null;
+  node: string | null;
   /** SIPREC group: sessions of one call across transfers share it (`list --group`). */
   groupId: string | null;
   participants: RecordingEntry['participants'];
@@ -138,6 +139,7 @@ export function recordingJson(e: RecordingEntry): RecordingJson {
     endReason: e.endReason,
     siprec: e.siprec,
     siprecSessionId: e.siprecSessionId ?? null,
+    node: e.node ?? null,
     groupId: e.groupId ?? null,
     participants: e.participants,
     legs: e.legs,

@@ -2,6 +2,7 @@
  * The one schema of the TOML config. Defaults live here and nowhere else; the TypeScript
  * type is inferred from it; unknown keys are rejected with their key path.
  */
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { parseDuration, type Duration } from './duration.js';
 import { cidrProblem } from '../sip/source-policy.js';
@@ -82,6 +83,14 @@ const rate = z.string().transform((s, ctx): Rate => {
   const per = m[2]!.toLowerCase().startsWith('m') ? 60 : 1;
   return { perSecond: Number(m[1]) / per, text: s };
 });
+
+const NODE_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/** The host name, cut to what a node id may hold (the default node id). */
+export function defaultNodeId(): string {
+  const name = hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+  return NODE_ID_RE.test(name) ? name : 'tallenne';
+}
 
 export const agentSchema = z.strictObject({
   id: z.string().min(1),
@@ -250,6 +259,10 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  }).prefault({}),
+  cluster: z.strictObject({
+    /** This recorder's name among several: stored in each recording and on tallenne_build_info. */
+    node_id: z.string().regex(NODE_ID_RE, 'node_id: letters, digits, ".", "_" and "-", up to 63 characters, starting with a letter or digit').default(defaultNodeId),
   }).prefault({}),
 }).superRefine((c, ctx) => {
   if ((c.rtp.address === '0.0.0.0' || c.rtp.address === '::') && !c.rtp.advertise_address) {

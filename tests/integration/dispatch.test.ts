@@ -8,9 +8,12 @@
  * Every call answered through Kamailio is recorded exactly once, on the recorder that took it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
 import { startDaemon, removeDir, type DaemonHandle } from '../support/daemon.js';
 import { SampleDialog } from '../support/sample-replay.js';
 import { kamailioInstalled, startKamailio, type KamailioHandle } from '../support/kamailio.js';
+import { storedEntries } from '../support/index-reader.js';
+import { VERSION } from '../../src/version.js';
 
 const SAMPLE = 'rfc7866-invite-example.sip';
 
@@ -45,7 +48,10 @@ describe.skipIf(!kamailioInstalled())('recorders behind Kamailio', () => {
   let kamailio: KamailioHandle;
 
   beforeAll(async () => {
-    [a, b] = await Promise.all([startDaemon(), startDaemon({ set: { calls: 'max_concurrent = 1' } })]);
+    [a, b] = await Promise.all([
+      startDaemon({ extraToml: '[cluster]\nnode_id = "rec-a"\n' }),
+      startDaemon({ extraToml: '[cluster]\nnode_id = "rec-b"\n', set: { calls: 'max_concurrent = 1' } }),
+    ]);
     kamailio = await startKamailio([a.udpPort, b.udpPort]);
     // Both recorders have been probed and answered.
     await until('OPTIONS probes', async () => (await optionsSeen(a)) > 0 && (await optionsSeen(b)) > 0);
@@ -74,6 +80,14 @@ describe.skipIf(!kamailioInstalled())('recorders behind Kamailio', () => {
     expect(Math.min(...perNode)).toBeGreaterThanOrEqual(3);
     await until('8 recordings', () => stored(a) + stored(b) >= 8);
     expect([stored(a), stored(b)]).toEqual(perNode);
+    // Each entry names the recorder that took the call, and so does each recorder's build info.
+    for (const [d, node] of [[a, 'rec-a'], [b, 'rec-b']] as const) {
+      const entries = await storedEntries(join(d.dir, 'data'));
+      expect(entries.length).toBeGreaterThan(0);
+      expect(entries.every((e) => e.node === node)).toBe(true);
+      const metrics = await (await fetch(`http://127.0.0.1:${d.httpPort}/metrics`)).text();
+      expect(metrics).toMatch(new RegExp(`^tallenne_build_info\\{version="${VERSION.replace(/\./g, '\\.')}",node="${node}"\\} 1$`, 'm'));
+    }
   });
 
   it('sends calls to the other recorder while one is full (it answers 503)', async () => {

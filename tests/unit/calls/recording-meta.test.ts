@@ -22,8 +22,8 @@ const answer = roles([CUSTOMER, AINO], { customer: { participantId: 'c', user: '
 
 describe('recording metadata', () => {
   it('masks the customer at answer, keeps the organisation in clear, everyone joined at 0', () => {
-    const d = initialDetails({ id: 'r1', callId: 'x@y', siprec: true, answeredAt: 1000, roles: answer, metadata: undefined, protect });
-    expect(d).toMatchObject({ id: 'r1', siprec: true, direction: 'inbound', customerNumber: '+358401234***', customerNumberHash: 'hash13', agentId: 'aino', team: 't1' });
+    const d = initialDetails({ id: 'r1', callId: 'x@y', siprec: true, answeredAt: 1000, roles: answer, metadata: undefined, protect, node: 'rec-1' });
+    expect(d).toMatchObject({ id: 'r1', node: 'rec-1', siprec: true, direction: 'inbound', customerNumber: '+358401234***', customerNumberHash: 'hash13', agentId: 'aino', team: 't1' });
     expect(d.participants).toEqual([
       { id: 'c', role: 'customer', number: '+358401234***', sends: ['1'], joinedMs: 0 },
       { id: 'a', role: 'agent', number: '1001', agentId: 'aino', agentName: 'Aino', sends: ['2'], joinedMs: 0 },
@@ -48,7 +48,7 @@ describe('recording metadata', () => {
   });
 
   it('updated details follow the new roles, and keep the customer or agent the new roles do not name', () => {
-    const d0 = initialDetails({ id: 'r1', callId: 'x@y', siprec: true, answeredAt: 1000, roles: answer, metadata: undefined, protect });
+    const d0 = initialDetails({ id: 'r1', callId: 'x@y', siprec: true, answeredAt: 1000, roles: answer, metadata: undefined, protect, node: 'rec-1' });
     const transfer = updatedDetails(d0, roles([CUSTOMER, BEN], { customer: { participantId: 'c', user: '+358401234567' }, agent: { participantId: 'b', agentId: 'ben', agentName: 'Ben' } }), undefined, 3000, protect);
     expect([transfer.agentId, transfer.agentName, transfer.team, transfer.customerNumber]).toEqual(['ben', 'Ben', undefined, '+358401234***']);
     const noOne = updatedDetails(d0, roles([party('x')], { direction: 'unknown' }), { dataMode: 'complete', dialect: 'rfc7865', sessionId: 's9', sipSessionIds: [], participants: [], streams: [], extensions: {} }, 3000, protect);
@@ -62,7 +62,7 @@ describe('recording metadata', () => {
   });
 
   it('the index entry of an encoded recording carries the details and the results, not the descriptors', () => {
-    const d = initialDetails({ id: 'r1', callId: 'x@y', siprec: false, answeredAt: Date.UTC(2026, 0, 1), roles: answer, metadata: undefined, protect });
+    const d = initialDetails({ id: 'r1', callId: 'x@y', siprec: false, answeredAt: Date.UTC(2026, 0, 1), roles: answer, metadata: undefined, protect, node: 'rec-1' });
     const r = {
       meta: { ...d, legs: [legDescriptor({ index: 0 }, [PCMU], answer, 0)] }, file: 'recordings/2026/01/01/r1.opus', fileBytes: 10, answeredAt: d.answeredAt, endedAt: d.answeredAt + 2000,
       durationMs: 2000, status: 'complete', endReason: 'bye', legs: [], pauses: [], dtmf: [], sampleRate: 8000, channels: 2, audioMs: 2000, encodeCpuMs: 5, framesEncoded: 1, framesSkipped: 0,

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { parseConfigText, loadConfigFile, DEFAULT_CONFIG_FILE } from '../../../src/config/load.js';
 import { parseDuration, addDuration } from '../../../src/config/duration.js';
 import { ConfigError, ERROR_CODES } from '../../../src/errors.js';
+import { defaultNodeId } from '../../../src/config/schema.js';
 
 describe('durations', () => {
   it('parses units, calendar months and combinations', () => {
@@ -65,6 +66,15 @@ describe('config', () => {
       expect(p).toMatch(/rtp\.inactivity_timeout: "soon" is not a duration/);
       expect(p).toMatch(/calls\.max_concurrent/);
       expect(p).toMatch(/agents\[0\]\.name/);
+    }
+  });
+
+  it('names the recorder by its host name unless [cluster] node_id says otherwise, and checks the name', () => {
+    expect(parseConfigText('', 'x.toml').config.cluster.node_id).toBe(defaultNodeId());
+    expect(defaultNodeId()).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/);
+    expect(parseConfigText('[cluster]\nnode_id = "rec-1.dc2"\n', 'x.toml').config.cluster.node_id).toBe('rec-1.dc2');
+    for (const bad of ['', '-rec', 'rec 1', 'r'.repeat(64), 'rec/1']) {
+      expect(() => parseConfigText(`[cluster]\nnode_id = "${bad}"\n`, 'x.toml'), bad).toThrow(/cluster\.node_id/);
     }
   });
 

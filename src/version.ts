@@ -1,0 +1,4 @@
+/** The running build's version, from the package manifest shipped beside the code. */
+import { readFileSync } from 'node:fs';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
