@@ -11,7 +11,8 @@ import type { Logger } from './log.js';
 import { SipUserAgent } from './sip/user-agent.js';
 import { SocketTransport } from './sip/socket-transport.js';
 import { systemClock } from './sip/clock.js';
-import { loadTlsMaterial } from './sip/tls.js';
+import { httpTlsSource, loadTlsMaterial, sipTlsSource, type TlsMaterial, type TlsSource } from './tls/material.js';
+import { configKeyFileProblems, KeyFileError } from './secrets/key-file.js';
 import { SourcePolicy } from './sip/source-policy.js';
 import { RateLimiter } from './sip/rate-limit.js';
 import { CallManager } from './calls/manager.js';
@@ -61,13 +62,14 @@ export class Daemon {
 
   async start(): Promise<DaemonInfo> {
     const c = this.config;
-    // First, so a bad key file stops the start before anything is opened.
-    const usesTls = c.sip.listen.some((l) => l.transport === 'tls');
-    const tlsMaterial = usesTls ? loadTlsMaterial(c.tls) : undefined;
+    // First, so a key file others can read, or a bad TLS file, stops the start before
+    // anything is opened.
+    const loose = configKeyFileProblems(c);
+    if (loose.length > 0) throw new KeyFileError(loose);
+    const tls = this.loadTls(c);
     this.store = new LocalAudioStore(c.storage.dir);
     const hasher = NumberHasher.open(c.privacy.hash_key_file);
     if (hasher.created) this.log.info({ file: c.privacy.hash_key_file }, 'created the number hash key (mode 0600); back it up: without it numbers cannot be looked up');
-    if (hasher.insecurePermissions) this.log.warn({ file: c.privacy.hash_key_file }, 'the number hash key file is readable by group or others; chmod 600 it');
     this.index = await openIndex(c.storage.dir);
     this.encoder = new EncoderPool({ workers: c.encoder.workers ?? Math.max(1, availableParallelism() - 1) });
     this.ports = new PortAllocator({ address: c.rtp.address, min: c.rtp.port_min, max: c.rtp.port_max });
@@ -91,7 +93,7 @@ export class Daemon {
       listen: c.sip.listen,
       maxMessageBytes: c.sip.max_message_bytes,
       limits: { maxConnectionsPerSource: c.sip.max_connections_per_source, idleMs: durationMs(c.sip.tcp_idle_timeout), messageMs: durationMs(c.sip.tcp_message_timeout) },
-      ...(tlsMaterial ? { tls: { material: tlsMaterial, requireClientCertificate: c.tls.require_client_certificate, allowedClientNames: c.tls.allowed_client_names } } : {}),
+      ...(tls.sip ? { tls: { material: tls.sip, requireClientCertificate: c.tls.require_client_certificate, allowedClientNames: c.tls.allowed_client_names } } : {}),
     });
     this.ua = new SipUserAgent(this.sipTransport, systemClock, this.manager, {
       maxMessageBytes: c.sip.max_message_bytes,
@@ -116,8 +118,8 @@ export class Daemon {
     if (recovered > 0) this.log.warn({ spools: recovered }, 'finalising recordings left by an earlier run');
     const sip = await this.ua.start();
     for (const l of sip) this.log.info({ transport: l.transport, address: l.address, port: l.port }, 'SIP listening');
-    const http = await this.http.listen(c.http.listen, c.metrics.listen);
-    this.log.info({ address: http.http.address, port: http.http.port }, 'HTTP listening');
+    const http = await this.http.listen(c.http.listen, c.metrics.listen, tls.http);
+    this.log.info({ address: http.http.address, port: http.http.port, tls: c.http.tls.mode }, 'HTTP listening');
     if (http.metrics) this.log.info({ address: http.metrics.address, port: http.metrics.port }, 'metrics listening');
     this.purger.start(durationMs(c.retention.purge_interval));
     this.started = true;
@@ -140,18 +142,35 @@ export class Daemon {
   }
 
   /**
+   * Reads the TLS files of the SIP listeners ([tls]) and of the HTTP listener ([tls] or
+   * [http.tls]); a block both use is read once.
+   */
+  private loadTls(c: Config): { sip?: TlsMaterial; http?: TlsMaterial } {
+    const sip = sipTlsSource(c);
+    const http = httpTlsSource(c);
+    const sipMaterial = sip ? loadTlsMaterial(sip) : undefined;
+    const httpMaterial = http ? (sipMaterial && http.key === sip!.key ? sipMaterial : loadTlsMaterial(http)) : undefined;
+    return { ...(sipMaterial ? { sip: sipMaterial } : {}), ...(httpMaterial ? { http: httpMaterial } : {}) };
+  }
+
+  /**
    * Re-reads the TLS files (the same paths may hold renewed certificates) into the TLS
-   * listeners. A bad file is logged and the certificate in use stays.
+   * listeners, SIP and HTTP, each on its own: a bad file is logged and that listener keeps
+   * the certificate in use.
    */
   private reloadTls(): void {
-    if (!this.sipTransport || !this.config.sip.listen.some((l) => l.transport === 'tls')) return;
-    try {
-      this.sipTransport.reloadTls(loadTlsMaterial(this.config.tls));
-      this.log.info('TLS certificate and key reloaded');
-    } catch (e) {
-      const problems = e instanceof ConfigError ? e.problems : [(e as Error).message];
-      this.log.error({ problems }, 'TLS reload failed; the certificate in use stays');
-    }
+    const apply = (listener: 'sip' | 'http', src: TlsSource | undefined, use: (m: TlsMaterial) => void) => {
+      if (!src) return;
+      try {
+        use(loadTlsMaterial(src));
+        this.log.info({ listener, block: src.key }, 'TLS certificate and key reloaded');
+      } catch (e) {
+        const problems = e instanceof ConfigError || e instanceof KeyFileError ? e.problems : [(e as Error).message];
+        this.log.error({ listener, block: src.key, problems }, 'TLS reload failed; the certificate in use stays');
+      }
+    };
+    if (this.sipTransport) apply('sip', sipTlsSource(this.config), (m) => this.sipTransport.reloadTls(m));
+    if (this.http) apply('http', httpTlsSource(this.config), (m) => this.http.reloadTls(m));
   }
 
   readiness(): { ready: boolean; checks: Record<string, string> } {

@@ -5,6 +5,7 @@
 export const ERROR_CODES = {
   TALLENNE_CONFIG_INVALID: 'the configuration file has errors',
   TALLENNE_CONFIG_UNREADABLE: 'the configuration file cannot be read',
+  TALLENNE_KEY_FILE_INSECURE: 'a key file can be read or written by group or others',
   TALLENNE_SIP_MALFORMED: 'a SIP message could not be parsed',
   TALLENNE_SDP_MALFORMED: 'an SDP body could not be parsed',
   TALLENNE_METADATA_MALFORMED: 'SIPREC recording metadata could not be parsed',

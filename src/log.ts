@@ -1,6 +1,7 @@
 /**
- * One pino root logger, made at start-up and passed down. Personal data is never logged on
- * purpose; `redact` is the second net for fields that might carry it by mistake.
+ * One pino root logger, made at start-up and passed down. Personal data and secrets are
+ * never logged on purpose; `redact` is the second net for fields that might carry them by
+ * mistake (a number, a name; a key, a token, a password, an Authorization or Cookie header).
  */
 import { pino, type Logger, type DestinationStream } from 'pino';
 
@@ -9,6 +10,8 @@ export type { Logger };
 export const REDACT_PATHS = [
   'number', 'customerNumber', 'clearNumber', 'from', 'to', 'aor', 'name', 'displayName',
   '*.number', '*.clearNumber', '*.aor', '*.from', '*.to', '*.displayName',
+  ...['key', 'secret', 'token', 'password', 'authorization', 'cookie', 'csrfToken', 'accessToken', 'clientSecret'].flatMap((k) => [k, `*.${k}`]),
+  'headers.authorization', 'headers.cookie', '*.headers.authorization', '*.headers.cookie',
 ];
 
 export function createLogger(level: string, dest?: DestinationStream): Logger {

@@ -17,6 +17,8 @@ import { OidcClient } from './auth/oidc.js';
 import { SessionStore } from './auth/session.js';
 import { PeakCache } from './peaks.js';
 import { buildMetricsServer, buildServer, type ServerDeps } from './server.js';
+import { HttpsGuard } from './https.js';
+import type { TlsMaterial } from '../tls/material.js';
 
 export interface HttpDeps {
   readonly config: () => Config;
@@ -42,15 +44,20 @@ export function apiDeps(d: HttpDeps): ServerDeps {
 
 export class HttpApi {
   private servers: FastifyInstance[] = [];
+  private main: FastifyInstance | undefined;
+  private readonly guard: HttpsGuard;
   readonly deps: ServerDeps;
 
   constructor(deps: HttpDeps) {
     this.deps = apiDeps(deps);
+    this.guard = new HttpsGuard(deps.metrics.registry, () => deps.config().http.tls);
   }
 
-  async listen(http: HostPort, metrics?: HostPort): Promise<{ http: HostPort; metrics?: HostPort }> {
+  /** Opens the listeners; the main one over HTTPS when `tls` (from [tls] or [http.tls]) is given. */
+  async listen(http: HostPort, metrics?: HostPort, tls?: TlsMaterial): Promise<{ http: HostPort; metrics?: HostPort }> {
     this.deps.oidc?.start();
-    const main = await this.serve(await buildServer(this.deps), http);
+    this.main = await buildServer(this.deps, tls ? { guard: this.guard, material: tls } : undefined);
+    const main = await this.serve(this.main, http);
     if (!metrics) return { http: main };
     const m = await this.serve(await buildMetricsServer(this.deps), metrics);
     return { http: main, metrics: m };
@@ -62,6 +69,11 @@ export class HttpApi {
     app.server.keepAliveTimeout = 5000;
     const a = app.server.address();
     return a && typeof a === 'object' ? { address: a.address, port: a.port } : at;
+  }
+
+  /** A new certificate, key and CA for HTTPS connections made from now on. */
+  reloadTls(material: TlsMaterial): void {
+    if (this.main) this.guard.reload(this.main, material);
   }
 
   async close(): Promise<void> {

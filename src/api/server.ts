@@ -18,6 +18,8 @@ import { ApiError, fromCoreError, type ApiErrorBody } from './errors.js';
 import { ApiMetrics } from './api-metrics.js';
 import { routeOf } from './auth/authenticate.js';
 import type { ApiDeps } from './deps.js';
+import type { HttpsGuard } from './https.js';
+import type { TlsMaterial } from '../tls/material.js';
 import { sessionRoutes } from './routes/session.js';
 import { meRoutes } from './routes/me.js';
 import { recordingRoutes } from './routes/recordings.js';
@@ -36,10 +38,17 @@ export interface ServerDeps extends ApiDeps {
   readonly ready: () => { ready: boolean; checks: Record<string, string> };
 }
 
-/** The main listener: health, metrics, the API and the page. */
-export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+/** HTTPS for the main listener: the guard that owns its TLS rules, and the material. */
+export interface ServerTls {
+  readonly guard: HttpsGuard;
+  readonly material: TlsMaterial;
+}
+
+/** The main listener: health, metrics, the API and the page; over HTTPS when `tls` is given. */
+export async function buildServer(deps: ServerDeps, tls?: ServerTls): Promise<FastifyInstance> {
   const c = deps.config();
   const app = Fastify({
+    ...(tls ? { https: tls.guard.options(tls.material) } : {}),
     logger: false,
     bodyLimit: c.api.body_limit,
     // Ids are matched by schema; these keep odd paths from reaching a handler unnormalised.
@@ -49,6 +58,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // Typed as plain HTTP either way: routes never see the difference but request.protocol.
+  if (tls) tls.guard.attach(app as unknown as FastifyInstance);
   const apiMetrics = new ApiMetrics(deps.metrics.registry);
   app.decorateRequest('identity', null);
   app.decorateRequest('sessionKey', '');
@@ -76,6 +87,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     },
     // The page loads only its own files; audio is same-origin.
     crossOriginEmbedderPolicy: false,
+    // Sent by the HTTPS guard, over HTTPS only, with the configured max-age.
+    hsts: false,
   });
   await app.register(fastifySwagger, {
     openapi: {

@@ -12,7 +12,8 @@ import { configPathFrom, loadConfigFile, type LoadedConfig } from '../config/loa
 import { describeConfig, diffConfig } from '../config/describe.js';
 import { ConfigError, TallenneError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { tlsFileProblems } from '../sip/tls.js';
+import { httpTlsSource, sipTlsSource, tlsFileProblems } from '../tls/material.js';
+import { configKeyFileProblems, KeyFileError } from '../secrets/key-file.js';
 import { parseArgs, flagString, type CliContext, type CliIo } from './context.js';
 
 const USAGE = `usage: tallenne COMMAND [options]
@@ -63,10 +64,17 @@ async function checkConfig(argv: string[]): Promise<number> {
   if (typeof loaded === 'number') return loaded;
   const effective = describeConfig(loaded.config);
   io.out(JSON.stringify(effective, null, 2));
-  // The [tls] files as the daemon would read them at start (paths only, never contents).
-  const tlsProblems = loaded.config.sip.listen.some((l) => l.transport === 'tls') ? tlsFileProblems(loaded.config.tls) : [];
-  if (tlsProblems.length > 0) {
-    io.err(new ConfigError(tlsProblems, loaded.file).message);
+  // The TLS and key files as the daemon would read them at start (paths only, never contents).
+  const sources = [sipTlsSource(loaded.config), httpTlsSource(loaded.config)].filter((s) => s !== undefined);
+  const fileProblems = [...new Set(sources.flatMap((s) => tlsFileProblems(s)))];
+  if (fileProblems.length > 0) {
+    io.err(new ConfigError(fileProblems, loaded.file).message);
+    return 2;
+  }
+  const loose = configKeyFileProblems(loaded.config);
+  if (loose.length > 0) {
+    const e = new KeyFileError(loose);
+    io.err(`tallenne: ${e.message} (${e.code})`);
     return 2;
   }
   let running: Record<string, unknown> | null = null;
@@ -127,7 +135,7 @@ async function run(argv: string[]): Promise<number> {
       record(next);
       log.info({ changed: changes.applied, needRestart: changes.needRestart }, 'config reloaded');
     } catch (e) {
-      const problems = e instanceof ConfigError ? e.problems : [(e as Error).message];
+      const problems = e instanceof ConfigError || e instanceof KeyFileError ? e.problems : [(e as Error).message];
       log.error({ problems }, 'config reload rejected; the old config stays in force');
     }
   });
@@ -138,7 +146,7 @@ async function run(argv: string[]): Promise<number> {
   } catch (e) {
     log.fatal({ err: e }, 'start-up failed');
     await daemon.close().catch(() => undefined);
-    return e instanceof ConfigError ? 2 : 1;
+    return e instanceof ConfigError || e instanceof KeyFileError ? 2 : 1;
   }
   await new Promise<never>(() => undefined);
   return 0;

@@ -82,6 +82,15 @@ function resolvePaths(c: Config, baseDir: string): Config {
       ...(c.tls.key_file ? { key_file: abs(c.tls.key_file) } : {}),
       ...(c.tls.ca_file ? { ca_file: abs(c.tls.ca_file) } : {}),
     },
+    http: {
+      ...c.http,
+      tls: {
+        ...c.http.tls,
+        ...(c.http.tls.certificate_file ? { certificate_file: abs(c.http.tls.certificate_file) } : {}),
+        ...(c.http.tls.key_file ? { key_file: abs(c.http.tls.key_file) } : {}),
+        ...(c.http.tls.ca_file ? { ca_file: abs(c.http.tls.ca_file) } : {}),
+      },
+    },
   };
 }
 

@@ -33,6 +33,11 @@ export const RELOAD_TABLE: readonly ReloadRule[] = [
   { path: 'tls.certificate_file', effect: 'the TLS listeners\' certificate for connections made from now on (the files are re-read on every reload)' },
   { path: 'tls.key_file', effect: 'the TLS listeners\' private key for connections made from now on' },
   { path: 'tls.ca_file', effect: 'the CA client certificates are checked against, for connections made from now on' },
+  { path: 'http.tls.certificate_file', effect: 'the HTTPS listener\'s certificate for connections made from now on (re-read on every reload)' },
+  { path: 'http.tls.key_file', effect: 'the HTTPS listener\'s private key for connections made from now on' },
+  { path: 'http.tls.ca_file', effect: 'the CA HTTPS client certificates are checked against, for connections made from now on' },
+  { path: 'http.tls.allowed_client_names', effect: 'the client certificate names HTTPS connections made from now on are let in with' },
+  { path: 'http.tls.hsts_max_age', effect: 'the Strict-Transport-Security header of responses from now on' },
 ];
 
 /** Whether a changed key path (as diffConfig writes it) is applied by a reload. */

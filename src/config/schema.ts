@@ -205,6 +205,21 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   http: z.strictObject({
     listen: hostPort.prefault('127.0.0.1:8080'),
+    /** HTTPS on the [http] listener; the [metrics] listener stays plain. */
+    tls: z.strictObject({
+      /** "off": plain HTTP; "sip": the certificate, key and CA of [tls]; "own": the files below. */
+      mode: z.enum(['off', 'sip', 'own']).default('off'),
+      certificate_file: z.string().optional(),
+      key_file: z.string().optional(),
+      /** CA bundle client certificates are checked against (mode "own"). */
+      ca_file: z.string().optional(),
+      /** Mutual TLS: a client without a certificate from the CA is refused at the handshake. */
+      require_client_certificate: z.boolean().default(false),
+      /** Client certificate names (subject CN or SAN DNS) let in; empty: any the CA signed. */
+      allowed_client_names: z.array(z.string().min(1)).default([]),
+      /** Strict-Transport-Security max-age sent over HTTPS; "0s" sends none. */
+      hsts_max_age: d('365 days'),
+    }).prefault({}),
   }).prefault({}),
   api: z.strictObject({
     /** Most recordings one bulk export (POST /api/v1/exports) may hold. */
@@ -279,12 +294,47 @@ export const configSchema = z.strictObject({
   if (c.tls.allowed_client_names.length > 0 && !c.tls.require_client_certificate) {
     ctx.addIssue({ code: 'custom', path: ['tls', 'allowed_client_names'], message: 'allowed_client_names needs require_client_certificate = true' });
   }
+  httpTlsIssues(c, ctx);
   if (c.rtp.port_min >= c.rtp.port_max) {
     ctx.addIssue({ code: 'custom', path: ['rtp', 'port_max'], message: 'port_max must be above port_min' });
   }
 });
 
+/** The rules of [http.tls]: which block the files come from, and what mutual TLS needs. */
+function httpTlsIssues(c: Config, ctx: z.RefinementCtx): void {
+  const t = c.http.tls;
+  const at = (k: string) => ['http', 'tls', k];
+  const files = ['certificate_file', 'key_file', 'ca_file'] as const;
+  if (t.mode === 'own') {
+    for (const k of ['certificate_file', 'key_file'] as const) {
+      if (!t[k]) ctx.addIssue({ code: 'custom', path: at(k), message: `mode = "own" needs http.tls.${k}` });
+    }
+  } else {
+    const why = t.mode === 'sip' ? 'mode = "sip" takes the files of [tls]' : 'mode = "off" serves plain HTTP';
+    for (const k of files) {
+      if (t[k]) ctx.addIssue({ code: 'custom', path: at(k), message: `set, but ${why}: remove it, or set mode = "own"` });
+    }
+  }
+  if (t.mode === 'sip') {
+    for (const k of ['certificate_file', 'key_file'] as const) {
+      if (!c.tls[k]) ctx.addIssue({ code: 'custom', path: at('mode'), message: `mode = "sip" needs tls.${k}` });
+    }
+  }
+  if (t.mode === 'off' && (t.require_client_certificate || t.allowed_client_names.length > 0)) {
+    ctx.addIssue({ code: 'custom', path: at('mode'), message: 'client certificates need TLS: set mode = "sip" or "own"' });
+    return;
+  }
+  const ca = t.mode === 'sip' ? c.tls.ca_file : t.ca_file;
+  if (t.require_client_certificate && !ca) {
+    ctx.addIssue({ code: 'custom', path: at('require_client_certificate'), message: `needs a CA to check client certificates against: ${t.mode === 'sip' ? 'tls.ca_file' : 'http.tls.ca_file'}` });
+  }
+  if (t.allowed_client_names.length > 0 && !t.require_client_certificate) {
+    ctx.addIssue({ code: 'custom', path: at('allowed_client_names'), message: 'allowed_client_names needs require_client_certificate = true' });
+  }
+}
+
 export type Config = z.output<typeof configSchema>;
+export type HttpTlsConfig = Config['http']['tls'];
 export type OidcConfig = z.output<typeof oidcSchema>;
 export type TlsConfig = Config['tls'];
 export type AgentConfig = z.output<typeof agentSchema>;

@@ -8,6 +8,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { KeyFileError, looseModeProblem } from '../secrets/key-file.js';
 
 /** Inputs longer than this are not phone numbers (a SIP URI with parameters fits easily). */
 const MAX_INPUT_CHARS = 256;
@@ -175,19 +176,16 @@ export class NumberHasher {
   private readonly key: Buffer;
   /** True when open() created the key file (first start). */
   readonly created: boolean;
-  /** True when the key file can be read by its group or by others: the operator should fix the mode. */
-  readonly insecurePermissions: boolean;
 
-  private constructor(key: Buffer, created: boolean, insecurePermissions: boolean) {
+  private constructor(key: Buffer, created: boolean) {
     this.key = key;
     this.created = created;
-    this.insecurePermissions = insecurePermissions;
   }
 
   /**
    * Reads the key file, or creates it (and its folder) with 32 random bytes and mode 0600
-   * when absent. An existing file readable by group or others is used (refusing would stop
-   * the recorder) but reported through `insecurePermissions` for the caller to warn about.
+   * when absent. An existing file open to group or others is refused with KeyFileError:
+   * whoever can read it can undo the hashing of every stored number.
    */
   static open(keyFile: string): NumberHasher {
     let created = false;
@@ -215,11 +213,13 @@ export class NumberHasher {
     } finally {
       closeSync(fd);
     }
+    const loose = looseModeProblem('privacy.hash_key_file', keyFile, mode);
+    if (loose !== undefined) throw new KeyFileError([loose]);
     const key = readFileSync(keyFile);
     if (key.length < MIN_KEY_BYTES) {
       throw new Error(`number hash key file ${keyFile} holds ${key.length} bytes; at least ${MIN_KEY_BYTES} are needed`);
     }
-    return new NumberHasher(key, created, (mode & 0o077) !== 0);
+    return new NumberHasher(key, created);
   }
 
   /** Hex HMAC-SHA-256 of an E.164 number; anything else is refused so lookups cannot silently miss. */

@@ -15,7 +15,7 @@ import { createServer, createConnection, isIPv6, type Server, type Socket as Tcp
 import { connect as tlsConnect, createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { ListenSpec } from '../config/schema.js';
 import { isKeepAlive, StreamFramer } from './framer.js';
-import { clientNameAllowed, secureContextOptions, serverOptions, type TlsMaterial } from './tls.js';
+import { clientNameAllowed, secureContextOptions, serverOptions, type TlsMaterial } from '../tls/material.js';
 import type { BoundListener, ConnectionRefusal, Flow, Transport, TransportSink } from './transport.js';
 
 const PONG = Buffer.from('\r\n', 'latin1');

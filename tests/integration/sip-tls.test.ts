@@ -12,13 +12,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSocket } from 'node:dgram';
 import { createConnection, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { TestPki } from '../support/pki.js';
 import { startDaemon, type DaemonHandle } from '../support/daemon.js';
 import { tempDir } from '../support/cleanup.js';
 import { SipTestClient } from '../support/sip-client.js';
@@ -28,38 +28,20 @@ import { parseSipMessage, type SipResponse } from '../../src/sip/message.js';
 
 const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendonly\r\n';
 
-const dir = tempDir('sip-tls');
-const pki = join(dir, 'pki');
-
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: pki, stdio: 'pipe' });
-}
-
-/** A P-256 key and a certificate for `cn`, signed by the CA (or by itself), with `san`. */
-function issue(name: string, cn: string, san: string, selfSigned = false): void {
-  openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-  writeFileSync(join(pki, `${name}.ext`), `subjectAltName=${san}\n`);
-  const signer = selfSigned ? ['-signkey', `${name}.key`] : ['-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial'];
-  openssl('x509', '-req', '-in', `${name}.csr`, ...signer, '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
-  chmodSync(join(pki, `${name}.key`), 0o600);
-}
+const pki = new TestPki(join(tempDir('sip-tls'), 'pki'));
 
 function makePki(): void {
-  execFileSync('mkdir', ['-p', pki]);
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=tallenne test CA', '-days', '2');
-  issue('server', 'recorder-2025', 'IP:127.0.0.1');
-  issue('server-next', 'recorder-2026', 'IP:127.0.0.1');
-  issue('sbc1', 'sbc1.test', 'DNS:sbc1.test');
-  issue('intruder', 'intruder.test', 'DNS:intruder.test');
-  issue('selfsigned', 'sbc1.test', 'DNS:sbc1.test', true);
+  pki.issue('server', 'recorder-2025', 'IP:127.0.0.1');
+  pki.issue('server-next', 'recorder-2026', 'IP:127.0.0.1');
+  pki.issue('sbc1', 'sbc1.test', 'DNS:sbc1.test');
+  pki.issue('intruder', 'intruder.test', 'DNS:intruder.test');
+  pki.issue('selfsigned', 'sbc1.test', 'DNS:sbc1.test', true);
   // The daemon reads these paths; a reload re-reads them.
-  copyFileSync(join(pki, 'server.crt'), join(pki, 'live.crt'));
-  copyFileSync(join(pki, 'server.key'), join(pki, 'live.key'));
-  chmodSync(join(pki, 'live.key'), 0o600);
+  pki.install('server', 'live');
 }
 
-const file = (name: string) => readFileSync(join(pki, name));
-const clientCert = (name: string): ConnectionOptions => ({ ca: file('ca.crt'), cert: file(`${name}.crt`), key: file(`${name}.key`) });
+const file = (name: string) => pki.file(name);
+const clientCert = (name: string): ConnectionOptions => pki.client(name);
 
 function tlsPortOf(d: DaemonHandle): number {
   return d.logs.find((l) => l.msg === 'SIP listening' && l.transport === 'tls')!.port as number;
@@ -117,9 +99,9 @@ describe('SIP over TLS with mutual TLS required', () => {
       set: { sip: 'listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0", "tls:127.0.0.1:0"]\ntcp_message_timeout = "1s"' },
       extraToml: `
 [tls]
-certificate_file = "${join(pki, 'live.crt')}"
-key_file = "${join(pki, 'live.key')}"
-ca_file = "${join(pki, 'ca.crt')}"
+certificate_file = "${pki.path('live.crt')}"
+key_file = "${pki.path('live.key')}"
+ca_file = "${pki.path('ca.crt')}"
 require_client_certificate = true
 allowed_client_names = ["sbc1.test"]
 `,
@@ -203,9 +185,7 @@ allowed_client_names = ["sbc1.test"]
 
   it('serves a new certificate to new connections after the files change and a SIGHUP', async () => {
     expect((await probe(port, clientCert('sbc1'))).peerCN).toBe('recorder-2025');
-    copyFileSync(join(pki, 'server-next.crt'), join(pki, 'live.crt'));
-    copyFileSync(join(pki, 'server-next.key'), join(pki, 'live.key'));
-    chmodSync(join(pki, 'live.key'), 0o600);
+    pki.install('server-next', 'live');
     const reloaded = d.waitForLog((l) => l.msg === 'TLS certificate and key reloaded');
     d.proc.kill('SIGHUP');
     await reloaded;
@@ -216,14 +196,14 @@ allowed_client_names = ["sbc1.test"]
 });
 
 describe('a key file readable by others', () => {
-  it('stops the start with a config error naming the file, and check-config says so', async () => {
+  it('stops the start with a typed error naming the file and its mode, and check-config says so', async () => {
     const own = tempDir('sip-tls-loose');
     const key = join(own, 'loose.key');
-    copyFileSync(join(pki, 'server.key'), key);
+    copyFileSync(pki.path('server.key'), key);
     chmodSync(key, 0o644);
-    const tlsToml = `\n[tls]\ncertificate_file = "${join(pki, 'server.crt')}"\nkey_file = "${key}"\n`;
+    const tlsToml = `\n[tls]\ncertificate_file = "${pki.path('server.crt')}"\nkey_file = "${key}"\n`;
     const configText = `[sip]\nlisten = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0", "tls:127.0.0.1:0"]\n[storage]\ndir = "${own}/data"\nmin_free = "1MiB"\n[http]\nlisten = "127.0.0.1:0"\n[privacy]\nhash_key_file = "${own}/data/number-hash.key"\n${tlsToml}`;
-    await expect(startDaemon({ dir: own, configText })).rejects.toThrow(/TALLENNE_CONFIG_INVALID[\s\S]*readable by group or others/);
+    await expect(startDaemon({ dir: own, configText })).rejects.toThrow(/^(?=[\s\S]*TALLENNE_KEY_FILE_INSECURE)(?=[\s\S]*open to group or others \(mode 644\))/);
     const configFile = join(own, 'tallenne.toml');
     let status = 0;
     let stderr = '';
@@ -234,7 +214,7 @@ describe('a key file readable by others', () => {
       stderr = String((e as { stderr: Buffer }).stderr);
     }
     expect(status).toBe(2);
-    expect(stderr).toContain(`tls.key_file: ${key} is readable by group or others (mode 644); chmod 600 it`);
+    expect(stderr).toContain(`tls.key_file: ${key} is open to group or others (mode 644); a key file must be private: chmod 600 ${key}`);
     expect(stderr).not.toContain('PRIVATE KEY');
   });
 });

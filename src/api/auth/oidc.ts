@@ -13,11 +13,12 @@
  * Claims become an Identity in oidc-claims.ts; the HTTP side is oidc-routes.ts.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as client from 'openid-client';
 import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
 import type { OidcConfig } from '../../config/schema.js';
 import { TallenneError } from '../../errors.js';
+import { assertPrivateKeyFile, KeyFileError } from '../../secrets/key-file.js';
 import type { Logger } from '../../log.js';
 import { ApiError } from '../errors.js';
 import type { Identity } from './identity.js';
@@ -243,17 +244,16 @@ export class OidcClient {
   }
 }
 
-/** The client secret file: refused when others may read it; a warning when the group may. */
+/** The client secret file: refused (KeyFileError) when group or others may read it. */
 export function readClientSecret(file: string): string {
-  let mode: number;
   let text: string;
   try {
-    mode = statSync(file).mode;
+    assertPrivateKeyFile('auth.oidc.client_secret_file', file);
     text = readFileSync(file, 'utf8');
   } catch (e) {
+    if (e instanceof KeyFileError) throw e;
     throw new TallenneError('TALLENNE_CONFIG_INVALID', `auth.oidc.client_secret_file: ${(e as Error).message}`, { cause: e });
   }
-  if (mode & 0o004) throw new TallenneError('TALLENNE_CONFIG_INVALID', `auth.oidc.client_secret_file ${file} is readable by others: chmod 600 it`);
   const secret = text.trim();
   if (secret === '') throw new TallenneError('TALLENNE_CONFIG_INVALID', `auth.oidc.client_secret_file ${file} is empty`);
   return secret;

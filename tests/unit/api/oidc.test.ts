@@ -207,11 +207,12 @@ describe('the client secret file', () => {
     expect(readClientSecret(f)).toBe(SECRET);
   });
 
-  it('is refused when others may read it', () => {
-    const f = join(dir, 'open');
+  it.each([0o644, 0o640])('is refused when group or others may read it (mode %o)', (mode) => {
+    const f = join(dir, `open-${mode.toString(8)}`);
     writeFileSync(f, SECRET);
-    chmodSync(f, 0o644);
-    expect(() => readClientSecret(f)).toThrow(/readable by others: chmod 600/);
+    chmodSync(f, mode);
+    expect(() => readClientSecret(f)).toThrow(`auth.oidc.client_secret_file: ${f} is open to group or others (mode ${mode.toString(8)}); a key file must be private: chmod 600 ${f}`);
+    expect(() => readClientSecret(f)).toThrow(expect.objectContaining({ code: 'TALLENNE_KEY_FILE_INSECURE' }) as Error);
   });
 
   it('is refused when empty or missing', () => {

@@ -22,6 +22,13 @@ workers = 2
 certificate_file = "/etc/tallenne/tls/2025.crt"
 key_file = "/etc/tallenne/tls/2025.key"
 ca_file = "/etc/tallenne/tls/ca-2025.crt"
+[http.tls]
+mode = "own"
+certificate_file = "/etc/tallenne/web/2025.crt"
+key_file = "/etc/tallenne/web/2025.key"
+ca_file = "/etc/tallenne/web/ca-2025.crt"
+require_client_certificate = true
+allowed_client_names = ["prometheus"]
 `;
 
 /** Every reloadable key changed, and one key of every kind that needs a restart. */
@@ -73,6 +80,14 @@ review_after = "30 days"
 certificate_file = "/etc/tallenne/tls/2026.crt"
 key_file = "/etc/tallenne/tls/2026.key"
 ca_file = "/etc/tallenne/tls/ca-2026.crt"
+[http.tls]
+mode = "own"
+certificate_file = "/etc/tallenne/web/2026.crt"
+key_file = "/etc/tallenne/web/2026.key"
+ca_file = "/etc/tallenne/web/ca-2026.crt"
+require_client_certificate = true
+allowed_client_names = ["prometheus", "grafana"]
+hsts_max_age = "30 days"
 `;
 
 const load = (text: string) => parseConfigText(text, '/etc/tallenne/tallenne.toml').config;

@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { statSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { maskNumber, normalizeE164, NumberHasher, protectNumber, sameNumber } from '../../../src/privacy/numbers.js';
+import { KeyFileError } from '../../../src/secrets/key-file.js';
 import { tempDir } from '../../support/cleanup.js';
 
 describe('normalizeE164', () => {
@@ -125,7 +126,6 @@ describe('NumberHasher', () => {
     const file = join(dir, 'sub', 'key');
     const h = NumberHasher.open(file);
     expect(h.created).toBe(true);
-    expect(h.insecurePermissions).toBe(false);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(readFileSync(file).length).toBe(32);
     const again = NumberHasher.open(file);
@@ -148,11 +148,21 @@ describe('NumberHasher', () => {
     expect(() => h.hash('0401234567')).toThrow(/E\.164/);
   });
 
-  it('flags a key file readable by others, and rejects a short key', () => {
-    const f = join(dir, 'open-key');
+  it.each([0o640, 0o604, 0o660])('refuses a key file with mode %o (typed, naming the file and the fix), and rejects a short key', (mode) => {
+    const f = join(dir, `open-key-${mode.toString(8)}`);
     writeFileSync(f, Buffer.alloc(32, 7));
-    chmodSync(f, 0o644);
-    expect(NumberHasher.open(f).insecurePermissions).toBe(true);
+    chmodSync(f, mode);
+    let err: unknown;
+    try {
+      NumberHasher.open(f);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(KeyFileError);
+    expect((err as KeyFileError).code).toBe('TALLENNE_KEY_FILE_INSECURE');
+    expect((err as Error).message).toBe(`privacy.hash_key_file: ${f} is open to group or others (mode ${mode.toString(8)}); a key file must be private: chmod 600 ${f}`);
+    chmodSync(f, 0o600);
+    expect(NumberHasher.open(f).created).toBe(false);
     const short = join(dir, 'short');
     writeFileSync(short, 'abc', { mode: 0o600 });
     expect(() => NumberHasher.open(short)).toThrow(/at least/);

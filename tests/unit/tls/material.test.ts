@@ -1,13 +1,14 @@
 /**
- * The [tls] checks: the schema's rules, the key file's permissions, and client certificate
- * names (subject CN and SAN DNS).
+ * The TLS checks: the schema's rules for [tls] and [http.tls], the key file's permissions,
+ * and client certificate names (subject CN and SAN DNS).
  */
 import { describe, expect, it } from 'vitest';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfigText } from '../../../src/config/load.js';
 import { ConfigError } from '../../../src/errors.js';
-import { certificateNames, clientNameAllowed, loadTlsMaterial, tlsFileProblems } from '../../../src/sip/tls.js';
+import { certificateNames, clientNameAllowed, httpTlsSource, loadTlsMaterial, tlsFileProblems } from '../../../src/tls/material.js';
+import { KeyFileError } from '../../../src/secrets/key-file.js';
 import { tempDir } from '../../support/cleanup.js';
 
 const parse = (text: string) => parseConfigText(text, '/etc/tallenne/tallenne.toml');
@@ -61,13 +62,59 @@ describe('[tls] in the schema', () => {
   });
 });
 
-describe('the [tls] files', () => {
+describe('[http.tls] in the schema', () => {
+  const base = '[tls]\ncertificate_file = "sip.crt"\nkey_file = "sip.key"\nca_file = "ca.crt"\n';
+
+  it('is off by default: plain HTTP', () => {
+    const c = parse('').config;
+    expect(c.http.tls.mode).toBe('off');
+    expect(httpTlsSource(c)).toBeUndefined();
+  });
+
+  it('takes the [tls] files with mode = "sip", its own with mode = "own"', () => {
+    const sip = parse(`[http.tls]\nmode = "sip"\n${base}`).config;
+    expect(httpTlsSource(sip)).toEqual({ key: 'tls', files: sip.tls });
+    const own = parse('[http.tls]\nmode = "own"\ncertificate_file = "web.crt"\nkey_file = "web.key"\n').config;
+    expect(httpTlsSource(own)).toEqual({ key: 'http.tls', files: own.http.tls });
+    expect(own.http.tls.key_file).toBe('/etc/tallenne/web.key');
+    expect(own.http.tls.hsts_max_age.text).toBe('365 days');
+  });
+
+  it('lists every inconsistency with its key path', () => {
+    expect(problems('[http.tls]\nmode = "own"\n')).toEqual([
+      'http.tls.certificate_file: mode = "own" needs http.tls.certificate_file',
+      'http.tls.key_file: mode = "own" needs http.tls.key_file',
+    ]);
+    expect(problems('[http.tls]\nmode = "sip"\n')).toEqual([
+      'http.tls.mode: mode = "sip" needs tls.certificate_file',
+      'http.tls.mode: mode = "sip" needs tls.key_file',
+    ]);
+    expect(problems(`[http.tls]\nmode = "sip"\nkey_file = "web.key"\n${base}`)).toEqual([
+      'http.tls.key_file: set, but mode = "sip" takes the files of [tls]: remove it, or set mode = "own"',
+    ]);
+    expect(problems('[http.tls]\ncertificate_file = "web.crt"\n')).toEqual([
+      'http.tls.certificate_file: set, but mode = "off" serves plain HTTP: remove it, or set mode = "own"',
+    ]);
+    expect(problems('[http.tls]\nrequire_client_certificate = true\n')).toEqual([
+      'http.tls.mode: client certificates need TLS: set mode = "sip" or "own"',
+    ]);
+    expect(problems('[http.tls]\nmode = "own"\ncertificate_file = "w.crt"\nkey_file = "w.key"\nrequire_client_certificate = true\n')).toEqual([
+      'http.tls.require_client_certificate: needs a CA to check client certificates against: http.tls.ca_file',
+    ]);
+    expect(problems(`[http.tls]\nmode = "sip"\nallowed_client_names = ["ops"]\n${base}`)).toEqual([
+      'http.tls.allowed_client_names: allowed_client_names needs require_client_certificate = true',
+    ]);
+    expect(problems('[http.tls]\nmode = "https"\n')[0]).toMatch(/^http\.tls\.mode: /);
+  });
+});
+
+describe('the TLS files', () => {
   const dir = tempDir('tls-unit');
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
   writeFileSync(cert, 'CERTIFICATE');
   writeFileSync(key, 'SECRET-KEY-BYTES', { mode: 0o600 });
-  const tls = { certificate_file: cert, key_file: key, require_client_certificate: false, allowed_client_names: [] };
+  const tls = { key: 'tls', files: { certificate_file: cert, key_file: key } };
 
   it('reads a key file only its owner can read', () => {
     chmodSync(key, 0o600);
@@ -77,21 +124,23 @@ describe('the [tls] files', () => {
 
   it.each([0o640, 0o604, 0o644])('refuses a key file with mode %o, naming the file and never its contents', (mode) => {
     chmodSync(key, mode);
-    expect(tlsFileProblems(tls)).toEqual([`tls.key_file: ${key} is readable by group or others (mode ${mode.toString(8)}); chmod 600 it`]);
     let err: unknown;
     try {
-      loadTlsMaterial(tls);
+      loadTlsMaterial({ key: 'http.tls', files: tls.files });
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).code).toBe('TALLENNE_CONFIG_INVALID');
+    expect(err).toBeInstanceOf(KeyFileError);
+    expect((err as KeyFileError).code).toBe('TALLENNE_KEY_FILE_INSECURE');
+    expect((err as KeyFileError).problems).toEqual([`http.tls.key_file: ${key} is open to group or others (mode ${mode.toString(8)}); a key file must be private: chmod 600 ${key}`]);
     expect((err as Error).message).not.toContain('SECRET');
     chmodSync(key, 0o600);
   });
 
   it('names a missing file', () => {
-    expect(tlsFileProblems({ ...tls, ca_file: join(dir, 'absent.pem') })).toEqual([`tls.ca_file: ${join(dir, 'absent.pem')}: ENOENT`]);
+    expect(tlsFileProblems({ key: 'tls', files: { ...tls.files, ca_file: join(dir, 'absent.pem') } })).toEqual([`tls.ca_file: ${join(dir, 'absent.pem')}: ENOENT`]);
+    expect(() => loadTlsMaterial({ key: 'http.tls', files: { certificate_file: cert } })).toThrow(ConfigError);
+    expect(() => loadTlsMaterial({ key: 'http.tls', files: { certificate_file: cert } })).toThrow(/http\.tls\.key_file: not set/);
   });
 });
 
