@@ -39,7 +39,7 @@ export function mutateBytes(rng: Rng, input: Buffer, rounds = rng.range(1, 4)): 
         break;
       }
       case 7: { // insert a long run of one byte
-        const run = Buffer.alloc(rng.range(100, 20_000), rng.pick(INTERESTING.concat([0x41])));
+        const run = Buffer.alloc(rng.chance(0.8) ? rng.range(10, 500) : rng.range(5000, 70_000), rng.pick(INTERESTING.concat([0x41])));
         b = Buffer.concat([b.subarray(0, at), run, b.subarray(at)]);
         break;
       }
@@ -86,10 +86,10 @@ export function mutateLines(rng: Rng, lines: string[]): string[] {
       out[i] = line.replace(/\r?\n$/, rng.pick(['\n', '\r', '\r\r\n', '', '\r\n\r\n', '\n\r']));
       break;
     case 5: // repeated many times
-      out.splice(i, 0, ...Array<string>(rng.range(10, 600)).fill(line));
+      out.splice(i, 0, ...Array<string>(rng.chance(0.8) ? rng.range(2, 20) : rng.range(100, 600)).fill(line));
       break;
     case 6: // made huge
-      out[i] = line.replace(/(\r?\n)?$/, `${'x'.repeat(rng.range(1000, 70_000))}$1`);
+      out[i] = line.replace(/(\r?\n)?$/, `${'x'.repeat(rng.chance(0.8) ? rng.range(100, 2000) : rng.range(8000, 70_000))}$1`);
       break;
     default: // cut in the middle
       out[i] = line.slice(0, rng.int(line.length + 1));

@@ -58,13 +58,13 @@ export function mutateXml(rng: Rng, xml: string): string {
   for (let r = rng.range(1, 3); r > 0; r--) {
     switch (rng.int(10)) {
       case 0: { // nested deep
-        const n = rng.pick([20, 31, 32, 33, 100, 3000]);
+        const n = rng.pick([20, 31, 32, 33, 100, 100, 100, 3000]);
         const tag = rng.pick(['x', 'participant', 'a:b']);
         out = insertAt(rng, out, `<${tag}>`.repeat(n) + `</${tag}>`.repeat(rng.chance(0.9) ? n : n - 1));
         break;
       }
       case 1: { // many elements
-        const n = rng.pick([64, 65, 100, 4097]);
+        const n = rng.pick([64, 65, 100, 100, 100, 100, 4097]);
         out = insertAt(rng, out, rng.pick(['<participant participant_id="p"/>', '<stream stream_id="s"/>', '<x/>']).replace(/"p"|"s"/, () => `"${rng.int(1000)}"`).repeat(n));
         break;
       }
@@ -102,7 +102,7 @@ export function mutateXml(rng: Rng, xml: string): string {
         out = mutateNumber(rng, out);
         break;
       default: { // a huge text node or attribute
-        out = insertAt(rng, out, rng.pick(['x', '&amp;', ' ']).repeat(rng.pick([1000, 70_000, 300_000])));
+        out = insertAt(rng, out, rng.pick(['x', '&amp;', ' ']).repeat(rng.pick([1000, 1000, 1000, 20_000, 20_000, 300_000])));
       }
     }
   }
