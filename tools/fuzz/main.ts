@@ -1,11 +1,15 @@
 /**
- * `npm run fuzz -- --inputs N [--seed S] [--target sip|sdp|...[,...]] [--daemon-share F] [--index I]`
+ * `npm run fuzz -- --inputs N [--seed S] [--target sip|sdp|...[,...]] [--daemon-share F] [--index I] [--shards K]`
  *
  * Prints the run's JSON summary on stdout; progress and failures go to stderr, each failing
  * input to a JSON file outside the repository (its path is in the summary). Exits 1 when
  * the pass rule fails. `--index I` re-runs input I of the run with that seed alone.
+ * `--shards K` splits the inputs into K ranges run by K processes (one of them feeds the
+ * daemon, its share raised K-fold): the same inputs as one process would run, sooner.
  */
-import { runFuzz } from './run.js';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { mergeSummaries, runFuzz, type FuzzSummary } from './run.js';
 import { TARGET_NAMES, type TargetName } from './targets.js';
 
 function usage(msg: string): never {
@@ -14,8 +18,8 @@ function usage(msg: string): never {
 }
 
 function parseArgs(argv: readonly string[]) {
-  const o: { inputs: number; seed: number; targets?: TargetName[]; daemonShare: number; index?: number; failuresDir?: string } = {
-    inputs: 10_000, seed: 1, daemonShare: 0.02,
+  const o: { inputs: number; seed: number; targets?: TargetName[]; daemonShare: number; index?: number; failuresDir?: string; shards: number; from?: number; to?: number } = {
+    inputs: 10_000, seed: 1, daemonShare: 0.02, shards: 1,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -28,6 +32,14 @@ function parseArgs(argv: readonly string[]) {
       case '--daemon-share': if (!(n >= 0 && n <= 1)) usage('--daemon-share takes a fraction 0..1'); o.daemonShare = n; break;
       case '--index': if (!Number.isInteger(n) || n < 0) usage('--index takes an input number'); o.index = n; break;
       case '--failures': o.failuresDir = v; break;
+      case '--shards': if (!Number.isInteger(n) || n < 1 || n > 16) usage('--shards takes 1..16'); o.shards = n; break;
+      case '--range': { // internal: one shard's inputs, FROM:TO
+        const [from, to] = v.split(':').map(Number);
+        if (!Number.isInteger(from) || !Number.isInteger(to)) usage('--range takes FROM:TO');
+        o.from = from;
+        o.to = to;
+        break;
+      }
       case '--target': {
         const names = v.split(',');
         for (const t of names) if (!(TARGET_NAMES as readonly string[]).includes(t)) usage(`unknown target ${t}`);
@@ -40,7 +52,30 @@ function parseArgs(argv: readonly string[]) {
   return o;
 }
 
+/** Runs one shard as a child process (the same runner this process was started with). */
+function shard(k: number, args: ReturnType<typeof parseArgs>): Promise<FuzzSummary> {
+  const from = Math.floor((args.inputs * k) / args.shards);
+  const to = Math.floor((args.inputs * (k + 1)) / args.shards);
+  const argv = ['--inputs', String(args.inputs), '--seed', String(args.seed), '--range', `${from}:${to}`,
+    '--daemon-share', String(k === 0 ? Math.min(1, args.daemonShare * args.shards) : 0)];
+  if (args.targets) argv.push('--target', args.targets.join(','));
+  if (args.failuresDir) argv.push('--failures', args.failuresDir);
+  const child = spawn(process.execPath, [process.argv[1]!, fileURLToPath(import.meta.url), '--', ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+  return new Promise((resolve, reject) => child.on('exit', (code) => {
+    try {
+      resolve(JSON.parse(out) as FuzzSummary);
+    } catch {
+      reject(new Error(`shard ${k} exited ${code} without a summary`));
+    }
+  }));
+}
+
 const args = parseArgs(process.argv.slice(2).filter((a) => a !== '--'));
-const summary = await runFuzz({ ...args, progress: (line) => process.stderr.write(`${line}\n`) });
+const progress = (line: string): void => void process.stderr.write(`${line}\n`);
+const summary = args.shards > 1 && args.index === undefined
+  ? mergeSummaries(await Promise.all(Array.from({ length: args.shards }, (_, k) => shard(k, args))))
+  : await runFuzz({ ...args, progress });
 process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
 process.exitCode = summary.pass ? 0 : 1;

@@ -25,6 +25,9 @@ export interface FuzzOptions {
   daemonShare?: number;
   /** Run this one input only (with the same seed and targets it had). */
   index?: number;
+  /** Run inputs [from, to) of the N only: one shard of a run split over processes. */
+  from?: number;
+  to?: number;
   /** An input that costs more CPU time than this, on three tries, is a hang. */
   hangMs?: number;
   /** An input that takes longer than this by the clock, on three tries, is a hang too (a stall). */
@@ -177,7 +180,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzSummary> {
   let probe: DaemonProbe | null = null;
   let daemon: DaemonSummary | null = null;
   const networkInputs = (n: number): number => Math.round(n * share * targets.filter((t) => t === 'sip' || t === 'sip-stream').length / targets.length);
-  const warmup = Math.max(20, Math.min(500, Math.floor(networkInputs(opts.inputs) / 10)));
+  const warmup = Math.max(20, Math.min(500, Math.floor(networkInputs((opts.to ?? opts.inputs) - (opts.from ?? 0)) / 10)));
   let sentToDaemon = 0;
   let afterWarmup: DaemonReading | null = null;
 
@@ -194,8 +197,8 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzSummary> {
 
   try {
     if (share > 0 && opts.index === undefined) probe = await DaemonProbe.start(join(work, 'daemon'));
-    const first = opts.index ?? 0;
-    const last = opts.index ?? opts.inputs - 1;
+    const first = opts.index ?? opts.from ?? 0;
+    const last = opts.index ?? (opts.to ?? opts.inputs) - 1;
     for (let i = first; i <= last; i++) {
       const name = targets[i % targets.length]!;
       const inputSeed = Rng.inputSeed(opts.seed, i);
@@ -286,5 +289,41 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzSummary> {
     fuzzerHeapMiB: { before: heapBefore, after: heapMiB(gc) },
     daemon,
     pass: crashes === 0 && hangs === 0 && (daemon === null || daemon.pass),
+  };
+}
+
+/** One summary of a run split into shards (input ranges run by separate processes). */
+export function mergeSummaries(parts: readonly FuzzSummary[]): FuzzSummary {
+  const perTarget: Record<string, TargetStats> = {};
+  for (const p of parts) {
+    for (const [name, t] of Object.entries(p.perTarget)) {
+      const m = (perTarget[name] ??= { inputs: 0, accepted: 0, rejected: 0, crashes: 0, hangs: 0, maxMs: 0, maxWallMs: 0, meanMs: 0 });
+      m.meanMs = (m.meanMs * m.inputs + t.meanMs * t.inputs) / Math.max(1, m.inputs + t.inputs);
+      m.inputs += t.inputs;
+      m.accepted += t.accepted;
+      m.rejected += t.rejected;
+      m.crashes += t.crashes;
+      m.hangs += t.hangs;
+      m.maxMs = Math.max(m.maxMs, t.maxMs);
+      m.maxWallMs = Math.max(m.maxWallMs, t.maxWallMs);
+    }
+  }
+  for (const t of Object.values(perTarget)) t.meanMs = Math.round(t.meanMs * 1000) / 1000;
+  const daemon = parts.find((p) => p.daemon !== null)?.daemon ?? null;
+  const first = parts[0]!;
+  return {
+    seed: first.seed,
+    inputs: parts.reduce((s, p) => s + p.inputs, 0),
+    hangLimitMs: first.hangLimitMs,
+    stallLimitMs: first.stallLimitMs,
+    seconds: Math.max(...parts.map((p) => p.seconds)),
+    perTarget,
+    crashes: parts.reduce((s, p) => s + p.crashes, 0),
+    hangs: parts.reduce((s, p) => s + p.hangs, 0),
+    maxMs: Math.max(...parts.map((p) => p.maxMs)),
+    failures: parts.flatMap((p) => p.failures),
+    fuzzerHeapMiB: { before: Math.max(...parts.map((p) => p.fuzzerHeapMiB.before)), after: Math.max(...parts.map((p) => p.fuzzerHeapMiB.after)) },
+    daemon,
+    pass: parts.every((p) => p.pass),
   };
 }
