@@ -7,7 +7,7 @@
  * `--shards K` splits the inputs into K ranges run by K processes (one of them feeds the
  * daemon, its share raised K-fold): the same inputs as one process would run, sooner.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { mergeSummaries, runFuzz, type FuzzSummary } from './run.js';
 import { TARGET_NAMES, type TargetName } from './targets.js';
@@ -61,6 +61,7 @@ function shard(k: number, args: ReturnType<typeof parseArgs>): Promise<FuzzSumma
   if (args.targets) argv.push('--target', args.targets.join(','));
   if (args.failuresDir) argv.push('--failures', args.failuresDir);
   const child = spawn(process.execPath, [process.argv[1]!, fileURLToPath(import.meta.url), '--', ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
   return new Promise((resolve, reject) => child.on('exit', (code) => {
@@ -70,6 +71,16 @@ function shard(k: number, args: ReturnType<typeof parseArgs>): Promise<FuzzSumma
       reject(new Error(`shard ${k} exited ${code} without a summary`));
     }
   }));
+}
+
+const children: ChildProcess[] = [];
+// A signal ends the run through process.exit, so that the runs' exit handlers clean up; the
+// shards get the same signal.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    for (const c of children) c.kill(sig);
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  });
 }
 
 const args = parseArgs(process.argv.slice(2).filter((a) => a !== '--'));

@@ -195,6 +195,14 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzSummary> {
     say(`${kind}: ${input.target} input ${index} (seed ${opts.seed}): ${error} -> ${file}`);
   };
 
+  // Interrupted (the CLI turns SIGINT and SIGTERM into an exit), the run still removes its
+  // folders and stops its daemon.
+  const onExit = (): void => {
+    probe?.daemon.proc.kill('SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+    rmSync(scratch, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   try {
     if (share > 0 && opts.index === undefined) probe = await DaemonProbe.start(join(work, 'daemon'));
     const first = opts.index ?? opts.from ?? 0;
@@ -264,8 +272,8 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzSummary> {
     }
   } finally {
     await probe?.stop();
-    rmSync(work, { recursive: true, force: true });
-    rmSync(scratch, { recursive: true, force: true });
+    process.removeListener('exit', onExit);
+    onExit();
   }
   const all = Object.values(perTarget);
   const crashes = all.reduce((s, t) => s + t.crashes, 0);
