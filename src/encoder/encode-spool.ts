@@ -28,7 +28,7 @@ import { createOpusEncoder, OPUS_PRE_SKIP_48K, type OpusEncoderHandle } from './
 import { OggOpusWriter } from './ogg.js';
 import { FrameEncoder, SAMPLES_48K_PER_FRAME } from './frame-encoder.js';
 import { LegPipeline } from './leg-pipeline.js';
-import { parseRecordJson, scanSpool } from './spool-scan.js';
+import { parseRecordJson, scanSpool, usableMeta } from './spool-scan.js';
 import { threadCpuMicros } from './cpu-time.js';
 
 export interface EncodeJob {
@@ -135,8 +135,8 @@ export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
       if (Number.isFinite(r.time) && r.time > now) now = r.time;
       switch (r.type) {
         case RecordType.Meta: {
-          const m = parseRecordJson<RecordingMeta>(r.payload);
-          if (m && Array.isArray(m.legs)) {
+          const m = parseRecordJson<unknown>(r.payload);
+          if (usableMeta(m)) {
             metaSeen = true;
             for (const d of m.legs) ensureLeg(d);
           }

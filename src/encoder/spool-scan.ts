@@ -36,6 +36,18 @@ export function parseRecordJson<T>(payload: Buffer): T | null {
   }
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+
+/**
+ * Whether a META payload has the shape the encoder reads: a finite answer time and legs
+ * that are objects with a list of format objects. A damaged record can be valid JSON of
+ * another shape (a leg of null, formats of a string); it is skipped like unparseable JSON.
+ */
+export function usableMeta(m: unknown): m is RecordingMeta {
+  if (!isObject(m) || !Number.isFinite(m['answeredAt']) || !Array.isArray(m['legs'])) return false;
+  return m['legs'].every((leg: unknown) => isObject(leg) && (leg['formats'] === undefined || (Array.isArray(leg['formats']) && leg['formats'].every(isObject))));
+}
+
 export async function scanSpool(path: string): Promise<SpoolScan> {
   let meta: RecordingMeta | null = null;
   const formats = new Map<string, MediaFormat>();
@@ -56,8 +68,8 @@ export async function scanSpool(path: string): Promise<SpoolScan> {
         if (pkt.type === 'sr') aligner.noteSenderReport(r.leg, { ssrc: pkt.ssrc, ntpMs: ntpToEpochMs(pkt.ntpSeconds, pkt.ntpFraction), rtpTimestamp: pkt.rtpTimestamp });
       }
     } else if (r.type === RecordType.Meta) {
-      const m = parseRecordJson<RecordingMeta>(r.payload);
-      if (m && Number.isFinite(m.answeredAt) && Array.isArray(m.legs)) {
+      const m = parseRecordJson<unknown>(r.payload);
+      if (usableMeta(m)) {
         meta = m;
         for (const leg of m.legs) {
           for (const f of leg.formats ?? []) {

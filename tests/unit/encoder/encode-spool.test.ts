@@ -1,9 +1,10 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeSpool, type EncodeJob, type EncodeResult } from '../../../src/encoder/encode-spool.js';
 import { MASKED_DTMF_DIGIT } from '../../../src/encoder/dtmf.js';
+import { RECORD_HEADER_BYTES, RecordType, writeRecordHeader } from '../../../src/spool/format.js';
 import { channelOf, decodeWithFfmpeg, peak, toneLevel, writeSpoolFixture, type FixtureSpec } from '../../support/spool-fixture.js';
 import { tempDir } from '../../support/cleanup.js';
 
@@ -321,6 +322,19 @@ describe('encodeSpool', () => {
     });
     const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [e.name]));
     expect(walk(join(dir, 'recordings')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('skips a damaged META that is valid JSON of another shape (a leg of null, as the fuzzer made it)', async () => {
+    const name = `call${++n}`;
+    const fx = await writeSpoolFixture({ path: join(dir, `${name}.spool`), durationMs: 1000, legs: [{ index: 0, channel: 0, codec: 'PCMU', toneHz: 440 }] });
+    const payload = Buffer.from('{"answeredAt":1,"legs":[null]}', 'utf8');
+    const rec = Buffer.alloc(RECORD_HEADER_BYTES + payload.length);
+    writeRecordHeader(rec, 0, RecordType.Meta, 0, payload.length, Date.now());
+    payload.copy(rec, RECORD_HEADER_BYTES);
+    appendFileSync(fx.path, rec);
+    const result = await encodeSpool({ spoolPath: fx.path, storageDir: dir, id: `01JTEST${String(n).padStart(19, '0')}`, complexity: 5, bitrate: 32000, skipSilence: false, maskDtmf: false });
+    expect(result.legs.map((l) => l.index)).toEqual([0]);
+    expect(result.legs[0]!.packets).toBeGreaterThan(40);
   });
 });
 
