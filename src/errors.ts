@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   TALLENNE_NO_PORTS: 'the RTP port range is exhausted',
   TALLENNE_DISK_LOW: 'free space on the data disk is below the configured floor',
   TALLENNE_SPOOL_CORRUPT: 'a spool file is damaged',
+  TALLENNE_SPOOL_KEY: 'a sealed spool cannot be opened: its key cannot be unwrapped or does not fit',
   TALLENNE_ENCODE_FAILED: 'encoding a recording failed',
   TALLENNE_NOT_FOUND: 'no such recording',
   TALLENNE_ERASURE_REFUSED: 'the retention policy does not allow erasure',

@@ -91,8 +91,10 @@ export class Metrics {
     const rtf = new Gauge({ name: 'tallenne_encode_realtime_factor', help: 'Seconds of audio encoded per CPU second (last recordings, higher is faster).', registers: [r] });
     let audioSec = 0;
     let cpuSec = 0;
+    const spoolRejected = new Counter({ name: 'tallenne_spool_records_rejected_total', help: 'Sealed spool records that failed authentication when read (tampered or damaged on disk) and were left out.', registers: [r] });
     s.finaliser.on('recorded', (entry, result) => {
       calls.inc({ result: entry.status === 'truncated' ? 'truncated' : 'recorded' });
+      spoolRejected.inc(result.spoolRecordsRejected);
       encodeDuration.observe(result.encodeCpuMs / 1000);
       // An exponentially weighted ratio keeps the gauge current without unbounded history.
       audioSec = audioSec * 0.9 + result.audioMs / 1000;

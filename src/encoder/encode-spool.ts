@@ -39,6 +39,8 @@ export interface EncodeJob {
   bitrate: number;
   skipSilence: boolean;
   maskDtmf: boolean;
+  /** A sealed spool's data key, unwrapped by the finaliser (absent for a plain spool). */
+  spoolKey?: Uint8Array;
 }
 
 export interface EncodeResult {
@@ -60,6 +62,8 @@ export interface EncodeResult {
   encodeCpuMs: number;
   framesEncoded: number;
   framesSkipped: number;
+  /** Sealed spool records that failed authentication and were left out. */
+  spoolRecordsRejected: number;
 }
 
 /** End reason recorded when the spool has no END record (the daemon died mid-call). */
@@ -71,7 +75,7 @@ const SPURT_IDLE_MS = 200;
 
 export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
   const cpuStart = threadCpuMicros();
-  const scan = await scanSpool(job.spoolPath);
+  const scan = await scanSpool(job.spoolPath, job.spoolKey);
   const meta = scan.meta;
   const answeredAt = meta.answeredAt;
   const endedAt = Math.max(answeredAt, scan.end ? scan.end.endedAt : scan.lastTime);
@@ -131,7 +135,7 @@ export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
     let now = -Infinity;
     let metaSeen = false;
     const header = newRtpHeader();
-    await readSpool(job.spoolPath, (r) => {
+    const read = await readSpool(job.spoolPath, (r) => {
       if (Number.isFinite(r.time) && r.time > now) now = r.time;
       switch (r.type) {
         case RecordType.Meta: {
@@ -154,7 +158,7 @@ export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
       }
       for (const leg of legs.values()) if (leg.spurtOpen && now - leg.lastArrival > SPURT_IDLE_MS) leg.flushSpurt();
       timeline.advance(Math.floor(((now - answeredAt) * outRate) / 1000), sink);
-    });
+    }, { key: job.spoolKey });
     for (const leg of legs.values()) leg.finish();
     timeline.finish(sink);
     frames.finish();
@@ -184,6 +188,7 @@ export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
       encodeCpuMs: Math.round((threadCpuMicros() - cpuStart) / 1000),
       framesEncoded: frames.framesEncoded,
       framesSkipped: frames.framesSkipped,
+      spoolRecordsRejected: read.rejected,
     };
   } catch (e) {
     if (fdOpen) closeSync(fd);

@@ -36,7 +36,7 @@ export function parseRecordJson<T>(payload: Buffer): T | null {
   }
 }
 
-export async function scanSpool(path: string): Promise<SpoolScan> {
+export async function scanSpool(path: string, key?: Uint8Array): Promise<SpoolScan> {
   let meta: RecordingMeta | null = null;
   const formats = new Map<string, MediaFormat>();
   let end: SpoolEnd | null = null;
@@ -76,7 +76,7 @@ export async function scanSpool(path: string): Promise<SpoolScan> {
       const e = parseRecordJson<SpoolEnd>(r.payload);
       if (e && Number.isFinite(e.endedAt)) end = e;
     }
-  });
+  }, { key });
   if (!meta) throw new TallenneError('TALLENNE_SPOOL_CORRUPT', `${path}: no usable META record`);
   return { meta, allFormats: [...formats.values()], end, lastTime, pauses, srShifts: aligner.shifts() };
 }
