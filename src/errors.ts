@@ -26,6 +26,11 @@ export const ERROR_CODES = {
   TALLENNE_ERASURE_REFUSED: 'the retention policy does not allow erasure',
   TALLENNE_AUDIT_BROKEN: 'the audit chain does not verify',
   TALLENNE_INDEX_VERSION: 'the index was written by a newer tallenne',
+  TALLENNE_KEY_FILE_INSECURE: 'a key file may be read or changed by group or others',
+  TALLENNE_KEY_FILE_INVALID: 'the master key file is missing, unreadable or damaged',
+  TALLENNE_KEY_UNKNOWN: 'data is wrapped under a master key the key file does not hold',
+  TALLENNE_KEY_IN_USE: 'the master key still wraps data keys (or is the current key)',
+  TALLENNE_DECRYPT_FAILED: 'encrypted data failed authentication: damaged, tampered, reordered, or the wrong key',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
