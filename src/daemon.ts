@@ -21,6 +21,7 @@ import { rtpCounters } from './rtp/counters.js';
 import { EncoderPool } from './encoder/pool.js';
 import { openIndex, type RecordingIndex } from './index/index.js';
 import { NumberHasher } from './privacy/numbers.js';
+import { Keyring } from './crypto/keyring.js';
 import { LocalAudioStore } from './storage/audio-store.js';
 import { Purger } from './retention/purge.js';
 import { HttpApi } from './api/http.js';
@@ -67,6 +68,10 @@ export class Daemon {
     const hasher = NumberHasher.open(c.privacy.hash_key_file);
     if (hasher.created) this.log.info({ file: c.privacy.hash_key_file }, 'created the number hash key (mode 0600); back it up: without it numbers cannot be looked up');
     if (hasher.insecurePermissions) this.log.warn({ file: c.privacy.hash_key_file }, 'the number hash key file is readable by group or others; chmod 600 it');
+    // With encryption off an existing key file is still opened, so spools sealed before the
+    // switch are recovered; without one, sealed spools wait (TALLENNE_SPOOL_KEY) for it.
+    const keyring = c.encryption.enabled ? Keyring.open(c.encryption) : Keyring.openIfPresent(c.encryption);
+    if (keyring?.created) this.log.info({ file: c.encryption.master_key_file }, 'created the master key file (mode 0600); back it up apart from the recordings');
     this.index = await openIndex(c.storage.dir);
     this.encoder = new EncoderPool({ workers: c.encoder.workers ?? Math.max(1, availableParallelism() - 1) });
     this.ports = new PortAllocator({ address: c.rtp.address, min: c.rtp.port_min, max: c.rtp.port_max });
@@ -81,10 +86,11 @@ export class Daemon {
       store: this.store,
       hasher,
       spoolDir,
+      ...(c.encryption.enabled && keyring ? { spoolKeys: keyring } : {}),
       // The user agent needs the manager first; it exists before any call can be hung up.
       hangUp: (dialogId) => this.ua?.hangUp(dialogId, 'local'),
     });
-    this.finaliser = new Finaliser({ config, log: this.log.child({ component: 'calls' }), encoder: this.encoder, index: this.index, spoolDir });
+    this.finaliser = new Finaliser({ config, log: this.log.child({ component: 'calls' }), encoder: this.encoder, index: this.index, spoolDir, ...(keyring ? { spoolKeys: keyring } : {}) });
     this.manager.on('ended', (session, closed) => this.finaliser.take({ id: session.id, spoolPath: session.spool.path, closed }));
     this.sipTransport = new SocketTransport({
       listen: c.sip.listen,

@@ -19,7 +19,7 @@ import type { RecordingEntry } from '../types.js';
 import { withRetention } from '../retention/policy.js';
 import { entryFrom } from './recording-meta.js';
 import { spoolKeyOf } from '../spool/reader.js';
-import type { SpoolKeyWrapper } from '../spool/cipher.js';
+import type { KeyWrapper } from '../crypto/keyring.js';
 
 export interface FinaliserEvents {
   recorded: [entry: RecordingEntry, result: EncodeResult];
@@ -38,7 +38,7 @@ export interface FinaliserDeps {
    * The key ring, when spools may be sealed: each sealed spool's data key is unwrapped here
    * and handed to the encoder with the job, so the master key never leaves this thread.
    */
-  readonly spoolKeys?: SpoolKeyWrapper;
+  readonly spoolKeys?: KeyWrapper;
   /** Backoff of retries; defaults: 30 s doubling up to 10 min. */
   readonly retry?: { readonly baseMs: number; readonly maxMs: number };
 }

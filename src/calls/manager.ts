@@ -25,7 +25,8 @@ import { REJECTIONS, isRejectionCode, type Rejection, type RejectionCode } from 
 import type { PortAllocator, PortPair } from '../rtp/ports.js';
 import type { RtpCounters } from '../rtp/counters.js';
 import { SpoolWriter } from '../spool/writer.js';
-import { newSpoolKey, type SpoolKeyWrapper } from '../spool/cipher.js';
+import { newSpoolKey } from '../spool/cipher.js';
+import type { KeyWrapper } from '../crypto/keyring.js';
 import { protectNumber, type NumberHasher } from '../privacy/numbers.js';
 import type { CodecName } from '../types.js';
 
@@ -56,7 +57,7 @@ export interface ManagerDeps {
   /** Where spools are written (the Finaliser reads them from there). */
   readonly spoolDir: string;
   /** The key ring when spools are sealed (encryption at rest): each call gets its own data key. */
-  readonly spoolKeys?: SpoolKeyWrapper;
+  readonly spoolKeys?: KeyWrapper;
   /** Ends a dialog from our side with a BYE; the user agent then reports `ended`. */
   readonly hangUp: (dialogId: string) => void;
 }

@@ -14,24 +14,11 @@
  * the header's own nonce and the header bytes as AAD: it proves the key before any record
  * is read, so a wrong key is one clean error rather than every record refused.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { TallenneError } from '../errors.js';
-
-/** A wrapped data key as the key ring gives it: a JSON object, opaque to the spool. */
-export type WrappedSpoolKey = { readonly [field: string]: unknown };
-
-/**
- * What the spool needs from the key ring. `context` binds a wrapped key to the spool it
- * belongs to (the key ring authenticates it with the key), so a header copied onto another
- * spool does not unwrap.
- */
-export interface SpoolKeyWrapper {
-  wrap(dataKey: Buffer, context: string): WrappedSpoolKey;
-  unwrap(wrapped: WrappedSpoolKey, context: string): Buffer;
-}
+import { DATA_KEY_BYTES, newDataKey, type KeyWrapper, type WrappedKey } from '../crypto/keyring.js';
 
 export const SPOOL_CIPHER = 'aes-256-gcm';
-export const SPOOL_KEY_BYTES = 32;
 export const SPOOL_TAG_BYTES = 16;
 /** Upper bound of the sealed header's JSON; a longer claim means a damaged file. */
 export const MAX_SEALED_HEADER_BYTES = 16 * 1024;
@@ -46,15 +33,18 @@ export interface SpoolKey {
   readonly header: Buffer;
 }
 
-/** The context a spool's key is wrapped under: the recording id. */
+/**
+ * The context a spool's key is wrapped under (the key ring binds it into the wrapping), so
+ * a header copied onto another call's spool does not unwrap.
+ */
 export function spoolKeyContext(id: string): string {
-  return `tallenne-spool:${id}`;
+  return `spool:${id}`;
 }
 
-/** Draws a call's data key and wraps it for the spool's header. */
-export function newSpoolKey(wrapper: SpoolKeyWrapper, id: string): SpoolKey {
-  const key = randomBytes(SPOOL_KEY_BYTES);
-  const json = Buffer.from(JSON.stringify({ cipher: SPOOL_CIPHER, key: wrapper.wrap(key, spoolKeyContext(id)) }), 'utf8');
+/** Draws a call's data key and wraps it under the current master key for the header. */
+export function newSpoolKey(wrapper: KeyWrapper, id: string): SpoolKey {
+  const { key, wrapped } = newDataKey(wrapper, spoolKeyContext(id));
+  const json = Buffer.from(JSON.stringify({ cipher: SPOOL_CIPHER, key: wrapped }), 'utf8');
   const header = Buffer.allocUnsafe(4 + json.length + SPOOL_TAG_BYTES);
   header.writeUInt32LE(json.length, 0);
   json.copy(header, 4);
@@ -64,7 +54,7 @@ export function newSpoolKey(wrapper: SpoolKeyWrapper, id: string): SpoolKey {
 
 /** The parsed header of a sealed spool. */
 export interface SealedSpoolHeader {
-  readonly wrapped: WrappedSpoolKey;
+  readonly wrapped: WrappedKey;
   /** The header's JSON bytes and check tag, for checkSpoolKey. */
   readonly json: Buffer;
   readonly check: Buffer;
@@ -87,14 +77,16 @@ export function parseSealedHeader(buf: Buffer): { header: SealedSpoolHeader; byt
   } catch {
     return null;
   }
-  const p = parsed as { cipher?: unknown; key?: unknown };
+  const p = parsed as { cipher?: unknown; key?: Partial<Record<keyof WrappedKey, unknown>> | null };
   if (typeof parsed !== 'object' || parsed === null || p.cipher !== SPOOL_CIPHER || typeof p.key !== 'object' || p.key === null) return null;
-  return { header: { wrapped: p.key as WrappedSpoolKey, json: Buffer.from(json), check: Buffer.from(buf.subarray(4 + hlen, bytes)) }, bytes };
+  const { keyId, iv, data } = p.key;
+  if (typeof keyId !== 'string' || typeof iv !== 'string' || typeof data !== 'string') return null;
+  return { header: { wrapped: { keyId, iv, data }, json: Buffer.from(json), check: Buffer.from(buf.subarray(4 + hlen, bytes)) }, bytes };
 }
 
 /** Throws TALLENNE_SPOOL_KEY unless `key` is the key the header was sealed with. */
 export function checkSpoolKey(header: SealedSpoolHeader, key: Uint8Array): void {
-  if (key.length !== SPOOL_KEY_BYTES || !open(key, nonceFor(DOMAIN_HEADER, 0), header.json, EMPTY, header.check)) {
+  if (key.length !== DATA_KEY_BYTES || !open(key, nonceFor(DOMAIN_HEADER, 0), header.json, EMPTY, header.check)) {
     throw new TallenneError('TALLENNE_SPOOL_KEY', 'the key does not open this spool');
   }
 }

@@ -6,7 +6,8 @@
  */
 import { open } from 'node:fs/promises';
 import { MAX_RECORD_PAYLOAD, RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, SPOOL_MAGIC_SEALED } from './format.js';
-import { MAX_SEALED_HEADER_BYTES, RecordOpener, SPOOL_TAG_BYTES, checkSpoolKey, parseSealedHeader, spoolKeyContext, type SealedSpoolHeader, type SpoolKeyWrapper } from './cipher.js';
+import { MAX_SEALED_HEADER_BYTES, RecordOpener, SPOOL_TAG_BYTES, checkSpoolKey, parseSealedHeader, spoolKeyContext, type SealedSpoolHeader } from './cipher.js';
+import type { KeyWrapper } from '../crypto/keyring.js';
 import { TallenneError } from '../errors.js';
 
 export interface SpoolRecord {
@@ -66,17 +67,13 @@ const READ_BYTES = 256 * 1024;
 
 /**
  * The data key of recording `id`'s spool, unwrapped by the key ring and checked against the
- * header; undefined for a plain spool. Throws TALLENNE_SPOOL_KEY when it cannot be had.
+ * header; undefined for a plain spool. The key ring's errors (TALLENNE_KEY_UNKNOWN,
+ * TALLENNE_DECRYPT_FAILED) pass through; a key that does not fit is TALLENNE_SPOOL_KEY.
  */
-export async function spoolKeyOf(path: string, id: string, keys: SpoolKeyWrapper): Promise<Buffer | undefined> {
+export async function spoolKeyOf(path: string, id: string, keys: KeyWrapper): Promise<Buffer | undefined> {
   const head = await readSpoolHeader(path);
   if (!head.sealed) return undefined;
-  let key: Buffer;
-  try {
-    key = keys.unwrap(head.header.wrapped, spoolKeyContext(id));
-  } catch (e) {
-    throw new TallenneError('TALLENNE_SPOOL_KEY', `${path}: the spool's key cannot be unwrapped: ${(e as Error).message}`, { cause: e });
-  }
+  const key = keys.unwrap(head.header.wrapped, spoolKeyContext(id));
   checkSpoolKey(head.header, key);
   return key;
 }
