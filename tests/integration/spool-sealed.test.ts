@@ -6,7 +6,7 @@
  * then killed, and the next start recovers the call as `truncated` with both tones.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDaemon, removeDir, type DaemonHandle } from '../support/daemon.js';
 import { SipTestClient, answerMedia } from '../support/sip-client.js';
@@ -19,7 +19,8 @@ import { answerCrypto, cryptoLine, newKey, senderPolicy, toSrtpOffer } from '../
 import { tempDir } from '../support/cleanup.js';
 import { Keyring } from '../../src/crypto/keyring.js';
 import { readSpool, spoolKeyOf } from '../../src/spool/reader.js';
-import { RecordType, SPOOL_MAGIC_SEALED } from '../../src/spool/format.js';
+import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC_SEALED } from '../../src/spool/format.js';
+import { SPOOL_TAG_BYTES } from '../../src/spool/cipher.js';
 import type { RecordingEntry } from '../../src/types.js';
 
 const TONES = [440, 1000] as const;
@@ -38,6 +39,8 @@ describe('the spool at rest', () => {
   let clear: Buffer[] = [];
   let entry: RecordingEntry;
   let dir = '';
+  let metrics = '';
+  let warned: unknown;
 
   beforeAll(async () => {
     const d = await startDaemon();
@@ -74,10 +77,21 @@ describe('the spool at rest', () => {
     }
     clear = clear.filter((c, i) => clear.findIndex((x) => x.equals(c)) === i);
 
+    // One bit of the 20th RTP record's ciphertext, as a failing disk might flip it.
+    const spoolPath = join(d.dir, 'data', 'spool', `${id}.spool`);
+    const file = readFileSync(spoolPath);
+    let at = SPOOL_MAGIC_SEALED.length;
+    at += 4 + file.readUInt32LE(at) + SPOOL_TAG_BYTES;
+    for (let rtp = 0; ; at += RECORD_HEADER_BYTES + file.readUInt32LE(at + 4)) if (file[at] === RecordType.Rtp && ++rtp === 20) break;
+    file[at + RECORD_HEADER_BYTES + 30]! ^= 0x04;
+    writeFileSync(spoolPath, file);
+
     const again = await startDaemon({ dir: d.dir, configText: readFileSync(d.configFile, 'utf8') });
     daemons.push(again);
     await again.waitForLog((l) => l.msg === 'recording stored' && l.recording === id, 30_000);
     entry = await storedEntry(join(d.dir, 'data'), id);
+    warned = again.logs.find((l) => l.level === 'warn' && l.msg.startsWith('spool records failed authentication'))?.records;
+    metrics = await (await fetch(`http://127.0.0.1:${again.httpPort}/metrics`)).text();
   }, 60_000);
 
   afterAll(async () => {
@@ -121,7 +135,9 @@ describe('the spool at rest', () => {
     for (const k of [...keys.map((x) => x.base64), ...answered]) expect(json.includes(k.slice(0, 16))).toBe(false);
   });
 
-  it('recovers the call cut by SIGKILL as truncated, with both tones', () => {
+  it('recovers the call cut by SIGKILL as truncated, with both tones, the damaged record left out and counted', () => {
+    expect(warned).toBe(1);
+    expect(metrics).toMatch(/^tallenne_spool_records_rejected_total 1$/m);
     expect(entry.status).toBe('truncated');
     expect(entry.durationMs).toBeGreaterThan(1500);
     expect(entry.legs.every((l) => l.packets > 50)).toBe(true);
