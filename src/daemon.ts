@@ -22,6 +22,7 @@ import { EncoderPool } from './encoder/pool.js';
 import { openIndex, type RecordingIndex } from './index/index.js';
 import { NumberHasher } from './privacy/numbers.js';
 import { LocalAudioStore } from './storage/audio-store.js';
+import { keyringFor } from './crypto/keyring.js';
 import { Purger } from './retention/purge.js';
 import { HttpApi } from './api/http.js';
 import { Metrics } from './api/metrics.js';
@@ -63,7 +64,10 @@ export class Daemon {
     // First, so a bad key file stops the start before anything is opened.
     const usesTls = c.sip.listen.some((l) => l.transport === 'tls');
     const tlsMaterial = usesTls ? loadTlsMaterial(c.tls) : undefined;
-    this.store = new LocalAudioStore(c.storage.dir);
+    // Likewise the master keys: a key file others may read stops the start (TALLENNE_KEY_FILE_INSECURE).
+    const keyring = keyringFor(c.encryption, { create: true });
+    if (keyring?.created) this.log.warn({ file: keyring.file, keyId: keyring.currentKeyId }, 'created the master key file (mode 0600); back it up apart from the recordings: without it no recording can be played');
+    this.store = new LocalAudioStore(c.storage.dir, { keys: keyring });
     const hasher = NumberHasher.open(c.privacy.hash_key_file);
     if (hasher.created) this.log.info({ file: c.privacy.hash_key_file }, 'created the number hash key (mode 0600); back it up: without it numbers cannot be looked up');
     if (hasher.insecurePermissions) this.log.warn({ file: c.privacy.hash_key_file }, 'the number hash key file is readable by group or others; chmod 600 it');
@@ -84,7 +88,10 @@ export class Daemon {
       // The user agent needs the manager first; it exists before any call can be hung up.
       hangUp: (dialogId) => this.ua?.hangUp(dialogId, 'local'),
     });
-    this.finaliser = new Finaliser({ config, log: this.log.child({ component: 'calls' }), encoder: this.encoder, index: this.index, spoolDir });
+    this.finaliser = new Finaliser({
+      config, log: this.log.child({ component: 'calls' }), encoder: this.encoder, index: this.index, spoolDir,
+      keys: c.encryption.enabled ? keyring : null,
+    });
     this.manager.on('ended', (session, closed) => this.finaliser.take({ id: session.id, spoolPath: session.spool.path, closed }));
     this.sipTransport = new SocketTransport({
       listen: c.sip.listen,

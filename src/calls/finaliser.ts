@@ -17,6 +17,8 @@ import type { Logger } from '../log.js';
 import type { EncodeJob, EncodeResult } from '../encoder/encode-spool.js';
 import type { RecordingEntry } from '../types.js';
 import { withRetention } from '../retention/policy.js';
+import { newDataKey, type KeyWrapper } from '../crypto/keyring.js';
+import { dataKeyContext } from '../storage/audio-store.js';
 import { entryFrom } from './recording-meta.js';
 
 export interface FinaliserEvents {
@@ -32,6 +34,11 @@ export interface FinaliserDeps {
   readonly encoder: { encode(job: EncodeJob): Promise<EncodeResult> };
   readonly index: { put(entry: RecordingEntry): Promise<unknown> };
   readonly spoolDir: string;
+  /**
+   * Wraps a fresh data key for each recording (encryption at rest); null or absent writes
+   * plain files. The raw key goes to the encoder only; the wrapped one into the index entry.
+   */
+  readonly keys?: KeyWrapper | null;
   /** Backoff of retries; defaults: 30 s doubling up to 10 min. */
   readonly retry?: { readonly baseMs: number; readonly maxMs: number };
 }
@@ -104,11 +111,13 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
     const c = this.deps.config();
     const settings = { complexity: c.encoder.complexity, bitrate: c.encoder.bitrate, skipSilence: c.encoder.skip_silence, maskDtmf: c.privacy.mask_dtmf };
     try {
-      const result = await this.deps.encoder.encode({ spoolPath, storageDir: c.storage.dir, id, ...settings });
-      const entry = withRetention(entryFrom(result), c.retention, { defaultCountry: c.privacy.default_country });
+      const sealed = this.deps.keys ? newDataKey(this.deps.keys, dataKeyContext(id)) : null;
+      const result = await this.deps.encoder.encode({ spoolPath, storageDir: c.storage.dir, id, ...settings, ...(sealed ? { dataKey: sealed.key } : {}) });
+      const plain = withRetention(entryFrom(result), c.retention, { defaultCountry: c.privacy.default_country });
+      const entry: RecordingEntry = sealed ? { ...plain, dataKey: sealed.wrapped } : plain;
       await this.deps.index.put(entry);
       await unlink(spoolPath);
-      log.info({ status: entry.status, durationMs: entry.durationMs, bytes: entry.fileBytes, file: entry.file, encoder: settings }, 'recording stored');
+      log.info({ status: entry.status, durationMs: entry.durationMs, bytes: entry.fileBytes, file: entry.file, encoder: settings, ...(sealed ? { masterKey: sealed.wrapped.keyId } : {}) }, 'recording stored');
       this.emit('recorded', entry, result);
     } catch (e) {
       // Counted once per recording; the spool stays and later attempts may still store it.
