@@ -21,8 +21,8 @@ import { rtpCounters } from './rtp/counters.js';
 import { EncoderPool } from './encoder/pool.js';
 import { openIndex, type RecordingIndex } from './index/index.js';
 import { NumberHasher } from './privacy/numbers.js';
-import { Keyring } from './crypto/keyring.js';
 import { LocalAudioStore } from './storage/audio-store.js';
+import { keyringFor } from './crypto/keyring.js';
 import { Purger } from './retention/purge.js';
 import { HttpApi } from './api/http.js';
 import { Metrics } from './api/metrics.js';
@@ -64,14 +64,13 @@ export class Daemon {
     // First, so a bad key file stops the start before anything is opened.
     const usesTls = c.sip.listen.some((l) => l.transport === 'tls');
     const tlsMaterial = usesTls ? loadTlsMaterial(c.tls) : undefined;
-    this.store = new LocalAudioStore(c.storage.dir);
+    // Likewise the master keys: a key file others may read stops the start (TALLENNE_KEY_FILE_INSECURE).
+    const keyring = keyringFor(c.encryption, { create: true });
+    if (keyring?.created) this.log.warn({ file: keyring.file, keyId: keyring.currentKeyId }, 'created the master key file (mode 0600); back it up apart from the recordings: without it no recording can be played');
+    this.store = new LocalAudioStore(c.storage.dir, { keys: keyring });
     const hasher = NumberHasher.open(c.privacy.hash_key_file);
     if (hasher.created) this.log.info({ file: c.privacy.hash_key_file }, 'created the number hash key (mode 0600); back it up: without it numbers cannot be looked up');
     if (hasher.insecurePermissions) this.log.warn({ file: c.privacy.hash_key_file }, 'the number hash key file is readable by group or others; chmod 600 it');
-    // With encryption off an existing key file is still opened, so spools sealed before the
-    // switch are recovered; without one, sealed spools wait (TALLENNE_SPOOL_KEY) for it.
-    const keyring = c.encryption.enabled ? Keyring.open(c.encryption) : Keyring.openIfPresent(c.encryption);
-    if (keyring?.created) this.log.info({ file: c.encryption.master_key_file }, 'created the master key file (mode 0600); back it up apart from the recordings');
     this.index = await openIndex(c.storage.dir);
     this.encoder = new EncoderPool({ workers: c.encoder.workers ?? Math.max(1, availableParallelism() - 1) });
     this.ports = new PortAllocator({ address: c.rtp.address, min: c.rtp.port_min, max: c.rtp.port_max });
@@ -90,7 +89,13 @@ export class Daemon {
       // The user agent needs the manager first; it exists before any call can be hung up.
       hangUp: (dialogId) => this.ua?.hangUp(dialogId, 'local'),
     });
-    this.finaliser = new Finaliser({ config, log: this.log.child({ component: 'calls' }), encoder: this.encoder, index: this.index, spoolDir, ...(keyring ? { spoolKeys: keyring } : {}) });
+    this.finaliser = new Finaliser({
+      config, log: this.log.child({ component: 'calls' }), encoder: this.encoder, index: this.index, spoolDir,
+      keys: c.encryption.enabled ? keyring : null,
+      // Spools are opened with any key file present, so those sealed before encryption was
+      // turned off are still recovered; without one they wait (TALLENNE_SPOOL_KEY).
+      ...(keyring ? { spoolKeys: keyring } : {}),
+    });
     this.manager.on('ended', (session, closed) => this.finaliser.take({ id: session.id, spoolPath: session.spool.path, closed }));
     this.sipTransport = new SocketTransport({
       listen: c.sip.listen,

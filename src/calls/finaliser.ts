@@ -17,9 +17,10 @@ import type { Logger } from '../log.js';
 import type { EncodeJob, EncodeResult } from '../encoder/encode-spool.js';
 import type { RecordingEntry } from '../types.js';
 import { withRetention } from '../retention/policy.js';
+import { newDataKey, type KeyWrapper } from '../crypto/keyring.js';
+import { dataKeyContext } from '../storage/audio-store.js';
 import { entryFrom } from './recording-meta.js';
 import { spoolKeyOf } from '../spool/reader.js';
-import type { KeyWrapper } from '../crypto/keyring.js';
 
 export interface FinaliserEvents {
   recorded: [entry: RecordingEntry, result: EncodeResult];
@@ -34,6 +35,11 @@ export interface FinaliserDeps {
   readonly encoder: { encode(job: EncodeJob): Promise<EncodeResult> };
   readonly index: { put(entry: RecordingEntry): Promise<unknown> };
   readonly spoolDir: string;
+  /**
+   * Wraps a fresh data key for each recording (encryption at rest); null or absent writes
+   * plain files. The raw key goes to the encoder only; the wrapped one into the index entry.
+   */
+  readonly keys?: KeyWrapper | null;
   /**
    * The key ring, when spools may be sealed: each sealed spool's data key is unwrapped here
    * and handed to the encoder with the job, so the master key never leaves this thread.
@@ -113,12 +119,14 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
     let spoolKey: Buffer | undefined;
     try {
       spoolKey = this.deps.spoolKeys ? await spoolKeyOf(spoolPath, id, this.deps.spoolKeys) : undefined;
-      const result = await this.deps.encoder.encode({ spoolPath, storageDir: c.storage.dir, id, ...settings, ...(spoolKey ? { spoolKey } : {}) });
-      const entry = withRetention(entryFrom(result), c.retention, { defaultCountry: c.privacy.default_country });
+      const sealed = this.deps.keys ? newDataKey(this.deps.keys, dataKeyContext(id)) : null;
+      const result = await this.deps.encoder.encode({ spoolPath, storageDir: c.storage.dir, id, ...settings, ...(spoolKey ? { spoolKey } : {}), ...(sealed ? { dataKey: sealed.key } : {}) });
+      const plain = withRetention(entryFrom(result), c.retention, { defaultCountry: c.privacy.default_country });
+      const entry: RecordingEntry = sealed ? { ...plain, dataKey: sealed.wrapped } : plain;
       await this.deps.index.put(entry);
       await unlink(spoolPath);
       if (result.spoolRecordsRejected > 0) log.warn({ records: result.spoolRecordsRejected }, 'spool records failed authentication and were left out (tampered or damaged on disk)');
-      log.info({ status: entry.status, durationMs: entry.durationMs, bytes: entry.fileBytes, file: entry.file, encoder: settings }, 'recording stored');
+      log.info({ status: entry.status, durationMs: entry.durationMs, bytes: entry.fileBytes, file: entry.file, encoder: settings, ...(sealed ? { masterKey: sealed.wrapped.keyId } : {}) }, 'recording stored');
       this.emit('recorded', entry, result);
     } catch (e) {
       // Counted once per recording; the spool stays and later attempts may still store it.

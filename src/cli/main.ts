@@ -12,6 +12,7 @@ import { describeConfig, diffConfig } from '../config/describe.js';
 import { ConfigError, TallenneError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { tlsFileProblems } from '../sip/tls.js';
+import { keyFileProblems } from '../crypto/keyring.js';
 import { parseArgs, flagString, type CliContext, type CliIo } from './context.js';
 
 const USAGE = `usage: tallenne COMMAND [options]
@@ -24,6 +25,7 @@ const USAGE = `usage: tallenne COMMAND [options]
   audit list [--json] | verify
   users add|list|disable ...          users of the recordings API and the web page
   tokens create|revoke ...            their API tokens
+  keys list|rotate|retire ...         master keys of encryption at rest
   version
 
 Without --config, TALLENNE_CONFIG or the embedded config/tallenne.toml is used.
@@ -63,7 +65,10 @@ async function checkConfig(argv: string[]): Promise<number> {
   const effective = describeConfig(loaded.config);
   io.out(JSON.stringify(effective, null, 2));
   // The [tls] files as the daemon would read them at start (paths only, never contents).
-  const tlsProblems = loaded.config.sip.listen.some((l) => l.transport === 'tls') ? tlsFileProblems(loaded.config.tls) : [];
+  const tlsProblems = [
+    ...(loaded.config.sip.listen.some((l) => l.transport === 'tls') ? tlsFileProblems(loaded.config.tls) : []),
+    ...keyFileProblems(loaded.config.encryption),
+  ];
   if (tlsProblems.length > 0) {
     io.err(new ConfigError(tlsProblems, loaded.file).message);
     return 2;
@@ -143,13 +148,14 @@ async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-type RegisterCommand = 'recordings' | 'retention' | 'audit' | 'users' | 'tokens';
+type RegisterCommand = 'recordings' | 'retention' | 'audit' | 'users' | 'tokens' | 'keys';
 const REGISTER_COMMANDS = {
   recordings: () => import('./recordings.js'),
   retention: () => import('./retention.js'),
   audit: () => import('./audit.js'),
   users: () => import('./users.js'),
   tokens: () => import('./tokens.js'),
+  keys: () => import('./keys.js'),
 } satisfies Record<RegisterCommand, () => Promise<{ run(argv: string[], ctx: CliContext): Promise<number> }>>;
 
 async function dispatchRegister(cmd: RegisterCommand, argv: string[]): Promise<number> {
@@ -173,6 +179,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'audit':
     case 'users':
     case 'tokens':
+    case 'keys':
       return dispatchRegister(cmd, rest);
     case 'version':
     case '--version': {

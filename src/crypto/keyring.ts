@@ -295,3 +295,25 @@ export function newDataKey(wrapper: KeyWrapper, context: string): { key: Buffer;
   const key = randomBytes(DATA_KEY_BYTES);
   return { key, wrapped: wrapper.wrap(key, context) };
 }
+
+/**
+ * The keyring a process needs under `[encryption]`. The daemon (`create`) with encryption on
+ * opens the key file, creating it on first start. Otherwise (encryption off, or a CLI
+ * command) the file is read when it exists, so recordings encrypted earlier can still be
+ * read; without it there is nothing encrypted this process could open.
+ */
+export function keyringFor(enc: KeyringConfig & { readonly enabled: boolean }, opts: { create: boolean }): Keyring | null {
+  if (enc.enabled && opts.create) return Keyring.open(enc, { create: true });
+  return Keyring.openIfPresent(enc);
+}
+
+/** What `check-config` reports about the key file: its mode, never its contents. */
+export function keyFileProblems(enc: KeyringConfig): string[] {
+  try {
+    checkMode(enc.master_key_file, statSync(enc.master_key_file).mode);
+    return [];
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    return [`encryption.master_key_file: ${(e as Error).message}`];
+  }
+}

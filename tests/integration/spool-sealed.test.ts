@@ -18,6 +18,8 @@ import { decodeWithFfmpeg, tonePower } from '../support/audio.js';
 import { answerCrypto, cryptoLine, newKey, senderPolicy, toSrtpOffer } from '../support/srtp-offer.js';
 import { tempDir } from '../support/cleanup.js';
 import { Keyring } from '../../src/crypto/keyring.js';
+import { LocalAudioStore } from '../../src/storage/audio-store.js';
+import { exportAudioToFile } from '../../src/storage/audio-export.js';
 import { readSpool, spoolKeyOf } from '../../src/spool/reader.js';
 import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC_SEALED } from '../../src/spool/format.js';
 import { SPOOL_TAG_BYTES } from '../../src/spool/cipher.js';
@@ -43,7 +45,7 @@ describe('the spool at rest', () => {
   let warned: unknown;
 
   beforeAll(async () => {
-    const d = await startDaemon();
+    const d = await startDaemon({ set: { encryption: 'enabled = true' } });
     daemons.push(d);
     dir = d.dir;
     const client = new SipTestClient('udp', d.udpPort);
@@ -115,7 +117,7 @@ describe('the spool at rest', () => {
   });
 
   it('opens with the recorder\'s key ring: the copy holds the decrypted audio, still without an SDES key', async () => {
-    const ring = Keyring.open({ master_key_file: join(dir, 'var', 'master.key') }, { create: false });
+    const ring = Keyring.open({ master_key_file: join(dir, 'data', 'master.key') }, { create: false });
     const key = await spoolKeyOf(copyPath, id, ring);
     expect(key).toBeDefined();
     const found = new Set<string>();
@@ -135,13 +137,17 @@ describe('the spool at rest', () => {
     for (const k of [...keys.map((x) => x.base64), ...answered]) expect(json.includes(k.slice(0, 16))).toBe(false);
   });
 
-  it('recovers the call cut by SIGKILL as truncated, with both tones, the damaged record left out and counted', () => {
+  it('recovers the call cut by SIGKILL as truncated, with both tones, the damaged record left out and counted', async () => {
     expect(warned).toBe(1);
     expect(metrics).toMatch(/^tallenne_spool_records_rejected_total 1$/m);
     expect(entry.status).toBe('truncated');
     expect(entry.durationMs).toBeGreaterThan(1500);
     expect(entry.legs.every((l) => l.packets > 50)).toBe(true);
-    const pcm = decodeWithFfmpeg(join(dir, 'data', entry.file));
+    // The stored file is encrypted too: read it through the store, as an export does.
+    const ring = Keyring.open({ master_key_file: join(dir, 'data', 'master.key') }, { create: false });
+    const out = join(tempDir('spool-export'), 'call.opus');
+    await exportAudioToFile(new LocalAudioStore(join(dir, 'data'), { keys: ring }), entry, 'opus', out);
+    const pcm = decodeWithFfmpeg(out);
     for (const [ch, hz] of TONES.entries()) expect(tonePower(pcm.channels[ch]!, 8000, hz, 8000 * 0.3, 8000 * 1.5)).toBeGreaterThan(0.3);
   });
 });
