@@ -23,6 +23,7 @@ import { EncoderPool } from './encoder/pool.js';
 import { openIndex, type RecordingIndex } from './index/index.js';
 import { NumberHasher } from './privacy/numbers.js';
 import { LocalAudioStore } from './storage/audio-store.js';
+import { keyringFor } from './crypto/keyring.js';
 import { Purger } from './retention/purge.js';
 import { HttpApi } from './api/http.js';
 import { Metrics } from './api/metrics.js';
@@ -67,7 +68,9 @@ export class Daemon {
     const loose = configKeyFileProblems(c);
     if (loose.length > 0) throw new KeyFileError(loose);
     const tls = this.loadTls(c);
-    this.store = new LocalAudioStore(c.storage.dir);
+    const keyring = keyringFor(c.encryption, { create: true });
+    if (keyring?.created) this.log.warn({ file: keyring.file, keyId: keyring.currentKeyId }, 'created the master key file (mode 0600); back it up apart from the recordings: without it no recording can be played');
+    this.store = new LocalAudioStore(c.storage.dir, { keys: keyring });
     const hasher = NumberHasher.open(c.privacy.hash_key_file);
     if (hasher.created) this.log.info({ file: c.privacy.hash_key_file }, 'created the number hash key (mode 0600); back it up: without it numbers cannot be looked up');
     this.index = await openIndex(c.storage.dir);
@@ -84,10 +87,17 @@ export class Daemon {
       store: this.store,
       hasher,
       spoolDir,
+      ...(c.encryption.enabled && keyring ? { spoolKeys: keyring } : {}),
       // The user agent needs the manager first; it exists before any call can be hung up.
       hangUp: (dialogId) => this.ua?.hangUp(dialogId, 'local'),
     });
-    this.finaliser = new Finaliser({ config, log: this.log.child({ component: 'calls' }), encoder: this.encoder, index: this.index, spoolDir });
+    this.finaliser = new Finaliser({
+      config, log: this.log.child({ component: 'calls' }), encoder: this.encoder, index: this.index, spoolDir,
+      keys: c.encryption.enabled ? keyring : null,
+      // Spools are opened with any key file present, so those sealed before encryption was
+      // turned off are still recovered; without one they wait (TALLENNE_SPOOL_KEY).
+      ...(keyring ? { spoolKeys: keyring } : {}),
+    });
     this.manager.on('ended', (session, closed) => this.finaliser.take({ id: session.id, spoolPath: session.spool.path, closed }));
     this.sipTransport = new SocketTransport({
       listen: c.sip.listen,

@@ -21,11 +21,16 @@ export const ERROR_CODES = {
   TALLENNE_NO_PORTS: 'the RTP port range is exhausted',
   TALLENNE_DISK_LOW: 'free space on the data disk is below the configured floor',
   TALLENNE_SPOOL_CORRUPT: 'a spool file is damaged',
+  TALLENNE_SPOOL_KEY: 'a sealed spool cannot be opened: its key cannot be unwrapped or does not fit',
   TALLENNE_ENCODE_FAILED: 'encoding a recording failed',
   TALLENNE_NOT_FOUND: 'no such recording',
   TALLENNE_ERASURE_REFUSED: 'the retention policy does not allow erasure',
   TALLENNE_AUDIT_BROKEN: 'the audit chain does not verify',
   TALLENNE_INDEX_VERSION: 'the index was written by a newer tallenne',
+  TALLENNE_KEY_FILE_INVALID: 'the master key file is missing, unreadable or damaged',
+  TALLENNE_KEY_UNKNOWN: 'data is wrapped under a master key the key file does not hold',
+  TALLENNE_KEY_IN_USE: 'the master key still wraps data keys (or is the current key)',
+  TALLENNE_DECRYPT_FAILED: 'encrypted data failed authentication: damaged, tampered, reordered, or the wrong key',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -4,6 +4,8 @@
  * name: those live only in memory inside a CallSession (see src/calls/).
  */
 
+import type { WrappedKey } from './crypto/keyring.js';
+
 export type Role = 'customer' | 'agent' | 'other';
 export type Direction = 'inbound' | 'outbound' | 'internal' | 'unknown';
 
@@ -114,7 +116,13 @@ export interface RecordingEntry extends Omit<RecordingMeta, 'legs'> {
   readonly dtmf: readonly DtmfEvent[];
   /** Path of the audio relative to storage.dir, e.g. "recordings/2026/11/22/<id>.opus". */
   readonly file: string;
+  /** Plaintext bytes of the audio (what a reader gets), whatever it takes on disk. */
   readonly fileBytes: number;
+  /**
+   * The audio's data key wrapped by a master key (encryption at rest); absent for a plain
+   * file. Destroying it is what makes the audio unrecoverable (src/retention/destroy.ts).
+   */
+  readonly dataKey?: WrappedKey;
   readonly sampleRate: number;
   readonly channels: number;
   /** Set by the register: expiry times and the policy that gave them. */

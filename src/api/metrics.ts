@@ -47,7 +47,7 @@ export interface MetricSources {
   readonly rtp: RtpCounters;
   readonly encoder: { readonly queueLength: number; readonly busy: number };
   readonly index: { count(): number };
-  readonly store: { freeBytes(): number; volumeBytes(): number; usedBytes(): number };
+  readonly store: { freeBytes(): number; volumeBytes(): number; usedBytes(): number; readonly decryptFailures: number };
   readonly ports: { readonly inUse: number; readonly total: number };
   readonly purger: { readonly runs: number; readonly purgedTotal: { readonly audio: number; readonly metadata: number } };
   /** This build and recorder: the labels of tallenne_build_info. */
@@ -95,8 +95,10 @@ export class Metrics {
     const rtf = new Gauge({ name: 'tallenne_encode_realtime_factor', help: 'Seconds of audio encoded per CPU second (last recordings, higher is faster).', registers: [r] });
     let audioSec = 0;
     let cpuSec = 0;
+    const spoolRejected = new Counter({ name: 'tallenne_spool_records_rejected_total', help: 'Sealed spool records that failed authentication when read (tampered or damaged on disk) and were left out.', registers: [r] });
     s.finaliser.on('recorded', (entry, result) => {
       calls.inc({ result: entry.status === 'truncated' ? 'truncated' : 'recorded' });
+      spoolRejected.inc(result.spoolRecordsRejected);
       encodeDuration.observe(result.encodeCpuMs / 1000);
       // An exponentially weighted ratio keeps the gauge current without unbounded history.
       audioSec = audioSec * 0.9 + result.audioMs / 1000;
@@ -152,6 +154,10 @@ export class Metrics {
     new Gauge({ name: 'tallenne_recordings_stored', help: 'Recordings in the index.', registers: [r], collect() { this.set(src.index.count()); } });
     new Gauge({ name: 'tallenne_storage_bytes', help: 'Bytes of stored audio (refreshed at most once a minute).', registers: [r], collect() { this.set(self.usedBytes()); } });
     new Gauge({ name: 'tallenne_storage_size_bytes', help: 'Size of the data volume.', registers: [r], collect() { this.set(src.store.volumeBytes()); } });
+    new Counter({
+      name: 'tallenne_audio_decrypt_failures_total', help: 'Audio reads refused: a chunk or wrapped data key did not authenticate, or its master key is not held.', registers: [r],
+      collect() { mirror(this, {}, src.store.decryptFailures); },
+    });
     new Gauge({ name: 'tallenne_storage_free_bytes', help: 'Free bytes on the data volume.', registers: [r], collect() { this.set(src.store.freeBytes()); } });
     new Counter({
       name: 'tallenne_retention_purged_total', help: 'Recordings destroyed by retention, by what was destroyed (audio or metadata).', labelNames: ['kind'], registers: [r],

@@ -17,7 +17,10 @@ import type { Logger } from '../log.js';
 import type { EncodeJob, EncodeResult } from '../encoder/encode-spool.js';
 import type { RecordingEntry } from '../types.js';
 import { withRetention } from '../retention/policy.js';
+import { newDataKey, type KeyWrapper } from '../crypto/keyring.js';
+import { dataKeyContext } from '../storage/audio-store.js';
 import { entryFrom } from './recording-meta.js';
+import { spoolKeyOf } from '../spool/reader.js';
 
 export interface FinaliserEvents {
   recorded: [entry: RecordingEntry, result: EncodeResult];
@@ -32,6 +35,16 @@ export interface FinaliserDeps {
   readonly encoder: { encode(job: EncodeJob): Promise<EncodeResult> };
   readonly index: { put(entry: RecordingEntry): Promise<unknown> };
   readonly spoolDir: string;
+  /**
+   * Wraps a fresh data key for each recording (encryption at rest); null or absent writes
+   * plain files. The raw key goes to the encoder only; the wrapped one into the index entry.
+   */
+  readonly keys?: KeyWrapper | null;
+  /**
+   * The key ring, when spools may be sealed: each sealed spool's data key is unwrapped here
+   * and handed to the encoder with the job, so the master key never leaves this thread.
+   */
+  readonly spoolKeys?: KeyWrapper;
   /** Backoff of retries; defaults: 30 s doubling up to 10 min. */
   readonly retry?: { readonly baseMs: number; readonly maxMs: number };
 }
@@ -103,12 +116,17 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
     const log = this.deps.log.child({ recording: id });
     const c = this.deps.config();
     const settings = { complexity: c.encoder.complexity, bitrate: c.encoder.bitrate, skipSilence: c.encoder.skip_silence, maskDtmf: c.privacy.mask_dtmf };
+    let spoolKey: Buffer | undefined;
     try {
-      const result = await this.deps.encoder.encode({ spoolPath, storageDir: c.storage.dir, id, ...settings });
-      const entry = withRetention(entryFrom(result), c.retention, { defaultCountry: c.privacy.default_country });
+      spoolKey = this.deps.spoolKeys ? await spoolKeyOf(spoolPath, id, this.deps.spoolKeys) : undefined;
+      const sealed = this.deps.keys ? newDataKey(this.deps.keys, dataKeyContext(id)) : null;
+      const result = await this.deps.encoder.encode({ spoolPath, storageDir: c.storage.dir, id, ...settings, ...(spoolKey ? { spoolKey } : {}), ...(sealed ? { dataKey: sealed.key } : {}) });
+      const plain = withRetention(entryFrom(result), c.retention, { defaultCountry: c.privacy.default_country });
+      const entry: RecordingEntry = sealed ? { ...plain, dataKey: sealed.wrapped } : plain;
       await this.deps.index.put(entry);
       await unlink(spoolPath);
-      log.info({ status: entry.status, durationMs: entry.durationMs, bytes: entry.fileBytes, file: entry.file, encoder: settings }, 'recording stored');
+      if (result.spoolRecordsRejected > 0) log.warn({ records: result.spoolRecordsRejected }, 'spool records failed authentication and were left out (tampered or damaged on disk)');
+      log.info({ status: entry.status, durationMs: entry.durationMs, bytes: entry.fileBytes, file: entry.file, encoder: settings, ...(sealed ? { masterKey: sealed.wrapped.keyId } : {}) }, 'recording stored');
       this.emit('recorded', entry, result);
     } catch (e) {
       // Counted once per recording; the spool stays and later attempts may still store it.
@@ -117,6 +135,8 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
       log.error({ err: e, attempt, retryInMs }, retryInMs === null
         ? 'finalising the recording failed; the spool is kept and finalised at the next start'
         : 'finalising the recording failed; the spool is kept and tried again');
+    } finally {
+      spoolKey?.fill(0);
     }
   }
 

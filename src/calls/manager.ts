@@ -25,6 +25,8 @@ import { REJECTIONS, isRejectionCode, type Rejection, type RejectionCode } from 
 import type { PortAllocator, PortPair } from '../rtp/ports.js';
 import type { RtpCounters } from '../rtp/counters.js';
 import { SpoolWriter } from '../spool/writer.js';
+import { newSpoolKey } from '../spool/cipher.js';
+import type { KeyWrapper } from '../crypto/keyring.js';
 import { protectNumber, type NumberHasher } from '../privacy/numbers.js';
 import type { CodecName } from '../types.js';
 
@@ -54,6 +56,8 @@ export interface ManagerDeps {
   readonly hasher: NumberHasher;
   /** Where spools are written (the Finaliser reads them from there). */
   readonly spoolDir: string;
+  /** The key ring when spools are sealed (encryption at rest): each call gets its own data key. */
+  readonly spoolKeys?: KeyWrapper;
   /** Ends a dialog from our side with a BYE; the user agent then reports `ended`. */
   readonly hangUp: (dialogId: string) => void;
 }
@@ -166,7 +170,8 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     const log = this.deps.log.child({ recording: id });
     let spool: SpoolWriter;
     try {
-      spool = new SpoolWriter(join(this.deps.spoolDir, `${id}.spool`));
+      const keys = this.deps.spoolKeys;
+      spool = new SpoolWriter(join(this.deps.spoolDir, `${id}.spool`), keys ? newSpoolKey(keys, id) : undefined);
     } catch (e) {
       for (const p of pairs) this.deps.ports.release(p);
       return this.reject(req, 'TALLENNE_SPOOL_UNWRITABLE', `cannot create a spool file: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);

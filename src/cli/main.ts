@@ -26,6 +26,7 @@ const USAGE = `usage: tallenne COMMAND [options]
   audit list [--json] | verify
   users add|list|disable ...          users of the recordings API and the web page
   tokens create|revoke ...            their API tokens
+  keys list|rotate|retire ...         master keys of encryption at rest
   version
 
 Without --config, TALLENNE_CONFIG or the embedded config/tallenne.toml is used.
@@ -152,13 +153,14 @@ async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-type RegisterCommand = 'recordings' | 'retention' | 'audit' | 'users' | 'tokens';
+type RegisterCommand = 'recordings' | 'retention' | 'audit' | 'users' | 'tokens' | 'keys';
 const REGISTER_COMMANDS = {
   recordings: () => import('./recordings.js'),
   retention: () => import('./retention.js'),
   audit: () => import('./audit.js'),
   users: () => import('./users.js'),
   tokens: () => import('./tokens.js'),
+  keys: () => import('./keys.js'),
 } satisfies Record<RegisterCommand, () => Promise<{ run(argv: string[], ctx: CliContext): Promise<number> }>>;
 
 async function dispatchRegister(cmd: RegisterCommand, argv: string[]): Promise<number> {
@@ -182,6 +184,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'audit':
     case 'users':
     case 'tokens':
+    case 'keys':
       return dispatchRegister(cmd, rest);
     case 'version':
     case '--version': {

@@ -75,6 +75,7 @@ function resolvePaths(c: Config, baseDir: string): Config {
     ...c,
     storage: { ...c.storage, dir: abs(c.storage.dir) },
     privacy: { ...c.privacy, hash_key_file: abs(c.privacy.hash_key_file) },
+    encryption: { ...c.encryption, master_key_file: abs(c.encryption.master_key_file) },
     auth: c.auth.oidc?.client_secret_file ? { ...c.auth, oidc: { ...c.auth.oidc, client_secret_file: abs(c.auth.oidc.client_secret_file) } } : c.auth,
     tls: {
       ...c.tls,

@@ -256,6 +256,13 @@ export const configSchema = z.strictObject({
     hash_key_file: z.string().default('./var/number-hash.key'),
     mask_dtmf: z.boolean().default(false),
   }).prefault({}),
+  /** Encryption at rest of the recordings (src/crypto/, src/storage/). */
+  encryption: z.strictObject({
+    /** Encrypt each new recording under its own data key; false writes plain Ogg Opus. */
+    enabled: z.boolean().default(true),
+    /** The master keys that wrap the data keys (created with mode 0600 if absent). */
+    master_key_file: z.string().default('./var/master.key'),
+  }).prefault({}),
   roles: z.strictObject({
     service_numbers: z.array(z.string()).default([]),
     internal_pattern: regex.prefault('^\\d{3,5}$'),

@@ -12,10 +12,9 @@
  *      passes them.
  * Memory is bounded by the timeline's rings and one Ogg page, whatever the call's length.
  *
- * The file is written to the AudioStore's temp path and committed (fsync + rename); the
- * spool is left in place for the caller to delete once the index entry is durable.
+ * The file is written through an AudioStore writer (encrypted when the job carries a data
+ * key) and committed (fsync + rename); the spool is left in place for the caller to delete once the index entry is durable.
  */
-import { closeSync, openSync, unlinkSync } from 'node:fs';
 import { readSpool } from '../spool/reader.js';
 import { RecordType } from '../spool/format.js';
 import { LocalAudioStore } from '../storage/audio-store.js';
@@ -39,6 +38,10 @@ export interface EncodeJob {
   bitrate: number;
   skipSilence: boolean;
   maskDtmf: boolean;
+  /** The recording's raw data key: the file is encrypted under it (its wrapped form is the Finaliser's). Absent: a plain file. */
+  dataKey?: Uint8Array;
+  /** A sealed spool's data key, unwrapped by the finaliser (absent for a plain spool). */
+  spoolKey?: Uint8Array;
 }
 
 export interface EncodeResult {
@@ -60,6 +63,8 @@ export interface EncodeResult {
   encodeCpuMs: number;
   framesEncoded: number;
   framesSkipped: number;
+  /** Sealed spool records that failed authentication and were left out. */
+  spoolRecordsRejected: number;
 }
 
 /** End reason recorded when the spool has no END record (the daemon died mid-call). */
@@ -71,7 +76,7 @@ const SPURT_IDLE_MS = 200;
 
 export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
   const cpuStart = threadCpuMicros();
-  const scan = await scanSpool(job.spoolPath);
+  const scan = await scanSpool(job.spoolPath, job.spoolKey);
   const meta = scan.meta;
   const answeredAt = meta.answeredAt;
   const endedAt = Math.max(answeredAt, scan.end ? scan.end.endedAt : scan.lastTime);
@@ -118,11 +123,9 @@ export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
 
   const store = new LocalAudioStore(job.storageDir);
   const key = store.keyFor(job.id, answeredAt);
-  const temp = store.tempPathFor(key);
-  const fd = openSync(temp, 'w', 0o640);
-  let fdOpen = true;
+  const out = store.createWriter(key, job.dataKey);
   try {
-    const ogg = new OggOpusWriter(fd, { channels: 2, channelMapping: 1, inputSampleRate: outRate, preSkip: OPUS_PRE_SKIP_48K });
+    const ogg = new OggOpusWriter(out, { channels: 2, channelMapping: 1, inputSampleRate: outRate, preSkip: OPUS_PRE_SKIP_48K });
     // The configured bitrate is the file's: each leg's stream gets half of it.
     const legEncoder = (): OpusEncoderHandle => createOpusEncoder({ sampleRate: outRate, channels: 1, bitrate: Math.round(job.bitrate / 2), complexity: job.complexity });
     const frames = new FrameEncoder([legEncoder(), legEncoder()], ogg, job.skipSilence, frameSamples);
@@ -131,7 +134,7 @@ export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
     let now = -Infinity;
     let metaSeen = false;
     const header = newRtpHeader();
-    await readSpool(job.spoolPath, (r) => {
+    const read = await readSpool(job.spoolPath, (r) => {
       if (Number.isFinite(r.time) && r.time > now) now = r.time;
       switch (r.type) {
         case RecordType.Meta: {
@@ -154,14 +157,12 @@ export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
       }
       for (const leg of legs.values()) if (leg.spurtOpen && now - leg.lastArrival > SPURT_IDLE_MS) leg.flushSpurt();
       timeline.advance(Math.floor(((now - answeredAt) * outRate) / 1000), sink);
-    });
+    }, { key: job.spoolKey });
     for (const leg of legs.values()) leg.finish();
     timeline.finish(sink);
     frames.finish();
     ogg.finish(total48k);
-    closeSync(fd);
-    fdOpen = false;
-    const fileBytes = store.commit(temp, key);
+    const fileBytes = out.commit();
 
     for (const d of meta.legs) ensureLeg(d);
     const legStats = [...legs.values()].sort((a, b) => a.index - b.index).map((l) => l.stats());
@@ -184,14 +185,10 @@ export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
       encodeCpuMs: Math.round((threadCpuMicros() - cpuStart) / 1000),
       framesEncoded: frames.framesEncoded,
       framesSkipped: frames.framesSkipped,
+      spoolRecordsRejected: read.rejected,
     };
   } catch (e) {
-    if (fdOpen) closeSync(fd);
-    try {
-      unlinkSync(temp);
-    } catch {
-      // Already gone (or committed): nothing to clean.
-    }
+    out.abort();
     if (e instanceof TallenneError) throw e;
     throw new TallenneError('TALLENNE_ENCODE_FAILED', `encoding ${job.id} failed: ${(e as Error).message}`, { cause: e });
   }

@@ -129,8 +129,11 @@ export function multistreamPacket(packets: readonly Buffer[]): Buffer {
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
+/** Where pages go: a file descriptor, or a sink such as the AudioStore's writer (which may encrypt). */
+export type PageSink = number | { write(page: Uint8Array): void };
+
 export class OggOpusWriter {
-  private readonly fd: number;
+  private readonly sink: PageSink;
   private readonly serial: number;
   private readonly preSkip: number;
   private sequence = 0;
@@ -143,9 +146,9 @@ export class OggOpusWriter {
   bytesWritten = 0;
   pagesWritten = 0;
 
-  constructor(fd: number, opts: OggOpusWriterOptions) {
+  constructor(sink: PageSink, opts: OggOpusWriterOptions) {
     if (opts.preSkip < 0 || opts.preSkip > 0xffff) throw new RangeError(`pre-skip ${opts.preSkip} out of range`);
-    this.fd = fd;
+    this.sink = sink;
     this.serial = (opts.serial ?? (Math.random() * 0x100000000) >>> 0) >>> 0;
     this.preSkip = opts.preSkip;
 
@@ -240,8 +243,10 @@ export class OggOpusWriter {
       o += p.length;
     }
     page.writeUInt32LE(oggCrc32(page), 22);
-    let off = 0;
-    while (off < page.length) off += writeSync(this.fd, page, off, page.length - off);
+    if (typeof this.sink === 'number') {
+      let off = 0;
+      while (off < page.length) off += writeSync(this.sink, page, off, page.length - off);
+    } else this.sink.write(page);
     this.bytesWritten += page.length;
     this.pagesWritten++;
   }

@@ -48,7 +48,7 @@ export function usableMeta(m: unknown): m is RecordingMeta {
   return m['legs'].every((leg: unknown) => isObject(leg) && (leg['formats'] === undefined || (Array.isArray(leg['formats']) && leg['formats'].every(isObject))));
 }
 
-export async function scanSpool(path: string): Promise<SpoolScan> {
+export async function scanSpool(path: string, key?: Uint8Array): Promise<SpoolScan> {
   let meta: RecordingMeta | null = null;
   const formats = new Map<string, MediaFormat>();
   let end: SpoolEnd | null = null;
@@ -88,7 +88,7 @@ export async function scanSpool(path: string): Promise<SpoolScan> {
       const e = parseRecordJson<SpoolEnd>(r.payload);
       if (e && Number.isFinite(e.endedAt)) end = e;
     }
-  });
+  }, { key });
   if (!meta) throw new TallenneError('TALLENNE_SPOOL_CORRUPT', `${path}: no usable META record`);
   return { meta, allFormats: [...formats.values()], end, lastTime, pauses, srShifts: aligner.shifts() };
 }

@@ -1,7 +1,8 @@
 /**
  * Encoder worker thread: takes one EncodeJob at a time from the pool and answers with the
  * result or with the error's code and message. A crash (an exception that escapes, or the
- * native code aborting) is seen by the pool as the thread's exit.
+ * native code aborting) is seen by the pool as the thread's exit. A sealed spool's key, which
+ * comes with the job, is overwritten once the job is done.
  */
 import { parentPort } from 'node:worker_threads';
 import { readlinkSync } from 'node:fs';
@@ -35,7 +36,7 @@ const port = parentPort;
 if (port) {
   lowerThreadPriority();
   port.on('message', (req: WorkerRequest) => {
-    encodeSpool(req.job).then(
+    encodeSpool(req.job).finally(() => req.job.spoolKey?.fill(0)).then(
       (result) => port.postMessage({ seq: req.seq, ok: true, result } satisfies WorkerReply),
       (err: unknown) => {
         const code = err instanceof TallenneError ? err.code : 'TALLENNE_ENCODE_FAILED';

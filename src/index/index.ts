@@ -15,11 +15,13 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 import type { RecordingEntry, RecordingStatus } from '../types.js';
+import type { WrappedKey } from '../crypto/keyring.js';
 import { TallenneError } from '../errors.js';
 import { LmdbAuditLog, type AuditInput, type AuditLog } from './audit.js';
 import { LmdbUserDirectory, type UserDirectory } from './users.js';
 import {
   AUDIO_EXPIRY_KIND,
+  DATA_KEY_KIND,
   LOOKUP_KINDS,
   METADATA_EXPIRY_KIND,
   TIME_KIND,
@@ -107,12 +109,27 @@ export interface RecordingIndex {
   /**
    * Records a destruction intent; false (and nothing written) when the entry is gone or the
    * condition no longer holds inside the write transaction (a hold placed meanwhile by
-   * another process, an expiry moved).
+   * another process, an expiry moved). In the same committed transaction the entry's
+   * wrapped data key is dropped: from then on the audio cannot be decrypted (crypto-shredding),
+   * whatever becomes of the file.
    */
   setIntent(id: string, intent: DestroyIntent, when?: IntentCondition): Promise<boolean>;
   getIntent(id: string): DestroyIntent | undefined;
   intents(limit: number): Array<{ id: string; intent: DestroyIntent }>;
   count(): number;
+  /** How many recordings' data keys each master key id wraps (ids the keyring no longer holds included). */
+  dataKeyUsage(): Array<{ keyId: string; recordings: number }>;
+  /** Up to `limit` recordings whose data key is wrapped under master key `keyId`. */
+  wrappedUnder(keyId: string, limit: number): RecordingEntry[];
+  /**
+   * Replaces recordings' wrapped data keys, each only if it is still wrapped under its
+   * `fromKeyId` (else skipped: purged, rewrapped meanwhile, or gone), in one committed
+   * transaction. Returns how many were replaced.
+   */
+  rewrapDataKeys(items: ReadonlyArray<{ id: string; fromKeyId: string; wrapped: WrappedKey }>): Promise<number>;
+  /** Small named records of the index's own (e.g. a key rotation in progress); undefined removes. */
+  getMark<T>(name: string): T | undefined;
+  setMark(name: string, value: unknown, opts?: { audit?: AuditInput }): Promise<void>;
   readonly schemaVersion: number;
   readonly audit: AuditLog;
   /** Users and API tokens of the access API. */
@@ -120,10 +137,12 @@ export interface RecordingIndex {
   close(): Promise<void>;
 }
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 const MAX_PAGE = 10_000;
 const MAX_ID_CHARS = 200;
 const HIGH_TIME = Number.MAX_SAFE_INTEGER;
+/** Sorts after any id or key id (they are ASCII). */
+const HIGH_STRING = '\uffff';
 
 type Migration = (ix: LmdbRecordingIndex) => void;
 
@@ -133,8 +152,9 @@ type Migration = (ix: LmdbRecordingIndex) => void;
  * v0 is a store written before versioning (or by a version that kept no secondary keys):
  * the secondary indexes are rebuilt from the recordings.
  * v1 → v2 adds the SIPREC group index: the secondary keys are rebuilt again.
+ * v2 → v3 adds the master-key index of wrapped data keys: rebuilt again.
  */
-const MIGRATIONS: Migration[] = [(ix) => ix.rebuildSecondaryKeys(), (ix) => ix.rebuildSecondaryKeys()];
+const MIGRATIONS: Migration[] = [(ix) => ix.rebuildSecondaryKeys(), (ix) => ix.rebuildSecondaryKeys(), (ix) => ix.rebuildSecondaryKeys()];
 
 export async function openIndex(storageDir: string, opts: { now?: () => number } = {}): Promise<RecordingIndex> {
   const path = join(storageDir, 'index');
@@ -274,7 +294,62 @@ class LmdbRecordingIndex implements RecordingIndex {
         if (exp === null || exp > when.expiredBy) return false;
       }
       this.intentDb.put(id, withoutUndefined(intent));
+      if (e.dataKey) {
+        const shredded = withoutUndefined({ ...e, dataKey: undefined });
+        this.recordings.put(id, shredded);
+        this.writeKeys(e, shredded);
+      }
       return true;
+    });
+  }
+
+  dataKeyUsage(): Array<{ keyId: string; recordings: number }> {
+    const out: Array<{ keyId: string; recordings: number }> = [];
+    let start: Key = [DATA_KEY_KIND];
+    for (;;) {
+      const next = [...this.idx.getKeys({ start, end: [DATA_KEY_KIND, HIGH_STRING], limit: 1 })][0] as IndexKey | undefined;
+      if (next === undefined) return out;
+      const keyId = next[1] as string;
+      out.push({ keyId, recordings: this.idx.getKeysCount({ start: [DATA_KEY_KIND, keyId], end: [DATA_KEY_KIND, keyId, HIGH_STRING] }) });
+      start = [DATA_KEY_KIND, keyId, HIGH_STRING];
+    }
+  }
+
+  wrappedUnder(keyId: string, limit: number): RecordingEntry[] {
+    const out: RecordingEntry[] = [];
+    for (const key of this.idx.getKeys({ start: [DATA_KEY_KIND, keyId], end: [DATA_KEY_KIND, keyId, HIGH_STRING], limit })) {
+      const e = this.recordings.get((key as IndexKey)[2] as string);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  async rewrapDataKeys(items: ReadonlyArray<{ id: string; fromKeyId: string; wrapped: WrappedKey }>): Promise<number> {
+    this.assertOpen();
+    return this.env.transaction(() => {
+      let n = 0;
+      for (const { id, fromKeyId, wrapped } of items) {
+        const before = this.recordings.get(id);
+        if (!before?.dataKey || before.dataKey.keyId !== fromKeyId) continue;
+        const after = { ...before, dataKey: wrapped };
+        this.recordings.put(id, after);
+        this.writeKeys(before, after);
+        n++;
+      }
+      return n;
+    });
+  }
+
+  getMark<T>(name: string): T | undefined {
+    return this.meta.get(`mark:${name}`) as T | undefined;
+  }
+
+  async setMark(name: string, value: unknown, opts: { audit?: AuditInput } = {}): Promise<void> {
+    this.assertOpen();
+    await this.env.transaction(() => {
+      if (value === undefined) this.meta.remove(`mark:${name}`);
+      else this.meta.put(`mark:${name}`, value);
+      if (opts.audit) this.auditLog.appendInTransaction(opts.audit);
     });
   }
 

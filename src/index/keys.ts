@@ -21,6 +21,8 @@ export const LOOKUP_KINDS = {
 export type LookupField = keyof typeof LOOKUP_KINDS;
 export const TIME_KIND = 't';
 export const AUDIO_EXPIRY_KIND = 'xa';
+/** [kind, masterKeyId, id]: which recordings' data keys each master key wraps (rotation, retirement). */
+export const DATA_KEY_KIND = 'mk';
 export const METADATA_EXPIRY_KIND = 'xm';
 
 /** Index values longer than this are not indexed (LMDB keys are limited to ~2 KB). */
@@ -78,6 +80,7 @@ export function keysOf(e: RecordingEntry): IndexKey[] {
   if (xa !== null) keys.push([AUDIO_EXPIRY_KIND, xa, e.id]);
   const xm = effectiveMetadataExpiry(e);
   if (xm !== null) keys.push([METADATA_EXPIRY_KIND, xm, e.id]);
+  if (e.dataKey && indexable(e.dataKey.keyId)) keys.push([DATA_KEY_KIND, e.dataKey.keyId, e.id]);
   return keys;
 }
 

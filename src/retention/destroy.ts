@@ -2,7 +2,9 @@
  * Crash-safe destruction of a recording's audio, or of the whole recording, in three
  * committed steps:
  *   1. intent: the index records what is about to go (and who asked, why) in a committed
- *      transaction, but only if it is still due (no hold placed meanwhile by another process);
+ *      transaction, but only if it is still due (no hold placed meanwhile by another process).
+ *      The same transaction drops the entry's wrapped data key: an encrypted file is
+ *      unreadable from here on (crypto-shredding), before and whether or not the file goes;
  *   2. file: the audio file is deleted through the AudioStore (a missing file is fine);
  *   3. index: the entry is marked audio-purged or removed, the intent dropped and the audit
  *      entry appended, all in one transaction.
@@ -81,7 +83,7 @@ export async function completeIntent(
   if (intent.kind === 'audio' && index.get(id) !== undefined) {
     const at = new Date(now()).toISOString();
     try {
-      await index.update(id, (e) => ({ ...e, audioPurgedAt: e.audioPurgedAt ?? at, fileBytes: 0 }), { clearIntent: true, audit });
+      await index.update(id, (e) => ({ ...e, audioPurgedAt: e.audioPurgedAt ?? at, fileBytes: 0, dataKey: undefined }), { clearIntent: true, audit });
     } catch (e) {
       // Removed by another process since the check: nothing left to mark, only the intent.
       if (!(e instanceof TallenneError && e.code === 'TALLENNE_NOT_FOUND')) throw e;

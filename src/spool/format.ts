@@ -1,8 +1,13 @@
 /**
  * The spool: one append-only file per call, the durable truth while the call lives.
  *
- *   file   = MAGIC(8) record*
+ *   plain  = MAGIC(8) record*                      (version 1: TLNSPL01)
+ *   sealed = MAGIC_SEALED(8) header record*        (version 2: TLNSPL02, see cipher.ts)
  *   record = type:u8 leg:u8 reserved:u16 length:u32 time:f64 payload[length]
+ *
+ * In a sealed spool a record's payload is its AES-256-GCM ciphertext and tag (`length`
+ * counts both), and the 16 header bytes are authenticated with it. Readers take both
+ * versions, so spools left by an older daemon are still recovered.
  *
  * `time` is the arrival time in epoch milliseconds (fractional). `leg` of an RTP/RTCP record is
  * the LegDescriptor.index of the leg (its m-line index in the offer), not its position. A record cut short by a
@@ -10,6 +15,7 @@
  * number or a name: META is the masked RecordingMeta.
  */
 export const SPOOL_MAGIC = Buffer.from('TLNSPL01', 'latin1');
+export const SPOOL_MAGIC_SEALED = Buffer.from('TLNSPL02', 'latin1');
 export const RECORD_HEADER_BYTES = 16;
 /** Upper bound of one record's payload; longer claims mean a damaged file. */
 export const MAX_RECORD_PAYLOAD = 1 << 20;

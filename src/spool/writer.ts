@@ -4,12 +4,16 @@
  * background when full or when flush() runs (the SpoolFlusher calls it on a timer), so the
  * cost per packet is one memcpy and no allocation.
  *
+ * Given a SpoolKey, the writer seals every record (cipher.ts) as it copies it in: no clear
+ * payload reaches the chunk, let alone the disk, and the key is overwritten on close.
+ *
  * A write error (ENOSPC, EIO) is fatal for the writer: it keeps what is on disk, stops
  * taking data (the END record too, so the recording is finalised as truncated), and reports
  * the error once through onError.
  */
-import { openSync, writeSync, write as fsWrite, fsync as fsFsync, close as fsClose } from 'node:fs';
-import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, writeRecordHeader, type SpoolEnd, type SpoolEvent } from './format.js';
+import { openSync, writeSync, closeSync, write as fsWrite, fsync as fsFsync, close as fsClose } from 'node:fs';
+import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, SPOOL_MAGIC_SEALED, writeRecordHeader, type SpoolEnd, type SpoolEvent } from './format.js';
+import { RecordSealer, SPOOL_TAG_BYTES, type SpoolKey } from './cipher.js';
 import type { RecordingMeta } from '../types.js';
 
 const CHUNK_BYTES = 64 * 1024;
@@ -26,15 +30,35 @@ export class SpoolWriter {
   private failed: Error | null = null;
   private closed = false;
   private drainWaiters: Array<() => void> = [];
+  private readonly sealer: RecordSealer | null;
+  /** Bytes a record takes beyond its payload: the header, and the tag when sealed. */
+  private readonly overhead: number;
   bytesWritten = 0;
   onError: ((err: Error) => void) | null = null;
 
-  constructor(path: string) {
+  /** `key`: seal every record under this call's data key (the writer takes it over). */
+  constructor(path: string, key?: SpoolKey) {
     this.path = path;
-    this.fd = openSync(path, 'wx', 0o600);
-    writeSync(this.fd, SPOOL_MAGIC);
-    this.bytesWritten = SPOOL_MAGIC.length;
+    const head = key ? Buffer.concat([SPOOL_MAGIC_SEALED, key.header]) : SPOOL_MAGIC;
+    let fd = -1;
+    try {
+      fd = openSync(path, 'wx', 0o600);
+      writeSync(fd, head);
+    } catch (e) {
+      if (fd >= 0) closeSync(fd);
+      key?.key.fill(0);
+      throw e;
+    }
+    this.fd = fd;
+    this.bytesWritten = head.length;
+    this.sealer = key ? new RecordSealer(key.key) : null;
+    this.overhead = RECORD_HEADER_BYTES + (key ? SPOOL_TAG_BYTES : 0);
     this.chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  }
+
+  /** True when the records are sealed under a data key. */
+  get sealed(): boolean {
+    return this.sealer !== null;
   }
 
   get error(): Error | null {
@@ -44,12 +68,7 @@ export class SpoolWriter {
   /** Hot path: one RTP or RTCP packet. */
   appendPacket(type: RecordType.Rtp | RecordType.Rtcp, leg: number, time: number, packet: Buffer, start = 0, end = packet.length): void {
     if (this.failed || this.closed) return;
-    const len = end - start;
-    const need = RECORD_HEADER_BYTES + len;
-    if (this.used + need > this.chunk.length) this.rotate(need);
-    writeRecordHeader(this.chunk, this.used, type, leg, len, time);
-    packet.copy(this.chunk, this.used + RECORD_HEADER_BYTES, start, end);
-    this.used += need;
+    this.put(type, leg, time, packet, start, end);
   }
 
   appendMeta(time: number, meta: RecordingMeta): void {
@@ -63,12 +82,19 @@ export class SpoolWriter {
   private appendJson(type: RecordType, leg: number, time: number, value: unknown): void {
     if (this.failed || this.closed) return;
     const body = Buffer.from(JSON.stringify(value), 'utf8');
-    const need = RECORD_HEADER_BYTES + body.length;
-    if (this.used + need > this.chunk.length) this.rotate(need);
-    writeRecordHeader(this.chunk, this.used, type, leg, body.length, time);
-    body.copy(this.chunk, this.used + RECORD_HEADER_BYTES);
-    this.used += need;
+    this.put(type, leg, time, body, 0, body.length);
     this.flush();
+  }
+
+  /** Copies (or seals) one record into the current chunk. */
+  private put(type: RecordType, leg: number, time: number, src: Buffer, start: number, end: number): void {
+    const len = end - start;
+    const need = this.overhead + len;
+    if (this.used + need > this.chunk.length) this.rotate(need);
+    writeRecordHeader(this.chunk, this.used, type, leg, need - RECORD_HEADER_BYTES, time);
+    if (this.sealer) this.sealer.seal(this.chunk, this.used, RECORD_HEADER_BYTES, src, start, end);
+    else src.copy(this.chunk, this.used + RECORD_HEADER_BYTES, start, end);
+    this.used += need;
   }
 
   private rotate(need: number): void {
@@ -136,6 +162,7 @@ export class SpoolWriter {
     if (this.closed) return;
     if (end) this.appendJson(RecordType.End, 0, end.endedAt, end);
     this.closed = true;
+    this.sealer?.forget();
     await this.drain();
     if (!this.failed) {
       const err = await new Promise<Error | null>((r) => fsFsync(this.fd, (e) => r(e)));

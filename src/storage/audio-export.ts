@@ -24,7 +24,7 @@ export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
 };
 
 export async function exportAudioToFile(store: AudioStore, e: RecordingEntry, format: ExportFormat, out: string): Promise<void> {
-  if (format === 'opus') await pipeline(store.open(e.file), createWriteStream(out, { flags: 'w' }));
+  if (format === 'opus') await pipeline(store.open(e), createWriteStream(out, { flags: 'w' }));
   else if (format === 'wav') await exportWav(store, e, out);
   else await exportMp3(store, e, out);
 }
@@ -59,7 +59,7 @@ async function exportWav(store: AudioStore, e: RecordingEntry, out: string): Pro
     writer.on('error', reject);
     writer.file.on('error', reject);
   });
-  await Promise.all([pipeline(store.open(e.file), dec.stdin), pipeline(dec.stdout, writer), exited]);
+  await Promise.all([pipeline(store.open(e), dec.stdin), pipeline(dec.stdout, writer), exited]);
   await done; // the header with the final sizes is written after the data
 }
 
@@ -69,7 +69,7 @@ async function exportMp3(store: AudioStore, e: RecordingEntry, out: string): Pro
   await new Promise<void>((resolve, reject) => {
     file.on('error', reject);
     file.on('open', () => {
-      ffmpeg(store.open(e.file))
+      ffmpeg(store.open(e))
         .inputOptions([...OPUS_INPUT_OPTIONS])
         .noVideo()
         .audioCodec('libmp3lame')

@@ -41,7 +41,11 @@ export function randomRtpRange(size = 200): [number, number] {
   return [base, base + size - 1];
 }
 
-/** The harness config: loopback only (`::1` for SIP and RTP with `ipv6`), ephemeral ports. */
+/**
+ * The harness config: loopback only (`::1` for SIP and RTP with `ipv6`), ephemeral ports.
+ * Encryption at rest is off here so tests can decode the stored Ogg file straight from disk;
+ * the encryption tests turn it on (`set: { encryption: 'enabled = true' }`).
+ */
 export function makeConfig(dir: string, rtp: [number, number], extra = '', opts: { ipv6?: boolean } = {}): string {
   const host = opts.ipv6 ? '[::1]' : '127.0.0.1';
   return `
@@ -60,6 +64,9 @@ listen = "127.0.0.1:0"
 shutdown_deadline = "5s"
 [privacy]
 hash_key_file = "${dir}/data/number-hash.key"
+[encryption]
+enabled = false
+master_key_file = "${dir}/data/master.key"
 [log]
 level = "debug"
 ${extra}

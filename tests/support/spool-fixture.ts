@@ -7,6 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { SpoolWriter } from '../../src/spool/writer.js';
+import type { SpoolKey } from '../../src/spool/cipher.js';
 import { RecordType } from '../../src/spool/format.js';
 import type { CodecName, LegDescriptor, MediaFormat, RecordingMeta, Role } from '../../src/types.js';
 import { createOpusEncoder } from '../../src/encoder/opus-native.js';
@@ -67,6 +68,8 @@ export interface FixtureSpec {
   end?: boolean;
   endReason?: string;
   id?: string;
+  /** Seal the spool under this data key (the writer takes it over). */
+  key?: SpoolKey;
 }
 
 export interface FixtureResult {
@@ -234,7 +237,7 @@ export function fixtureMeta(spec: Pick<FixtureSpec, 'legs' | 'id'>, answeredAt: 
 export async function writeSpoolFixture(spec: FixtureSpec): Promise<FixtureResult> {
   const answeredAt = spec.answeredAt ?? Date.UTC(2026, 10, 22, 9, 0, 0);
   const meta = fixtureMeta(spec, answeredAt);
-  const w = new SpoolWriter(spec.path);
+  const w = new SpoolWriter(spec.path, spec.key);
   w.appendMeta(answeredAt, meta);
 
   const events: Array<{ ms: number; kind: 'pause' | 'resume' }> = [];

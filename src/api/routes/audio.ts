@@ -9,11 +9,12 @@
  * A play is audited once per recording per login (session or token), when the first byte of
  * audio is about to be sent, not for every Range request of the player.
  */
-import { createReadStream, statSync } from 'node:fs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { RecordingEntry } from '../../types.js';
+import type { AudioInfo } from '../../storage/audio-store.js';
+import type { TallenneError } from '../../errors.js';
 import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { authorize, entryOr404 } from '../authorize.js';
@@ -54,13 +55,12 @@ export const audioRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
       const e = entryOr404(deps, request.params.id);
       if (request.query.format !== 'opus') {
         const allowed = await authorize(deps, request, 'export', e);
-        localAudio(deps, e);
+        audioInfo(deps, e);
         await auditAllowed(deps, request, allowed, 'export', e.id, { format: request.query.format });
         return sendExport(deps, reply, e, request.query.format);
       }
       const allowed = await authorize(deps, request, 'audio', e);
-      const path = localAudio(deps, e);
-      const size = statSync(path).size;
+      const size = audioInfo(deps, e).bytes;
       const etag = `"${e.id}-${size.toString(36)}"`;
       reply.header('accept-ranges', 'bytes').header('etag', etag).header('cache-control', 'private, no-cache').header('vary', 'Cookie, Authorization');
       if (request.headers['if-none-match'] === etag) return reply.code(304).send(null);
@@ -72,12 +72,13 @@ export const audioRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
       }
       if (deps.audit.firstPlay(allowed.identity, request.sessionKey, e.id)) await auditAllowed(deps, request, allowed, 'play', e.id);
       reply.type('audio/ogg');
+      // Plaintext bytes, decrypted chunk by chunk from the store (only the chunks the range needs).
       if (range.kind === 'partial') {
         reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`).header('content-length', range.end - range.start + 1);
-        return reply.send(createReadStream(path, { start: range.start, end: range.end }));
+        return reply.send(deps.store.open(e, { start: range.start, end: range.end }));
       }
       reply.header('content-length', size);
-      return reply.send(createReadStream(path));
+      return reply.send(deps.store.open(e));
     },
   );
 
@@ -96,10 +97,10 @@ export const audioRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
     async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
       const e = entryOr404(deps, request.params.id);
       const allowed = await authorize(deps, request, 'peaks', e);
-      localAudio(deps, e);
+      audioInfo(deps, e);
       let text: string;
       try {
-        text = await deps.peaks.get({ id: e.id, fileBytes: e.fileBytes }, () => deps.store.open(e.file));
+        text = await deps.peaks.get({ id: e.id, fileBytes: e.fileBytes }, () => deps.store.open(e));
       } catch (err) {
         deps.log.error({ err: (err as Error).message, recordingId: e.id }, 'computing peaks failed');
         throw new ApiError('API_EXPORT_FAILED', 'the audio could not be decoded for peaks');
@@ -111,8 +112,19 @@ export const audioRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
   );
 };
 
-/** The local path of a recording's audio, or 410 when it is no longer stored. */
-export function localAudio(deps: ApiDeps, e: RecordingEntry): string {
-  if (e.audioPurgedAt !== undefined || !deps.store.exists(e.file)) throw new ApiError('API_AUDIO_GONE');
-  return deps.store.localPath(e.file);
+/**
+ * The plaintext size of a recording's audio, or 410 when it is no longer stored. A file whose
+ * key does not open it is logged and answered 500 (counted by the store).
+ */
+export function audioInfo(deps: ApiDeps, e: RecordingEntry): AudioInfo {
+  if (e.audioPurgedAt !== undefined) throw new ApiError('API_AUDIO_GONE');
+  let info: AudioInfo | null;
+  try {
+    info = deps.store.info(e);
+  } catch (err) {
+    deps.log.error({ err: (err as Error).message, code: (err as TallenneError).code, recordingId: e.id }, 'the audio cannot be decrypted');
+    throw new ApiError('API_EXPORT_FAILED', 'the audio could not be read');
+  }
+  if (info === null) throw new ApiError('API_AUDIO_GONE');
+  return info;
 }

@@ -111,7 +111,7 @@ export const exportRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) =>
           tap.on('end', () => resolve({ path, sha256: hash.digest('hex'), bytes }));
           tap.on('error', reject);
         });
-        const src = deps.store.open(e.file);
+        const src = deps.store.open(e);
         src.on('error', (err) => tap.destroy(err));
         src.pipe(tap);
         // Opus is already compressed: stored, not deflated.

@@ -19,7 +19,7 @@ function result(job: EncodeJob): EncodeResult {
   return {
     meta: { id: job.id, callId: 'c@x', siprec: false, answeredAt, direction: 'inbound', participants: [], legs: [] },
     file: `recordings/2026/01/01/${job.id}.opus`, fileBytes: 100, answeredAt, endedAt: answeredAt + 1000, durationMs: 1000, status: 'complete', endReason: 'bye',
-    legs: [], pauses: [], dtmf: [], sampleRate: 8000, channels: 2, audioMs: 1000, encodeCpuMs: 1, framesEncoded: 50, framesSkipped: 0,
+    legs: [], pauses: [], dtmf: [], sampleRate: 8000, channels: 2, audioMs: 1000, encodeCpuMs: 1, framesEncoded: 50, framesSkipped: 0, spoolRecordsRejected: 0,
   };
 }
 

@@ -65,7 +65,7 @@ describe('recording metadata', () => {
     const d = initialDetails({ id: 'r1', callId: 'x@y', siprec: false, answeredAt: Date.UTC(2026, 0, 1), roles: answer, metadata: undefined, protect, node: 'rec-1' });
     const r = {
       meta: { ...d, legs: [legDescriptor({ index: 0 }, [PCMU], answer, 0)] }, file: 'recordings/2026/01/01/r1.opus', fileBytes: 10, answeredAt: d.answeredAt, endedAt: d.answeredAt + 2000,
-      durationMs: 2000, status: 'complete', endReason: 'bye', legs: [], pauses: [], dtmf: [], sampleRate: 8000, channels: 2, audioMs: 2000, encodeCpuMs: 5, framesEncoded: 1, framesSkipped: 0,
+      durationMs: 2000, status: 'complete', endReason: 'bye', legs: [], pauses: [], dtmf: [], sampleRate: 8000, channels: 2, audioMs: 2000, encodeCpuMs: 5, framesEncoded: 1, framesSkipped: 0, spoolRecordsRejected: 0,
     } satisfies EncodeResult;
     const e = entryFrom(r);
     expect([e.startedAt, e.endedAt, e.durationMs, e.file, e.agentId]).toEqual(['2026-01-01T00:00:00.000Z', '2026-01-01T00:00:02.000Z', 2000, r.file, 'aino']);

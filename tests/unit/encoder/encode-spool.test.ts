@@ -1,12 +1,14 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeSpool, type EncodeJob, type EncodeResult } from '../../../src/encoder/encode-spool.js';
 import { MASKED_DTMF_DIGIT } from '../../../src/encoder/dtmf.js';
-import { RECORD_HEADER_BYTES, RecordType, writeRecordHeader } from '../../../src/spool/format.js';
+import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC_SEALED, writeRecordHeader } from '../../../src/spool/format.js';
 import { channelOf, decodeWithFfmpeg, peak, toneLevel, writeSpoolFixture, type FixtureSpec } from '../../support/spool-fixture.js';
 import { tempDir } from '../../support/cleanup.js';
+import { Keyring } from '../../../src/crypto/keyring.js';
+import { SPOOL_TAG_BYTES, newSpoolKey } from '../../../src/spool/cipher.js';
 
 let dir: string;
 beforeAll(() => {
@@ -370,5 +372,40 @@ describe('encodeSpool on a long call', () => {
     expect(peakHeap - base.heapUsed).toBeLessThan(60 * 1024 * 1024);
     const probe = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-print_format', 'json', '-show_format', join(dir, result.file)]).toString());
     expect(Math.abs(Number(probe.format.duration) - 1800)).toBeLessThan(0.06);
+  });
+});
+
+describe('encodeSpool on a sealed spool', () => {
+  const legs = [
+    { index: 0, channel: 0, codec: 'PCMU', toneHz: 440 },
+    { index: 1, channel: 1, codec: 'PCMA', toneHz: 1000 },
+  ] as const;
+
+  it('makes the same recording as from the plain spool, leaves out a tampered record and counts it, and needs the key', async () => {
+    const ring = Keyring.open({ master_key_file: join(dir, 'sealed-master.key') });
+    const plain = await run({ durationMs: 3000, legs });
+    const spool = newSpoolKey(ring, 'SEALED');
+    const key = Buffer.from(spool.key);
+    const fx = await writeSpoolFixture({ durationMs: 3000, legs, path: join(dir, 'sealed.spool'), key: spool });
+    // One bit of the last RTP record's ciphertext.
+    const file = readFileSync(fx.path);
+    let at = SPOOL_MAGIC_SEALED.length;
+    at += 4 + file.readUInt32LE(at) + SPOOL_TAG_BYTES;
+    let lastRtp = -1;
+    for (; at < file.length; at += RECORD_HEADER_BYTES + file.readUInt32LE(at + 4)) if (file[at] === RecordType.Rtp) lastRtp = at;
+    file[lastRtp + RECORD_HEADER_BYTES + 4]! ^= 0x10;
+    writeFileSync(fx.path, file);
+
+    const job = { spoolPath: fx.path, storageDir: dir, complexity: 5, bitrate: 32000, skipSilence: false, maskDtmf: false };
+    await expect(encodeSpool({ ...job, id: 'SEALEDNOKEY' })).rejects.toMatchObject({ code: 'TALLENNE_SPOOL_KEY' });
+    const sealed = await encodeSpool({ ...job, id: 'SEALED', spoolKey: key });
+    expect(sealed.spoolRecordsRejected).toBe(1);
+    expect(plain.result.spoolRecordsRejected).toBe(0);
+    expect(sealed.status).toBe(plain.result.status);
+    expect(sealed.durationMs).toBe(plain.result.durationMs);
+    expect(sealed.legs.map((l) => l.packets)).toEqual(plain.result.legs.map((l, i) => l.packets - (i === file[lastRtp + 1] ? 1 : 0)));
+    const { left, right } = decodeStereo(join(dir, sealed.file));
+    expect(toneLevel(left, 440, 8000, ms(500), ms(2500))).toBeGreaterThan(TONE_MIN);
+    expect(toneLevel(right, 1000, 8000, ms(500), ms(2500))).toBeGreaterThan(TONE_MIN);
   });
 });
