@@ -67,7 +67,7 @@ describe('encryption at rest, end to end', () => {
     const show = JSON.parse(await cli('recordings', 'show', id, '--json')) as { file: string; fileBytes: number };
     file = join(d.dir, 'data', show.file);
     fileBytes = show.fileBytes;
-  }, 60_000);
+  }, 120_000);
   afterAll(async () => {
     await d?.kill();
     if (d) removeDir(d.dir);
@@ -89,7 +89,7 @@ describe('encryption at rest, end to end', () => {
     for (const k of keys) expect(d.output()).not.toContain(k);
   });
 
-  it('exports plain Ogg Opus and WAV that decode to the tones sent', async () => {
+  it('exports plain Ogg Opus and WAV that decode to the tones sent', { timeout: 120_000 }, async () => {
     const dir = tempDir('enc-export');
     const opus = join(dir, 'call.opus');
     await cli('recordings', 'export', id, '--out', opus);
@@ -115,7 +115,8 @@ describe('encryption at rest, end to end', () => {
     expect(part.body.equals(exported.subarray(mid, mid + 1000))).toBe(true);
   });
 
-  it('rotates the master key without touching the audio, still plays and exports, and retires the old key', async () => {
+  // Eight CLI runs: generous on a loaded machine.
+  it('rotates the master key without touching the audio, still plays and exports, and retires the old key', { timeout: 180_000 }, async () => {
     const before = readFileSync(file);
     const [old] = JSON.parse(await cli('keys', 'list', '--json')) as Array<{ keyId: string; recordings: number; current: boolean }>;
     expect(old).toMatchObject({ recordings: 1, current: true });
@@ -155,7 +156,7 @@ describe('encryption at rest, end to end', () => {
     expect((await audio(id, 'bytes=0-99')).status).toBe(206);
   });
 
-  it('erasure destroys the wrapped key: a copy of the file taken before cannot be opened with anything left', async () => {
+  it('erasure destroys the wrapped key: a copy of the file taken before cannot be opened with anything left', { timeout: 120_000 }, async () => {
     const copy = join(tempDir('enc-copy'), 'copy.bin');
     copyFileSync(file, copy);
     await cli('recordings', 'erase', id, '--reason', 'subject request');
