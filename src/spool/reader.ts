@@ -2,6 +2,7 @@
  * Reads a spool file as a stream of records, in chunks, so memory does not grow with the
  * call's length. A record cut short at the end (crash) ends the stream with `torn = true`.
  */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { MAX_RECORD_PAYLOAD, RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC } from './format.js';
 import { TallenneError } from '../errors.js';
@@ -90,5 +91,27 @@ export async function readSpool(path: string, onRecord: (r: SpoolRecord) => void
     }
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * True when the file is only the torn beginning of a spool: empty, a part of the magic, or the
+ * magic and a part of the first META record. The META reaches the file before the 200 OK is
+ * sent (SpoolWriter.appendMeta), so such a spool belongs to a call that was never answered and
+ * holds nothing to record. Anything else, damaged or not, is left to the encoder.
+ */
+export function isUnansweredSpool(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const head = Buffer.alloc(SPOOL_MAGIC.length + RECORD_HEADER_BYTES);
+    const n = readSync(fd, head, 0, head.length, 0);
+    const magic = Math.min(n, SPOOL_MAGIC.length);
+    if (!head.subarray(0, magic).equals(SPOOL_MAGIC.subarray(0, magic))) return false;
+    if (n < head.length) return true;
+    if (head.readUInt8(SPOOL_MAGIC.length) !== RecordType.Meta) return false;
+    return size < head.length + head.readUInt32LE(SPOOL_MAGIC.length + 4);
+  } finally {
+    closeSync(fd);
   }
 }
