@@ -23,10 +23,11 @@
  * The last check also waits for a purge run and requires no intent left pending.
  */
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
-import { basename, dirname, join, relative, sep } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { ulid } from 'ulid';
 import { openIndex } from '../dist/index/index.js';
+import { LocalAudioStore } from '../dist/storage/audio-store.js';
 import { BenchDaemon, REPO } from './daemon.mjs';
 import { Generator } from './generator.mjs';
 import { SiprecClient, siprecOffer } from './sip-uac.mjs';
@@ -66,7 +67,7 @@ async function until(pred, timeoutMs, stepMs = 5) {
 /** The rotation phase is on when this build's CLI has `tallenne keys rotate`. */
 export function rotationAvailable() {
   const r = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
-  return /keys rotate/.test(`${r.stdout}${r.stderr}`);
+  return /^\s*keys [^\n]*\brotate\b/m.test(`${r.stdout}${r.stderr}`);
 }
 
 function chaosToml() {
@@ -222,6 +223,22 @@ function decodeProblem(path) {
   });
 }
 
+/**
+ * With encryption at rest (the build that has `keys rotate`) the file on disk is ciphertext:
+ * the recording is exported as plain Ogg Opus through the storage seam, which decrypts, and
+ * that is decoded.
+ */
+async function exportedDecodeProblem(run, id) {
+  const out = join(run.dir, `export-${id}.opus`);
+  try {
+    const r = runCli(run.configFile, ['recordings', 'export', id, '--out', out, '--format', 'opus']);
+    if (r.status !== 0) return `export: ${`${r.stdout}${r.stderr}`.trim().slice(0, 200)}`;
+    return await decodeProblem(out);
+  } finally {
+    rmSync(out, { force: true });
+  }
+}
+
 /** Runs the jobs `width` at a time. */
 async function inParallel(jobs, width) {
   let next = 0;
@@ -230,26 +247,11 @@ async function inParallel(jobs, width) {
   }));
 }
 
+/** Audio keys, through the daemon's own store, and the encoder's temp files (dot files) beside them. */
 function audioFiles(dataDir) {
-  const root = join(dataDir, 'recordings');
-  const out = { files: [], temps: [] };
-  const stack = [root];
-  while (stack.length > 0) {
-    const dir = stack.pop();
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const e of entries) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) stack.push(p);
-      else if (e.name.endsWith('.opus') && !e.name.startsWith('.')) out.files.push(relative(dataDir, p).split(sep).join('/'));
-      else out.temps.push(relative(dataDir, p).split(sep).join('/'));
-    }
-  }
-  return out;
+  const files = [...new LocalAudioStore(dataDir).keys()];
+  const temps = readdirSync(join(dataDir, 'recordings'), { recursive: true }).filter((p) => basename(p).startsWith('.'));
+  return { files, temps };
 }
 
 /**
@@ -316,7 +318,7 @@ async function check(run, { final = false, cli = final } = {}) {
       const size = statSync(path).size;
       if (verified.get(e.id) === size) continue;
       decodes.push(async () => {
-        const problem = await decodeProblem(path);
+        const problem = run.rotation ? await exportedDecodeProblem(run, e.id) : await decodeProblem(path);
         if (problem && existsSync(path)) add('undecodable', `${e.id}: ${problem}`);
         else {
           verified.set(e.id, size);
@@ -428,10 +430,7 @@ async function aim(phase, run, d, load) {
   throw new Error(`unknown chaos phase ${phase}`);
 }
 
-/**
- * After a rotation kill: the rotation is run again to its end (it is resumable), and a sample
- * of recordings is exported through the storage seam (which decrypts) and decoded.
- */
+/** After a rotation kill: the rotation is run again to its end (it resumes an unfinished one). */
 function afterRotation(run, add) {
   const r = runCli(run.configFile, ['keys', 'rotate']);
   if (r.status !== 0) add('rotation-resume', `${r.stdout}${r.stderr}`.trim().slice(0, 300));
@@ -456,7 +455,7 @@ export async function runChaos(o, audio) {
     complexity: o.complexity, bitrate: o.bitrate, skipSilence: o.skipSilence, workers: o.workers,
   };
   const gen = new Generator(o.genThreads, audio, CODECS[o.codec]);
-  const run = { o, daemonOptions, ledger: { placed: 0, answered: new Map() }, verified: new Map(), purgeRunMs: 400, seededWaiting: 0 };
+  const run = { o, rotation, daemonOptions, ledger: { placed: 0, answered: new Map() }, verified: new Map(), purgeRunMs: 400, seededWaiting: 0 };
   const kills = [];
   const checks = [];
   const t0 = Date.now();
@@ -480,12 +479,18 @@ export async function runChaos(o, audio) {
       learnPurgeRun(run, d);
       const purgeRuns = d.purgeRuns.map((p) => ({ atMs: p.time - d.readyAt, audio: p.audio, metadata: p.metadata, resumed: p.resumed }));
       life = await startLife(run, false);
+      const resumed = [];
+      if (phase === 'rotation') {
+        // The rotation is finished first (it resumes); then every recording is decoded again.
+        afterRotation(run, (kind, detail) => resumed.push({ kind, detail }));
+        run.verified.clear();
+      }
       const checkFrom = Date.now();
       const c = await check(run, { cli: k % 10 === 0 });
+      c.violations.push(...resumed);
       c.counts.checkMs = Date.now() - checkFrom;
       const inPurgeRun = seen.seeded > 0 ? c.counts.pendingIntents > 0 || (c.counts.seededWaiting > 0 && c.counts.seededWaiting < seen.seededWaitingBefore) : undefined;
       run.seededWaiting = c.counts.seededWaiting;
-      if (phase === 'rotation') afterRotation(run, (kind, detail) => c.violations.push({ kind, detail }));
       const kill = { k, phase, checkMs: c.counts.checkMs, ...seen, ...(inPurgeRun !== undefined ? { inPurgeRun } : {}), ...at, purgeRunsInLife: purgeRuns, recovery: life.recovery, pendingIntentsAfter: c.counts.pendingIntents, violations: c.violations };
       kills.push(kill);
       checks.push(c.counts);

@@ -87,7 +87,13 @@ export class BenchDaemon {
     const configFile = join(dir, 'tallenne.toml');
     if (!o.dir) writeFileSync(configFile, benchConfig(dir, o));
     const d = new BenchDaemon(dir, configFile);
-    await d.ready();
+    try {
+      await d.ready();
+    } catch (e) {
+      // Never leave a daemon behind that the caller has no handle on.
+      await d.kill();
+      throw e;
+    }
     return d;
   }
 
@@ -149,7 +155,9 @@ export class BenchDaemon {
   ready() {
     if (this.readyAt) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`daemon did not start:\n${this.tail}`)), 30_000);
+      // Generous: on a box shared with other work (the chaos mode restarts it a hundred times)
+      // a start has taken over 25 s.
+      const t = setTimeout(() => reject(new Error(`daemon did not start:\n${this.tail}`)), 120_000);
       this.waiters.push({ pred: (l) => l.msg === 'tallenne ready', resolve: () => { clearTimeout(t); resolve(); } });
       this.exited.then((c) => { clearTimeout(t); reject(new Error(`daemon exited (${c}):\n${this.tail}`)); });
     });
