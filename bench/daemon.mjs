@@ -73,27 +73,42 @@ ${o.workers ? `workers = ${o.workers}` : ''}
 hash_key_file = "${dir}/data/number-hash.key"
 [log]
 level = "info"
-`;
+${o.extra ?? ''}`;
 }
 
 export class BenchDaemon {
+  /**
+   * `o.dir`: the folder of an earlier daemon to start again on (its data, spools and config
+   * stay; the chaos mode restarts a killed daemon this way); absent: a new temp folder.
+   * `o.extra`: TOML appended to the config (sections the bench config leaves out).
+   */
   static async start(o) {
-    const dir = mkdtempSync(join(tmpdir(), 'tallenne-bench-'));
+    const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'tallenne-bench-'));
     const configFile = join(dir, 'tallenne.toml');
-    writeFileSync(configFile, benchConfig(dir, o));
+    if (!o.dir) writeFileSync(configFile, benchConfig(dir, o));
     const d = new BenchDaemon(dir, configFile);
-    await d.ready();
+    try {
+      await d.ready();
+    } catch (e) {
+      // Never leave a daemon behind that the caller has no handle on.
+      await d.kill();
+      throw e;
+    }
     return d;
   }
 
   constructor(dir, configFile) {
     this.dir = dir;
+    this.configFile = configFile;
+    this.spawnedAt = Date.now();
     // BENCH_DAEMON_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") go to the daemon's node only.
     const flags = (process.env.BENCH_DAEMON_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
     this.proc = spawn(process.execPath, [...flags, BIN, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.pid = this.proc.pid;
     this.ended = new Map(); // recording id → log time of 'call ended'
-    this.stored = new Map(); // recording id → log time of 'recording stored'
+    this.stored = new Map(); // recording id → { time, durationMs, status } of 'recording stored'
+    this.recovering = new Set(); // recording ids of spools left by an earlier run
+    this.purgeRuns = []; // 'purge run' lines: { time, audio, metadata, resumed, errors }
     this.answered = 0;
     this.errors = [];
     this.tail = '';
@@ -124,7 +139,9 @@ export class BenchDaemon {
     if (typeof l.time === 'string') l.time = Date.parse(l.time);
     if (l.msg === 'call answered') this.answered++;
     else if (l.msg === 'call ended') this.ended.set(l.recording, l.time);
-    else if (l.msg === 'recording stored') this.stored.set(l.recording, { time: l.time, durationMs: l.durationMs });
+    else if (l.msg === 'recording stored') this.stored.set(l.recording, { time: l.time, durationMs: l.durationMs, status: l.status });
+    else if (l.msg === 'recovering a spool left by an earlier run') this.recovering.add(l.recording);
+    else if (l.msg === 'purge run') this.purgeRuns.push({ time: l.time, audio: l.audio, metadata: l.metadata, resumed: l.resumed, errors: l.errors });
     else if (l.level >= 50 || l.level === 'error' || l.level === 'fatal') this.errors.push(l.msg);
     else if (l.msg === 'SIP listening') this.sipPort = l.port;
     else if (l.msg === 'HTTP listening') this.httpPort = l.port;
@@ -138,7 +155,9 @@ export class BenchDaemon {
   ready() {
     if (this.readyAt) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`daemon did not start:\n${this.tail}`)), 30_000);
+      // Generous: on a box shared with other work (the chaos mode restarts it a hundred times)
+      // a start has taken over 25 s.
+      const t = setTimeout(() => reject(new Error(`daemon did not start:\n${this.tail}`)), 120_000);
       this.waiters.push({ pred: (l) => l.msg === 'tallenne ready', resolve: () => { clearTimeout(t); resolve(); } });
       this.exited.then((c) => { clearTimeout(t); reject(new Error(`daemon exited (${c}):\n${this.tail}`)); });
     });
@@ -164,6 +183,12 @@ export class BenchDaemon {
       await this.exited;
       clearTimeout(t);
     }
+  }
+
+  /** SIGKILL, no warning: resolves once the process is gone. */
+  async kill() {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+    await this.exited;
   }
 
   remove() {

@@ -3,13 +3,13 @@
  * tallenne capacity bench. See bench/README.md.
  *
  *   npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--find-max]
+ *   npm run bench -- --chaos N [--calls SLOTS] [--seconds MAX_CALL_S]   (bench/chaos.mjs)
  *
  * Starts the real daemon (own process, temp data dir, loopback), places N concurrent SIPREC
  * calls with two RTP legs each at real-time pace, measures the daemon from outside (/proc,
  * /metrics, its log lines), and in the same run measures the bare-libopus floor and the
  * ffmpeg-per-leg baseline on the same audio. Prints a table; writes JSON with --out.
  */
-import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { cpus, totalmem, release } from 'node:os';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -19,14 +19,14 @@ import { SRTP_SUITES } from '../dist/rtp/srtp-suites.js';
 import { CODECS, encodePayloads, synthConversation, talkFraction } from './audio.mjs';
 import { SiprecClient, siprecOffer } from './sip-uac.mjs';
 import { BenchDaemon, REPO } from './daemon.mjs';
+import { Generator } from './generator.mjs';
 import { measureFloor } from './floor.mjs';
 import { FfmpegLeg, baselineDir, removeBaselineDir } from './baseline.mjs';
 import { measureIndex } from './index-load.mjs';
 import { measureLongSpool } from './long-spool.mjs';
+import { runChaos, chaosReport } from './chaos.mjs';
 
 const CLIP_SECONDS = 60;
-/** A packet sent more than one packet interval after its schedule counts as late. */
-const LATE_MS = 20;
 const HANGUP_AFTER_MEDIA_MS = 200;
 const FIND_MAX_LEVELS = [25, 50, 100, 150, 200, 300, 400, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000];
 
@@ -34,8 +34,9 @@ function parseArgs(argv) {
   const o = {
     calls: 10, seconds: 30, codec: 'pcmu', audio: 'both', findMax: false, complexity: 5, bitrate: 24000,
     workers: 0, setupRate: 100, genThreads: 2, baselineCalls: -1, out: '', skipSilence: true, drainTimeout: 900,
-    maxLevel: 3000, floor: true, indexEntries: 0, longSpoolHours: 0, stopAtSustained: false, srtp: '',
+    maxLevel: 3000, floor: true, indexEntries: 0, longSpoolHours: 0, stopAtSustained: false, srtp: '', chaos: 0, keepData: false,
   };
+  const given = new Set();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -43,7 +44,11 @@ function parseArgs(argv) {
       if (x === undefined) throw new Error(`${a} needs a value`);
       return x;
     };
+    given.add(a);
     switch (a) {
+      case '--chaos': o.chaos = Number(v()); break;
+      case '--keep-data': o.keepData = true; break;
+      case '--note': o.note = v(); break;
       case '--calls': o.calls = Number(v()); break;
       case '--seconds': o.seconds = Number(v()); break;
       case '--codec': o.codec = v(); break;
@@ -65,7 +70,7 @@ function parseArgs(argv) {
       case '--index-entries': o.indexEntries = Number(v()); break;
       case '--long-spool-hours': o.longSpoolHours = Number(v()); break;
       case '--help': case '-h':
-        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--audio conversational|continuous|both] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--baseline-calls N] [--index-entries N] [--long-spool-hours H] [--out FILE.json]');
+        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--audio conversational|continuous|both] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--baseline-calls N] [--index-entries N] [--long-spool-hours H] [--out FILE.json]\n       npm run bench -- --chaos N [--calls SLOTS] [--seconds MAX_CALL_S] [--keep-data] [--note TEXT] [--out FILE.json]');
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a}`);
@@ -76,6 +81,14 @@ function parseArgs(argv) {
   if (!['conversational', 'continuous', 'both'].includes(o.audio)) throw new Error('--audio must be conversational, continuous or both');
   if (!(o.calls >= 0) || !(o.seconds >= 1)) throw new Error('--calls must be 0 or more (0: only the index and long-spool measurements), --seconds at least 1');
   if (o.baselineCalls < 0) o.baselineCalls = Math.min(o.calls, 4);
+  if (!(Number.isInteger(o.chaos) && o.chaos >= 0)) throw new Error('--chaos needs a whole number of kills');
+  if (o.chaos > 0) {
+    // Chaos: call slots placing calls of 1 s to --seconds, one daemon life per kill.
+    if (!given.has('--calls')) o.calls = 12;
+    if (!given.has('--seconds')) o.seconds = 6;
+    if (!given.has('--audio')) o.audio = 'conversational';
+    if (o.calls < 1 || o.audio === 'both') throw new Error('--chaos needs --calls of 1 or more and one --audio kind');
+  }
   return o;
 }
 
@@ -95,59 +108,6 @@ function prepareAudio(codecName, kind) {
   const codec = CODECS[codecName];
   const pcm = synthConversation(kind, codec.rate, CLIP_SECONDS);
   return { kind, pcm, rate: codec.rate, parties: pcm.map((p) => encodePayloads(codecName, p)), talk: talkFraction(kind, CLIP_SECONDS) };
-}
-
-/** The load generator: a few worker threads, each sending the RTP of the legs it holds. */
-class Generator {
-  constructor(threads, audio, codec) {
-    this.workers = [];
-    this.waiting = new Map();
-    this.totals = { sent: 0, late: 0, maxLateMs: 0, lateHist: null };
-    for (let i = 0; i < threads; i++) {
-      const w = new Worker(new URL('./generator-worker.mjs', import.meta.url), {
-        workerData: { parties: audio.parties, pt: codec.pt, tsStep: codec.tsStep, lateMs: LATE_MS },
-      });
-      w.on('message', (m) => {
-        if (m.type === 'stopped') {
-          this.totals.sent += m.sent;
-          this.totals.late += m.late;
-          this.totals.maxLateMs = Math.max(this.totals.maxLateMs, m.maxLateMs);
-          if (!this.totals.lateHist) this.totals.lateHist = m.lateHist.map(() => 0);
-          m.lateHist.forEach((n, k) => (this.totals.lateHist[k] += n));
-        }
-        const r = this.waiting.get(`${m.type}:${m.id}`);
-        if (r) {
-          this.waiting.delete(`${m.type}:${m.id}`);
-          r(m);
-        }
-      });
-      this.workers.push(w);
-    }
-    this.next = 0;
-    this.home = new Map();
-  }
-
-  /** `srtp`: { suite, keySalt } to send the leg as SRTP (the generator thread protects each packet). */
-  add(id, port, party, startFrame, at, srtp = null) {
-    const w = this.workers[this.next++ % this.workers.length];
-    this.home.set(id, w);
-    const p = new Promise((r) => this.waiting.set(`added:${id}`, r));
-    w.postMessage({ type: 'add', id, port, party, startFrame, at, srtp });
-    return p;
-  }
-
-  stop(id) {
-    const w = this.home.get(id);
-    this.home.delete(id);
-    const p = new Promise((r) => this.waiting.set(`stopped:${id}`, r));
-    w.postMessage({ type: 'stop', id });
-    return p;
-  }
-
-  async close() {
-    for (const w of this.workers) w.postMessage({ type: 'end' });
-    await Promise.all(this.workers.map((w) => new Promise((r) => w.once('exit', r))));
-  }
 }
 
 /** Sum of a metric over all label sets matching a prefix, e.g. 'tallenne_calls_total{result="recorded"}'. */
@@ -430,6 +390,7 @@ function report(res) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
+  if (o.chaos > 0) return chaosMain(o);
   const kinds = o.audio === 'both' ? ['conversational', 'continuous'] : [o.audio];
   const audio = Object.fromEntries(kinds.map((k) => [k, prepareAudio(o.codec, k)]));
   const res = { date: new Date().toISOString(), machine: machine(), options: o, phases: [], floor: null, baseline: null, findMax: null };
@@ -461,6 +422,20 @@ async function main() {
     writeFileSync(o.out, JSON.stringify(res, null, 2) + '\n');
     writeFileSync(o.out.replace(/\.json$/, '') + '.md', '```\n' + text + '\n```\n');
   }
+  return res;
+}
+
+/** `--chaos N`: the kill-and-recover run of bench/chaos.mjs instead of the capacity phases. */
+async function chaosMain(o) {
+  const res = { date: new Date().toISOString(), machine: machine(), options: o, chaos: await runChaos(o, prepareAudio(o.codec, o.audio)) };
+  const text = chaosReport(res.chaos);
+  console.log(text);
+  if (o.out) {
+    mkdirSync(dirname(o.out), { recursive: true });
+    writeFileSync(o.out, JSON.stringify(res, null, 2) + '\n');
+    writeFileSync(o.out.replace(/\.json$/, '') + '.md', `${text}\n\nMachine: ${res.machine.cores} × ${res.machine.cpu}, ${res.machine.memGb} GB, ${res.machine.kernel}, Node ${res.machine.node}. ${o.note ?? ''}\n`);
+  }
+  if (res.chaos.violations.total > 0) process.exitCode = 1;
   return res;
 }
 

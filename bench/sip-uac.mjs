@@ -38,8 +38,12 @@ function parseMessage(buf) {
   return null;
 }
 
-/** `keys`: one { suite, keySalt (base64) } per leg to offer RTP/SAVP with SDES, or null for plain RTP. */
-export function siprecOffer(codec, index, keys = null) {
+/**
+ * `keys`: one { suite, keySalt (base64) } per leg to offer RTP/SAVP with SDES, or null for plain RTP.
+ * `realm`: an Acme Packet realm in the metadata's extension data (kept by tallenne as
+ * `oracle.realm`, which a retention policy can match), or null.
+ */
+export function siprecOffer(codec, index, keys = null, realm = null) {
   const boundary = 'bench-boundary';
   const sdp = [
     'v=0', `o=SRC ${1000 + index} 1 IN IP4 127.0.0.1`, 's=bench', 'c=IN IP4 127.0.0.1', 't=0 0',
@@ -71,7 +75,7 @@ export function siprecOffer(codec, index, keys = null) {
   <stream stream_id="${s2}" session_id="${sid}"><label>2</label></stream>
   <participantstreamassoc participant_id="${p1}"><send>${s1}</send><recv>${s2}</recv></participantstreamassoc>
   <participantstreamassoc participant_id="${p2}"><send>${s2}</send><recv>${s1}</recv></participantstreamassoc>
-</recording>
+${realm ? `  <extensiondata xmlns:apkt="http://acmepacket.com/siprec/extensiondata"><apkt:realm>${realm}</apkt:realm></extensiondata>\n` : ''}</recording>
 `.replace(/\n/g, '\r\n');
   const body = [`--${boundary}`, 'Content-Type: application/sdp', '', sdp, `--${boundary}`,
     'Content-Type: application/rs-metadata+xml', 'Content-Disposition: recording-session', '', meta, `--${boundary}--`, ''].join('\r\n');
@@ -112,6 +116,12 @@ export class SiprecClient {
 
   close() {
     for (const t of this.pending.values()) clearTimeout(t.timer);
+    this.sock.close();
+  }
+
+  /** The server is gone (the chaos mode killed it): every waiting transaction fails now. */
+  abort() {
+    for (const t of [...this.pending.values()]) this.fail(t, 'aborted');
     this.sock.close();
   }
 

@@ -8,7 +8,7 @@
  * kill, failed encode) is finalised at start-up. It takes ended calls from the call manager's
  * `ended` event and knows nothing of SIP or RTP.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, unlinkSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
@@ -20,7 +20,7 @@ import { withRetention } from '../retention/policy.js';
 import { newDataKey, type KeyWrapper } from '../crypto/keyring.js';
 import { dataKeyContext } from '../storage/audio-store.js';
 import { entryFrom } from './recording-meta.js';
-import { spoolKeyOf } from '../spool/reader.js';
+import { isUnansweredSpool, spoolKeyOf } from '../spool/reader.js';
 
 export interface FinaliserEvents {
   recorded: [entry: RecordingEntry, result: EncodeResult];
@@ -78,12 +78,21 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
     this.track(call.closed.then(() => this.finalise(call.spoolPath, call.id)));
   }
 
-  /** At start-up: every spool left behind becomes a recording. Returns how many there were. */
+  /**
+   * At start-up: every spool left behind becomes a recording. Returns how many there were.
+   * A spool cut off before its call was answered (killed between creating the file and the
+   * 200 OK) holds nothing to record and could never be finalised: it is deleted.
+   */
   recoverSpools(): number {
     let n = 0;
     for (const name of readdirSync(this.deps.spoolDir)) {
       if (!name.endsWith('.spool')) continue;
       const id = name.slice(0, -'.spool'.length);
+      if (isUnansweredSpool(join(this.deps.spoolDir, name))) {
+        this.deps.log.warn({ recording: id }, 'deleting the spool of a call stopped before it was answered (nothing was recorded)');
+        unlinkSync(join(this.deps.spoolDir, name));
+        continue;
+      }
       this.deps.log.warn({ recording: id }, 'recovering a spool left by an earlier run');
       this.track(this.finalise(join(this.deps.spoolDir, name), id));
       n++;

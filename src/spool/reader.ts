@@ -4,6 +4,7 @@
  * A sealed spool (cipher.ts) needs its data key: each record is authenticated at its
  * position before its payload is handed on, and one that fails is skipped and counted.
  */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { MAX_RECORD_PAYLOAD, RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, SPOOL_MAGIC_SEALED } from './format.js';
 import { MAX_SEALED_HEADER_BYTES, RecordOpener, SPOOL_TAG_BYTES, checkSpoolKey, parseSealedHeader, spoolKeyContext, type SealedSpoolHeader } from './cipher.js';
@@ -171,5 +172,38 @@ export async function readSpool(path: string, onRecord: (r: SpoolRecord) => void
     }
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * True when the file is only the torn beginning of a spool: empty, a part of the magic, or the
+ * magic and a part of the first META record. The META reaches the file before the 200 OK is
+ * sent (SpoolWriter.appendMeta), so such a spool belongs to a call that was never answered and
+ * holds nothing to record. Anything else, damaged or not, is left to the encoder.
+ */
+export function isUnansweredSpool(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const head = Buffer.alloc(SPOOL_MAGIC.length + 4 + MAX_SEALED_HEADER_BYTES + SPOOL_TAG_BYTES + RECORD_HEADER_BYTES);
+    const n = readSync(fd, head, 0, head.length, 0);
+    const magic = Math.min(n, SPOOL_MAGIC.length);
+    const plain = head.subarray(0, magic).equals(SPOOL_MAGIC.subarray(0, magic));
+    const sealed = head.subarray(0, magic).equals(SPOOL_MAGIC_SEALED.subarray(0, magic));
+    if (!plain && !sealed) return false;
+    if (n < SPOOL_MAGIC.length) return true;
+    // Where the first record starts: after the magic, and for a sealed spool its key header.
+    let first = SPOOL_MAGIC.length;
+    if (sealed) {
+      const parsed = parseSealedHeader(head.subarray(SPOOL_MAGIC.length, n));
+      if (parsed === 'short') return true;
+      if (parsed === null) return false;
+      first += parsed.bytes;
+    }
+    if (n < first + RECORD_HEADER_BYTES) return true;
+    if (head.readUInt8(first) !== RecordType.Meta) return false;
+    return size < first + RECORD_HEADER_BYTES + head.readUInt32LE(first + 4);
+  } finally {
+    closeSync(fd);
   }
 }

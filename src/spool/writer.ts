@@ -71,8 +71,28 @@ export class SpoolWriter {
     this.put(type, leg, time, packet, start, end);
   }
 
+  /**
+   * A META snapshot. When no earlier chunk is still being written (always so for the call's
+   * first META, at answer), it reaches the kernel before this returns: the 200 OK goes out
+   * after it, so a process killed at any moment after the answer leaves a spool that
+   * recovery can make a recording of (src/spool/reader.ts `isUnansweredSpool`).
+   */
   appendMeta(time: number, meta: RecordingMeta): void {
-    this.appendJson(RecordType.Meta, 0, time, meta);
+    if (this.failed || this.closed) return;
+    if (this.inFlight > 0 || this.queue.length > 0) {
+      this.appendJson(RecordType.Meta, 0, time, meta);
+      return;
+    }
+    this.putJson(RecordType.Meta, 0, time, meta);
+    const buf = this.chunk.subarray(0, this.used);
+    try {
+      const written = writeSync(this.fd, buf);
+      if (written !== buf.length) throw new Error(`short write to spool (${written} of ${buf.length} bytes)`);
+      this.bytesWritten += written;
+      this.used = 0;
+    } catch (e) {
+      this.fail(e as Error);
+    }
   }
 
   appendEvent(time: number, event: SpoolEvent, leg = 0): void {
@@ -81,9 +101,14 @@ export class SpoolWriter {
 
   private appendJson(type: RecordType, leg: number, time: number, value: unknown): void {
     if (this.failed || this.closed) return;
+    this.putJson(type, leg, time, value);
+    this.flush();
+  }
+
+  /** Copies (or seals) one JSON record into the current chunk. */
+  private putJson(type: RecordType, leg: number, time: number, value: unknown): void {
     const body = Buffer.from(JSON.stringify(value), 'utf8');
     this.put(type, leg, time, body, 0, body.length);
-    this.flush();
   }
 
   /** Copies (or seals) one record into the current chunk. */

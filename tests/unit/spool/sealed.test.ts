@@ -10,7 +10,7 @@ import { copyFileSync, readFileSync, truncateSync, writeFileSync } from 'node:fs
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SpoolWriter } from '../../../src/spool/writer.js';
-import { readSpool, readSpoolHeader, spoolKeyOf, type SpoolReadResult } from '../../../src/spool/reader.js';
+import { isUnansweredSpool, readSpool, readSpoolHeader, spoolKeyOf, type SpoolReadResult } from '../../../src/spool/reader.js';
 import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, SPOOL_MAGIC_SEALED } from '../../../src/spool/format.js';
 import { SPOOL_TAG_BYTES, newSpoolKey, type SpoolKey } from '../../../src/spool/cipher.js';
 import { Keyring } from '../../../src/crypto/keyring.js';
@@ -212,5 +212,25 @@ describe('sealed spool', () => {
     await expect(readSpool(path, () => undefined, { key: randomBytes(32) })).rejects.toMatchObject({ code: 'TALLENNE_SPOOL_CORRUPT' });
     truncateSync(path, 0);
     expect((await readAll(path)).result).toEqual({ torn: true, records: 0, rejected: 0 });
+  });
+});
+
+describe('a spool cut before its first META is whole (a call never answered)', () => {
+  const meta = { id: 'r1', callId: 'c', siprec: true, answeredAt: T0, direction: 'inbound', participants: [], legs: [] } as const;
+
+  it.each([['plain', false], ['sealed', true]] as const)('%s: every cut inside the magic, the key header or the META is recognised, and nothing after it', async (_name, seal) => {
+    const dir = tempDir('unanswered');
+    const path = join(dir, 'whole.spool');
+    const w = new SpoolWriter(path, seal ? newSpoolKey(keyring(dir), 'r1') : undefined);
+    w.appendMeta(T0, meta as never);
+    w.appendPacket(RecordType.Rtp, 0, T0 + 20, packets(1)[0]!);
+    await w.close({ endedAt: T0 + 40, reason: 'bye' });
+    const file = readFileSync(path);
+    const metaEnd = seal ? recordOffsets(file)[1]! : SPOOL_MAGIC.length + RECORD_HEADER_BYTES + file.readUInt32LE(SPOOL_MAGIC.length + 4);
+    const cut = join(dir, 'cut.spool');
+    for (let at = 0; at <= file.length; at++) {
+      writeFileSync(cut, file.subarray(0, at));
+      expect(isUnansweredSpool(cut), `cut at ${at} of ${file.length}`).toBe(at < metaEnd);
+    }
   });
 });
