@@ -21,7 +21,8 @@ export interface SpoolRecord {
   readonly payload: Buffer;
 }
 
-export type RecordHandler = (r: SpoolRecord) => void | Promise<void>;
+/** Returning false (not a promise) stops the read after this record; the next read goes on from there. */
+export type RecordHandler = (r: SpoolRecord) => void | boolean | Promise<void>;
 
 export interface SpoolFollowerOptions {
   /** Size of the read buffer (default 16 KiB: a few hundred ms of a call's packets). */
@@ -115,7 +116,8 @@ export class SpoolFollower {
       n++;
       if (h.type === RecordType.End) this.ended = true;
       const p = onRecord(rec);
-      if (p) await p;
+      if (p === false) return n;
+      if (p instanceof Promise) await p;
     }
   }
 
