@@ -85,6 +85,7 @@ export class Daemon {
       hangUp: (dialogId) => this.ua?.hangUp(dialogId, 'local'),
     });
     this.finaliser = new Finaliser({ config, log: this.log.child({ component: 'calls' }), encoder: this.encoder, index: this.index, spoolDir });
+    this.manager.on('answered', (session) => this.finaliser.follow({ id: session.id, spoolPath: session.spool.path }));
     this.manager.on('ended', (session, closed) => this.finaliser.take({ id: session.id, spoolPath: session.spool.path, closed }));
     this.sipTransport = new SocketTransport({
       listen: c.sip.listen,

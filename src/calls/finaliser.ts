@@ -1,7 +1,8 @@
 /**
- * The Finaliser carries each ended call from its spool to a stored recording:
+ * The Finaliser carries each call from its spool to a stored recording:
  *
- *   spool closed → encoder → audio file → register entry (retention + index) → spool deleted
+ *   answered → the encoder follows the spool → spool closed → the encoder finishes the tail
+ *   → audio file → register entry (retention + index) → spool deleted
  *
  * The spool is deleted only once the audio file and its index entry are durable. A failure
  * keeps the spool and tries again later, backing off; a spool left by an earlier run (crash,
@@ -20,7 +21,8 @@ import { withRetention } from '../retention/policy.js';
 import { entryFrom } from './recording-meta.js';
 
 export interface FinaliserEvents {
-  recorded: [entry: RecordingEntry, result: EncodeResult];
+  /** `finaliseMs`: from the call's end (its hand-over) to its entry being stored; null for a recovered spool or a retry. */
+  recorded: [entry: RecordingEntry, result: EncodeResult, finaliseMs: number | null];
   /** Emitted once per recording, on its first failure; the spool is kept. */
   failed: [id: string, err: Error];
 }
@@ -29,11 +31,24 @@ export interface FinaliserDeps {
   /** The config in force now (encoder settings and retention are reloadable). */
   readonly config: () => Config;
   readonly log: Logger;
-  readonly encoder: { encode(job: EncodeJob): Promise<EncodeResult> };
+  readonly encoder: {
+    /** Start encoding a live call as its spool grows. */
+    follow(job: EncodeJob): void;
+    /** The call's spool is closed: finish what follow() started (or the whole spool). */
+    finish(job: EncodeJob): Promise<EncodeResult>;
+    /** A whole spool in one go (recovery, retries). */
+    encode(job: EncodeJob): Promise<EncodeResult>;
+  };
   readonly index: { put(entry: RecordingEntry): Promise<unknown> };
   readonly spoolDir: string;
   /** Backoff of retries; defaults: 30 s doubling up to 10 min. */
   readonly retry?: { readonly baseMs: number; readonly maxMs: number };
+}
+
+/** A call just answered: its spool is being written. */
+export interface LiveCall {
+  readonly id: string;
+  readonly spoolPath: string;
 }
 
 /** An ended call handed over by the manager: its spool is being closed. */
@@ -50,6 +65,8 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
   private readonly running = new Set<Promise<void>>();
   private readonly retries = new Map<string, NodeJS.Timeout>();
   private retrying = true;
+  /** The encode settings of each followed call, fixed when it was answered. */
+  private readonly followed = new Map<string, EncodeJob>();
 
   constructor(private readonly deps: FinaliserDeps) {
     super();
@@ -60,9 +77,19 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
     return this.running.size;
   }
 
-  /** Takes an ended call: once its spool is closed it is encoded and registered. */
+  /** A call was answered: the encoder follows its spool from now on, with the settings in force now. */
+  follow(call: LiveCall): void {
+    const job = this.jobFor(call.spoolPath, call.id);
+    this.followed.set(call.id, job);
+    this.deps.encoder.follow(job);
+  }
+
+  /** Takes an ended call: once its spool is closed its recording is finished and registered. */
   take(call: EndedCall): void {
-    this.track(call.closed.then(() => this.finalise(call.spoolPath, call.id)));
+    const endedAt = Date.now();
+    const job = this.followed.get(call.id) ?? this.jobFor(call.spoolPath, call.id);
+    this.followed.delete(call.id);
+    this.track(call.closed.then(() => this.finalise(job, 0, endedAt)));
   }
 
   /** At start-up: every spool left behind becomes a recording. Returns how many there were. */
@@ -72,7 +99,7 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
       if (!name.endsWith('.spool')) continue;
       const id = name.slice(0, -'.spool'.length);
       this.deps.log.warn({ recording: id }, 'recovering a spool left by an earlier run');
-      this.track(this.finalise(join(this.deps.spoolDir, name), id));
+      this.track(this.finalise(this.jobFor(join(this.deps.spoolDir, name), id)));
       n++;
     }
     return n;
@@ -99,21 +126,29 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
     this.running.add(done);
   }
 
-  private async finalise(spoolPath: string, id: string, attempt = 0): Promise<void> {
+  private jobFor(spoolPath: string, id: string): EncodeJob {
+    const c = this.deps.config();
+    return { spoolPath, storageDir: c.storage.dir, id, complexity: c.encoder.complexity, bitrate: c.encoder.bitrate, skipSilence: c.encoder.skip_silence, maskDtmf: c.privacy.mask_dtmf };
+  }
+
+  /** `endedAt` (ms) is set for a call that just ended (the encoder followed it live). */
+  private async finalise(job: EncodeJob, attempt = 0, endedAt: number | null = null): Promise<void> {
+    const { spoolPath, id } = job;
     const log = this.deps.log.child({ recording: id });
     const c = this.deps.config();
-    const settings = { complexity: c.encoder.complexity, bitrate: c.encoder.bitrate, skipSilence: c.encoder.skip_silence, maskDtmf: c.privacy.mask_dtmf };
+    const settings = { complexity: job.complexity, bitrate: job.bitrate, skipSilence: job.skipSilence, maskDtmf: job.maskDtmf };
     try {
-      const result = await this.deps.encoder.encode({ spoolPath, storageDir: c.storage.dir, id, ...settings });
+      const result = await (endedAt !== null ? this.deps.encoder.finish(job) : this.deps.encoder.encode(job));
       const entry = withRetention(entryFrom(result), c.retention, { defaultCountry: c.privacy.default_country });
       await this.deps.index.put(entry);
       await unlink(spoolPath);
-      log.info({ status: entry.status, durationMs: entry.durationMs, bytes: entry.fileBytes, file: entry.file, encoder: settings }, 'recording stored');
-      this.emit('recorded', entry, result);
+      const finaliseMs = endedAt !== null ? Date.now() - endedAt : null;
+      log.info({ status: entry.status, durationMs: entry.durationMs, bytes: entry.fileBytes, file: entry.file, encoder: settings, finaliseMs }, 'recording stored');
+      this.emit('recorded', entry, result, finaliseMs);
     } catch (e) {
       // Counted once per recording; the spool stays and later attempts may still store it.
       if (attempt === 0) this.emit('failed', id, e as Error);
-      const retryInMs = this.scheduleRetry(spoolPath, id, attempt);
+      const retryInMs = this.scheduleRetry(job, attempt);
       log.error({ err: e, attempt, retryInMs }, retryInMs === null
         ? 'finalising the recording failed; the spool is kept and finalised at the next start'
         : 'finalising the recording failed; the spool is kept and tried again');
@@ -121,13 +156,15 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
   }
 
   /** Tries a failed finalisation again later (a full disk freed, a worker replaced). */
-  private scheduleRetry(spoolPath: string, id: string, attempt: number): number | null {
+  private scheduleRetry(job: EncodeJob, attempt: number): number | null {
+    const id = job.id;
     if (!this.retrying || this.retries.has(id)) return null;
     const { baseMs, maxMs } = this.deps.retry ?? RETRY;
     const delay = Math.min(baseMs * 2 ** attempt, maxMs);
     const timer = setTimeout(() => {
       this.retries.delete(id);
-      this.track(this.finalise(spoolPath, id, attempt + 1));
+      // A retry takes the settings in force then, like a recovered spool.
+      this.track(this.finalise(this.jobFor(job.spoolPath, id), attempt + 1));
     }, delay);
     timer.unref();
     this.retries.set(id, timer);

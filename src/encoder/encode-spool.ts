@@ -46,7 +46,12 @@ export { END_REASON_NO_END_RECORD } from './call-encoder.js';
 /** A whole spool is read in big chunks; a live call's follower keeps a small buffer. */
 const WHOLE_SPOOL_READ_BYTES = 256 * 1024;
 
+/** A CallEncoder for a spool read from its start in one go (a live call keeps a smaller buffer). */
+export function wholeSpoolEncoder(job: EncodeJob): CallEncoder {
+  return new CallEncoder(job, { bufferBytes: WHOLE_SPOOL_READ_BYTES });
+}
+
 /** Encodes a closed spool from its first record to its last. */
 export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
-  return new CallEncoder(job, { bufferBytes: WHOLE_SPOOL_READ_BYTES }).finish();
+  return wholeSpoolEncoder(job).finish();
 }
