@@ -91,10 +91,10 @@ export class CallEncoder {
     return s ? (s.timeline.emittedPos * 1000) / s.outRate : 0;
   }
 
-  /** How far the encoded audio is behind the wall clock `nowMs` (0 before the call's start is known). */
+  /** How far the encoded audio is behind the wall clock `nowMs` (0 before the call's answer time is read). */
   lagMs(nowMs: number): number {
-    const s = this.started;
-    return s ? Math.max(0, nowMs - s.answeredAt - this.encodedMs) : 0;
+    const answeredAt = this.started?.answeredAt ?? this.scan.answeredAt;
+    return answeredAt === null ? 0 : Math.max(0, nowMs - answeredAt - this.encodedMs);
   }
 
   /** This call's share of the encoder's memory: the timeline's rings and the read buffer. */

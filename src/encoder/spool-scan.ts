@@ -53,6 +53,11 @@ export class StartScan {
     this.follower = new SpoolFollower(path);
   }
 
+  /** The call's answer time (epoch ms), once a META record is read. */
+  get answeredAt(): number | null {
+    return this.meta?.answeredAt ?? null;
+  }
+
   /** Per leg, how far its first anchor moves; null while still waiting. */
   get shifts(): AnchorShifts | null {
     return this.decidedShifts;
