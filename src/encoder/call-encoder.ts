@@ -60,7 +60,8 @@ interface Started {
 export class CallEncoder {
   readonly job: EncodeJob;
   private readonly media: SpoolFollower;
-  private readonly scan: StartScan;
+  /** The start-of-call look-ahead; dropped (with its buffer) once it has decided. */
+  private scan: StartScan | null;
   private started: Started | null = null;
   private meta: RecordingMeta | null = null;
   private readonly legs = new Map<number, LegPipeline>();
@@ -93,7 +94,7 @@ export class CallEncoder {
 
   /** How far the encoded audio is behind the wall clock `nowMs` (0 before the call's answer time is read). */
   lagMs(nowMs: number): number {
-    const answeredAt = this.started?.answeredAt ?? this.scan.answeredAt;
+    const answeredAt = this.started?.answeredAt ?? this.scan?.answeredAt ?? null;
     return answeredAt === null ? 0 : Math.max(0, nowMs - answeredAt - this.encodedMs);
   }
 
@@ -124,14 +125,17 @@ export class CallEncoder {
     if (this.done) return;
     this.done = true;
     this.started?.output.discard();
-    await Promise.all([this.media.close(), this.scan.close()]);
+    await Promise.all([this.media.close(), this.scan?.close()]);
   }
 
   private async step(closed: boolean): Promise<void> {
     if (this.done) throw new TallenneError('TALLENNE_ENCODE_FAILED', `encoding ${this.job.id}: the encoder was closed`);
     const t0 = threadCpuMicros();
     try {
-      this.shifts ??= await this.scan.advance(closed);
+      if (!this.shifts && this.scan) {
+        this.shifts = await this.scan.advance(closed);
+        if (this.shifts) this.scan = null;
+      }
       if (this.shifts) await this.media.read((r) => this.onRecord(r));
     } catch (e) {
       await this.abort();
