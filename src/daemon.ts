@@ -98,6 +98,7 @@ export class Daemon {
       // turned off are still recovered; without one they wait (TALLENNE_SPOOL_KEY).
       ...(keyring ? { spoolKeys: keyring } : {}),
     });
+    this.manager.on('answered', (session) => this.finaliser.follow({ id: session.id, spoolPath: session.spool.path }));
     this.manager.on('ended', (session, closed) => this.finaliser.take({ id: session.id, spoolPath: session.spool.path, closed }));
     this.sipTransport = new SocketTransport({
       listen: c.sip.listen,

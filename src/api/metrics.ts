@@ -36,7 +36,7 @@ export interface CallFigures {
 
 export interface FinalisationFigures {
   readonly pending: number;
-  on(event: 'recorded', listener: (entry: RecordingEntry, result: EncodeResult) => void): unknown;
+  on(event: 'recorded', listener: (entry: RecordingEntry, result: EncodeResult, finaliseMs: number | null) => void): unknown;
   on(event: 'failed', listener: (id: string, err: Error) => void): unknown;
 }
 
@@ -45,7 +45,7 @@ export interface MetricSources {
   readonly finaliser: FinalisationFigures;
   readonly sip: SipFigures;
   readonly rtp: RtpCounters;
-  readonly encoder: { readonly queueLength: number; readonly busy: number };
+  readonly encoder: { readonly queueLength: number; readonly busy: number; readonly liveCalls: readonly number[]; readonly maxLagMs: number };
   readonly index: { count(): number };
   readonly store: { freeBytes(): number; volumeBytes(): number; usedBytes(): number; readonly decryptFailures: number };
   readonly ports: { readonly inUse: number; readonly total: number };
@@ -96,9 +96,11 @@ export class Metrics {
     let audioSec = 0;
     let cpuSec = 0;
     const spoolRejected = new Counter({ name: 'tallenne_spool_records_rejected_total', help: 'Sealed spool records that failed authentication when read (tampered or damaged on disk) and were left out.', registers: [r] });
-    s.finaliser.on('recorded', (entry, result) => {
+    const finalise = new Histogram({ name: 'tallenne_finalise_seconds', help: 'From a call\'s end to its recording being indexed (calls encoded live; not recovered spools).', buckets: [0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300], registers: [r] });
+    s.finaliser.on('recorded', (entry, result, finaliseMs) => {
       calls.inc({ result: entry.status === 'truncated' ? 'truncated' : 'recorded' });
       spoolRejected.inc(result.spoolRecordsRejected);
+      if (finaliseMs !== null) finalise.observe(finaliseMs / 1000);
       encodeDuration.observe(result.encodeCpuMs / 1000);
       // An exponentially weighted ratio keeps the gauge current without unbounded history.
       audioSec = audioSec * 0.9 + result.audioMs / 1000;
@@ -149,8 +151,13 @@ export class Metrics {
       name: 'tallenne_rtp_jitter_seconds', help: 'Interarrival jitter (RFC 3550) of legs at hang-up.', buckets: [0.001, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32], registers: [r],
       collect() { for (const ms of src.rtp.jitterObservations.drain()) this.observe(ms / 1000); },
     });
-    new Gauge({ name: 'tallenne_encode_queue_length', help: 'Recordings waiting for an encoder worker.', registers: [r], collect() { this.set(src.encoder.queueLength); } });
-    new Gauge({ name: 'tallenne_encode_workers_busy', help: 'Encoder workers encoding now.', registers: [r], collect() { this.set(src.encoder.busy); } });
+    new Gauge({ name: 'tallenne_encode_queue_length', help: 'Ended calls whose recording the encoder has not finished yet.', registers: [r], collect() { this.set(src.encoder.queueLength); } });
+    new Gauge({ name: 'tallenne_encode_workers_busy', help: 'Encoder workers with a live call or an ended one to finish.', registers: [r], collect() { this.set(src.encoder.busy); } });
+    new Gauge({ name: 'tallenne_encoder_lag_seconds', help: 'Largest distance between the wall clock and the audio encoded so far, among live calls (LAG_MS by design, more when the encoder is behind).', registers: [r], collect() { this.set(src.encoder.maxLagMs / 1000); } });
+    new Gauge({
+      name: 'tallenne_encoder_live_calls', help: 'Live calls followed by each encoder worker.', labelNames: ['worker'], registers: [r],
+      collect() { src.encoder.liveCalls.forEach((n, i) => this.set({ worker: String(i) }, n)); },
+    });
     new Gauge({ name: 'tallenne_recordings_stored', help: 'Recordings in the index.', registers: [r], collect() { this.set(src.index.count()); } });
     new Gauge({ name: 'tallenne_storage_bytes', help: 'Bytes of stored audio (refreshed at most once a minute).', registers: [r], collect() { this.set(self.usedBytes()); } });
     new Gauge({ name: 'tallenne_storage_size_bytes', help: 'Size of the data volume.', registers: [r], collect() { this.set(src.store.volumeBytes()); } });

@@ -1,7 +1,8 @@
 /**
- * The Finaliser carries each ended call from its spool to a stored recording:
+ * The Finaliser carries each call from its spool to a stored recording:
  *
- *   spool closed → encoder → audio file → register entry (retention + index) → spool deleted
+ *   answered → the encoder follows the spool → spool closed → the encoder finishes the tail
+ *   → audio file → register entry (retention + index) → spool deleted
  *
  * The spool is deleted only once the audio file and its index entry are durable. A failure
  * keeps the spool and tries again later, backing off; a spool left by an earlier run (crash,
@@ -17,13 +18,14 @@ import type { Logger } from '../log.js';
 import type { EncodeJob, EncodeResult } from '../encoder/encode-spool.js';
 import type { RecordingEntry } from '../types.js';
 import { withRetention } from '../retention/policy.js';
-import { newDataKey, type KeyWrapper } from '../crypto/keyring.js';
+import { newDataKey, type KeyWrapper, type WrappedKey } from '../crypto/keyring.js';
 import { dataKeyContext } from '../storage/audio-store.js';
 import { entryFrom } from './recording-meta.js';
 import { isUnansweredSpool, spoolKeyOf } from '../spool/reader.js';
 
 export interface FinaliserEvents {
-  recorded: [entry: RecordingEntry, result: EncodeResult];
+  /** `finaliseMs`: from the call's end (its hand-over) to its entry being stored; null for a recovered spool or a retry. */
+  recorded: [entry: RecordingEntry, result: EncodeResult, finaliseMs: number | null];
   /** Emitted once per recording, on its first failure; the spool is kept. */
   failed: [id: string, err: Error];
 }
@@ -32,7 +34,14 @@ export interface FinaliserDeps {
   /** The config in force now (encoder settings and retention are reloadable). */
   readonly config: () => Config;
   readonly log: Logger;
-  readonly encoder: { encode(job: EncodeJob): Promise<EncodeResult> };
+  readonly encoder: {
+    /** Start encoding a live call as its spool grows. */
+    follow(job: EncodeJob): void;
+    /** The call's spool is closed: finish what follow() started (or the whole spool). */
+    finish(job: EncodeJob): Promise<EncodeResult>;
+    /** A whole spool in one go (recovery, retries). */
+    encode(job: EncodeJob): Promise<EncodeResult>;
+  };
   readonly index: { put(entry: RecordingEntry): Promise<unknown> };
   readonly spoolDir: string;
   /**
@@ -49,6 +58,18 @@ export interface FinaliserDeps {
   readonly retry?: { readonly baseMs: number; readonly maxMs: number };
 }
 
+/** A call just answered: its spool is being written. */
+/** A recording's encode job with its keys, and the wrapped data key its entry stores. */
+interface PreparedJob {
+  readonly job: EncodeJob;
+  readonly wrapped?: WrappedKey;
+}
+
+export interface LiveCall {
+  readonly id: string;
+  readonly spoolPath: string;
+}
+
 /** An ended call handed over by the manager: its spool is being closed. */
 export interface EndedCall {
   readonly id: string;
@@ -63,6 +84,8 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
   private readonly running = new Set<Promise<void>>();
   private readonly retries = new Map<string, NodeJS.Timeout>();
   private retrying = true;
+  /** Each followed call's job (settings fixed when it was answered, and its keys). */
+  private readonly followed = new Map<string, Promise<PreparedJob>>();
 
   constructor(private readonly deps: FinaliserDeps) {
     super();
@@ -73,9 +96,21 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
     return this.running.size;
   }
 
-  /** Takes an ended call: once its spool is closed it is encoded and registered. */
+  /** A call was answered: the encoder follows its spool from now on, with the settings in force now. */
+  follow(call: LiveCall): void {
+    const prepared = this.prepare(call.spoolPath, call.id);
+    this.followed.set(call.id, prepared);
+    // A job that cannot be prepared (a key that does not open) is not followed; at hang-up
+    // the finalisation fails, is counted and retried like any other.
+    prepared.then((p) => this.deps.encoder.follow(p.job), () => undefined);
+  }
+
+  /** Takes an ended call: once its spool is closed its recording is finished and registered. */
   take(call: EndedCall): void {
-    this.track(call.closed.then(() => this.finalise(call.spoolPath, call.id)));
+    const endedAt = Date.now();
+    const prepared = this.followed.get(call.id);
+    this.followed.delete(call.id);
+    this.track(call.closed.then(() => this.finalise(call.spoolPath, call.id, 0, endedAt, prepared)));
   }
 
   /**
@@ -121,22 +156,49 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
     this.running.add(done);
   }
 
-  private async finalise(spoolPath: string, id: string, attempt = 0): Promise<void> {
+  private jobFor(spoolPath: string, id: string): EncodeJob {
+    const c = this.deps.config();
+    return { spoolPath, storageDir: c.storage.dir, id, complexity: c.encoder.complexity, bitrate: c.encoder.bitrate, skipSilence: c.encoder.skip_silence, maskDtmf: c.privacy.mask_dtmf };
+  }
+
+  /**
+   * The encode job of a recording with its keys: the sealed spool's data key, unwrapped here
+   * by the key ring (the master key never leaves this thread), and a fresh data key for the
+   * recording's file with its wrapped form for the index entry.
+   */
+  private async prepare(spoolPath: string, id: string): Promise<PreparedJob> {
+    const job = this.jobFor(spoolPath, id);
+    const spoolKey = this.deps.spoolKeys ? await spoolKeyOf(spoolPath, id, this.deps.spoolKeys) : undefined;
+    const sealed = this.deps.keys ? newDataKey(this.deps.keys, dataKeyContext(id)) : null;
+    return {
+      job: { ...job, ...(spoolKey ? { spoolKey } : {}), ...(sealed ? { dataKey: sealed.key } : {}) },
+      ...(sealed ? { wrapped: sealed.wrapped } : {}),
+    };
+  }
+
+  /**
+   * Encodes (or finishes) and registers one recording. `endedAt` (ms) is set for a call that
+   * just ended; `prepared` is its job when the encoder followed it live.
+   */
+  private async finalise(spoolPath: string, id: string, attempt = 0, endedAt: number | null = null, prepared?: Promise<PreparedJob>): Promise<void> {
     const log = this.deps.log.child({ recording: id });
     const c = this.deps.config();
-    const settings = { complexity: c.encoder.complexity, bitrate: c.encoder.bitrate, skipSilence: c.encoder.skip_silence, maskDtmf: c.privacy.mask_dtmf };
-    let spoolKey: Buffer | undefined;
+    let prep: PreparedJob | undefined;
     try {
-      spoolKey = this.deps.spoolKeys ? await spoolKeyOf(spoolPath, id, this.deps.spoolKeys) : undefined;
-      const sealed = this.deps.keys ? newDataKey(this.deps.keys, dataKeyContext(id)) : null;
-      const result = await this.deps.encoder.encode({ spoolPath, storageDir: c.storage.dir, id, ...settings, ...(spoolKey ? { spoolKey } : {}), ...(sealed ? { dataKey: sealed.key } : {}) });
+      prep = await (prepared ?? this.prepare(spoolPath, id));
+      const { job } = prep;
+      const settings = { complexity: job.complexity, bitrate: job.bitrate, skipSilence: job.skipSilence, maskDtmf: job.maskDtmf };
+      // A call that just ended is finished by the worker that followed it (or from its whole
+      // spool there); recovery and retries encode the whole spool.
+      const result = await (endedAt !== null ? this.deps.encoder.finish(job) : this.deps.encoder.encode(job));
       const plain = withRetention(entryFrom(result), c.retention, { defaultCountry: c.privacy.default_country });
-      const entry: RecordingEntry = sealed ? { ...plain, dataKey: sealed.wrapped } : plain;
+      const entry: RecordingEntry = prep.wrapped ? { ...plain, dataKey: prep.wrapped } : plain;
       await this.deps.index.put(entry);
       await unlink(spoolPath);
       if (result.spoolRecordsRejected > 0) log.warn({ records: result.spoolRecordsRejected }, 'spool records failed authentication and were left out (tampered or damaged on disk)');
-      log.info({ status: entry.status, durationMs: entry.durationMs, bytes: entry.fileBytes, file: entry.file, encoder: settings, ...(sealed ? { masterKey: sealed.wrapped.keyId } : {}) }, 'recording stored');
-      this.emit('recorded', entry, result);
+      const finaliseMs = endedAt !== null ? Date.now() - endedAt : null;
+      log.info({ status: entry.status, durationMs: entry.durationMs, bytes: entry.fileBytes, file: entry.file, encoder: settings, finaliseMs, ...(prep.wrapped ? { masterKey: prep.wrapped.keyId } : {}) }, 'recording stored');
+      this.emit('recorded', entry, result, finaliseMs);
     } catch (e) {
       // Counted once per recording; the spool stays and later attempts may still store it.
       if (attempt === 0) this.emit('failed', id, e as Error);
@@ -145,7 +207,9 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
         ? 'finalising the recording failed; the spool is kept and finalised at the next start'
         : 'finalising the recording failed; the spool is kept and tried again');
     } finally {
-      spoolKey?.fill(0);
+      // Raw keys are overwritten once this attempt is over; a retry prepares its own.
+      prep?.job.spoolKey?.fill(0);
+      prep?.job.dataKey?.fill(0);
     }
   }
 
@@ -156,10 +220,12 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
     const delay = Math.min(baseMs * 2 ** attempt, maxMs);
     const timer = setTimeout(() => {
       this.retries.delete(id);
+      // A retry takes the settings in force then, like a recovered spool.
       this.track(this.finalise(spoolPath, id, attempt + 1));
     }, delay);
     timer.unref();
     this.retries.set(id, timer);
     return delay;
   }
+
 }

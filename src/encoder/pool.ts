@@ -1,15 +1,17 @@
 /**
- * A fixed pool of encoder worker threads with a FIFO queue. One job per worker at a time; a
- * worker that dies fails its job with TALLENNE_ENCODE_FAILED and is replaced, so a bad
- * spool can never wedge the pool.
+ * A fixed pool of encoder worker threads. Live calls are spread over the workers (each new
+ * call goes to the worker following the fewest) and a call stays on its worker until it is
+ * finished, since its encoder state lives there. A worker that dies fails the finishes it
+ * owed with TALLENNE_ENCODE_FAILED and is replaced; the live calls it followed are encoded
+ * from their whole spool when they end, so a bad spool can never wedge the pool.
  *
- * close() stops taking jobs, lets the queue drain, then ends the workers; destroy() ends
- * them now and fails whatever was queued or running. Both are idempotent.
+ * close() stops taking calls, lets the finishes owed complete, then ends the workers;
+ * destroy() ends them now and fails whatever was owed. Both are idempotent.
  */
 import { Worker } from 'node:worker_threads';
 import { ERROR_CODES, TallenneError, type ErrorCode } from '../errors.js';
 import type { EncodeJob, EncodeResult } from './encode-spool.js';
-import type { WorkerReply, WorkerRequest } from './worker.js';
+import type { WorkerReply, WorkerRequest } from './encoder-thread.js';
 
 /**
  * The compiled worker. Under vitest this module runs from src/*.ts, but a worker thread
@@ -18,17 +20,22 @@ import type { WorkerReply, WorkerRequest } from './worker.js';
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? '../../dist/encoder/worker.js' : './worker.js', import.meta.url);
 
 interface Pending {
-  readonly job: EncodeJob;
+  readonly id: string;
   readonly resolve: (r: EncodeResult) => void;
   readonly reject: (e: Error) => void;
 }
 
 interface Slot {
   worker: Worker;
-  task: (Pending & { seq: number }) | null;
+  /** Finishes owed by this worker, by request number. */
+  readonly tasks: Map<number, Pending>;
+  /** Live calls this worker follows. */
+  readonly live: Set<string>;
+  /** The worker's last report: the largest lag among its live calls. */
+  maxLagMs: number;
   /** Being terminated by the pool: not replaced when it exits. */
   exiting: boolean;
-  /** Reported an error: it will exit, so it takes no more jobs. */
+  /** Reported an error: it will exit, so it takes no more calls. */
   dead: boolean;
 }
 
@@ -40,7 +47,7 @@ export interface EncoderPoolOptions {
   workerUrl?: URL;
 }
 
-/** Workers that die this many times in a row without finishing a job mark the pool broken. */
+/** Workers that die this many times in a row without finishing a call mark the pool broken. */
 const MAX_IDLE_DEATHS = 3;
 
 export class EncoderPool {
@@ -50,8 +57,11 @@ export class EncoderPool {
   private idleDeaths = 0;
   private broken = false;
   private readonly slots: Slot[] = [];
-  private readonly queue: Pending[] = [];
+  /** Live call → the worker that follows it. */
+  private readonly owner = new Map<string, Slot>();
   private seq = 0;
+  /** Finishes asked for while no worker could take them (between a crash and its replacement). */
+  private waiting: Array<{ job: EncodeJob; resolve: (r: EncodeResult) => void; reject: (e: Error) => void }> = [];
   private closing = false;
   private destroyed = false;
   private closed: Promise<void> | null = null;
@@ -66,26 +76,79 @@ export class EncoderPool {
     for (let i = 0; i < this.size; i++) this.slots.push(this.spawn());
   }
 
+  /** Ended calls whose recording is not finished yet (the encoder's backlog). */
   get queueLength(): number {
-    return this.queue.length;
+    return this.slots.reduce((n, s) => n + s.tasks.size, 0);
   }
 
+  /** Workers with a live call or a finish to do. */
   get busy(): number {
-    return this.slots.filter((s) => s.task !== null).length;
+    return this.slots.filter((s) => s.tasks.size > 0 || s.live.size > 0).length;
   }
 
-  /** True while the pool takes jobs and has its workers. */
+  /** Live calls followed by each worker. */
+  get liveCalls(): number[] {
+    return this.slots.map((s) => s.live.size);
+  }
+
+  /** The largest encoder lag (ms) among the live calls, as the workers last reported. */
+  get maxLagMs(): number {
+    return this.slots.reduce((m, s) => (s.live.size > 0 ? Math.max(m, s.maxLagMs) : m), 0);
+  }
+
+  /** True while the pool takes calls and has its workers. */
   get alive(): boolean {
     return !this.closing && !this.destroyed && !this.broken && this.slots.length === this.size;
   }
 
-  encode(job: EncodeJob): Promise<EncodeResult> {
-    if (this.closing || this.destroyed) return Promise.reject(new TallenneError('TALLENNE_SHUTTING_DOWN', 'the encoder pool is closed'));
+  /** A call was answered: its worker starts following its spool. */
+  follow(job: EncodeJob): void {
+    if (!this.alive || this.owner.has(job.id)) return;
+    const slot = this.leastLoaded();
+    if (!slot) return;
+    slot.live.add(job.id);
+    this.owner.set(job.id, slot);
+    slot.worker.ref();
+    slot.worker.postMessage({ op: 'follow', job } satisfies WorkerRequest);
+  }
+
+  /**
+   * The call's spool is closed: its worker encodes the tail and commits the file. A call no
+   * worker follows (recovery, a retry, its worker died) is encoded from its whole spool.
+   */
+  finish(job: EncodeJob): Promise<EncodeResult> {
+    if (this.destroyed || (this.closing && !this.owner.has(job.id))) return Promise.reject(new TallenneError('TALLENNE_SHUTTING_DOWN', 'the encoder pool is closed'));
     if (this.broken) return Promise.reject(new TallenneError('TALLENNE_ENCODE_FAILED', 'encoder workers cannot start'));
+    const owner = this.owner.get(job.id);
+    this.owner.delete(job.id);
+    const slot = owner && this.slots.includes(owner) && !owner.dead ? owner : this.leastLoaded();
     return new Promise<EncodeResult>((resolve, reject) => {
-      this.queue.push({ job, resolve, reject });
-      this.dispatch();
+      if (slot) this.send(slot, job, resolve, reject);
+      else this.waiting.push({ job, resolve, reject });
     });
+  }
+
+  private send(slot: Slot, job: EncodeJob, resolve: (r: EncodeResult) => void, reject: (e: Error) => void): void {
+    slot.live.delete(job.id);
+    const seq = ++this.seq;
+    slot.tasks.set(seq, { id: job.id, resolve, reject });
+    slot.worker.ref();
+    slot.worker.postMessage({ op: 'finish', seq, job } satisfies WorkerRequest);
+  }
+
+  /** Hands what waited for a worker to the workers there are now, or fails it if there will be none. */
+  private dispatchWaiting(): void {
+    const waiting = this.waiting.splice(0);
+    for (const w of waiting) {
+      const slot = this.destroyed || this.broken ? undefined : this.leastLoaded();
+      if (slot) this.send(slot, w.job, w.resolve, w.reject);
+      else w.reject(new TallenneError(this.destroyed ? 'TALLENNE_SHUTTING_DOWN' : 'TALLENNE_ENCODE_FAILED', this.destroyed ? 'the encoder pool was destroyed' : 'encoder workers cannot start'));
+    }
+  }
+
+  /** A whole spool (recovery, a retry) encoded in one go. */
+  encode(job: EncodeJob): Promise<EncodeResult> {
+    return this.finish(job);
   }
 
   close(): Promise<void> {
@@ -106,18 +169,24 @@ export class EncoderPool {
     this.destroyed = true;
     this.closing = true;
     const err = new TallenneError('TALLENNE_SHUTTING_DOWN', 'the encoder pool was destroyed');
-    for (const p of this.queue.splice(0)) p.reject(err);
-    for (const s of this.slots) {
-      const t = s.task;
-      s.task = null;
-      t?.reject(err);
-    }
+    for (const s of this.slots) this.failTasks(s, err);
+    this.dispatchWaiting();
     await this.terminateAll();
     this.checkDrained();
   }
 
+  private leastLoaded(): Slot | undefined {
+    let best: Slot | undefined;
+    for (const s of this.slots) {
+      if (s.exiting || s.dead) continue;
+      if (!best || s.live.size + s.tasks.size < best.live.size + best.tasks.size) best = s;
+    }
+    return best;
+  }
+
   private async terminateAll(): Promise<void> {
     const slots = this.slots.splice(0);
+    this.owner.clear();
     await Promise.all(
       slots.map((s) => {
         s.exiting = true;
@@ -128,12 +197,12 @@ export class EncoderPool {
 
   private spawn(): Slot {
     const worker = new Worker(this.workerUrl, { resourceLimits: { maxOldGenerationSizeMb: this.maxHeapMb } });
-    const slot: Slot = { worker, task: null, exiting: false, dead: false };
+    const slot: Slot = { worker, tasks: new Map(), live: new Set(), maxLagMs: 0, exiting: false, dead: false };
     worker.on('message', (reply: WorkerReply) => this.onReply(slot, reply));
-    // An 'error' is always followed by 'exit'; the job is failed there, once.
+    // An 'error' is always followed by 'exit'; what the worker owed is failed there, once.
     worker.on('error', (err) => {
       slot.dead = true;
-      if (slot.task) this.failTask(slot, `encoder worker crashed: ${err.message}`);
+      this.failTasks(slot, new TallenneError('TALLENNE_ENCODE_FAILED', `encoder worker crashed: ${err.message}`));
     });
     worker.on('exit', (code) => this.onExit(slot, code));
     // Idle workers must not keep the process alive on their own.
@@ -142,65 +211,53 @@ export class EncoderPool {
   }
 
   private onReply(slot: Slot, reply: WorkerReply): void {
-    const t = slot.task;
-    if (!t || t.seq !== reply.seq) return;
-    slot.task = null;
-    slot.worker.unref();
+    if (reply.op === 'load') {
+      slot.maxLagMs = reply.maxLagMs;
+      return;
+    }
+    const t = slot.tasks.get(reply.seq);
+    if (!t) return;
+    slot.tasks.delete(reply.seq);
     this.idleDeaths = 0;
+    this.unrefIfIdle(slot);
     if (reply.ok) t.resolve(reply.result);
     else {
       const code: ErrorCode = reply.code in ERROR_CODES ? (reply.code as ErrorCode) : 'TALLENNE_ENCODE_FAILED';
       t.reject(new TallenneError(code, reply.message));
     }
-    this.dispatch();
     this.checkDrained();
   }
 
-  private failTask(slot: Slot, message: string): void {
-    const t = slot.task;
-    if (!t) return;
-    slot.task = null;
-    t.reject(new TallenneError('TALLENNE_ENCODE_FAILED', message));
+  private unrefIfIdle(slot: Slot): void {
+    if (slot.tasks.size === 0 && slot.live.size === 0) slot.worker.unref();
+  }
+
+  private failTasks(slot: Slot, err: Error): void {
+    const tasks = [...slot.tasks.values()];
+    slot.tasks.clear();
+    for (const t of tasks) t.reject(err);
   }
 
   private onExit(slot: Slot, code: number): void {
-    const hadTask = slot.task !== null;
-    this.failTask(slot, `encoder worker exited with code ${code}`);
+    const hadWork = slot.tasks.size > 0 || slot.live.size > 0;
+    this.failTasks(slot, new TallenneError('TALLENNE_ENCODE_FAILED', `encoder worker exited with code ${code}`));
+    // Its live calls are finished from their whole spool on another worker.
+    for (const id of slot.live) this.owner.delete(id);
+    slot.live.clear();
     const i = this.slots.indexOf(slot);
     if (i < 0 || slot.exiting) return;
     this.crashes++;
-    // A worker that dies with no job cannot blame a spool: after a few in a row, stop
+    // A worker that dies with no work cannot blame a spool: after a few in a row, stop
     // respawning (a crash loop) and fail what waits instead of leaving it hanging.
-    if (!hadTask && ++this.idleDeaths >= MAX_IDLE_DEATHS) this.broken = true;
-    if (this.destroyed || this.broken || (this.closing && this.queue.length === 0)) {
-      this.slots.splice(i, 1);
-      if (this.broken && this.slots.length === 0) {
-        const err = new TallenneError('TALLENNE_ENCODE_FAILED', 'encoder workers cannot start');
-        for (const p of this.queue.splice(0)) p.reject(err);
-      }
-    } else {
-      this.slots[i] = this.spawn();
-    }
-    this.dispatch();
+    if (!hadWork && ++this.idleDeaths >= MAX_IDLE_DEATHS) this.broken = true;
+    if (this.destroyed || this.broken || (this.closing && this.waiting.length === 0)) this.slots.splice(i, 1);
+    else this.slots[i] = this.spawn();
+    this.dispatchWaiting();
     this.checkDrained();
   }
 
-  private dispatch(): void {
-    if (this.destroyed) return;
-    for (const slot of this.slots) {
-      if (this.queue.length === 0) return;
-      if (slot.task || slot.exiting || slot.dead) continue;
-      const p = this.queue.shift()!;
-      const seq = ++this.seq;
-      slot.task = { ...p, seq };
-      // A busy worker keeps the process alive until its job is answered.
-      slot.worker.ref();
-      slot.worker.postMessage({ seq, job: p.job } satisfies WorkerRequest);
-    }
-  }
-
   private checkDrained(): void {
-    if (this.queue.length > 0 || this.slots.some((s) => s.task !== null)) return;
+    if (this.waiting.length > 0 || this.slots.some((s) => s.tasks.size > 0)) return;
     const w = this.drainWaiters.splice(0);
     for (const f of w) f();
   }

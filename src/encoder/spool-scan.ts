@@ -1,31 +1,28 @@
 /**
- * The encoder's first pass over a spool: the small records only (META, EVENT, END, and RTCP
- * sender reports with each leg's first RTP header), for what the media pass must know
- * before it starts: the timeline's bounds, the output rate, the final leg descriptors, the
- * pause intervals and how far sender reports move each leg's first anchor.
+ * The look-ahead at a call's start: RTCP sender reports tie each leg's RTP clock to the
+ * sender's wall clock, and they must be known before a leg's first packet is placed (its
+ * anchor stays for the whole call). StartScan reads the spool ahead of the media pass, only
+ * the small records (META, and RTCP sender reports with each leg's first RTP header), until
+ * the alignment can be decided:
+ *   - every leg of the latest META has sent its first packet and a sender report, or
+ *   - the spool reaches SR_HOLD_MS of call time (a leg that sends no SR by then is placed by
+ *     arrival, as without SRs), or
+ *   - the spool is closed.
+ * The media pass waits for that decision, so at a call's start the encoder is up to
+ * SR_HOLD_MS + LAG_MS behind; it catches up at once after. The decision depends only on the
+ * records, not on when they were read, so the live encoder and the whole-spool encode of
+ * the same spool decide alike.
  */
-import { readSpool } from '../spool/reader.js';
-import { RecordType, type SpoolEnd, type SpoolEvent } from '../spool/format.js';
-import { TallenneError } from '../errors.js';
-import type { MediaFormat, RecordingMeta } from '../types.js';
+import { SpoolFollower, type SpoolRecord } from '../spool/follower.js';
+import { RecordType } from '../spool/format.js';
+import type { RecordingMeta } from '../types.js';
 import { newRtpHeader, readRtpHeader } from '../rtp/packet.js';
 import { ntpToEpochMs, parseRtcp } from '../rtp/rtcp.js';
 import { isAudioCodec } from './codecs.js';
 import { SenderReportAligner } from './timeline.js';
 
-export interface SpoolScan {
-  /** The last usable META record: the call's final legs. */
-  meta: RecordingMeta;
-  /** Every format any META record offered, once per codec and rate. */
-  allFormats: MediaFormat[];
-  end: SpoolEnd | null;
-  /** Latest record time (epoch ms): the end of a spool without END. */
-  lastTime: number;
-  /** [pauseAt, resumeAt|null] in epoch ms. */
-  pauses: Array<[number, number | null]>;
-  /** Per leg, how far RTCP sender reports move its first anchor (see SenderReportAligner). */
-  srShifts: Map<number, { ssrc: number; shiftMs: number }>;
-}
+/** How long into the call (record time) the media pass waits for the legs' first sender reports. */
+export const SR_HOLD_MS = 3000;
 
 /** A record's JSON payload, or null when it does not parse. */
 export function parseRecordJson<T>(payload: Buffer): T | null {
@@ -48,47 +45,83 @@ export function usableMeta(m: unknown): m is RecordingMeta {
   return m['legs'].every((leg: unknown) => isObject(leg) && (leg['formats'] === undefined || (Array.isArray(leg['formats']) && leg['formats'].every(isObject))));
 }
 
-export async function scanSpool(path: string, key?: Uint8Array): Promise<SpoolScan> {
-  let meta: RecordingMeta | null = null;
-  const formats = new Map<string, MediaFormat>();
-  let end: SpoolEnd | null = null;
-  let lastTime = -Infinity;
-  const pauses: Array<[number, number | null]> = [];
-  const aligner = new SenderReportAligner();
-  const clockOf = new Map<string, number>();
-  const h = newRtpHeader();
-  await readSpool(path, (r) => {
-    if (Number.isFinite(r.time) && r.time > lastTime) lastTime = r.time;
+/** A META record's RecordingMeta when it is usable (an answer time and legs). */
+export function parseMeta(payload: Buffer): RecordingMeta | null {
+  const m = parseRecordJson<unknown>(payload);
+  return usableMeta(m) ? m : null;
+}
+
+export type AnchorShifts = Map<number, { ssrc: number; shiftMs: number }>;
+
+export class StartScan {
+  private readonly follower: SpoolFollower;
+  private readonly aligner = new SenderReportAligner();
+  private readonly clockOf = new Map<string, number>();
+  private readonly header = newRtpHeader();
+  private meta: RecordingMeta | null = null;
+  private decidedShifts: AnchorShifts | null = null;
+
+  constructor(path: string, key?: Uint8Array) {
+    this.follower = new SpoolFollower(path, { key });
+  }
+
+  /** The call's answer time (epoch ms), once a META record is read. */
+  get answeredAt(): number | null {
+    return this.meta?.answeredAt ?? null;
+  }
+
+  /** Per leg, how far its first anchor moves; null while still waiting. */
+  get shifts(): AnchorShifts | null {
+    return this.decidedShifts;
+  }
+
+  /**
+   * Reads what the spool holds now. `closed`: the spool will not grow, so whatever was
+   * found is the decision. Returns the shifts once decided.
+   */
+  async advance(closed: boolean): Promise<AnchorShifts | null> {
+    if (this.decidedShifts) return this.decidedShifts;
+    await this.follower.read((r) => this.onRecord(r));
+    if (!this.decidedShifts && (closed || this.follower.ended || this.follower.damaged)) this.decide();
+    if (this.decidedShifts) await this.follower.close();
+    return this.decidedShifts;
+  }
+
+  async close(): Promise<void> {
+    await this.follower.close();
+  }
+
+  /** false stops the read: the decision is made. */
+  private onRecord(r: SpoolRecord): boolean {
+    if (this.meta && r.time >= this.meta.answeredAt + SR_HOLD_MS) {
+      this.decide();
+      return false;
+    }
     if (r.type === RecordType.Rtp) {
-      if (aligner.hasFirstPacket(r.leg) || readRtpHeader(r.payload, r.payload.length, h) !== null) return;
-      const clock = clockOf.get(`${r.leg}/${h.payloadType}`);
-      if (clock !== undefined) aligner.noteFirstPacket(r.leg, h.ssrc, h.timestamp, r.time, clock);
+      const h = this.header;
+      if (this.aligner.hasFirstPacket(r.leg) || readRtpHeader(r.payload, r.payload.length, h) !== null) return true;
+      const clock = this.clockOf.get(`${r.leg}/${h.payloadType}`);
+      if (clock !== undefined) this.aligner.noteFirstPacket(r.leg, h.ssrc, h.timestamp, r.time, clock);
     } else if (r.type === RecordType.Rtcp) {
       for (const pkt of parseRtcp(r.payload) ?? []) {
-        if (pkt.type === 'sr') aligner.noteSenderReport(r.leg, { ssrc: pkt.ssrc, ntpMs: ntpToEpochMs(pkt.ntpSeconds, pkt.ntpFraction), rtpTimestamp: pkt.rtpTimestamp });
+        if (pkt.type === 'sr') this.aligner.noteSenderReport(r.leg, { ssrc: pkt.ssrc, ntpMs: ntpToEpochMs(pkt.ntpSeconds, pkt.ntpFraction), rtpTimestamp: pkt.rtpTimestamp });
       }
     } else if (r.type === RecordType.Meta) {
-      const m = parseRecordJson<unknown>(r.payload);
-      if (usableMeta(m)) {
-        meta = m;
-        for (const leg of m.legs) {
-          for (const f of leg.formats ?? []) {
-            formats.set(`${f.codec}/${f.clockRate}`, f);
-            if (isAudioCodec(f.codec)) clockOf.set(`${leg.index}/${f.pt}`, f.clockRate);
-          }
-        }
+      const m = parseMeta(r.payload);
+      if (m) {
+        this.meta = m;
+        for (const leg of m.legs) for (const f of leg.formats ?? []) if (isAudioCodec(f.codec)) this.clockOf.set(`${leg.index}/${f.pt}`, f.clockRate);
       }
-    } else if (r.type === RecordType.Event) {
-      const e = parseRecordJson<SpoolEvent>(r.payload);
-      if (!e) return;
-      const open = pauses.length > 0 && pauses[pauses.length - 1]![1] === null;
-      if (e.kind === 'pause' && !open) pauses.push([r.time, null]);
-      else if (e.kind === 'resume' && open) pauses[pauses.length - 1]![1] = r.time;
-    } else if (r.type === RecordType.End) {
-      const e = parseRecordJson<SpoolEnd>(r.payload);
-      if (e && Number.isFinite(e.endedAt)) end = e;
     }
-  }, { key });
-  if (!meta) throw new TallenneError('TALLENNE_SPOOL_CORRUPT', `${path}: no usable META record`);
-  return { meta, allFormats: [...formats.values()], end, lastTime, pauses, srShifts: aligner.shifts() };
+    const legs = this.meta?.legs ?? [];
+    if (legs.length > 0 && legs.every((l) => this.aligner.hasFirstPacket(l.index) && this.aligner.hasSenderReport(l.index))) {
+      this.decide();
+      return false;
+    }
+    return true;
+  }
+
+  private decide(): void {
+    this.decidedShifts ??= this.aligner.shifts();
+  }
 }

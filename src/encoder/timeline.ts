@@ -24,14 +24,17 @@
  *
  * CallTimeline keeps one ring per leg (RING_MS of audio) and emits frame after frame once
  * arrival time has passed a frame by LAG_MS, the longest a packet may be late and still be
- * heard. A packet placed before the emitted edge is dropped as too late.
+ * heard. A packet placed before the emitted edge is dropped as too late. LAG_MS is also how
+ * far the live encoder stays behind the capture: at hang-up about that much audio is left.
+ * The ring holds the lag plus JUMP_MS ahead of the arrival clock, the furthest a packet can
+ * be placed ahead before its leg is re-anchored.
  */
 
 export const JUMP_MS = 1000;
 export const DRIFT_MS = 300;
 export const DRIFT_WINDOW_MS = 1000;
-export const LAG_MS = 1500;
-export const RING_MS = 4000;
+export const LAG_MS = 1000;
+export const RING_MS = LAG_MS + JUMP_MS;
 /** Largest correction a sender report may make to a leg's anchor (below DRIFT_MS, so the drift check does not undo it). */
 export const SR_MAX_SHIFT_MS = 250;
 
@@ -211,6 +214,11 @@ export class SenderReportAligner {
     return this.first.has(leg);
   }
 
+  /** The leg has a sender report of its first packet's source. */
+  hasSenderReport(leg: number): boolean {
+    return this.reports.has(leg);
+  }
+
   /** A sender report received on the leg; the first one of the first packet's source is kept. */
   noteSenderReport(leg: number, sr: SenderClockSample): void {
     const f = this.first.get(leg);
@@ -255,7 +263,7 @@ export interface TimelineOptions {
   sampleRate: number;
   /** Samples per frame and channel (20 ms). */
   frameSamples: number;
-  /** Frames in the whole recording; nothing is emitted past it. */
+  /** Frames in the whole recording; nothing is emitted past it (Infinity while the call lives). */
   totalFrames: number;
   /** Intervals (samples since answer, [start, end)) written as silence. */
   silenced?: ReadonlyArray<readonly [number, number]>;
@@ -279,11 +287,13 @@ interface Track {
 export class CallTimeline {
   readonly sampleRate: number;
   readonly frameSamples: number;
-  readonly totalFrames: number;
+  /** Frames in the whole recording: set by endAt() once the call's length is known. */
+  totalFrames: number;
   private readonly lag: number;
   private readonly ringSize: number;
   private readonly tracks = new Map<number, Track>();
-  private readonly silenced: ReadonlyArray<readonly [number, number]>;
+  /** [start, end) in samples since answer, in order; end is Infinity while a pause lasts. */
+  private readonly silenced: Array<[number, number]>;
   private readonly frame: Int32Array;
   private readonly out: Int16Array;
   /** Samples since answer already emitted (a multiple of frameSamples). */
@@ -301,9 +311,32 @@ export class CallTimeline {
     // Whole frames, so a frame never wraps around the ring's end.
     this.ringSize = Math.ceil(ring / opts.frameSamples) * opts.frameSamples;
     if (this.ringSize < this.lag + 2 * opts.frameSamples) throw new RangeError('timeline ring shorter than its lag');
-    this.silenced = [...(opts.silenced ?? [])].sort((a, b) => a[0] - b[0]);
+    this.silenced = (opts.silenced ?? []).map(([a, b]): [number, number] => [a, b]).sort((a, b) => a[0] - b[0]);
     this.frame = new Int32Array(opts.frameSamples * 2);
     this.out = new Int16Array(opts.frameSamples * 2);
+  }
+
+  /** The ring of one leg, in bytes (the timeline's memory is one per leg). */
+  get ringBytes(): number {
+    return this.ringSize * 2;
+  }
+
+  /** A pause starts at `pos` (samples since answer): silence until resumeAt(). */
+  pauseAt(pos: number): void {
+    const last = this.silenced[this.silenced.length - 1];
+    if (last && last[1] === Infinity) return;
+    this.silenced.push([Math.max(0, pos), Infinity]);
+  }
+
+  /** The pause in force ends at `pos`. */
+  resumeAt(pos: number): void {
+    const last = this.silenced[this.silenced.length - 1];
+    if (last && last[1] === Infinity) last[1] = Math.max(last[0], pos);
+  }
+
+  /** The call's length is known: `frames` in all (never fewer than already emitted). */
+  endAt(frames: number): void {
+    this.totalFrames = Math.max(frames, this.framesEmitted);
   }
 
   /** Declares a leg on its output channel (idempotent; the channel of the first call stays). */

@@ -1,19 +1,14 @@
 /**
- * Encoder worker thread: takes one EncodeJob at a time from the pool and answers with the
- * result or with the error's code and message. A crash (an exception that escapes, or the
- * native code aborting) is seen by the pool as the thread's exit. A sealed spool's key, which
- * comes with the job, is overwritten once the job is done.
+ * Encoder worker thread entry: lowers its own scheduling priority and serves the pool's
+ * requests with an EncoderThread (encoder-thread.ts). A crash (an exception that escapes, or
+ * the native code aborting) is seen by the pool as the thread's exit.
  */
 import { parentPort } from 'node:worker_threads';
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { encodeSpool, type EncodeJob, type EncodeResult } from './encode-spool.js';
-import { TallenneError } from '../errors.js';
+import { EncoderThread, type WorkerReply, type WorkerRequest } from './encoder-thread.js';
 
-export type WorkerRequest = { readonly seq: number; readonly job: EncodeJob };
-export type WorkerReply =
-  | { readonly seq: number; readonly ok: true; readonly result: EncodeResult }
-  | { readonly seq: number; readonly ok: false; readonly code: string; readonly message: string };
+export type { WorkerReply, WorkerRequest } from './encoder-thread.js';
 
 /**
  * Nice value of an encoder thread. Encoding can wait (the spool holds the call), capture
@@ -35,14 +30,6 @@ function lowerThreadPriority(): void {
 const port = parentPort;
 if (port) {
   lowerThreadPriority();
-  port.on('message', (req: WorkerRequest) => {
-    encodeSpool(req.job).finally(() => req.job.spoolKey?.fill(0)).then(
-      (result) => port.postMessage({ seq: req.seq, ok: true, result } satisfies WorkerReply),
-      (err: unknown) => {
-        const code = err instanceof TallenneError ? err.code : 'TALLENNE_ENCODE_FAILED';
-        const message = err instanceof Error ? err.message : String(err);
-        port.postMessage({ seq: req.seq, ok: false, code, message } satisfies WorkerReply);
-      },
-    );
-  });
+  const thread = new EncoderThread((reply: WorkerReply) => port.postMessage(reply));
+  port.on('message', (req: WorkerRequest) => thread.handle(req));
 }

@@ -1,26 +1,22 @@
 /**
- * Reads a spool file as a stream of records, in chunks, so memory does not grow with the
- * call's length. A record cut short at the end (crash) ends the stream with `torn = true`.
- * A sealed spool (cipher.ts) needs its data key: each record is authenticated at its
- * position before its payload is handed on, and one that fails is skipped and counted.
+ * Reads a whole spool file as a stream of records, in chunks, so memory does not grow with
+ * the call's length: a SpoolFollower (follower.ts) read once to the end of the file. A record
+ * cut short at the end (crash) ends the stream with `torn = true`. A sealed spool (cipher.ts)
+ * needs its data key: each record is authenticated at its position before its payload is
+ * handed on, and one that fails is skipped and counted.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { MAX_RECORD_PAYLOAD, RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, SPOOL_MAGIC_SEALED } from './format.js';
-import { MAX_SEALED_HEADER_BYTES, RecordOpener, SPOOL_TAG_BYTES, checkSpoolKey, parseSealedHeader, spoolKeyContext, type SealedSpoolHeader } from './cipher.js';
+import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, SPOOL_MAGIC_SEALED } from './format.js';
+import { MAX_SEALED_HEADER_BYTES, SPOOL_TAG_BYTES, checkSpoolKey, parseSealedHeader, spoolKeyContext, type SealedSpoolHeader } from './cipher.js';
 import type { KeyWrapper } from '../crypto/keyring.js';
+import { SpoolFollower, type RecordHandler } from './follower.js';
 import { TallenneError } from '../errors.js';
 
-export interface SpoolRecord {
-  readonly type: RecordType;
-  readonly leg: number;
-  readonly time: number;
-  /** A view into the reader's buffer: valid until the next record is pulled. */
-  readonly payload: Buffer;
-}
+export type { SpoolRecord } from './follower.js';
 
 export interface SpoolReadResult {
-  /** True when the file ended inside a record (the writer was killed). */
+  /** True when the file ended inside a record (the writer was killed) or at a damaged one. */
   torn: boolean;
   /** Records handed to onRecord. */
   records: number;
@@ -84,94 +80,18 @@ export async function spoolKeyOf(path: string, id: string, keys: KeyWrapper): Pr
  * for a file that is not a spool, and TALLENNE_SPOOL_KEY for a sealed spool read without
  * its key (or with another). A damaged record length ends the stream like a torn tail.
  */
-export async function readSpool(path: string, onRecord: (r: SpoolRecord) => void | Promise<void>, opts: SpoolReadOptions = {}): Promise<SpoolReadResult> {
-  const fh = await open(path, 'r');
+export async function readSpool(path: string, onRecord: RecordHandler, opts: SpoolReadOptions = {}): Promise<SpoolReadResult> {
+  const f = new SpoolFollower(path, { bufferBytes: READ_BYTES, key: opts.key });
   try {
-    let buf = Buffer.allocUnsafe(READ_BYTES);
-    let start = 0;
-    let end = 0;
-    let eof = false;
-    let records = 0;
-    let rejected = 0;
-    const fill = async (): Promise<void> => {
-      if (start > 0) {
-        buf.copy(buf, 0, start, end);
-        end -= start;
-        start = 0;
-      }
-      while (!eof && end < buf.length) {
-        const { bytesRead } = await fh.read(buf, end, buf.length - end, null);
-        if (bytesRead === 0) eof = true;
-        end += bytesRead;
-      }
-    };
-    await fill();
-    const magic = buf.subarray(0, Math.min(end, SPOOL_MAGIC.length));
-    let opener: RecordOpener | null = null;
-    if (magic.length === SPOOL_MAGIC.length && magic.equals(SPOOL_MAGIC_SEALED)) {
-      const parsed = parseSealedHeader(buf.subarray(SPOOL_MAGIC.length, end));
-      if (parsed === 'short') return { torn: true, records: 0, rejected: 0 };
-      if (parsed === null) throw new TallenneError('TALLENNE_SPOOL_CORRUPT', `${path}: the sealed spool's header is damaged`);
-      if (!opts.key) throw new TallenneError('TALLENNE_SPOOL_KEY', `${path}: the spool is sealed and no key was given`);
-      checkSpoolKey(parsed.header, opts.key);
-      opener = new RecordOpener(opts.key);
-      start = SPOOL_MAGIC.length + parsed.bytes;
-    } else if (magic.length === SPOOL_MAGIC.length && magic.equals(SPOOL_MAGIC)) {
-      start = SPOOL_MAGIC.length;
-    } else {
-      if (end === 0) return { torn: true, records: 0, rejected: 0 };
+    const records = await f.read(onRecord);
+    if (!f.isSpool) {
+      // Empty, or a sealed spool cut inside its key header: a spool torn before its first record.
+      if (f.partialBytes === 0 || f.headerCut) return { torn: true, records: 0, rejected: 0 };
       throw new TallenneError('TALLENNE_SPOOL_CORRUPT', `${path}: not a spool file`);
     }
-    const minLength = opener ? SPOOL_TAG_BYTES : 0;
-    const maxLength = MAX_RECORD_PAYLOAD + minLength;
-    for (;;) {
-      if (end - start < RECORD_HEADER_BYTES) {
-        if (eof) return { torn: end - start > 0, records, rejected };
-        await fill();
-        continue;
-      }
-      const type = buf.readUInt8(start) as RecordType;
-      const length = buf.readUInt32LE(start + 4);
-      if (type < RecordType.Rtp || type > RecordType.End || length > maxLength || length < minLength) {
-        // A damaged record: keep what came before it, as after a crash.
-        return { torn: true, records, rejected };
-      }
-      const total = RECORD_HEADER_BYTES + length;
-      if (end - start < total) {
-        if (eof) return { torn: true, records, rejected };
-        if (total > buf.length) {
-          const bigger = Buffer.allocUnsafe(total * 2);
-          buf.copy(bigger, 0, start, end);
-          end -= start;
-          start = 0;
-          buf = bigger;
-        }
-        await fill();
-        continue;
-      }
-      let payload: Buffer = buf.subarray(start + RECORD_HEADER_BYTES, start + total);
-      if (opener) {
-        const opened = opener.open(buf.subarray(start, start + RECORD_HEADER_BYTES), payload);
-        if (opened === null) {
-          start += total;
-          rejected++;
-          continue;
-        }
-        payload = opened;
-      }
-      const rec: SpoolRecord = {
-        type,
-        leg: buf.readUInt8(start + 1),
-        time: buf.readDoubleLE(start + 8),
-        payload,
-      };
-      start += total;
-      records++;
-      const p = onRecord(rec);
-      if (p) await p;
-    }
+    return { torn: f.damaged || f.partialBytes > 0, records, rejected: f.rejected };
   } finally {
-    await fh.close();
+    await f.close();
   }
 }
 

@@ -29,7 +29,7 @@ import { requestMarksSiprec } from '../../src/sip/siprec.js';
 import { looksLikeRtcp, newRtpHeader, readRtpHeader, rtpHeaderLength } from '../../src/rtp/packet.js';
 import { parseRtcp } from '../../src/rtp/rtcp.js';
 import { SrtpSession } from '../../src/rtp/srtp.js';
-import { scanSpool } from '../../src/encoder/spool-scan.js';
+import { StartScan } from '../../src/encoder/spool-scan.js';
 import { RECORDABLE_CODECS } from '../../src/calls/manager.js';
 import { TallenneError } from '../../src/errors.js';
 
@@ -275,8 +275,14 @@ const spool: Target = {
   async check(input, env) {
     const path = join(env.scratch, 'call.spool');
     writeFileSync(path, input.data);
-    // The encoder's first pass reads every record through the spool reader.
-    await scanSpool(path);
+    // The encoder's start-of-call look-ahead reads the records through the spool follower
+    // (META shapes, RTP headers, RTCP sender reports) as the encoder does.
+    const scan = new StartScan(path);
+    try {
+      await scan.advance(true);
+    } finally {
+      await scan.close();
+    }
   },
 };
 

@@ -37,7 +37,22 @@ describe('Finaliser', () => {
     return p;
   };
 
+  let followed: EncodeJob[] = [];
+  /** How each job was encoded: the end of a followed call, or a whole spool. */
+  let ways: string[] = [];
+  const encode = async (job: EncodeJob, way: string): Promise<EncodeResult> => {
+    jobs.push(job);
+    ways.push(way);
+    if (failures > 0) {
+      failures--;
+      throw new Error('disk full');
+    }
+    return result(job);
+  };
+
   beforeEach(() => {
+    followed = [];
+    ways = [];
     dir = mkdtempSync(join(tmpdir(), 'tallenne-finaliser-'));
     config = parseConfigText(`[storage]\ndir = "${dir}"\n[encoder]\ncomplexity = 3\n[retention]\naudio = "30 days"\n`, join(dir, 'tallenne.toml')).config;
     jobs = [];
@@ -49,14 +64,9 @@ describe('Finaliser', () => {
       spoolDir: dir,
       retry: { baseMs: 5, maxMs: 20 },
       encoder: {
-        encode: async (job) => {
-          jobs.push(job);
-          if (failures > 0) {
-            failures--;
-            throw new Error('disk full');
-          }
-          return result(job);
-        },
+        follow: (job) => void followed.push(job),
+        finish: async (job) => encode(job, 'finish'),
+        encode: async (job) => encode(job, 'whole'),
       },
       index: {
         put: async (entry) => {
@@ -73,17 +83,24 @@ describe('Finaliser', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('stores an ended call once its spool is closed, with the settings in force, then deletes the spool', async () => {
+  it('follows a call from its answer with the settings in force then, finishes it once its spool is closed, then deletes the spool', async () => {
     let close!: () => void;
     const closed = new Promise<void>((r) => { close = r; });
-    const recorded = new Promise<RecordingEntry>((r) => finaliser.once('recorded', (e) => r(e)));
+    const recorded = new Promise<[RecordingEntry, number | null]>((r) => finaliser.once('recorded', (e, _res, ms) => r([e, ms])));
+    finaliser.follow({ id: 'r1', spoolPath: spool('r1') });
+    // The job is prepared (its keys, when encryption is on) before the encoder gets it.
+    await new Promise((r) => setImmediate(r));
+    expect(followed.map((j) => [j.id, j.complexity, j.bitrate])).toEqual([['r1', 3, 24000]]);
+    // A reload during the call applies from the next call on: the file keeps one setting.
+    config = { ...config, encoder: { ...config.encoder, bitrate: 32000 } };
     finaliser.take({ id: 'r1', spoolPath: spool('r1'), closed });
     expect(finaliser.pending).toBe(1);
-    config = { ...config, encoder: { ...config.encoder, bitrate: 32000 } };
     close();
-    const entry = await recorded;
+    const [entry, finaliseMs] = await recorded;
     await finaliser.settled();
-    expect(jobs.map((j) => [j.id, j.complexity, j.bitrate])).toEqual([['r1', 3, 32000]]);
+    expect(jobs.map((j) => [j.id, j.complexity, j.bitrate])).toEqual([['r1', 3, 24000]]);
+    expect(ways).toEqual(['finish']);
+    expect(finaliseMs).toBeGreaterThanOrEqual(0);
     expect(entry.retention?.policy).toBeDefined();
     expect(Date.parse(entry.retention!.audioExpiresAt) - Date.parse(entry.endedAt)).toBe(30 * 86_400_000);
     expect(existsSync(join(dir, 'r1.spool'))).toBe(false);
@@ -99,6 +116,8 @@ describe('Finaliser', () => {
     await recorded;
     expect(failed).toEqual(['r2']);
     expect(jobs).toHaveLength(3);
+    // The first try finishes the call; retries encode the whole spool.
+    expect(ways).toEqual(['finish', 'whole', 'whole']);
     expect(stored.map((e) => e.id)).toEqual(['r2']);
     expect(existsSync(join(dir, 'r2.spool'))).toBe(false);
   });
@@ -112,6 +131,7 @@ describe('Finaliser', () => {
     expect(finaliser.recoverSpools()).toBe(2);
     await finaliser.settled();
     expect(jobs.map((j) => j.id).sort()).toEqual(['old1', 'old2']);
+    expect(ways).toEqual(['whole', 'whole']);
     expect(stored).toHaveLength(1);
     // The failed one is still there for the next start.
     expect([existsSync(join(dir, 'old1.spool')), existsSync(join(dir, 'old2.spool'))].filter(Boolean)).toHaveLength(1);

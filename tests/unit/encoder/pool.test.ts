@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterEach } from 'vitest';
+import { describe, it, expect, beforeAll, afterEach, vi } from 'vitest';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -48,10 +48,11 @@ function crashingWorker(): URL {
     file,
     `import { parentPort } from 'node:worker_threads';
 import { encodeSpool } from ${JSON.stringify(pathToFileURL(join(DIST, 'encode-spool.js')).href)};
-parentPort.on('message', ({ seq, job }) => {
+parentPort.on('message', ({ op, seq, job }) => {
+  if (op !== 'finish') return;
   if (job.id === 'CRASH') process.exit(7);
   if (job.id === 'THROW') setImmediate(() => { throw new Error('boom'); });
-  else encodeSpool(job).then((result) => parentPort.postMessage({ seq, ok: true, result }));
+  else encodeSpool(job).then((result) => parentPort.postMessage({ op: 'done', seq, ok: true, result }));
 });
 `,
   );
@@ -64,7 +65,7 @@ describe('EncoderPool', () => {
     expect(p.alive).toBe(true);
     const jobs = ['J1', 'J2', 'J3'].map((id) => p.encode(job(id)));
     expect(p.busy).toBe(2);
-    expect(p.queueLength).toBe(1);
+    expect(p.queueLength).toBe(3);
     const results = await Promise.all(jobs);
     expect(results.map((r) => r.file)).toEqual(['J1', 'J2', 'J3'].map((id) => `recordings/2026/11/22/${id}.opus`));
     for (const r of results) {
@@ -86,14 +87,23 @@ describe('EncoderPool', () => {
 
   it('fails the job of a crashed worker with TALLENNE_ENCODE_FAILED and replaces the worker', async () => {
     const p = pool({ workers: 1, workerUrl: crashingWorker() });
-    const crash = p.encode(job('CRASH'));
-    const next = p.encode(job('AFTER1'));
-    await expect(crash).rejects.toMatchObject({ code: 'TALLENNE_ENCODE_FAILED' });
-    expect((await next).status).toBe('complete');
+    await expect(p.encode(job('CRASH'))).rejects.toMatchObject({ code: 'TALLENNE_ENCODE_FAILED' });
+    expect((await p.encode(job('AFTER1'))).status).toBe('complete');
     await expect(p.encode(job('THROW'))).rejects.toMatchObject({ code: 'TALLENNE_ENCODE_FAILED' });
     expect((await p.encode(job('AFTER2'))).status).toBe('complete');
     expect(p.crashes).toBe(2);
     expect(p.alive).toBe(true);
+  });
+
+  it('spreads live calls over the workers, keeps each on its worker, and finishes it there', async () => {
+    const p = pool({ workers: 2 });
+    for (const id of ['L1', 'L2', 'L3']) p.follow(job(id));
+    expect(p.liveCalls).toEqual([2, 1]);
+    expect(p.busy).toBe(2);
+    const done = await Promise.all(['L1', 'L2', 'L3'].map((id) => p.finish(job(id))));
+    expect(done.map((r) => [r.status, r.durationMs])).toEqual([['complete', 2000], ['complete', 2000], ['complete', 2000]]);
+    expect(p.liveCalls).toEqual([0, 0]);
+    expect(p.queueLength).toBe(0);
   });
 
   it('gives up on workers that cannot start instead of hanging', async () => {
@@ -105,7 +115,8 @@ describe('EncoderPool', () => {
       expect(r.status).toBe('rejected');
       expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'TALLENNE_ENCODE_FAILED' });
     }
-    expect(p.alive).toBe(false);
+    // Its replacements die too, with nothing to do: the pool stops respawning.
+    await vi.waitFor(() => expect(p.alive).toBe(false), { timeout: 30_000 });
     await expect(p.encode(job('W5'))).rejects.toMatchObject({ code: 'TALLENNE_ENCODE_FAILED' });
   });
 
