@@ -71,6 +71,7 @@ export const recordingSchema = z
         lost: z.number(),
         ssrcs: z.number(),
         jitterMs: z.number(),
+        mos: z.number().optional().describe('Estimated MOS, 1–4.5 (ITU-T G.107 E-model from codec, loss, jitter and a delay estimate)'),
       }),
     ).readonly(),
     pauses: z.array(z.object({ startMs: z.number(), endMs: z.number().optional() })).readonly(),

@@ -6,6 +6,7 @@ import { encodeSpool, type EncodeJob, type EncodeResult } from '../../../src/enc
 import { MASKED_DTMF_DIGIT } from '../../../src/encoder/dtmf.js';
 import { channelOf, decodeWithFfmpeg, peak, toneLevel, writeSpoolFixture, type FixtureSpec } from '../../support/spool-fixture.js';
 import { tempDir } from '../../support/cleanup.js';
+import { estimateQuality, roundMos } from '../../../src/quality/emodel.js';
 
 let dir: string;
 beforeAll(() => {
@@ -86,9 +87,12 @@ describe('encodeSpool', () => {
     expect(peak(left, ms(60), ms(480))).toBeLessThan(300);
     expect(toneLevel(left, 440, 8000, ms(600), ms(900))).toBeGreaterThan(TONE_MIN);
 
+    // No loss, no jitter, 20 ms packets: the E-model's rating of a 40 ms one-way delay.
+    const cleanMos = roundMos(estimateQuality({ codec: 'PCMA', packets: 300, lost: 0, jitterMs: 0, packetMs: 20 })!.mos);
+    expect(cleanMos).toBeGreaterThan(4.35);
     expect(result.legs).toEqual([
-      { index: 0, role: 'agent', codec: 'PCMA', packets: 300, lost: 0, ssrcs: 1, jitterMs: 0 },
-      { index: 1, role: 'customer', codec: 'PCMU', packets: 275, lost: 0, ssrcs: 1, jitterMs: 0 },
+      { index: 0, role: 'agent', codec: 'PCMA', packets: 300, lost: 0, ssrcs: 1, jitterMs: 0, mos: cleanMos },
+      { index: 1, role: 'customer', codec: 'PCMU', packets: 275, lost: 0, ssrcs: 1, jitterMs: 0, mos: cleanMos },
     ]);
     // Frames are counted per leg stream: two mono streams × 300 frames of 20 ms (+1 for look-ahead).
     expect(result.framesEncoded + result.framesSkipped).toBeGreaterThanOrEqual(600);
