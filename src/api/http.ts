@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import type { NumberHasher } from '../privacy/numbers.js';
 import type { AudioStore } from '../storage/audio-store.js';
 import type { Metrics } from './metrics.js';
+import type { LiveCalls } from '../calls/live.js';
 import { ApiAudit } from './audit.js';
 import { Authenticator } from './auth/authenticate.js';
 import { OidcClient } from './auth/oidc.js';
@@ -26,6 +27,7 @@ export interface HttpDeps {
   readonly metrics: Metrics;
   readonly ready: () => { ready: boolean; checks: Record<string, string> };
   readonly log: Logger;
+  readonly calls?: LiveCalls;
   readonly now?: () => number;
 }
 

@@ -82,6 +82,35 @@ export const recordingSchema = z
   })
   .describe('A recording (the `recordings show --json` shape)');
 
+export const liveCallSchema = z
+  .object({
+    id: z.string().describe('The id its recording will have'),
+    startedAt: z.string(),
+    durationMs: z.number().describe('So far'),
+    state: z.string().describe('answered, recording or paused'),
+    agent: z.string().nullable().describe('Agent name, else agent id'),
+    agentId: z.string().nullable(),
+    team: z.string().nullable(),
+    serviceNumber: z.string().nullable(),
+    customerNumber: z.string().nullable().describe('Masked'),
+    direction: z.string(),
+    legs: z.array(
+      z.object({
+        index: z.number(),
+        label: z.string().optional(),
+        role,
+        codec: z.string(),
+        packets: z.number(),
+        lost: z.number().describe('RFC 3550 cumulative loss'),
+        jitterMs: z.number().describe('RFC 3550 interarrival jitter now'),
+        mos: z.number().optional().describe('Estimated MOS so far (ITU-T G.107 E-model)'),
+      }),
+    ).readonly(),
+  })
+  .describe('A call in progress');
+
+export const liveListSchema = z.object({ items: z.array(liveCallSchema) });
+
 export const listSchema = z.object({
   items: z.array(recordingSchema),
   nextCursor: z.string().optional().describe('Give as `cursor` for the next page'),

@@ -13,6 +13,7 @@ import { ConfigError, TallenneError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { tlsFileProblems } from '../sip/tls.js';
 import { parseArgs, flagString, type CliContext, type CliIo } from './context.js';
+import { httpAddressFile } from './calls.js';
 
 const USAGE = `usage: tallenne COMMAND [options]
 
@@ -24,6 +25,8 @@ const USAGE = `usage: tallenne COMMAND [options]
   audit list [--json] | verify
   users add|list|disable ...          users of the recordings API and the web page
   tokens create|revoke ...            their API tokens
+  calls list|listen ...               calls in progress, and listening in (through the
+                                      running daemon's API, with a token)
   version
 
 Without --config, TALLENNE_CONFIG or the embedded config/tallenne.toml is used.
@@ -133,7 +136,11 @@ async function run(argv: string[]): Promise<number> {
   try {
     const info = await daemon.start();
     record(loaded);
-    void info;
+    try {
+      writeFileSync(httpAddressFile(loaded.config.storage.dir), JSON.stringify(info.http));
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'cannot record the API address');
+    }
   } catch (e) {
     log.fatal({ err: e }, 'start-up failed');
     await daemon.close().catch(() => undefined);
@@ -143,13 +150,14 @@ async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-type RegisterCommand = 'recordings' | 'retention' | 'audit' | 'users' | 'tokens';
+type RegisterCommand = 'recordings' | 'retention' | 'audit' | 'users' | 'tokens' | 'calls';
 const REGISTER_COMMANDS = {
   recordings: () => import('./recordings.js'),
   retention: () => import('./retention.js'),
   audit: () => import('./audit.js'),
   users: () => import('./users.js'),
   tokens: () => import('./tokens.js'),
+  calls: () => import('./calls.js'),
 } satisfies Record<RegisterCommand, () => Promise<{ run(argv: string[], ctx: CliContext): Promise<number> }>>;
 
 async function dispatchRegister(cmd: RegisterCommand, argv: string[]): Promise<number> {
@@ -173,6 +181,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'audit':
     case 'users':
     case 'tokens':
+    case 'calls':
       return dispatchRegister(cmd, rest);
     case 'version':
     case '--version': {
