@@ -44,3 +44,21 @@ export function writeRecordHeader(buf: Buffer, offset: number, type: RecordType,
   buf.writeUInt32LE(length, offset + 4);
   buf.writeDoubleLE(time, offset + 8);
 }
+
+export interface RecordHeader {
+  readonly type: RecordType;
+  readonly leg: number;
+  readonly length: number;
+  readonly time: number;
+}
+
+/**
+ * The header of the record at `offset` (RECORD_HEADER_BYTES must be there), or null when it
+ * names no record type or an impossible length: the file is damaged from there on.
+ */
+export function readRecordHeader(buf: Buffer, offset: number): RecordHeader | null {
+  const type = buf.readUInt8(offset) as RecordType;
+  const length = buf.readUInt32LE(offset + 4);
+  if (type < RecordType.Rtp || type > RecordType.End || length > MAX_RECORD_PAYLOAD) return null;
+  return { type, leg: buf.readUInt8(offset + 1), length, time: buf.readDoubleLE(offset + 8) };
+}

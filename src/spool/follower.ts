@@ -1,0 +1,153 @@
+/**
+ * Reads a spool file incrementally, from where the last read stopped, while the capture may
+ * still be appending to it. Each read() hands over the records that are whole on disk now, in
+ * file order; a record still being written (a torn tail) waits in the follower's buffer for
+ * the next read. Once the writer is gone (the spool is closed, or the daemon died) a tail
+ * that never became whole is what a crash cut short: `partialBytes` says how much.
+ *
+ * One record layout (format.ts: readRecordHeader) serves the whole-file reader (reader.ts),
+ * the live encoder and anything else that follows a call. Memory is one buffer per follower
+ * (grown only for a record larger than it), whatever the call's length.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, readRecordHeader } from './format.js';
+import { TallenneError } from '../errors.js';
+
+export interface SpoolRecord {
+  readonly type: RecordType;
+  readonly leg: number;
+  readonly time: number;
+  /** A view into the follower's buffer: valid until the next record is handed over. */
+  readonly payload: Buffer;
+}
+
+export type RecordHandler = (r: SpoolRecord) => void | Promise<void>;
+
+export interface SpoolFollowerOptions {
+  /** Size of the read buffer (default 16 KiB: a few hundred ms of a call's packets). */
+  bufferBytes?: number;
+}
+
+const DEFAULT_BUFFER_BYTES = 16 * 1024;
+
+export class SpoolFollower {
+  readonly path: string;
+  private fh: FileHandle | null = null;
+  private buf: Buffer;
+  private start = 0;
+  private end = 0;
+  /** File position of the next byte to read. */
+  private filePos = 0;
+  private magicSeen = false;
+  private closed = false;
+  /** Records handed over so far. */
+  records = 0;
+  /** The END record was read: the call ended normally and nothing follows. */
+  ended = false;
+  /** A record header made no sense: the file is damaged there and nothing after it is read. */
+  damaged = false;
+
+  constructor(path: string, opts: SpoolFollowerOptions = {}) {
+    this.path = path;
+    this.buf = Buffer.allocUnsafe(opts.bufferBytes ?? DEFAULT_BUFFER_BYTES);
+  }
+
+  /** Bytes read from the file but not yet whole records (a record being written, or torn). */
+  get partialBytes(): number {
+    return this.end - this.start;
+  }
+
+  /** Bytes of the file consumed as whole records (and the magic). */
+  get offset(): number {
+    return this.filePos - (this.end - this.start);
+  }
+
+  /** The file started with the spool magic (false while fewer than 8 bytes exist). */
+  get isSpool(): boolean {
+    return this.magicSeen;
+  }
+
+  /** The read buffer's size: the follower's own memory. */
+  get bufferBytes(): number {
+    return this.buf.length;
+  }
+
+  /**
+   * Hands every record that is whole on disk now to `onRecord`, in file order, and returns
+   * how many. Throws TALLENNE_SPOOL_CORRUPT when the file does not start as a spool.
+   */
+  async read(onRecord: RecordHandler): Promise<number> {
+    if (this.closed) return 0;
+    if (this.fh === null) this.fh = await open(this.path, 'r');
+    let n = 0;
+    let eof = false;
+    for (;;) {
+      if (this.damaged || this.ended) return n;
+      if (!this.magicSeen) {
+        if (this.end - this.start < SPOOL_MAGIC.length) {
+          if (eof) return n;
+          eof = await this.fill();
+          continue;
+        }
+        if (!this.buf.subarray(this.start, this.start + SPOOL_MAGIC.length).equals(SPOOL_MAGIC)) {
+          throw new TallenneError('TALLENNE_SPOOL_CORRUPT', `${this.path}: not a spool file`);
+        }
+        this.start += SPOOL_MAGIC.length;
+        this.magicSeen = true;
+      }
+      const avail = this.end - this.start;
+      const h = avail >= RECORD_HEADER_BYTES ? readRecordHeader(this.buf, this.start) : undefined;
+      if (h === null) {
+        // A damaged record: keep what came before it, as after a crash.
+        this.damaged = true;
+        return n;
+      }
+      const total = h === undefined ? RECORD_HEADER_BYTES : RECORD_HEADER_BYTES + h.length;
+      if (h === undefined || avail < total) {
+        if (eof) return n;
+        if (total > this.buf.length) this.grow(total);
+        eof = await this.fill();
+        continue;
+      }
+      const rec: SpoolRecord = { type: h.type, leg: h.leg, time: h.time, payload: this.buf.subarray(this.start + RECORD_HEADER_BYTES, this.start + total) };
+      this.start += total;
+      this.records++;
+      n++;
+      if (h.type === RecordType.End) this.ended = true;
+      const p = onRecord(rec);
+      if (p) await p;
+    }
+  }
+
+  /** Closes the file. Idempotent; read() returns nothing afterwards. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const fh = this.fh;
+    this.fh = null;
+    if (fh) await fh.close();
+  }
+
+  private grow(need: number): void {
+    const bigger = Buffer.allocUnsafe(need * 2);
+    this.buf.copy(bigger, 0, this.start, this.end);
+    this.end -= this.start;
+    this.start = 0;
+    this.buf = bigger;
+  }
+
+  /** Moves the unread bytes to the front and reads more; true when the file had no more. */
+  private async fill(): Promise<boolean> {
+    if (this.start > 0) {
+      this.buf.copy(this.buf, 0, this.start, this.end);
+      this.end -= this.start;
+      this.start = 0;
+    }
+    while (this.end < this.buf.length) {
+      const { bytesRead } = await this.fh!.read(this.buf, this.end, this.buf.length - this.end, this.filePos);
+      if (bytesRead === 0) return true;
+      this.end += bytesRead;
+      this.filePos += bytesRead;
+    }
+    return false;
+  }
+}
