@@ -13,6 +13,7 @@ import type { SessionStore } from './auth/session.js';
 import type { OidcClient } from './auth/oidc.js';
 import type { PeakCache } from './peaks.js';
 import type { LiveCalls } from '../calls/live.js';
+import type { ListenTracker } from './listens.js';
 
 export interface ApiDeps {
   /** The config in force (it changes on SIGHUP: read it per request). */
@@ -31,5 +32,6 @@ export interface ApiDeps {
   readonly oidc?: OidcClient;
   /** The calls in progress (absent where no call manager runs, e.g. API tests without SIP). */
   readonly calls?: LiveCalls;
+  readonly listens: ListenTracker;
   readonly now: () => number;
 }

@@ -17,6 +17,7 @@ import { Authenticator } from './auth/authenticate.js';
 import { OidcClient } from './auth/oidc.js';
 import { SessionStore } from './auth/session.js';
 import { PeakCache } from './peaks.js';
+import { ListenTracker } from './listens.js';
 import { buildMetricsServer, buildServer, type ServerDeps } from './server.js';
 
 export interface HttpDeps {
@@ -39,7 +40,7 @@ export function apiDeps(d: HttpDeps): ServerDeps {
   const auth = new Authenticator({ users: d.index.users, sessions, agents: () => d.config().agents, audit, failureLimit: () => d.config().api.login_rate_limit, now });
   const oidcConfig = d.config().auth.oidc;
   const oidc = oidcConfig ? OidcClient.fromConfig(oidcConfig, d.log.child({ component: 'oidc' })) : undefined;
-  return { ...d, now, sessions, audit, auth, peaks: new PeakCache(), ...(oidc ? { oidc } : {}) };
+  return { ...d, now, sessions, audit, auth, peaks: new PeakCache(), listens: new ListenTracker(d.metrics.registry), ...(oidc ? { oidc } : {}) };
 }
 
 export class HttpApi {

@@ -47,7 +47,12 @@ export interface OggOpusWriterOptions {
    * from stream i; each Ogg packet is then a multistream packet (see multistreamPacket).
    */
   channelMapping?: 0 | 1;
+  /** Audio packets per page before it is written (default PAGE_MAX_PACKETS, about 1 s). */
+  pagePackets?: number;
 }
+
+/** Where pages go instead of a file descriptor (a live stream): each page whole, in order. */
+export type OggPageSink = (page: Buffer) => void;
 
 /** RFC 6716 §3.2.1 frame length: one byte below 252, else two. */
 function lengthBytes(n: number): number[] {
@@ -130,7 +135,8 @@ export function multistreamPacket(packets: readonly Buffer[]): Buffer {
 }
 
 export class OggOpusWriter {
-  private readonly fd: number;
+  private readonly out: number | OggPageSink;
+  private readonly pagePackets: number;
   private readonly serial: number;
   private readonly preSkip: number;
   private sequence = 0;
@@ -140,12 +146,16 @@ export class OggOpusWriter {
   private pageBytes = 0;
   private pageSegments = 0;
   private finished = false;
+  /** Samples of the last packet queued (flush() keeps it back). */
+  private lastSamples = 0;
   bytesWritten = 0;
   pagesWritten = 0;
 
-  constructor(fd: number, opts: OggOpusWriterOptions) {
+  /** `out`: a file descriptor written with writeSync, or a sink that takes each page. */
+  constructor(out: number | OggPageSink, opts: OggOpusWriterOptions) {
     if (opts.preSkip < 0 || opts.preSkip > 0xffff) throw new RangeError(`pre-skip ${opts.preSkip} out of range`);
-    this.fd = fd;
+    this.out = out;
+    this.pagePackets = Math.max(1, Math.min(PAGE_MAX_PACKETS, opts.pagePackets ?? PAGE_MAX_PACKETS));
     this.serial = (opts.serial ?? (Math.random() * 0x100000000) >>> 0) >>> 0;
     this.preSkip = opts.preSkip;
 
@@ -181,13 +191,14 @@ export class OggOpusWriter {
     const segments = Math.floor(packet.length / 255) + 1;
     // A full page is written only when the next packet arrives, so the last packets are
     // always still pending at finish() and end up on the EOS page that carries the trim.
-    if (this.packets.length >= PAGE_MAX_PACKETS || this.pageSegments + segments > 255 || this.pageBytes + packet.length > PAGE_MAX_BYTES) {
+    if (this.packets.length >= this.pagePackets || this.pageSegments + segments > 255 || this.pageBytes + packet.length > PAGE_MAX_BYTES) {
       this.flushPage(0);
     }
     this.packets.push(packet);
     this.pageBytes += packet.length;
     this.pageSegments += segments;
     this.granule += samples48k;
+    this.lastSamples = samples48k;
   }
 
   /**
@@ -202,6 +213,26 @@ export class OggOpusWriter {
     this.granule = end;
     this.flushPage(0x04, true);
     this.finished = true;
+  }
+
+  /**
+   * Writes the packets queued so far as a page now (a live stream's listener hears them
+   * without waiting for a full page). The last packet stays queued, so that finish() always
+   * has one for the EOS page.
+   */
+  flush(): void {
+    if (this.finished || this.packets.length < 2) return;
+    const last = this.packets.pop()!;
+    const lastSegments = Math.floor(last.length / 255) + 1;
+    const granule = this.granule;
+    this.granule -= this.lastSamples;
+    this.pageBytes -= last.length;
+    this.pageSegments -= lastSegments;
+    this.flushPage(0);
+    this.granule = granule;
+    this.packets.push(last);
+    this.pageBytes = last.length;
+    this.pageSegments = lastSegments;
   }
 
   private flushPage(flags: number, force = false): void {
@@ -240,8 +271,11 @@ export class OggOpusWriter {
       o += p.length;
     }
     page.writeUInt32LE(oggCrc32(page), 22);
-    let off = 0;
-    while (off < page.length) off += writeSync(this.fd, page, off, page.length - off);
+    const out = this.out;
+    if (typeof out === 'number') {
+      let off = 0;
+      while (off < page.length) off += writeSync(out, page, off, page.length - off);
+    } else out(page);
     this.bytesWritten += page.length;
     this.pagesWritten++;
   }
