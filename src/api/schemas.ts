@@ -28,6 +28,16 @@ export const idParams = z.strictObject({ id: recordingId });
 
 const role = z.enum(['customer', 'agent', 'other']);
 
+/** What a leg shows of its reception, stored with a recording and live alike. */
+const legReception = {
+  index: z.number(),
+  label: z.string().optional(),
+  role,
+  codec: z.string(),
+  packets: z.number(),
+  lost: z.number().describe('RFC 3550 cumulative loss'),
+};
+
 export const recordingSchema = z
   .object({
     id: z.string(),
@@ -63,12 +73,7 @@ export const recordingSchema = z
     ).readonly(),
     legs: z.array(
       z.object({
-        index: z.number(),
-        label: z.string().optional(),
-        role,
-        codec: z.string(),
-        packets: z.number(),
-        lost: z.number(),
+        ...legReception,
         ssrcs: z.number(),
         jitterMs: z.number(),
         mos: z.number().optional().describe('Estimated MOS, 1–4.5 (ITU-T G.107 E-model from codec, loss, jitter and a delay estimate)'),
@@ -96,12 +101,7 @@ export const liveCallSchema = z
     direction: z.string(),
     legs: z.array(
       z.object({
-        index: z.number(),
-        label: z.string().optional(),
-        role,
-        codec: z.string(),
-        packets: z.number(),
-        lost: z.number().describe('RFC 3550 cumulative loss'),
+        ...legReception,
         jitterMs: z.number().describe('RFC 3550 interarrival jitter now'),
         mos: z.number().optional().describe('Estimated MOS so far (ITU-T G.107 E-model)'),
       }),
