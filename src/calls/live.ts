@@ -41,7 +41,6 @@ export interface LiveCallView {
 export interface LiveSessionSource {
   liveSessions(): IterableIterator<CallSession>;
   on(event: 'ended', listener: (session: CallSession, closed: Promise<void>) => void): unknown;
-  off(event: 'ended', listener: (session: CallSession, closed: Promise<void>) => void): unknown;
 }
 
 export function liveCallView(s: CallSession, now: number): LiveCallView {
@@ -76,7 +75,20 @@ export function liveCallView(s: CallSession, now: number): LiveCallView {
 }
 
 export class LiveCalls {
-  constructor(private readonly source: LiveSessionSource, private readonly now: () => number = Date.now) {}
+  /** Who waits for which call to end (one listener on the manager, however many wait). */
+  private readonly waiting = new Map<string, Set<() => void>>();
+
+  constructor(private readonly source: LiveSessionSource, private readonly now: () => number = Date.now) {
+    source.on('ended', (s, closed) => {
+      const fns = this.waiting.get(s.id);
+      if (!fns) return;
+      this.waiting.delete(s.id);
+      const run = (): void => {
+        for (const fn of fns) fn();
+      };
+      void closed.then(run, run);
+    });
+  }
 
   /** Every call in progress, oldest first. */
   list(): LiveCallView[] {
@@ -99,12 +111,14 @@ export class LiveCalls {
 
   /** Calls `fn` once when the call `id` ends (its spool then has its END record); returns the unsubscribe. */
   onEnded(id: string, fn: () => void): () => void {
-    const listener = (s: CallSession, closed: Promise<void>): void => {
-      if (s.id !== id) return;
-      this.source.off('ended', listener);
-      void closed.then(fn, fn);
+    let fns = this.waiting.get(id);
+    if (!fns) this.waiting.set(id, (fns = new Set()));
+    fns.add(fn);
+    return () => {
+      const set = this.waiting.get(id);
+      if (!set) return;
+      set.delete(fn);
+      if (set.size === 0) this.waiting.delete(id);
     };
-    this.source.on('ended', listener);
-    return () => this.source.off('ended', listener);
   }
 }

@@ -19,6 +19,8 @@ import { auditAllowed } from './recordings.js';
 
 /** The stream starts this far back, so the listener hears the last moments at once. */
 export const LISTEN_BACK_MS = 2000;
+/** Audio waiting for a listener that does not read (about 5 minutes at 24 kbit/s): past it the listen stops. */
+const MAX_BUFFERED_BYTES = 1 << 20;
 
 export const listenRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => {
   app.get(
@@ -54,7 +56,9 @@ export const listenRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) =>
         complexity: c.complexity,
         bitrate: c.bitrate,
         onPage: (page) => {
-          if (!body.destroyed) body.write(page);
+          if (body.destroyed) return;
+          body.write(page);
+          if (body.writableLength > MAX_BUFFERED_BYTES) stream.stop();
         },
         // A call that ended before this listen subscribed counts as ended too.
         callEnded: () => ended || calls.session(id) === undefined,
