@@ -60,7 +60,7 @@ beforeAll(async () => {
   // Aino (helpdesk) and Cecilia (sales) are on a call each.
   calls.push(await startCall(d, CUSTOMER, '1001'));
   calls.push(await startCall(d, CUSTOMER, '1003'));
-}, 90_000);
+}, 180_000);
 
 afterAll(async () => {
   await d?.kill();
