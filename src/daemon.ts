@@ -17,6 +17,7 @@ import { SourcePolicy } from './sip/source-policy.js';
 import { RateLimiter } from './sip/rate-limit.js';
 import { CallManager } from './calls/manager.js';
 import { Finaliser } from './calls/finaliser.js';
+import { LiveCalls } from './calls/live.js';
 import { PortAllocator } from './rtp/ports.js';
 import { rtpCounters } from './rtp/counters.js';
 import { EncoderPool } from './encoder/pool.js';
@@ -123,6 +124,7 @@ export class Daemon {
     this.http = new HttpApi({
       config: () => this.config, index: this.index, store: this.store, hasher,
       metrics: this.metrics, ready: () => this.readiness(), log: this.log.child({ component: 'http' }),
+      calls: new LiveCalls(this.manager),
     });
 
     const recovered = this.finaliser.recoverSpools();

@@ -102,6 +102,8 @@ export interface LegStats {
   readonly lost: number;
   readonly ssrcs: number;
   readonly jitterMs: number;
+  /** Estimated MOS (ITU-T G.107 E-model, src/quality/emodel.ts); absent without audio or in older entries. */
+  readonly mos?: number;
 }
 
 /** The index entry of a recording. */

@@ -14,6 +14,11 @@
  * |            | recording for erasure/rectify  |        |              |                                |                   |
  * | admin      | nothing                        | no     | no           | no                             | users and tokens  |
  *
+ * Calls in progress (`calls`) are seen by the same scope as recordings. Listening in
+ * (`listen`) is for the roles that see others' calls (supervisor for their teams, quality,
+ * maintainer, security), and always with a reason; an agent sees their own live calls but
+ * does not listen in, and a DPO does neither.
+ *
  * A user may hold several roles: the request is allowed when any role allows it, and a
  * reason is required only when every role that allows it requires one.
  */
@@ -47,6 +52,8 @@ type RoleAnswer = 'allow' | 'allow-with-reason' | null;
 const SEE: readonly AccessAction[] = ['list', 'show', 'audio', 'peaks'];
 const EXPORT: readonly AccessAction[] = ['export', 'bulk-export'];
 const HOLD: readonly AccessAction[] = ['hold', 'release'];
+/** Seeing a call in progress follows seeing its recording. */
+const LIVE: readonly AccessAction[] = ['calls'];
 
 function own(s: Subject, r: Resource | undefined): boolean {
   if (r === undefined) return true; // asking whether the role may do this at all (e.g. list)
@@ -60,18 +67,19 @@ function team(s: Subject, r: Resource | undefined): boolean {
 
 /** One role's answer. `r` is undefined when the action is asked about without a recording. */
 function roleAllows(role: AccessRole, action: AccessAction, s: Subject, r: Resource | undefined): RoleAnswer {
+  if (action === 'listen') return listenAllowed(role, s, r) ? 'allow-with-reason' : null;
   const recordingAction = SEE.includes(action) || EXPORT.includes(action) || HOLD.includes(action);
   switch (role) {
     case 'agent':
-      return SEE.includes(action) && own(s, r) ? 'allow' : null;
+      return (SEE.includes(action) || LIVE.includes(action)) && own(s, r) ? 'allow' : null;
     case 'supervisor':
-      return (SEE.includes(action) || EXPORT.includes(action) || HOLD.includes(action)) && team(s, r) ? 'allow' : null;
+      return (SEE.includes(action) || LIVE.includes(action) || EXPORT.includes(action) || HOLD.includes(action)) && team(s, r) ? 'allow' : null;
     case 'quality':
-      return SEE.includes(action) ? 'allow' : null;
+      return SEE.includes(action) || LIVE.includes(action) ? 'allow' : null;
     case 'maintainer':
-      return SEE.includes(action) || EXPORT.includes(action) ? 'allow-with-reason' : null;
+      return SEE.includes(action) || LIVE.includes(action) || EXPORT.includes(action) ? 'allow-with-reason' : null;
     case 'security':
-      if (recordingAction) return 'allow-with-reason';
+      if (recordingAction || LIVE.includes(action)) return 'allow-with-reason';
       return action === 'audit-read' || action === 'audit-verify' ? 'allow' : null;
     case 'dpo':
       // A DPO finds recordings by the customer's number (subject search), not by browsing;
@@ -81,6 +89,20 @@ function roleAllows(role: AccessRole, action: AccessAction, s: Subject, r: Resou
       return null;
     case 'admin':
       return action === 'users' ? 'allow' : null;
+  }
+}
+
+/** Listening in to a live call: the roles that see others' calls, within their scope. */
+function listenAllowed(role: AccessRole, s: Subject, r: Resource | undefined): boolean {
+  switch (role) {
+    case 'supervisor':
+      return team(s, r);
+    case 'quality':
+    case 'maintainer':
+    case 'security':
+      return true;
+    default:
+      return false;
   }
 }
 

@@ -11,7 +11,9 @@ export function isRole(s: string): s is AccessRole {
 
 /**
  * What a caller asks to do. Actions on one recording take its entry; the others
- * (`list`, `subject-search`, `audit-*`, `users`) take none.
+ * (`list`, `subject-search`, `audit-*`, `users`) take none. `calls` (see a call in progress)
+ * and `listen` (hear it live) take the live call, scoped by its agent and team as a
+ * recording is.
  */
 export const ACTIONS = [
   'list',
@@ -28,5 +30,7 @@ export const ACTIONS = [
   'audit-read',
   'audit-verify',
   'users',
+  'calls',
+  'listen',
 ] as const;
 export type AccessAction = (typeof ACTIONS)[number];

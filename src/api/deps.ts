@@ -12,6 +12,8 @@ import type { Authenticator } from './auth/authenticate.js';
 import type { SessionStore } from './auth/session.js';
 import type { OidcClient } from './auth/oidc.js';
 import type { PeakCache } from './peaks.js';
+import type { LiveCalls } from '../calls/live.js';
+import type { ListenTracker } from './listens.js';
 
 export interface ApiDeps {
   /** The config in force (it changes on SIGHUP: read it per request). */
@@ -28,5 +30,8 @@ export interface ApiDeps {
   readonly peaks: PeakCache;
   /** Single sign-on, when `[auth.oidc]` is configured (routes and bearer verifier: auth/oidc-routes.ts). */
   readonly oidc?: OidcClient;
+  /** The calls in progress (absent where no call manager runs, e.g. API tests without SIP). */
+  readonly calls?: LiveCalls;
+  readonly listens: ListenTracker;
   readonly now: () => number;
 }

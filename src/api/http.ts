@@ -11,11 +11,13 @@ import type { Logger } from '../log.js';
 import type { NumberHasher } from '../privacy/numbers.js';
 import type { AudioStore } from '../storage/audio-store.js';
 import type { Metrics } from './metrics.js';
+import type { LiveCalls } from '../calls/live.js';
 import { ApiAudit } from './audit.js';
 import { Authenticator } from './auth/authenticate.js';
 import { OidcClient } from './auth/oidc.js';
 import { SessionStore } from './auth/session.js';
 import { PeakCache } from './peaks.js';
+import { ListenTracker } from './listens.js';
 import { buildMetricsServer, buildServer, type ServerDeps } from './server.js';
 import { HttpsGuard } from './https.js';
 import type { TlsMaterial } from '../tls/material.js';
@@ -28,6 +30,7 @@ export interface HttpDeps {
   readonly metrics: Metrics;
   readonly ready: () => { ready: boolean; checks: Record<string, string> };
   readonly log: Logger;
+  readonly calls?: LiveCalls;
   readonly now?: () => number;
 }
 
@@ -39,7 +42,7 @@ export function apiDeps(d: HttpDeps): ServerDeps {
   const auth = new Authenticator({ users: d.index.users, sessions, agents: () => d.config().agents, audit, failureLimit: () => d.config().api.login_rate_limit, now });
   const oidcConfig = d.config().auth.oidc;
   const oidc = oidcConfig ? OidcClient.fromConfig(oidcConfig, d.log.child({ component: 'oidc' })) : undefined;
-  return { ...d, now, sessions, audit, auth, peaks: new PeakCache(), ...(oidc ? { oidc } : {}) };
+  return { ...d, now, sessions, audit, auth, peaks: new PeakCache(), listens: new ListenTracker(d.metrics.registry), ...(oidc ? { oidc } : {}) };
 }
 
 export class HttpApi {

@@ -93,6 +93,7 @@ export class Metrics {
     const rejections = new Counter({ name: 'tallenne_calls_rejected_total', help: 'Rejected INVITEs by reason.', labelNames: ['reason'], registers: [r] });
     const encodeDuration = new Histogram({ name: 'tallenne_encode_duration_seconds', help: 'CPU time spent encoding one recording.', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [r] });
     const rtf = new Gauge({ name: 'tallenne_encode_realtime_factor', help: 'Seconds of audio encoded per CPU second (last recordings, higher is faster).', registers: [r] });
+    const mos = new Histogram({ name: 'tallenne_call_mos', help: 'Estimated MOS (ITU-T G.107 E-model) of each recorded leg with audio, at hang-up.', buckets: [1.5, 2, 2.5, 3, 3.5, 3.8, 4, 4.2, 4.3, 4.4, 4.5], registers: [r] });
     let audioSec = 0;
     let cpuSec = 0;
     const spoolRejected = new Counter({ name: 'tallenne_spool_records_rejected_total', help: 'Sealed spool records that failed authentication when read (tampered or damaged on disk) and were left out.', registers: [r] });
@@ -102,6 +103,7 @@ export class Metrics {
       spoolRejected.inc(result.spoolRecordsRejected);
       if (finaliseMs !== null) finalise.observe(finaliseMs / 1000);
       encodeDuration.observe(result.encodeCpuMs / 1000);
+      for (const leg of entry.legs) if (leg.mos !== undefined) mos.observe(leg.mos);
       // An exponentially weighted ratio keeps the gauge current without unbounded history.
       audioSec = audioSec * 0.9 + result.audioMs / 1000;
       cpuSec = cpuSec * 0.9 + Math.max(result.encodeCpuMs, 0.001) / 1000;

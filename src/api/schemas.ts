@@ -28,6 +28,16 @@ export const idParams = z.strictObject({ id: recordingId });
 
 const role = z.enum(['customer', 'agent', 'other']);
 
+/** What a leg shows of its reception, stored with a recording and live alike. */
+const legReception = {
+  index: z.number(),
+  label: z.string().optional(),
+  role,
+  codec: z.string(),
+  packets: z.number(),
+  lost: z.number().describe('RFC 3550 cumulative loss'),
+};
+
 export const recordingSchema = z
   .object({
     id: z.string(),
@@ -64,14 +74,10 @@ export const recordingSchema = z
     ).readonly(),
     legs: z.array(
       z.object({
-        index: z.number(),
-        label: z.string().optional(),
-        role,
-        codec: z.string(),
-        packets: z.number(),
-        lost: z.number(),
+        ...legReception,
         ssrcs: z.number(),
         jitterMs: z.number(),
+        mos: z.number().optional().describe('Estimated MOS, 1–4.5 (ITU-T G.107 E-model from codec, loss, jitter and a delay estimate)'),
       }),
     ).readonly(),
     pauses: z.array(z.object({ startMs: z.number(), endMs: z.number().optional() })).readonly(),
@@ -81,6 +87,30 @@ export const recordingSchema = z
     audioPurgedAt: z.string().nullable(),
   })
   .describe('A recording (the `recordings show --json` shape)');
+
+export const liveCallSchema = z
+  .object({
+    id: z.string().describe('The id its recording will have'),
+    startedAt: z.string(),
+    durationMs: z.number().describe('So far'),
+    state: z.string().describe('answered, recording or paused'),
+    agent: z.string().nullable().describe('Agent name, else agent id'),
+    agentId: z.string().nullable(),
+    team: z.string().nullable(),
+    serviceNumber: z.string().nullable(),
+    customerNumber: z.string().nullable().describe('Masked'),
+    direction: z.string(),
+    legs: z.array(
+      z.object({
+        ...legReception,
+        jitterMs: z.number().describe('RFC 3550 interarrival jitter now'),
+        mos: z.number().optional().describe('Estimated MOS so far (ITU-T G.107 E-model)'),
+      }),
+    ).readonly(),
+  })
+  .describe('A call in progress');
+
+export const liveListSchema = z.object({ items: z.array(liveCallSchema) });
 
 export const listSchema = z.object({
   items: z.array(recordingSchema),

@@ -28,6 +28,8 @@ import { exportRoutes } from './routes/exports.js';
 import { actionRoutes } from './routes/actions.js';
 import { auditRoutes } from './routes/audit.js';
 import { accessReviewRoutes } from './routes/access-review.js';
+import { callRoutes } from './routes/calls.js';
+import { listenRoutes } from './routes/listen.js';
 import { oidcRoutes } from './auth/oidc-routes.js';
 import { webPage } from './routes/web.js';
 
@@ -119,7 +121,7 @@ export async function buildServer(deps: ServerDeps, tls?: ServerTls): Promise<Fa
         errorResponseBuilder: () => new ApiError('API_RATE_LIMITED'),
       });
       api.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
-      const routes = [sessionRoutes, meRoutes, recordingRoutes, audioRoutes, exportRoutes, actionRoutes, auditRoutes, accessReviewRoutes, oidcRoutes];
+      const routes = [sessionRoutes, meRoutes, recordingRoutes, audioRoutes, exportRoutes, actionRoutes, auditRoutes, accessReviewRoutes, callRoutes, listenRoutes, oidcRoutes];
       for (const r of routes) await api.register(r, deps);
     },
     { prefix: API_PREFIX },

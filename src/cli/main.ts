@@ -15,6 +15,7 @@ import { createLogger } from '../log.js';
 import { httpTlsSource, sipTlsSource, tlsFileProblems } from '../tls/material.js';
 import { configKeyFileProblems, KeyFileError } from '../secrets/key-file.js';
 import { parseArgs, flagString, type CliContext, type CliIo } from './context.js';
+import { httpAddressFile } from './calls.js';
 
 const USAGE = `usage: tallenne COMMAND [options]
 
@@ -27,6 +28,8 @@ const USAGE = `usage: tallenne COMMAND [options]
   users add|list|disable ...          users of the recordings API and the web page
   tokens create|revoke ...            their API tokens
   keys list|rotate|retire ...         master keys of encryption at rest
+  calls list|listen ...               calls in progress, and listening in (through the
+                                      running daemon's API, with a token)
   version
 
 Without --config, TALLENNE_CONFIG or the embedded config/tallenne.toml is used.
@@ -143,7 +146,11 @@ async function run(argv: string[]): Promise<number> {
   try {
     const info = await daemon.start();
     record(loaded);
-    void info;
+    try {
+      writeFileSync(httpAddressFile(loaded.config.storage.dir), JSON.stringify(info.http));
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'cannot record the API address');
+    }
   } catch (e) {
     log.fatal({ err: e }, 'start-up failed');
     await daemon.close().catch(() => undefined);
@@ -153,7 +160,7 @@ async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-type RegisterCommand = 'recordings' | 'retention' | 'audit' | 'users' | 'tokens' | 'keys';
+type RegisterCommand = 'recordings' | 'retention' | 'audit' | 'users' | 'tokens' | 'keys' | 'calls';
 const REGISTER_COMMANDS = {
   recordings: () => import('./recordings.js'),
   retention: () => import('./retention.js'),
@@ -161,6 +168,7 @@ const REGISTER_COMMANDS = {
   users: () => import('./users.js'),
   tokens: () => import('./tokens.js'),
   keys: () => import('./keys.js'),
+  calls: () => import('./calls.js'),
 } satisfies Record<RegisterCommand, () => Promise<{ run(argv: string[], ctx: CliContext): Promise<number> }>>;
 
 async function dispatchRegister(cmd: RegisterCommand, argv: string[]): Promise<number> {
@@ -185,6 +193,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'users':
     case 'tokens':
     case 'keys':
+    case 'calls':
       return dispatchRegister(cmd, rest);
     case 'version':
     case '--version': {

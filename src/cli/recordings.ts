@@ -125,6 +125,8 @@ async function show(args: ParsedArgs, r: Register, ctx: CliContext): Promise<num
   for (const [k, v] of Object.entries(j)) ctx.out(`${k.padEnd(15)} ${v === null ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
   if (e.pauses.length > 0) ctx.out(`${'pauses'.padEnd(15)} ${JSON.stringify(e.pauses)}\n`);
   if (e.legs.length > 0) ctx.out(`${'legs'.padEnd(15)} ${JSON.stringify(e.legs)}\n`);
+  const rated = e.legs.filter((l) => l.mos !== undefined);
+  if (rated.length > 0) ctx.out(`${'mos'.padEnd(15)} ${rated.map((l) => `${l.role} ${l.mos!.toFixed(2)}`).join(', ')}\n`);
   return 0;
 }
 

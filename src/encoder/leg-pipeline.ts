@@ -16,6 +16,7 @@ import { createPayloadDecoder, isAudioCodec, PT_COMFORT_NOISE, StreamResampler, 
 import type { CallTimeline } from './timeline.js';
 import { LegPlacer } from './timeline.js';
 import { DtmfCollector } from './dtmf.js';
+import { DEFAULT_PACKET_MS, estimateQuality, roundMos } from '../quality/emodel.js';
 
 /** RTP payload types are 7 bits. */
 const PAYLOAD_TYPES = 128;
@@ -41,6 +42,8 @@ export class LegPipeline {
   /** Arrival (epoch ms) of the leg's last packet. */
   lastArrival = -Infinity;
   private codecSeen: CodecName | null = null;
+  /** Audio in the leg's last decoded packet, ms (its packetisation delay). */
+  private packetMs = DEFAULT_PACKET_MS;
 
   constructor(
     descriptor: LegDescriptor,
@@ -101,6 +104,7 @@ export class LegPipeline {
     const pcm = this.decoder.decode(payload);
     if (pcm.length === 0) return;
     const rate = this.decoder.rate;
+    this.packetMs = (pcm.length * 1000) / rate;
     if (rate === this.outRate) {
       this.timeline.write(this.index, placed.pos, pcm);
       return;
@@ -139,6 +143,7 @@ export class LegPipeline {
   stats(): LegStats {
     const r = this.reception;
     const codec = this.codecSeen ?? audioFormatOf(this.descriptor.formats)?.codec ?? 'none';
+    const quality = estimateQuality({ codec, packets: r.packets, lost: r.lost, jitterMs: r.meanJitterMs, packetMs: this.packetMs });
     return {
       index: this.index,
       ...(this.descriptor.label !== undefined ? { label: this.descriptor.label } : {}),
@@ -148,6 +153,7 @@ export class LegPipeline {
       lost: r.lost,
       ssrcs: r.ssrcs,
       jitterMs: Math.round(r.meanJitterMs * 100) / 100,
+      ...(quality ? { mos: roundMos(quality.mos) } : {}),
     };
   }
 }

@@ -47,6 +47,8 @@ export interface OggOpusWriterOptions {
    * from stream i; each Ogg packet is then a multistream packet (see multistreamPacket).
    */
   channelMapping?: 0 | 1;
+  /** Audio packets per page before it is written (default PAGE_MAX_PACKETS, about 1 s). */
+  pagePackets?: number;
 }
 
 /** RFC 6716 §3.2.1 frame length: one byte below 252, else two. */
@@ -134,6 +136,7 @@ export type PageSink = number | { write(page: Uint8Array): void };
 
 export class OggOpusWriter {
   private readonly sink: PageSink;
+  private readonly pagePackets: number;
   private readonly serial: number;
   private readonly preSkip: number;
   private sequence = 0;
@@ -143,12 +146,15 @@ export class OggOpusWriter {
   private pageBytes = 0;
   private pageSegments = 0;
   private finished = false;
+  /** Samples of the last packet queued (flush() keeps it back). */
+  private lastSamples = 0;
   bytesWritten = 0;
   pagesWritten = 0;
 
   constructor(sink: PageSink, opts: OggOpusWriterOptions) {
     if (opts.preSkip < 0 || opts.preSkip > 0xffff) throw new RangeError(`pre-skip ${opts.preSkip} out of range`);
     this.sink = sink;
+    this.pagePackets = Math.max(1, Math.min(PAGE_MAX_PACKETS, opts.pagePackets ?? PAGE_MAX_PACKETS));
     this.serial = (opts.serial ?? (Math.random() * 0x100000000) >>> 0) >>> 0;
     this.preSkip = opts.preSkip;
 
@@ -184,13 +190,14 @@ export class OggOpusWriter {
     const segments = Math.floor(packet.length / 255) + 1;
     // A full page is written only when the next packet arrives, so the last packets are
     // always still pending at finish() and end up on the EOS page that carries the trim.
-    if (this.packets.length >= PAGE_MAX_PACKETS || this.pageSegments + segments > 255 || this.pageBytes + packet.length > PAGE_MAX_BYTES) {
+    if (this.packets.length >= this.pagePackets || this.pageSegments + segments > 255 || this.pageBytes + packet.length > PAGE_MAX_BYTES) {
       this.flushPage(0);
     }
     this.packets.push(packet);
     this.pageBytes += packet.length;
     this.pageSegments += segments;
     this.granule += samples48k;
+    this.lastSamples = samples48k;
   }
 
   /**
@@ -205,6 +212,26 @@ export class OggOpusWriter {
     this.granule = end;
     this.flushPage(0x04, true);
     this.finished = true;
+  }
+
+  /**
+   * Writes the packets queued so far as a page now (a live stream's listener hears them
+   * without waiting for a full page). The last packet stays queued, so that finish() always
+   * has one for the EOS page.
+   */
+  flush(): void {
+    if (this.finished || this.packets.length < 2) return;
+    const last = this.packets.pop()!;
+    const lastSegments = Math.floor(last.length / 255) + 1;
+    const granule = this.granule;
+    this.granule -= this.lastSamples;
+    this.pageBytes -= last.length;
+    this.pageSegments -= lastSegments;
+    this.flushPage(0);
+    this.granule = granule;
+    this.packets.push(last);
+    this.pageBytes = last.length;
+    this.pageSegments = lastSegments;
   }
 
   private flushPage(flags: number, force = false): void {

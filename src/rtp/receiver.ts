@@ -79,7 +79,12 @@ interface Peer {
   muxed: boolean;
 }
 
-const epochNow = (): number => performance.timeOrigin + performance.now();
+/**
+ * The arrival clock of spooled packets (epoch ms from the monotonic clock). Whoever compares a
+ * time with spooled arrival times (the live listener) reads this clock, not Date.now(): the
+ * two can drift apart by seconds while the wall clock is adjusted.
+ */
+export const epochNow = (): number => performance.timeOrigin + performance.now();
 
 export class RtpLegReceiver implements LegJitterSource {
   readonly legIndex: number;

@@ -182,6 +182,9 @@ describe('metrics and health of a daemon that records a call', () => {
     // One jitter observation per leg at hang-up, one encode per recording.
     expect(delta('tallenne_rtp_jitter_seconds_count')).toBe(2);
     expect(delta('tallenne_encode_duration_seconds_count')).toBe(1);
+    // One MOS per leg with audio, with no loss on loopback: above 4.
+    expect(delta('tallenne_call_mos_count')).toBe(2);
+    expect(delta('tallenne_call_mos_bucket{le="4"}')).toBe(0);
     expect(delta('tallenne_recordings_stored')).toBe(1);
     expect(sample(after, 'tallenne_active_calls')).toBe(0);
     expect(sample(after, 'tallenne_rtp_ports_in_use')).toBe(0);

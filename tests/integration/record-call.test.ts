@@ -77,6 +77,9 @@ describe('recording a SIPREC call end to end', () => {
     expect(show.status).toBe('complete');
     expect(show.customerNumber).toBe('+358401234***');
     expect(show.agent).toBe('Aino Agentti');
+    // Each leg is rated (G.107 E-model): clean loopback audio rates above 4.
+    for (const leg of show.legs as Array<{ mos?: number }>) expect(leg.mos).toBeGreaterThan(4);
+    expect(cli(d, 'recordings', 'show', id)).toMatch(/^mos\s+(customer|agent) \d\.\d\d, (customer|agent) \d\.\d\d$/m);
     const list = JSON.parse(cli(d, 'recordings', 'list', '--json')) as Array<Record<string, unknown>>;
     expect(list.map((r) => r.id)).toContain(id);
     for (const k of ['id', 'startedAt', 'endedAt', 'durationMs', 'status', 'customerNumber', 'serviceNumber', 'agent', 'file']) expect(list[0]).toHaveProperty(k);

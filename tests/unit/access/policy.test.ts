@@ -14,11 +14,11 @@ const each = (actions: readonly AccessAction[], cell: [Cell, Cell, Cell] | Cell)
 
 /** Everything not named is N. Actions without a recording (subject search, audit, users) take one cell. */
 const TABLE: Record<AccessRole, Row> = {
-  agent: each(SEE, ['Y', 'N', 'N']),
-  supervisor: { ...each(SEE, ['Y', 'Y', 'N']), ...each(EXPORTS, ['Y', 'Y', 'N']), ...each(HOLDS, ['Y', 'Y', 'N']) },
-  quality: each(SEE, ['Y', 'Y', 'Y']),
-  maintainer: { ...each(SEE, 'R'), ...each(EXPORTS, 'R') },
-  security: { ...each(SEE, 'R'), ...each(EXPORTS, 'R'), ...each(HOLDS, 'R'), 'audit-read': 'Y', 'audit-verify': 'Y' },
+  agent: { ...each(SEE, ['Y', 'N', 'N']), calls: ['Y', 'N', 'N'] },
+  supervisor: { ...each(SEE, ['Y', 'Y', 'N']), ...each(EXPORTS, ['Y', 'Y', 'N']), ...each(HOLDS, ['Y', 'Y', 'N']), calls: ['Y', 'Y', 'N'], listen: ['R', 'R', 'N'] },
+  quality: { ...each(SEE, ['Y', 'Y', 'Y']), calls: 'Y', listen: 'R' },
+  maintainer: { ...each(SEE, 'R'), ...each(EXPORTS, 'R'), calls: 'R', listen: 'R' },
+  security: { ...each(SEE, 'R'), ...each(EXPORTS, 'R'), ...each(HOLDS, 'R'), 'audit-read': 'Y', 'audit-verify': 'Y', calls: 'R', listen: 'R' },
   dpo: {
     ...each(['show', 'audio', 'peaks'], 'Y'),
     ...each(EXPORTS, 'Y'),
@@ -31,7 +31,8 @@ const TABLE: Record<AccessRole, Row> = {
   admin: { users: 'Y' },
 };
 
-const RECORDING_ACTIONS: readonly AccessAction[] = [...SEE, ...EXPORTS, ...HOLDS, 'erase', 'rectify'];
+/** Actions on one recording or one live call: answered per own / team / other. */
+const RECORDING_ACTIONS: readonly AccessAction[] = [...SEE, ...EXPORTS, ...HOLDS, 'erase', 'rectify', 'calls', 'listen'];
 const entries = {
   own: { agentId: 'aino', team: 'helpdesk' },
   team: { agentId: 'bertta', team: 'helpdesk' },

@@ -9,6 +9,7 @@ import { channelOf, decodeWithFfmpeg, peak, toneLevel, writeSpoolFixture, type F
 import { tempDir } from '../../support/cleanup.js';
 import { Keyring } from '../../../src/crypto/keyring.js';
 import { SPOOL_TAG_BYTES, newSpoolKey } from '../../../src/spool/cipher.js';
+import { estimateQuality, roundMos } from '../../../src/quality/emodel.js';
 
 let dir: string;
 beforeAll(() => {
@@ -89,9 +90,12 @@ describe('encodeSpool', () => {
     expect(peak(left, ms(60), ms(480))).toBeLessThan(300);
     expect(toneLevel(left, 440, 8000, ms(600), ms(900))).toBeGreaterThan(TONE_MIN);
 
+    // No loss, no jitter, 20 ms packets: the E-model's rating of a 40 ms one-way delay.
+    const cleanMos = roundMos(estimateQuality({ codec: 'PCMA', packets: 300, lost: 0, jitterMs: 0, packetMs: 20 })!.mos);
+    expect(cleanMos).toBeGreaterThan(4.35);
     expect(result.legs).toEqual([
-      { index: 0, role: 'agent', codec: 'PCMA', packets: 300, lost: 0, ssrcs: 1, jitterMs: 0 },
-      { index: 1, role: 'customer', codec: 'PCMU', packets: 275, lost: 0, ssrcs: 1, jitterMs: 0 },
+      { index: 0, role: 'agent', codec: 'PCMA', packets: 300, lost: 0, ssrcs: 1, jitterMs: 0, mos: cleanMos },
+      { index: 1, role: 'customer', codec: 'PCMU', packets: 275, lost: 0, ssrcs: 1, jitterMs: 0, mos: cleanMos },
     ]);
     // Frames are counted per leg stream: two mono streams × 300 frames of 20 ms (+1 for look-ahead).
     expect(result.framesEncoded + result.framesSkipped).toBeGreaterThanOrEqual(600);

@@ -10,6 +10,7 @@ import { SpoolWriter } from '../../../src/spool/writer.js';
 import { encodeSpool } from '../../../src/encoder/encode-spool.js';
 import { fixtureMeta, PT } from '../../support/spool-fixture.js';
 import { rtpPacket } from '../rtp/fixtures.js';
+import { estimateQuality, roundMos } from '../../../src/quality/emodel.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -75,6 +76,8 @@ describe('leg statistics: capture and the stored recording count alike', () => {
     expect(result.legs[0]).toEqual({
       index: 0, role: 'customer', codec: 'PCMU',
       packets: live.packets, lost: live.lost, ssrcs: live.ssrcs, jitterMs: Math.round(live.meanJitterMs * 100) / 100,
+      // The MOS is rated from the same figures (20 ms packets).
+      mos: roundMos(estimateQuality({ codec: 'PCMU', packets: live.packets, lost: live.lost, jitterMs: live.meanJitterMs, packetMs: 20 })!.mos),
     });
     expect(result.dtmf.map((d) => d.digit)).toEqual(['5']);
   });

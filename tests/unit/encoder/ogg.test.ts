@@ -143,6 +143,25 @@ describe('OggOpusWriter', () => {
     expect(decoded.length / 4).toBe(total);
   });
 
+  it('hands pages to a sink, and flush() writes a page of what is queued but the last packet', () => {
+    const out: Buffer[] = [];
+    const w = new OggOpusWriter({ write: (page) => out.push(Buffer.from(page)) }, { channels: 1, inputSampleRate: 8000, preSkip: 312, serial: 7, pagePackets: 10 });
+    expect(out).toHaveLength(2);
+    const packet = Buffer.from([0xf8, 0xff, 0xfe]);
+    for (let i = 0; i < 3; i++) w.writePacket(packet, 960);
+    w.flush();
+    expect(out).toHaveLength(3);
+    w.flush();
+    expect(out).toHaveLength(3);
+    for (let i = 0; i < 12; i++) w.writePacket(packet, 960);
+    w.finish(15 * 960 - 312);
+    const ps = pages(Buffer.concat(out));
+    // The flushed page holds two packets (granule 2 × 960); pages of 10 after it; EOS last.
+    expect(ps.slice(2).map((p) => [p.packets.length, Number(p.granule)])).toEqual([[2, 1920], [10, 12 * 960], [3, 15 * 960]]);
+    expect(ps.at(-1)!.flags & 0x04).toBe(0x04);
+    for (const p of ps) expect(crcOfPage(p.raw)).toBe(p.crc);
+  });
+
   it('refuses an end beyond what was written', () => {
     const dir = tempDir('ogg');
     const fd = openSync(join(dir, 'x.opus'), 'w');
