@@ -122,10 +122,14 @@ export class ListenStream {
         if (r.time < this.opts.fromMs || this.paused) break;
         const leg = this.legs.get(r.leg);
         if (!leg) break;
-        if (r.time > this.latest) this.latest = r.time;
+        // Time passes first (as in the CallEncoder): the frames the lag lets go of at this
+        // arrival leave before its packet is placed, so the ring always has room for it.
+        if (r.time > this.latest) {
+          this.latest = r.time;
+          for (const l of this.legs.values()) if (l.spurtOpen && this.latest - l.lastArrival > SPURT_IDLE_MS) l.flushSpurt();
+          this.advance(this.latest);
+        }
         if (readRtpHeader(r.payload, r.payload.length, this.header) === null) leg.onRtp(r.payload, this.header, r.time);
-        for (const l of this.legs.values()) if (l.spurtOpen && this.latest - l.lastArrival > SPURT_IDLE_MS) l.flushSpurt();
-        this.advance(this.latest);
         break;
       }
       default:

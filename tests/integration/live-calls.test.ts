@@ -146,6 +146,8 @@ function listen(user: string, id: string, reason?: string): Listener {
   });
   req.on('error', (e) => failed(e));
   req.end();
+  // A test that drops the connection itself does not await `done`; its rejection is expected.
+  done.catch(() => undefined);
   return { status, chunks, done, req, arrivals, bytes: () => Buffer.concat(chunks) };
 }
 
@@ -219,6 +221,9 @@ describe('GET /api/v1/calls/{id}/listen', () => {
     const l = listen('sari', id, 'coaching');
     expect(await l.status).toBe(200);
     await until(() => l.bytes().length > 0, 'the stream to start');
+    // The customer has talked for at least 0.8 s before the agent starts (the check below
+    // looks at the half second before the agent's tone).
+    await until(() => legs[0]!.sender.log.length >= 40, 'the customer to have talked');
 
     // The agent starts a 1000 Hz tone now; the listener must have received it within 3 s of
     // its first packet, while the call runs. The stream is examined once the call is over:
