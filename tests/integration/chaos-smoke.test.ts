@@ -1,6 +1,6 @@
 /**
- * The bench's chaos mode runs end to end: 3 SIGKILLs of the real daemon (one per phase:
- * mid-call, finalisation, purge) under 3 call slots, a restart on the same data after each,
+ * The bench's chaos mode runs end to end: 4 SIGKILLs of the real daemon (one per phase:
+ * mid-call, finalisation, purge, master key rotation) under 3 call slots, a restart on the same data after each,
  * and the register's checks. Asserts on counts and on the result's shape, never on timings.
  */
 import { describe, expect, it } from 'vitest';
@@ -14,23 +14,24 @@ import { tempDir, trackProcessGroup } from '../support/cleanup.js';
 const run = promisify(execFile);
 
 describe('bench chaos smoke', () => {
-  it('kills the daemon 3 times under load and finds every answered call recorded once', async () => {
+  it('kills the daemon 4 times under load and finds every answered call recorded once', async () => {
     const dir = tempDir('chaos-smoke');
     try {
       const out = join(dir, 'chaos.json');
       // The bench's temp folders go inside ours; its process group (bench, daemons, CLI runs)
       // is killed at the end of the file if it is still there.
       const bench = run(process.execPath, [
-        join(REPO, 'bench', 'run.mjs'), '--chaos', '3', '--calls', '3', '--seconds', '2', '--out', out,
+        join(REPO, 'bench', 'run.mjs'), '--chaos', '4', '--calls', '3', '--seconds', '2', '--out', out,
       ], { cwd: REPO, timeout: 420_000, detached: true, env: { ...process.env, TMPDIR: dir } } as ExecFileOptions);
       trackProcessGroup(bench.child);
       const { stdout } = await bench;
-      expect(stdout).toMatch(/chaos: 3 SIGKILLs/);
+      expect(stdout).toMatch(/chaos: 4 SIGKILLs/);
       expect(existsSync(out.replace(/\.json$/, '.md'))).toBe(true);
       const c = JSON.parse(readFileSync(out, 'utf8')).chaos;
-      expect(c.kills).toBe(3);
+      expect(c.kills).toBe(4);
       expect(c.violations).toEqual({ total: 0, byKind: {}, first: [] });
-      expect(c.perKill.map((k: { phase: string }) => k.phase).sort()).toEqual(['finalisation', 'mid-call', 'purge']);
+      // Four kills, one in each phase of the schedule, key rotation among them.
+      expect(c.perKill.map((k: { phase: string }) => k.phase).sort()).toEqual(['finalisation', 'mid-call', 'purge', 'rotation']);
       expect(c.answeredCalls).toBeGreaterThan(0);
       // Every kill had calls up, so every restart found spools and finalised them all.
       expect(c.recovery.spoolsRecovered).toBeGreaterThanOrEqual(3);

@@ -148,8 +148,10 @@ describe('SIGHUP applies every reloadable key', () => {
       'tls.ca_file', 'tls.certificate_file', 'tls.key_file',
     ]);
     expect(reloaded.needRestart).toEqual([]);
-    // Every row of the reload table was changed by this file.
-    for (const { path } of RELOAD_TABLE) expect((reloaded.changed as string[]).some((p) => p === path || p.startsWith(`${path}.`)), path).toBe(true);
+    // Every row of the reload table was changed by this file, but [http.tls]: its keys exist
+    // only with HTTPS on (a mode change needs a restart); the new certificate served after a
+    // SIGHUP is shown in http-tls.test.ts.
+    for (const { path } of RELOAD_TABLE.filter((r) => !r.path.startsWith('http.tls.'))) expect((reloaded.changed as string[]).some((p) => p === path || p.startsWith(`${path}.`)), path).toBe(true);
 
     // api.login_rate_limit = 2: the third failed login from this address is cut off. (The API
     // reads max_export, rate_limit and review_after from the same config per request.)

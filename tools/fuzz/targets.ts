@@ -280,6 +280,8 @@ const spool: Target = {
     const scan = new StartScan(path);
     try {
       await scan.advance(true);
+      // As the encoder does, a spool without a usable META is refused.
+      if (scan.answeredAt === null) throw new TallenneError('TALLENNE_SPOOL_CORRUPT', 'no usable META record');
     } finally {
       await scan.close();
     }
