@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { TallenneError } from '../../src/errors.js';
+import { threadCpuMicros } from '../../src/encoder/cpu-time.js';
 import { Rng } from './rng.js';
 import { loadCorpus } from './seeds.js';
 import { TARGETS, TARGET_NAMES, type FuzzInput, type TargetName } from './targets.js';
@@ -127,19 +128,29 @@ export function inputFromJson(o: Record<string, unknown>): FuzzInput {
 export interface CheckResult {
   outcome: 'accepted' | 'rejected' | 'crash';
   error?: unknown;
-  /** CPU time the check took (the process's, in ms): what a runaway parser spends. */
+  /** CPU time the check took (ms): what a runaway parser spends. */
   ms: number;
   /** Wall-clock time: on a busy machine far above `ms`; far above the limit only when stalled. */
   wallMs: number;
 }
 
-function cpuMs(): number {
+/** The process's CPU time: cheap to read, but it counts the garbage collector's and libuv's threads too. */
+function processCpuMs(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 }
 
-/** Runs the input's check once: 'accepted', 'rejected' (a typed error), or the error thrown. */
-export async function checkInput(input: FuzzInput, scratch: string): Promise<CheckResult> {
+/** This thread's CPU time alone, in 10 ms ticks: what a retry of a slow input is judged by. */
+function threadCpuMs(): number {
+  return threadCpuMicros() / 1000;
+}
+
+/**
+ * Runs the input's check once: 'accepted', 'rejected' (a typed error), or the error thrown.
+ * `precise` times it by this thread's CPU time instead of the process's.
+ */
+export async function checkInput(input: FuzzInput, scratch: string, precise = false): Promise<CheckResult> {
+  const cpuMs = precise ? threadCpuMs : processCpuMs;
   const c0 = cpuMs();
   const t0 = performance.now();
   const done = (outcome: CheckResult['outcome'], error?: unknown): CheckResult => ({
@@ -215,9 +226,10 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzSummary> {
       stats.inputs++;
       let r = await checkInput(input, scratch);
       const slow = (x: CheckResult): boolean => x.ms > hangMs || x.wallMs > stallMs;
-      // One slow run (a garbage collection, a busy machine) is not yet a hang: it must be slow every time.
+      // One slow run (a garbage collection, a busy machine) is not yet a hang: it must be slow
+      // every time, and the retries count this thread's CPU time only.
       for (let k = 0; k < 2 && r.outcome !== 'crash' && slow(r); k++) {
-        const again = await checkInput(input, scratch);
+        const again = await checkInput(input, scratch, true);
         if (again.ms <= r.ms) r = again;
       }
       stats.maxMs = Math.max(stats.maxMs, r.ms);
