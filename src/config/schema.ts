@@ -176,7 +176,7 @@ export const configSchema = z.strictObject({
     /** A message begun on a TCP/TLS connection must be whole within this. */
     tcp_message_timeout: d('20s'),
   }).prefault({}),
-  /** Certificates for `tls:` SIP listeners. */
+  /** Certificates for `tls:` SIP listeners (and for HTTPS with [http.tls] mode = "sip"). */
   tls: z.strictObject({
     certificate_file: z.string().optional(),
     key_file: z.string().optional(),

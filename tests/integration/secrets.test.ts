@@ -223,6 +223,7 @@ audience = "urn:tallenne:api"
     expect(seen.metrics).toMatch(/^tallenne_rtp_packets_dropped_total\{reason="srtp_auth_failed"\} [1-9]/m);
     expect(seen.metrics).toMatch(/^tallenne_http_connections_refused_total\{reason="tls_handshake"\} [1-9]/m);
     expect(seen.metrics).toMatch(/^tallenne_sip_refused_total\{reason="tls_handshake"\} [1-9]/m);
+    expect(seen.metrics).toMatch(/^tallenne_api_errors_total\{route="[^"]+",code="API_INVALID_TOKEN"\} [1-9]/m);
     expect(seen.checkConfig).toContain('"client_secret_file"');
     expect(d.logs.length).toBeGreaterThan(15);
     // The search finds a secret that is there (a control for the checks below).
