@@ -16,13 +16,19 @@ import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { TallenneError } from '../errors.js';
 import type { KeyWrapper, WrappedKey } from '../crypto/keyring.js';
-import { CHUNK_OVERHEAD, ChunkSealer, HEADER_BYTES, chunkLayout, chunkOffset, chunksFor, isEncrypted, openChunk, openTail, parseHeader } from '../crypto/chunked.js';
+import { CHUNK_OVERHEAD, ChunkSealer, HEADER_BYTES, chunkLayout, chunkOffset, chunksFor, isEncrypted, openChunk, openTail, parseHeader, type ChunkLayout } from '../crypto/chunked.js';
 
 /** What a reader needs of a recording: where its audio is and, when encrypted, its wrapped data key. */
 export interface AudioRef {
   readonly id: string;
   readonly file: string;
   readonly dataKey?: WrappedKey;
+  /**
+   * The plaintext size committed (the index entry's). With it, a final chunk of exactly the
+   * length it should have that fails authentication is refused as damaged or tampered;
+   * without it, or at any other length, the file is taken as cut short.
+   */
+  readonly fileBytes?: number;
 }
 
 /** Plaintext bytes start..end, both inclusive (as in an HTTP Range). */
@@ -214,7 +220,7 @@ export class LocalAudioStore implements AudioStore {
         const key = this.unwrap(ref);
         const chunkSize = parseHeader(head);
         const layout = chunkLayout(stored, chunkSize);
-        const tail = openTail(key, head, layout, readAt(fd, chunkOffset(layout.fullChunks, chunkSize), layout.tailBytes));
+        const tail = this.tail(ref, key, head, layout, readAt(fd, chunkOffset(layout.fullChunks, chunkSize), layout.tailBytes));
         return { bytes: layout.fullChunks * chunkSize + (tail?.length ?? 0), encrypted: true, complete: tail !== null };
       });
     } finally {
@@ -259,7 +265,8 @@ export class LocalAudioStore implements AudioStore {
           const sealed = await readAtAsync(fh, chunkOffset(i, chunkSize), chunkSize + CHUNK_OVERHEAD);
           plain = this.counted(() => openChunk(key, head, i, false, sealed));
         } else {
-          plain = openTail(key, head, lay, await readAtAsync(fh, chunkOffset(i, chunkSize), lay.tailBytes));
+          const sealed = await readAtAsync(fh, chunkOffset(i, chunkSize), lay.tailBytes);
+          plain = this.tail(ref, key, head, lay, sealed);
         }
         if (plain === null) return; // cut short: the file ends at its last whole chunk
         const base = i * chunkSize;
@@ -270,6 +277,17 @@ export class LocalAudioStore implements AudioStore {
     } finally {
       await fh.close();
     }
+  }
+
+  /** The final chunk, null when the file was cut short (see AudioRef.fileBytes); a tampered one throws. */
+  private tail(ref: AudioRef, key: Buffer, head: Buffer, lay: ChunkLayout, sealed: Buffer): Buffer | null {
+    const t = openTail(key, head, lay, sealed);
+    const expected = ref.fileBytes === undefined ? -1 : ref.fileBytes - lay.fullChunks * lay.chunkSize + CHUNK_OVERHEAD;
+    if (t === null && lay.tailBytes >= CHUNK_OVERHEAD && lay.tailBytes === expected) {
+      this.failures++;
+      throw new TallenneError('TALLENNE_DECRYPT_FAILED', `recording ${ref.id}: its final chunk failed authentication (damaged or tampered)`);
+    }
+    return t;
   }
 
   /** A recording without a wrapped key must be a plain file: an encrypted one would be unreadable noise. */

@@ -9,6 +9,7 @@
  * A play is audited once per recording per login (session or token), when the first byte of
  * audio is about to be sent, not for every Range request of the player.
  */
+import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -73,12 +74,15 @@ export const audioRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
       if (deps.audit.firstPlay(allowed.identity, request.sessionKey, e.id)) await auditAllowed(deps, request, allowed, 'play', e.id);
       reply.type('audio/ogg');
       // Plaintext bytes, decrypted chunk by chunk from the store (only the chunks the range needs).
+      // The first chunk is decrypted before any header goes out, so a file that does not open
+      // gets a clean error instead of a response cut off after its headers.
+      const body = await started(deps, e, deps.store.open(e, range.kind === 'partial' ? { start: range.start, end: range.end } : undefined));
       if (range.kind === 'partial') {
         reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`).header('content-length', range.end - range.start + 1);
-        return reply.send(deps.store.open(e, { start: range.start, end: range.end }));
+        return reply.send(body);
       }
       reply.header('content-length', size);
-      return reply.send(deps.store.open(e));
+      return reply.send(body);
     },
   );
 
@@ -111,6 +115,29 @@ export const audioRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
     },
   );
 };
+
+/** Resolves with `s` once it has data (or has ended); a read error becomes a logged 500. */
+async function started(deps: ApiDeps, e: RecordingEntry, s: Readable): Promise<Readable> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const ok = (): void => {
+        s.off('error', fail);
+        resolve();
+      };
+      const fail = (err: Error): void => {
+        s.off('readable', ok);
+        reject(err);
+      };
+      s.once('readable', ok);
+      s.once('error', fail);
+    });
+  } catch (err) {
+    s.destroy();
+    deps.log.error({ err: (err as Error).message, code: (err as TallenneError).code, recordingId: e.id }, 'the audio cannot be decrypted');
+    throw new ApiError('API_EXPORT_FAILED', 'the audio could not be read');
+  }
+  return s;
+}
 
 /**
  * The plaintext size of a recording's audio, or 410 when it is no longer stored. A file whose

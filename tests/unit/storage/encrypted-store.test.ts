@@ -116,6 +116,23 @@ describe('LocalAudioStore with encryption', () => {
     expect(await code(bytes(store.open({ ...other, dataKey: ref.dataKey! })))).toBe('TALLENNE_DECRYPT_FAILED');
     expect(store.decryptFailures).toBe(3);
   });
+
+  it('tells a tampered final chunk (its length is what the entry says) from a file cut short', async () => {
+    const { store, write, dir } = setup();
+    const plain = randomBytes(CHUNK + 300);
+    const ref = { ...write(plain), fileBytes: plain.length };
+    const path = join(dir, ref.file);
+    const good = readFileSync(path);
+    const bad = Buffer.from(good);
+    bad[bad.length - 20]! ^= 0x04;
+    writeFileSync(path, bad);
+    expect(() => store.info(ref)).toThrow(TallenneError);
+    expect(await code(bytes(store.open(ref)))).toBe('TALLENNE_DECRYPT_FAILED');
+    // Cut inside the final chunk: served up to the last whole chunk.
+    writeFileSync(path, good.subarray(0, good.length - 20));
+    expect(store.info(ref)).toEqual({ bytes: CHUNK, encrypted: true, complete: false });
+    expect((await bytes(store.open(ref))).equals(plain.subarray(0, CHUNK))).toBe(true);
+  });
 });
 
 describe('crypto-shredding', () => {
