@@ -14,18 +14,8 @@ import { SR_HOLD_MS } from '../../../src/encoder/spool-scan.js';
 import { writeSpoolFixture, type FixtureSpec } from '../../support/spool-fixture.js';
 import { decodeWithFfmpeg } from '../../support/audio.js';
 import { tempDir } from '../../support/cleanup.js';
+import { prng } from '../../support/fuzz.js';
 
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const job = (dir: string, spoolPath: string, id: string): EncodeJob => ({ spoolPath, storageDir: join(dir, id), id, complexity: 5, bitrate: 24000, skipSilence: true, maskDtmf: false });
 
