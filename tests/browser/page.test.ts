@@ -206,9 +206,12 @@ describe('the web page in Chromium', () => {
     await expect.poll(() => pause.isVisible(), { timeout: 10_000 }).toBe(true);
     const pauseBox = (await pause.boundingBox())!;
     const trackBox = (await player.locator('.track[data-channel="agent"]').boundingBox())!;
-    // The band sits where the pause is on the timeline (3 s to 5 s of 8 s).
+    // The band sits where the pause is on the timeline (3 s to 5 s of 8 s). The pause's real
+    // edges are the re-INVITEs' arrival, so each edge may be off by a scheduling delay: the
+    // start within 3 % of the call, the width (two edges) within 6 %. The list below checks
+    // the times to the second.
     expect(Math.abs((pauseBox.x - trackBox.x) / trackBox.width - PAUSE_AT_MS / CALL_MS)).toBeLessThan(0.03);
-    expect(Math.abs(pauseBox.width / trackBox.width - PAUSE_MS / CALL_MS)).toBeLessThan(0.03);
+    expect(Math.abs(pauseBox.width / trackBox.width - PAUSE_MS / CALL_MS)).toBeLessThan(0.06);
     await expect.poll(() => player.locator('.marklist li[data-kind="pause"]').textContent(), { timeout: 10_000 }).toMatch(/Recording paused 0:0[23]–0:0[45]/);
     // The masked digit is shown as masked, on the customer's channel.
     expect(await player.locator('.track[data-channel="customer"] .mark-dtmf').textContent()).toBe('•');
