@@ -1,7 +1,8 @@
 /**
  * A real browser for the page's tests: Debian's Chromium driven by playwright-core, headless,
  * with everything that would reach outside the machine turned off, in a fresh profile that is
- * deleted on close. Console errors (a CSP violation, an uncaught exception) are collected so a
+ * deleted on close. Chromium's own temp files (PulseAudio's `pulse-*` folder among them) go to a
+ * folder beside the profile, removed with it. Console errors (a CSP violation, an uncaught exception) are collected so a
  * test can assert there were none. Screenshots go to test-artifacts/ (git-ignored).
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
@@ -37,11 +38,16 @@ export interface BrowserHandle {
 }
 
 export async function launchBrowser(): Promise<BrowserHandle> {
-  const profile = mkdtempSync(join(tmpdir(), 'tallenne-chromium-'));
+  const root = mkdtempSync(join(tmpdir(), 'tallenne-chromium-'));
+  const profile = join(root, 'profile');
+  const scratch = join(root, 'tmp');
+  mkdirSync(profile);
+  mkdirSync(scratch);
   let context: BrowserContext;
   try {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
+      env: { ...process.env, TMPDIR: scratch },
       headless: true,
       args: ARGS,
       viewport: { width: 1280, height: 720 },
@@ -49,7 +55,7 @@ export async function launchBrowser(): Promise<BrowserHandle> {
       serviceWorkers: 'block',
     });
   } catch (e) {
-    removeDir(profile);
+    removeDir(root);
     throw e;
   }
   const errors: string[] = [];
@@ -75,7 +81,7 @@ export async function launchBrowser(): Promise<BrowserHandle> {
       try {
         await context.close();
       } finally {
-        removeDir(profile);
+        removeDir(root);
       }
     },
   };
