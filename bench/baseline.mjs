@@ -6,7 +6,10 @@
  * both legs in the configured bitrate).
  *
  * CPU and peak memory are read from /proc/PID of each ffmpeg just before it is told to stop
- * (SIGINT: it then writes its trailer and exits).
+ * (SIGINT: it then writes its trailer and exits). fluent-ffmpeg probes ffmpeg's codecs before
+ * it starts the real process, which takes seconds on a loaded box: `started` resolves only
+ * when the encoding process runs, and a leg that fails before it is stopped keeps the reason
+ * in `error`, so a run never reports a leg that did not encode as costing nothing.
  */
 import ffmpeg from 'fluent-ffmpeg';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +27,10 @@ export class FfmpegLeg {
     ].join('\r\n'));
     this.peakRss = 0;
     this.cpu = 0;
+    this.error = null;
+    this.stopping = false;
+    let started;
+    this.started = new Promise((resolve) => (started = resolve));
     this.done = new Promise((resolve) => {
       this.cmd = ffmpeg(sdp)
         .inputOptions(['-protocol_whitelist', 'file,udp,rtp', '-reorder_queue_size', '0'])
@@ -34,8 +41,13 @@ export class FfmpegLeg {
         .output(join(dir, `leg-${index}.opus`))
         .on('start', () => {
           this.pid = this.cmd.ffmpegProc?.pid;
+          started(true);
         })
-        .on('error', () => resolve())
+        .on('error', (e, _stdout, stderr) => {
+          if (!this.stopping) this.error = `${e.message.split('\n')[0]}${stderr ? `: ${String(stderr).trim().split('\n').slice(-2).join(' | ')}` : ''}`;
+          started(false);
+          resolve();
+        })
         .on('end', () => resolve());
       this.cmd.run();
     });
@@ -51,6 +63,7 @@ export class FfmpegLeg {
 
   async stop() {
     this.sample();
+    this.stopping = true;
     this.cmd.kill('SIGINT');
     const t = setTimeout(() => this.cmd.kill('SIGKILL'), 10_000);
     await this.done;

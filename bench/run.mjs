@@ -309,7 +309,9 @@ async function runBaseline(o, audio, calls, seconds) {
     for (let i = 0; i < calls * 2; i++) {
       legs.push(new FfmpegLeg({ dir, port: basePort + 2 * i, codec, complexity: o.complexity, bitrate: o.bitrate / 2, index: i }));
     }
-    // ffmpeg needs a moment to open its sockets; packets before that would be lost to it.
+    // Every ffmpeg must be running, and then gets a moment to open its sockets: packets
+    // before that would be lost to it.
+    await Promise.all(legs.map((l) => l.started));
     await sleep(1500);
     const frames = audio.parties[0].frames;
     const at = epochNow() + 20;
@@ -329,6 +331,8 @@ async function runBaseline(o, audio, calls, seconds) {
     await gen.close();
     removeBaselineDir(dir);
   }
+  const failed = legs.filter((l) => l.error !== null);
+  if (failed.length > 0) throw new Error(`the ffmpeg baseline failed on ${failed.length} of ${legs.length} legs: ${failed[0].error}`);
   const cpu = legs.reduce((s, l) => s + l.cpu, 0);
   const rss = legs.reduce((s, l) => s + l.peakRss, 0);
   return {
