@@ -31,6 +31,8 @@ export interface RejectionFigure {
 
 export interface CallFigures {
   readonly activeCalls: number;
+  /** null while new calls are taken (OPTIONS answers 200), else the refusal a new call would get. */
+  availability(): { readonly status: number } | null;
   on(event: 'rejected' | 'updateRejected', listener: (r: RejectionFigure) => void): unknown;
 }
 
@@ -88,6 +90,12 @@ export class Metrics {
     new Gauge({ name: 'tallenne_build_info', help: 'Always 1; the labels name the version and the recorder ([cluster] node_id).', labelNames: ['version', 'node'], registers: [r] })
       .set({ version: s.build.version, node: s.build.node }, 1);
     new Gauge({ name: 'tallenne_active_calls', help: 'Calls being recorded now.', registers: [r], collect() { this.set(src.calls.activeCalls); } });
+    new Gauge({
+      name: 'tallenne_accepting_calls',
+      help: '1 while this recorder takes new calls (OPTIONS 200); 0 while it is stopping, full or short of disk (OPTIONS 503).',
+      registers: [r],
+      collect() { this.set(src.calls.availability() === null ? 1 : 0); },
+    });
     const calls = new Counter({ name: 'tallenne_calls_total', help: 'Calls by outcome: recorded, rejected, failed (encode or index error), truncated (crash, disk full).', labelNames: ['result'], registers: [r] });
     for (const result of ['recorded', 'rejected', 'failed', 'truncated']) calls.inc({ result }, 0);
     const rejections = new Counter({ name: 'tallenne_calls_rejected_total', help: 'Rejected INVITEs by reason.', labelNames: ['reason'], registers: [r] });

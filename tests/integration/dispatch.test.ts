@@ -105,11 +105,15 @@ describe.skipIf(!kamailioInstalled())('recorders behind Kamailio', () => {
     expect(open.slice(full).map((c) => c.node)).toEqual([0, 0, 0, 0]);
     const answered503 = async (): Promise<boolean> => /^tallenne_sip_responses_total\{code="503"\} [1-9]/m.test(await (await fetch(`http://127.0.0.1:${b.httpPort}/metrics`)).text());
     await until('B answering 503 while full', answered503);
+    // The dashboard's "Recorders taking calls" reads the same rule: B says it takes none, A does.
+    const accepting = async (d: DaemonHandle): Promise<string | undefined> => /^tallenne_accepting_calls (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${d.httpPort}/metrics`)).text())?.[1];
+    expect([await accepting(a), await accepting(b)]).toEqual(['1', '0']);
     for (const c of open) {
       expect((await c.dialog.request('BYE')).status).toBe(200);
       c.dialog.close();
     }
     await until('the recordings', () => stored(a) + stored(b) >= before[0]! + before[1]! + open.length);
+    await until('B taking calls again', async () => (await accepting(b)) === '1');
     expect([stored(a) - before[0]!, stored(b) - before[1]!]).toEqual([open.length - 1, 1]);
   });
 

@@ -319,6 +319,85 @@ describe('Grafana dashboard', () => {
     }
   });
 
+  it('has a node variable that chooses the Recorder instances, and a cluster row', () => {
+    const d = dashboard();
+    const vars = d.templating.list.map((v) => v.name);
+    expect(vars.indexOf('node')).toBeGreaterThan(-1);
+    expect(vars.indexOf('node')).toBeLessThan(vars.indexOf('instance'));
+    const instance = d.templating.list.find((v) => v.name === 'instance')!;
+    expect(JSON.stringify(instance.query)).toContain('tallenne_build_info{node=~\\"$node\\"}');
+    const row = d.panels.findIndex((p) => p.type === 'row' && p.title === 'Cluster');
+    expect(row).toBeGreaterThan(-1);
+    const next = d.panels.findIndex((p, i) => i > row && p.type === 'row');
+    const titles = d.panels.slice(row + 1, next).map((p) => p.title);
+    expect(titles).toEqual(expect.arrayContaining(['Recorders taking calls', 'Concurrent calls per node', 'Recordings per node']));
+  });
+
+  /** Every target with Grafana's variables filled in as a query would see them. */
+  const filled = (): Array<{ title: string; expr: string }> =>
+    dashboard().panels.flatMap((p) => (p.targets ?? []).map((t) => ({
+      title: p.title,
+      expr: t.expr.replaceAll('$__rate_interval', '5m').replaceAll('$instance', '.*').replaceAll('$node', '.*'),
+    })));
+
+  it('every target is PromQL that promtool parses', () => {
+    const dir = tempDir('dashboard');
+    try {
+      const rules = filled().map((t, i) => `      - record: dashboard:target_${i}\n        expr: ${JSON.stringify(t.expr)}`).join('\n');
+      writeFileSync(join(dir, 'rules.yml'), `groups:\n  - name: dashboard\n    rules:\n${rules}\n`);
+      const r = run('promtool', ['check', 'rules', join(dir, 'rules.yml')]);
+      expect(r.status, r.out + r.err).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the per-node panels give each node its own figures (promtool test rules)', () => {
+    const dir = tempDir('dashboard');
+    try {
+      const expr = (title: string) => filled().find((t) => t.title === title)!.expr;
+      const series = (name: string, instance: string, node: string | null, values: string, extra = '') =>
+        `      - { series: '${name}{job="tallenne",instance="${instance}"${node ? `,node="${node}"` : ''}${extra}}', values: '${values}' }`;
+      writeFileSync(join(dir, 'test.yml'), `evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+${series('tallenne_build_info', 'a:9100', 'rec-1', '1x10', ',version="1"')}
+${series('tallenne_build_info', 'b:9100', 'rec-2', '1x10', ',version="1"')}
+${series('tallenne_active_calls', 'a:9100', null, '30x10')}
+${series('tallenne_active_calls', 'b:9100', null, '10x10')}
+${series('tallenne_accepting_calls', 'a:9100', null, '1x10')}
+${series('tallenne_accepting_calls', 'b:9100', null, '0x10')}
+${series('tallenne_calls_total', 'a:9100', null, '0+60x10', ',result="recorded"')}
+${series('tallenne_calls_total', 'b:9100', null, '0+120x10', ',result="truncated"')}
+${series('tallenne_calls_total', 'b:9100', null, '0+600x10', ',result="rejected"')}
+    promql_expr_test:
+      - expr: ${JSON.stringify(expr('Concurrent calls per node'))}
+        eval_time: 5m
+        exp_samples:
+          - { labels: '{node="rec-1"}', value: 30 }
+          - { labels: '{node="rec-2"}', value: 10 }
+      - expr: ${JSON.stringify(expr('Recordings per node'))}
+        eval_time: 5m
+        exp_samples:
+          - { labels: '{node="rec-1"}', value: 1 }
+          - { labels: '{node="rec-2"}', value: 2 }
+      - expr: ${JSON.stringify(expr('Recorders taking calls'))}
+        eval_time: 5m
+        exp_samples:
+          - { labels: '{}', value: 1 }
+      - expr: ${JSON.stringify(expr('Busiest recorder'))}
+        eval_time: 5m
+        exp_samples:
+          - { labels: '{}', value: 0.75 }
+`);
+      const r = run('promtool', ['test', 'rules', join(dir, 'test.yml')], { cwd: dir });
+      expect(r.status, r.out + r.err).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('every metric the dashboard queries is one tallenne exposes', async () => {
     const names = await exposedNames();
     let n = 0;
