@@ -430,10 +430,33 @@ async function aim(phase, run, d, load) {
   throw new Error(`unknown chaos phase ${phase}`);
 }
 
-/** After a rotation kill: the rotation is run again to its end (it resumes an unfinished one). */
+/** Recordings decoded again, through the export, after each rotation kill. */
+const REDECODE_AFTER_ROTATION = 20;
+
+/**
+ * After a rotation kill: the rotation is run again to its end (it resumes an unfinished one).
+ * Then every recording's data key must be wrapped under the current master key, and every key
+ * a recording names must still be held (`tallenne keys list --json`). A sample of the
+ * recordings decoded before is forgotten, so the check decodes them again through the export
+ * under the new key. Decoding all of them after every rotation would make the run's length
+ * grow with the square of its kills.
+ */
 function afterRotation(run, add) {
   const r = runCli(run.configFile, ['keys', 'rotate']);
   if (r.status !== 0) add('rotation-resume', `${r.stdout}${r.stderr}`.trim().slice(0, 300));
+  const l = runCli(run.configFile, ['keys', 'list', '--json']);
+  if (l.status !== 0) {
+    add('rotation-keys', `keys list: ${`${l.stdout}${l.stderr}`.trim().slice(0, 300)}`);
+    return;
+  }
+  for (const u of JSON.parse(l.stdout)) {
+    if (!u.held && u.recordings > 0) add('rotation-keys', `${u.recordings} recordings name master key ${u.keyId}, which the key file no longer holds`);
+    if (!u.current && u.recordings > 0) add('rotation-keys', `${u.recordings} recordings still wrapped under ${u.keyId} after the rotation finished`);
+  }
+  const ids = [...run.verified.keys()];
+  for (let i = 0; i < REDECODE_AFTER_ROTATION && ids.length > 0; i++) {
+    run.verified.delete(ids.splice(Math.floor(Math.random() * ids.length), 1)[0]);
+  }
 }
 
 /** How long a purge run with seeded work took (log line time minus its timer tick), for aiming. */
@@ -480,11 +503,7 @@ export async function runChaos(o, audio) {
       const purgeRuns = d.purgeRuns.map((p) => ({ atMs: p.time - d.readyAt, audio: p.audio, metadata: p.metadata, resumed: p.resumed }));
       life = await startLife(run, false);
       const resumed = [];
-      if (phase === 'rotation') {
-        // The rotation is finished first (it resumes); then every recording is decoded again.
-        afterRotation(run, (kind, detail) => resumed.push({ kind, detail }));
-        run.verified.clear();
-      }
+      if (phase === 'rotation') afterRotation(run, (kind, detail) => resumed.push({ kind, detail }));
       const checkFrom = Date.now();
       const c = await check(run, { cli: k % 10 === 0 });
       c.violations.push(...resumed);
