@@ -74,7 +74,7 @@ export class Daemon {
     this.store = new LocalAudioStore(c.storage.dir, { keys: keyring });
     const hasher = NumberHasher.open(c.privacy.hash_key_file);
     if (hasher.created) this.log.info({ file: c.privacy.hash_key_file }, 'created the number hash key (mode 0600); back it up: without it numbers cannot be looked up');
-    this.index = await openIndex(c.storage.dir);
+    this.index = await openIndex(c.storage.dir, { nodeId: c.cluster.node_id });
     this.encoder = new EncoderPool({ workers: c.encoder.workers ?? Math.max(1, availableParallelism() - 1) });
     this.ports = new PortAllocator({ address: c.rtp.address, min: c.rtp.port_min, max: c.rtp.port_max });
     const spoolDir = join(c.storage.dir, 'spool');
