@@ -36,7 +36,7 @@ export async function withRegister(ctx: CliContext, fn: (r: Register) => Promise
   let index: RecordingIndex | undefined;
   try {
     const config = ctx.loaded.config;
-    index = await openIndex(config.storage.dir);
+    index = await openIndex(config.storage.dir, { nodeId: config.cluster.node_id });
     return await fn({ config, index, store: new LocalAudioStore(config.storage.dir, { keys: keyringFor(config.encryption, { create: false }) }) });
   } catch (e) {
     return reportError(ctx, e);

@@ -11,6 +11,8 @@ import type { Database, RootDatabase } from 'lmdb';
 export interface AuditEntry {
   seq: number;
   at: string;
+  /** `[cluster] node_id` of the process that appended it (absent in entries written before nodes were recorded). */
+  node?: string;
   actor: string;
   action: string;
   recordingId?: string;
@@ -32,8 +34,8 @@ export type AuditVerdict = { ok: true; entries: number } | { ok: false; at: numb
 
 export interface AuditLog {
   append(e: AuditInput): Promise<AuditEntry>;
-  list(page: { after?: number; limit: number }): AuditEntry[];
-  verify(): AuditVerdict;
+  list(page: { after?: number; limit: number }): Promise<AuditEntry[]>;
+  verify(): Promise<AuditVerdict>;
 }
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -48,7 +50,10 @@ interface Head {
 /** The hash of an entry: SHA-256 over a canonical JSON of every field but the hash itself. */
 export function auditHash(e: Omit<AuditEntry, 'hash'>): string {
   const details = e.details ? Object.keys(e.details).sort().map((k) => [k, e.details![k]]) : null;
-  const canonical = JSON.stringify([e.seq, e.at, e.actor, e.action, e.recordingId ?? null, e.reason ?? null, details, e.prevHash]);
+  const fields: unknown[] = [e.seq, e.at, e.actor, e.action, e.recordingId ?? null, e.reason ?? null, details, e.prevHash];
+  // The node joins the hashed fields only when present, so entries written before it still verify.
+  if (e.node !== undefined) fields.push(e.node);
+  const canonical = JSON.stringify(fields);
   return createHash('sha256').update(canonical, 'utf8').digest('hex');
 }
 
@@ -62,6 +67,7 @@ export class LmdbAuditLog implements AuditLog {
     private readonly db: Database<AuditEntry, number>,
     private readonly meta: Database<unknown, string>,
     private readonly now: () => number = Date.now,
+    private readonly nodeId?: string,
   ) {}
 
   append(e: AuditInput): Promise<AuditEntry> {
@@ -77,6 +83,7 @@ export class LmdbAuditLog implements AuditLog {
     const base: Omit<AuditEntry, 'hash'> = {
       seq: head.seq + 1,
       at: new Date(this.now()).toISOString(),
+      ...(this.nodeId !== undefined ? { node: this.nodeId } : {}),
       actor: clip(e.actor),
       action: clip(e.action),
       prevHash: head.hash,
@@ -90,13 +97,13 @@ export class LmdbAuditLog implements AuditLog {
     return entry;
   }
 
-  list(page: { after?: number; limit: number }): AuditEntry[] {
+  async list(page: { after?: number; limit: number }): Promise<AuditEntry[]> {
     const out: AuditEntry[] = [];
     for (const { value } of this.db.getRange({ start: (page.after ?? 0) + 1, limit: Math.max(0, page.limit) })) out.push(value);
     return out;
   }
 
-  verify(): AuditVerdict {
+  async verify(): Promise<AuditVerdict> {
     const head = this.meta.get(HEAD_KEY) as Head | undefined;
     let expectSeq = 1;
     let prevHash = GENESIS_HASH;

@@ -2,8 +2,9 @@
  * The recordings index: one LMDB environment at <storage>/index holding the recordings by
  * id, their ordered secondary indexes (time, agent, team, service number, number hash,
  * status, audio and metadata expiry), pending destruction intents, schema metadata and the
- * audit log. The only module that imports lmdb; everything else sees RecordingIndex, so a
- * shared SQL index can stand in later.
+ * audit log. The only module that imports lmdb; everything else sees RecordingIndex (with its
+ * AuditLog and UserDirectory), whose every method returns a Promise, so a shared SQL register
+ * can stand in behind the same interface (tests/conformance holds the suite each one passes).
  *
  * Writes go through LMDB write transactions, which are serialised across processes: the
  * daemon and the CLI open the same environment and may write at the same time. A write
@@ -93,9 +94,9 @@ export interface WriteOptions {
 export interface RecordingIndex {
   /** Durable when it resolves; maintains every secondary index atomically. */
   put(entry: RecordingEntry, opts?: WriteOptions): Promise<void>;
-  get(id: string): RecordingEntry | undefined;
+  get(id: string): Promise<RecordingEntry | undefined>;
   /** Newest first. */
-  list(q: ListQuery, page: { cursor?: string; limit: number }): Page<RecordingEntry>;
+  list(q: ListQuery, page: { cursor?: string; limit: number }): Promise<Page<RecordingEntry>>;
   /**
    * Rectification, hold, release, audio purged. A patch value of `undefined` removes the
    * field. A function gets the current entry and returns the new one. Throws
@@ -104,8 +105,8 @@ export interface RecordingIndex {
   update(id: string, patch: RecordingPatch | ((e: RecordingEntry) => RecordingEntry), opts?: WriteOptions): Promise<RecordingEntry>;
   /** True when the entry existed. Always drops a destruction intent of the id. */
   remove(id: string, opts?: WriteOptions): Promise<boolean>;
-  expiredAudio(now: number, limit: number): RecordingEntry[];
-  expiredMetadata(now: number, limit: number): RecordingEntry[];
+  expiredAudio(now: number, limit: number): Promise<RecordingEntry[]>;
+  expiredMetadata(now: number, limit: number): Promise<RecordingEntry[]>;
   /**
    * Records a destruction intent; false (and nothing written) when the entry is gone or the
    * condition no longer holds inside the write transaction (a hold placed meanwhile by
@@ -114,13 +115,13 @@ export interface RecordingIndex {
    * whatever becomes of the file.
    */
   setIntent(id: string, intent: DestroyIntent, when?: IntentCondition): Promise<boolean>;
-  getIntent(id: string): DestroyIntent | undefined;
-  intents(limit: number): Array<{ id: string; intent: DestroyIntent }>;
-  count(): number;
+  getIntent(id: string): Promise<DestroyIntent | undefined>;
+  intents(limit: number): Promise<Array<{ id: string; intent: DestroyIntent }>>;
+  count(): Promise<number>;
   /** How many recordings' data keys each master key id wraps (ids the keyring no longer holds included). */
-  dataKeyUsage(): Array<{ keyId: string; recordings: number }>;
+  dataKeyUsage(): Promise<Array<{ keyId: string; recordings: number }>>;
   /** Up to `limit` recordings whose data key is wrapped under master key `keyId`. */
-  wrappedUnder(keyId: string, limit: number): RecordingEntry[];
+  wrappedUnder(keyId: string, limit: number): Promise<RecordingEntry[]>;
   /**
    * Replaces recordings' wrapped data keys, each only if it is still wrapped under its
    * `fromKeyId` (else skipped: purged, rewrapped meanwhile, or gone), in one committed
@@ -128,8 +129,16 @@ export interface RecordingIndex {
    */
   rewrapDataKeys(items: ReadonlyArray<{ id: string; fromKeyId: string; wrapped: WrappedKey }>): Promise<number>;
   /** Small named records of the index's own (e.g. a key rotation in progress); undefined removes. */
-  getMark<T>(name: string): T | undefined;
+  getMark<T>(name: string): Promise<T | undefined>;
   setMark(name: string, value: unknown, opts?: { audit?: AuditInput }): Promise<void>;
+  /**
+   * Takes lease `name` for `holder` until ttlMs from now (the register's clock), or renews it
+   * when `holder` has it already. False, and nothing written, while another holder's lease
+   * has not expired. Used so that one spool is finalised by one process only.
+   */
+  claimLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Ends lease `name` if `holder` has it; otherwise changes nothing. */
+  releaseLease(name: string, holder: string): Promise<void>;
   readonly schemaVersion: number;
   readonly audit: AuditLog;
   /** Users and API tokens of the access API. */
@@ -156,11 +165,17 @@ type Migration = (ix: LmdbRecordingIndex) => void;
  */
 const MIGRATIONS: Migration[] = [(ix) => ix.rebuildSecondaryKeys(), (ix) => ix.rebuildSecondaryKeys(), (ix) => ix.rebuildSecondaryKeys()];
 
-export async function openIndex(storageDir: string, opts: { now?: () => number } = {}): Promise<RecordingIndex> {
+export interface OpenIndexOptions {
+  now?: () => number;
+  /** `[cluster] node_id` of this process: written into each audit entry it appends. */
+  nodeId?: string;
+}
+
+export async function openIndex(storageDir: string, opts: OpenIndexOptions = {}): Promise<RecordingIndex> {
   const path = join(storageDir, 'index');
   mkdirSync(path, { recursive: true, mode: 0o750 });
   const env = open({ path, overlappingSync: false, maxDbs: 12 });
-  const ix = new LmdbRecordingIndex(env, opts.now ?? Date.now);
+  const ix = new LmdbRecordingIndex(env, opts.now ?? Date.now, opts.nodeId);
   try {
     await ix.migrate();
   } catch (e) {
@@ -175,16 +190,22 @@ class LmdbRecordingIndex implements RecordingIndex {
   private readonly idx: Database<true, Key>;
   private readonly intentDb: Database<DestroyIntent, string>;
   private readonly meta: Database<unknown, string>;
+  private readonly leases: Database<Lease, string>;
   private readonly auditLog: LmdbAuditLog;
   readonly users: UserDirectory;
   private closed = false;
 
-  constructor(private readonly env: RootDatabase, now: () => number) {
+  constructor(
+    private readonly env: RootDatabase,
+    private readonly now: () => number,
+    nodeId?: string,
+  ) {
     this.recordings = env.openDB<RecordingEntry, string>('recordings', {});
     this.idx = env.openDB<true, Key>('idx', {});
     this.intentDb = env.openDB<DestroyIntent, string>('intents', {});
     this.meta = env.openDB<unknown, string>('meta', {});
-    this.auditLog = new LmdbAuditLog(env, env.openDB('audit', {}) as unknown as Database<never, number>, this.meta, now);
+    this.leases = env.openDB<Lease, string>('leases', {});
+    this.auditLog = new LmdbAuditLog(env, env.openDB('audit', {}) as unknown as Database<never, number>, this.meta, now, nodeId);
     this.users = new LmdbUserDirectory(env, env.openDB('users', {}), env.openDB('tokens', {}), this.auditLog, now);
   }
 
@@ -201,7 +222,7 @@ class LmdbRecordingIndex implements RecordingIndex {
       let v = (this.meta.get('schemaVersion') as number | undefined) ?? 0;
       if (v > SCHEMA_VERSION) return `the index at schema version ${v} was written by a newer tallenne (this one knows ${SCHEMA_VERSION})`;
       // An empty store needs no migration, only its version.
-      if (v === 0 && this.count() === 0) v = SCHEMA_VERSION;
+      if (v === 0 && this.entryCount() === 0) v = SCHEMA_VERSION;
       for (; v < SCHEMA_VERSION; v++) MIGRATIONS[v]!(this);
       this.meta.put('schemaVersion', SCHEMA_VERSION);
       return null;
@@ -234,7 +255,7 @@ class LmdbRecordingIndex implements RecordingIndex {
     });
   }
 
-  get(id: string): RecordingEntry | undefined {
+  async get(id: string): Promise<RecordingEntry | undefined> {
     if (id.length === 0 || id.length > MAX_ID_CHARS) return undefined;
     return this.recordings.get(id);
   }
@@ -303,7 +324,7 @@ class LmdbRecordingIndex implements RecordingIndex {
     });
   }
 
-  dataKeyUsage(): Array<{ keyId: string; recordings: number }> {
+  async dataKeyUsage(): Promise<Array<{ keyId: string; recordings: number }>> {
     const out: Array<{ keyId: string; recordings: number }> = [];
     let start: Key = [DATA_KEY_KIND];
     for (;;) {
@@ -315,7 +336,7 @@ class LmdbRecordingIndex implements RecordingIndex {
     }
   }
 
-  wrappedUnder(keyId: string, limit: number): RecordingEntry[] {
+  async wrappedUnder(keyId: string, limit: number): Promise<RecordingEntry[]> {
     const out: RecordingEntry[] = [];
     for (const key of this.idx.getKeys({ start: [DATA_KEY_KIND, keyId], end: [DATA_KEY_KIND, keyId, HIGH_STRING], limit })) {
       const e = this.recordings.get((key as IndexKey)[2] as string);
@@ -340,7 +361,7 @@ class LmdbRecordingIndex implements RecordingIndex {
     });
   }
 
-  getMark<T>(name: string): T | undefined {
+  async getMark<T>(name: string): Promise<T | undefined> {
     return this.meta.get(`mark:${name}`) as T | undefined;
   }
 
@@ -353,17 +374,36 @@ class LmdbRecordingIndex implements RecordingIndex {
     });
   }
 
-  getIntent(id: string): DestroyIntent | undefined {
+  async claimLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    this.assertOpen();
+    checkLease(name, holder, ttlMs);
+    return this.env.transaction(() => {
+      const now = this.now();
+      const cur = this.leases.get(name);
+      if (cur && cur.holder !== holder && cur.expiresAt > now) return false;
+      this.leases.put(name, { holder, expiresAt: now + ttlMs });
+      return true;
+    });
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    this.assertOpen();
+    await this.env.transaction(() => {
+      if (this.leases.get(name)?.holder === holder) this.leases.remove(name);
+    });
+  }
+
+  async getIntent(id: string): Promise<DestroyIntent | undefined> {
     return this.intentDb.get(id);
   }
 
-  intents(limit: number): Array<{ id: string; intent: DestroyIntent }> {
+  async intents(limit: number): Promise<Array<{ id: string; intent: DestroyIntent }>> {
     const out: Array<{ id: string; intent: DestroyIntent }> = [];
     for (const { key, value } of this.intentDb.getRange({ limit })) out.push({ id: key, intent: value });
     return out;
   }
 
-  list(q: ListQuery, page: { cursor?: string; limit: number }): Page<RecordingEntry> {
+  async list(q: ListQuery, page: { cursor?: string; limit: number }): Promise<Page<RecordingEntry>> {
     const limit = Math.min(Math.max(1, Math.floor(page.limit)), MAX_PAGE);
     // The planner: the most selective lookup the query names; the rest are checked per entry.
     const field = (Object.keys(LOOKUP_KINDS) as LookupField[]).find((f) => q[f] !== undefined);
@@ -403,11 +443,11 @@ class LmdbRecordingIndex implements RecordingIndex {
     return result;
   }
 
-  expiredAudio(now: number, limit: number): RecordingEntry[] {
+  async expiredAudio(now: number, limit: number): Promise<RecordingEntry[]> {
     return this.expired(AUDIO_EXPIRY_KIND, now, limit);
   }
 
-  expiredMetadata(now: number, limit: number): RecordingEntry[] {
+  async expiredMetadata(now: number, limit: number): Promise<RecordingEntry[]> {
     return this.expired(METADATA_EXPIRY_KIND, now, limit);
   }
 
@@ -421,7 +461,11 @@ class LmdbRecordingIndex implements RecordingIndex {
     return out;
   }
 
-  count(): number {
+  async count(): Promise<number> {
+    return this.entryCount();
+  }
+
+  private entryCount(): number {
     // LMDB keeps the entry count of each database: O(1), no scan.
     return (this.recordings.getStats() as { entryCount: number }).entryCount;
   }
@@ -448,6 +492,17 @@ function matches(e: RecordingEntry, q: ListQuery): boolean {
   if (q.from !== undefined && t < q.from) return false;
   if (q.to !== undefined && t >= q.to) return false;
   return true;
+}
+
+interface Lease {
+  readonly holder: string;
+  /** Epoch ms. */
+  readonly expiresAt: number;
+}
+
+function checkLease(name: string, holder: string, ttlMs: number): void {
+  if (name.length === 0 || name.length > MAX_ID_CHARS || holder.length === 0 || holder.length > MAX_ID_CHARS) throw new Error('a lease name and holder must be 1-200 characters');
+  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new Error('a lease lasts a positive whole number of milliseconds');
 }
 
 function checkId(id: string): void {
