@@ -46,6 +46,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       log,
       encoder,
       index: r.index,
+      store: r.store,
       spoolDir,
       keys: c.encryption.enabled ? keyring : null,
       ...(keyring ? { spoolKeys: keyring } : {}),

@@ -9,7 +9,7 @@
  */
 import { basename } from 'node:path';
 import type { Logger } from '../log.js';
-import type { AudioStore } from '../storage/audio-store.js';
+import { everyStored, type AudioStore } from '../storage/audio-store.js';
 import type { RecordingIndex } from '../index/index.js';
 import type { RecordingEntry } from '../types.js';
 import { completeIntent, destroyRecording, type DestroyHooks } from './destroy.js';
@@ -206,7 +206,10 @@ export class Purger {
     const now = this.now();
     const report: OrphanReport = { orphanFiles: [], recentOrphanFiles: [], missingFiles: [], removedFiles: 0, repairedEntries: 0 };
 
-    for (const key of this.store.keys()) {
+    // Every stored key, a page at a time; kept to find the entries whose audio is gone below.
+    const stored = new Set<string>();
+    for await (const { key } of everyStored(this.store)) {
+      stored.add(key);
       const id = basename(key, '.opus');
       const e = await this.index.get(id);
       if (e && e.file === key && e.audioPurgedAt === undefined) continue;
@@ -217,7 +220,7 @@ export class Purger {
         continue;
       }
       report.orphanFiles.push(key);
-      if (opts.remove && this.store.remove(key)) {
+      if (opts.remove && (await this.store.remove(key))) {
         report.removedFiles++;
         await this.index.audit.append({ actor, action: 'orphan-file-removed', ...(e ? { recordingId: id } : {}), details: { file: key } });
       }
@@ -227,7 +230,7 @@ export class Purger {
     do {
       const page = await this.index.list({}, cursor === undefined ? { limit: 1000 } : { cursor, limit: 1000 });
       for (const e of page.items) {
-        if (e.audioPurgedAt !== undefined || this.store.exists(e.file) || (await this.index.getIntent(e.id))) continue;
+        if (e.audioPurgedAt !== undefined || stored.has(e.file) || (await this.index.getIntent(e.id))) continue;
         report.missingFiles.push(e.id);
         if (opts.repair) {
           const at = new Date(this.now()).toISOString();

@@ -23,7 +23,7 @@ function result(job: EncodeJob): EncodeResult {
   const answeredAt = Date.UTC(2026, 0, 1);
   return {
     meta: { id: job.id, callId: `c-${job.id}@x`, siprec: false, answeredAt, direction: 'inbound', participants: [], legs: [] },
-    file: `recordings/2026/01/01/${job.id}.opus`, fileBytes: 100, answeredAt, endedAt: answeredAt + 1000, durationMs: 1000, status: 'truncated', endReason: 'recovered',
+    staged: { key: `recordings/2026/01/01/${job.id}.opus`, bytes: 100, storedBytes: 100, sha256: 'ab'.repeat(32), encrypted: false, area: job.staging }, answeredAt, endedAt: answeredAt + 1000, durationMs: 1000, status: 'truncated', endReason: 'recovered',
     legs: [], pauses: [], dtmf: [], sampleRate: 8000, channels: 2, audioMs: 1000, encodeCpuMs: 1, framesEncoded: 50, framesSkipped: 0, spoolRecordsRejected: 0,
   };
 }
@@ -58,7 +58,8 @@ describe('spool leases', () => {
       await tick();
       return result(job);
     };
-    const f = new Finaliser({ config: () => config, log, spoolDir, index: ix, leases, encoder: { follow: () => undefined, finish: encode, encode } });
+    const store = { staging: { kind: 'local' as const, dir }, publish: async (st: EncodeResult['staged']) => ({ key: st.key, bytes: st.bytes, storedBytes: st.storedBytes, sha256: st.sha256 }) };
+    const f = new Finaliser({ config: () => config, log, spoolDir, index: ix, store, leases, encoder: { follow: () => undefined, finish: encode, encode } });
     f.stopRetrying();
     closers.push(async () => {
       f.close();
