@@ -3,7 +3,7 @@
  * exit 0 when intact, 1 with the first broken entry when not).
  */
 import type { ErrorCode } from '../errors.js';
-import { parseArgs, flagString, type CliContext } from './context.js';
+import { helpOrUnknown, parseArgs, flagString, type CliContext } from './context.js';
 import { positiveInt, UsageError, withRegister } from './register.js';
 
 const USAGE = `usage: tallenne audit <command>
@@ -42,10 +42,5 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       return 1;
     });
   }
-  if (sub === 'help' || sub === '--help') {
-    ctx.out(USAGE);
-    return 0;
-  }
-  ctx.err(sub === undefined ? USAGE : `error: unknown command "audit ${sub}"\n${USAGE}`);
-  return 2;
+  return helpOrUnknown('audit', sub, USAGE, ctx);
 }
