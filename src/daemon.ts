@@ -4,7 +4,6 @@
  */
 import { availableParallelism } from 'node:os';
 import { accessSync, constants, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log.js';
@@ -17,6 +16,7 @@ import { SourcePolicy } from './sip/source-policy.js';
 import { RateLimiter } from './sip/rate-limit.js';
 import { CallManager } from './calls/manager.js';
 import { Finaliser } from './calls/finaliser.js';
+import { spoolDirOf } from './spool/format.js';
 import { LiveCalls } from './calls/live.js';
 import { PortAllocator } from './rtp/ports.js';
 import { rtpCounters } from './rtp/counters.js';
@@ -81,7 +81,7 @@ export class Daemon {
     this.leases = new SpoolLeases(this.index, c.cluster.node_id, this.log.child({ component: 'calls' }));
     this.encoder = new EncoderPool({ workers: c.encoder.workers ?? Math.max(1, availableParallelism() - 1) });
     this.ports = new PortAllocator({ address: c.rtp.address, min: c.rtp.port_min, max: c.rtp.port_max });
-    const spoolDir = join(c.storage.dir, 'spool');
+    const spoolDir = spoolDirOf(c.storage.dir);
     mkdirSync(spoolDir, { recursive: true, mode: 0o750 });
     const config = () => this.config;
     this.manager = new CallManager({

@@ -4,7 +4,7 @@
  */
 import type { ErrorCode } from '../errors.js';
 import type { AuditLog } from '../index/index.js';
-import { parseArgs, flagString, type CliContext } from './context.js';
+import { helpOrUnknown, parseArgs, flagString, type CliContext } from './context.js';
 import { positiveInt, UsageError, withRegister } from './register.js';
 
 const USAGE = `usage: tallenne audit <command>
@@ -45,12 +45,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       return 1;
     });
   }
-  if (sub === 'help' || sub === '--help') {
-    ctx.out(USAGE);
-    return 0;
-  }
-  ctx.err(sub === undefined ? USAGE : `error: unknown command "audit ${sub}"\n${USAGE}`);
-  return 2;
+  return helpOrUnknown('audit', sub, USAGE, ctx);
 }
 
 /** Entries each node wrote, by node name; entries from before nodes were recorded under "(no node)". */

@@ -64,3 +64,22 @@ export function flagString(args: ParsedArgs, name: string): string | undefined {
 export function flagAll(args: ParsedArgs, name: string): string[] {
   return args.repeated.get(name) ?? [];
 }
+
+/** A list as `--json` (one JSON array) or as one line per item. */
+export function printList<T>(args: ParsedArgs, io: CliIo, items: readonly T[], line: (item: T) => string): void {
+  if (args.flags.has('json')) io.out(`${JSON.stringify(items, null, 2)}\n`);
+  else for (const item of items) io.out(`${line(item)}\n`);
+}
+
+/**
+ * What a command group answers to a subcommand it does not have: `help` prints its usage
+ * (exit 0), nothing or an unknown name prints the usage as an error (exit 2).
+ */
+export function helpOrUnknown(group: string, sub: string | undefined, usage: string, io: CliIo): number {
+  if (sub === 'help' || sub === '--help') {
+    io.out(usage);
+    return 0;
+  }
+  io.err(sub === undefined ? usage : `error: unknown command "${group} ${sub}"\n${usage}`);
+  return 2;
+}

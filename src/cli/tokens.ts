@@ -7,7 +7,7 @@
  *   tokens create NAME [--expires DATE]
  *   tokens revoke TOKEN_ID
  */
-import { parseArgs, type CliContext } from './context.js';
+import { helpOrUnknown, parseArgs, type CliContext } from './context.js';
 import { actorOf, UsageError, withRegister } from './register.js';
 import { expiresFlag } from './users.js';
 
@@ -46,10 +46,5 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       return 0;
     });
   }
-  if (sub === 'help' || sub === '--help') {
-    ctx.out(USAGE);
-    return 0;
-  }
-  ctx.err(sub === undefined ? USAGE : `error: unknown command "tokens ${sub}"\n${USAGE}`);
-  return 2;
+  return helpOrUnknown('tokens', sub, USAGE, ctx);
 }

@@ -8,7 +8,7 @@
  */
 import { isRole, ROLES, type AccessRole } from '../access/roles.js';
 import type { UserDirectory } from '../index/users.js';
-import { parseArgs, flagAll, flagString, type CliContext, type ParsedArgs } from './context.js';
+import { helpOrUnknown, parseArgs, printList, flagAll, flagString, type CliContext, type ParsedArgs } from './context.js';
 import { actorOf, parseTime, UsageError, withRegister } from './register.js';
 
 const USAGE = `usage: tallenne users <command> [--actor NAME]
@@ -24,14 +24,10 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (sub === 'add') return withRegister(ctx, (r) => add(args, r.index.users, ctx));
   if (sub === 'list') {
     return withRegister(ctx, async (r) => {
-      const users = await r.index.users.listUsers();
-      if (args.flags.has('json')) ctx.out(`${JSON.stringify(users, null, 2)}\n`);
-      else {
-        for (const u of users) {
-          const state = u.disabledAt ? 'disabled' : u.expiresAt && Date.parse(u.expiresAt) <= Date.now() ? 'expired' : 'active';
-          ctx.out(`${[u.name, u.roles.join(','), u.agentId ?? '-', u.teams.join(',') || '-', state, u.source, u.lastUsedAt ?? 'never used'].join('  ')}\n`);
-        }
-      }
+      printList(args, ctx, await r.index.users.listUsers(), (u) => {
+        const state = u.disabledAt ? 'disabled' : u.expiresAt && Date.parse(u.expiresAt) <= Date.now() ? 'expired' : 'active';
+        return [u.name, u.roles.join(','), u.agentId ?? '-', u.teams.join(',') || '-', state, u.source, u.lastUsedAt ?? 'never used'].join('  ');
+      });
       return 0;
     });
   }
@@ -47,12 +43,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       return 0;
     });
   }
-  if (sub === 'help' || sub === '--help') {
-    ctx.out(USAGE);
-    return 0;
-  }
-  ctx.err(sub === undefined ? USAGE : `error: unknown command "users ${sub}"\n${USAGE}`);
-  return 2;
+  return helpOrUnknown('users', sub, USAGE, ctx);
 }
 
 function oneName(args: ParsedArgs): string {

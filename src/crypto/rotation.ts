@@ -15,13 +15,16 @@
  * daemon meanwhile are caught: the daemon wraps under the current key as soon as the key
  * file changes, and the loop runs until no entry is left under an older key.
  *
- * `retireKey` removes an old key from the key file, refusing while any recording still uses
- * it (TALLENNE_KEY_IN_USE).
+ * `retireKey` removes an old key from the key file, refusing (TALLENNE_KEY_IN_USE) while any
+ * recording's data key or any spool's key is still wrapped under it. Spools are not
+ * re-wrapped by a rotation: a call answered before it keeps its spool under the old key
+ * until the call has been finalised, and a crash-left spool until the daemon recovers it.
  */
 import { TallenneError } from '../errors.js';
 import type { RecordingIndex } from '../index/index.js';
 import { dataKeyContext } from '../storage/audio-store.js';
 import { newKeyId, type Keyring, type WrappedKey } from './keyring.js';
+import { spoolKeyUsage } from '../spool/reader.js';
 
 export const ROTATION_MARK = 'keyRotation';
 const BATCH = 200;
@@ -42,6 +45,8 @@ export interface RotationHooks {
 export interface KeyUsage {
   readonly keyId: string;
   readonly recordings: number;
+  /** Spools (live calls, calls not yet finalised) whose key it wraps. */
+  readonly spools: number;
   /** False for an id the key file no longer holds (its recordings cannot be read). */
   readonly held: boolean;
   readonly current: boolean;
@@ -57,19 +62,26 @@ export interface RotationReport {
   readonly usage: readonly KeyUsage[];
 }
 
-/** Every master key held or still named by a recording, with how many recordings it wraps. */
-export async function keyUsage(index: RecordingIndex, keyring: Keyring): Promise<KeyUsage[]> {
+/**
+ * Every master key held or still named by a recording or a spool in `spoolDir`, with how
+ * many of each it wraps.
+ */
+export async function keyUsage(index: RecordingIndex, keyring: Keyring, spoolDir: string): Promise<KeyUsage[]> {
   const counts = new Map((await index.dataKeyUsage()).map((u) => [u.keyId, u.recordings]));
+  const spools = spoolKeyUsage(spoolDir);
   const held = keyring.keyIds();
   const current = keyring.currentKeyId;
-  const ids = [...held, ...[...counts.keys()].filter((k) => !held.includes(k)).sort()];
-  return ids.map((keyId) => ({ keyId, recordings: counts.get(keyId) ?? 0, held: held.includes(keyId), current: keyId === current }));
+  const named = new Set([...counts.keys(), ...spools.keys()]);
+  const ids = [...held, ...[...named].filter((k) => !held.includes(k)).sort()];
+  return ids.map((keyId) => ({
+    keyId, recordings: counts.get(keyId) ?? 0, spools: spools.get(keyId) ?? 0, held: held.includes(keyId), current: keyId === current,
+  }));
 }
 
 export async function rotateKeys(
   index: RecordingIndex,
   keyring: Keyring,
-  opts: { actor: string; hooks?: RotationHooks; now?: () => number; batch?: number },
+  opts: { actor: string; spoolDir: string; hooks?: RotationHooks; now?: () => number; batch?: number },
 ): Promise<RotationReport> {
   const hooks = opts.hooks ?? {};
   const now = opts.now ?? Date.now;
@@ -118,15 +130,19 @@ export async function rotateKeys(
   await index.setMark(ROTATION_MARK, undefined, {
     audit: { actor: opts.actor, action: 'keys-rotate-done', details: { to, rewrapped, failed: failed.length, ...(resumed ? { resumed: true } : {}) } },
   });
-  return { to, resumed, rewrapped, failed, usage: await keyUsage(index, keyring) };
+  return { to, resumed, rewrapped, failed, usage: await keyUsage(index, keyring, opts.spoolDir) };
 }
 
-/** Removes master key `keyId` from the key file once no recording uses it (audited). */
-export async function retireKey(index: RecordingIndex, keyring: Keyring, keyId: string, actor: string): Promise<void> {
+/** Removes master key `keyId` from the key file once no recording or spool uses it (audited). */
+export async function retireKey(index: RecordingIndex, keyring: Keyring, keyId: string, opts: { actor: string; spoolDir: string }): Promise<void> {
   const mark = await index.getMark<RotationMark>(ROTATION_MARK);
   if (mark !== undefined) throw new TallenneError('TALLENNE_KEY_IN_USE', `a key rotation towards ${mark.to} is unfinished; run "tallenne keys rotate" to finish it first`);
   const inUse = (await index.dataKeyUsage()).find((u) => u.keyId === keyId)?.recordings ?? 0;
   if (inUse > 0) throw new TallenneError('TALLENNE_KEY_IN_USE', `master key ${keyId} still wraps the data keys of ${inUse} recording(s); run "tallenne keys rotate" first`);
+  const spools = spoolKeyUsage(opts.spoolDir).get(keyId) ?? 0;
+  if (spools > 0) {
+    throw new TallenneError('TALLENNE_KEY_IN_USE', `master key ${keyId} still wraps the keys of ${spools} spool(s) in ${opts.spoolDir} (calls in progress, or not yet stored); retire it once the daemon has stored them`);
+  }
   keyring.retire(keyId);
-  await index.audit.append({ actor, action: 'keys-retire', details: { keyId } });
+  await index.audit.append({ actor: opts.actor, action: 'keys-retire', details: { keyId } });
 }

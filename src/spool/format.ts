@@ -14,6 +14,13 @@
  * crash is ignored on reading; everything before it is kept. The spool never holds a clear
  * number or a name: META is the masked RecordingMeta.
  */
+import { join } from 'node:path';
+
+/** The folder of the spools under `storage.dir`. */
+export function spoolDirOf(storageDir: string): string {
+  return join(storageDir, 'spool');
+}
+
 export const SPOOL_MAGIC = Buffer.from('TLNSPL01', 'latin1');
 export const SPOOL_MAGIC_SEALED = Buffer.from('TLNSPL02', 'latin1');
 export const RECORD_HEADER_BYTES = 16;

@@ -5,7 +5,8 @@
  * needs its data key: each record is authenticated at its position before its payload is
  * handed on, and one that fails is skipped and counted.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { join } from 'node:path';
 import { open } from 'node:fs/promises';
 import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, SPOOL_MAGIC_SEALED } from './format.js';
 import { MAX_SEALED_HEADER_BYTES, SPOOL_TAG_BYTES, checkSpoolKey, parseSealedHeader, spoolKeyContext, type SealedSpoolHeader } from './cipher.js';
@@ -34,6 +35,9 @@ export type SpoolHeader =
   | { readonly sealed: false }
   | { readonly sealed: true; readonly header: SealedSpoolHeader };
 
+/** Bytes enough for any spool's magic and sealed header. */
+const HEAD_BYTES = SPOOL_MAGIC.length + 4 + MAX_SEALED_HEADER_BYTES + SPOOL_TAG_BYTES;
+
 /**
  * Reads only the spool's header: whether it is sealed and, if so, its wrapped key. Throws
  * TALLENNE_SPOOL_CORRUPT for a file that is not a spool or whose header is cut short.
@@ -41,23 +45,61 @@ export type SpoolHeader =
 export async function readSpoolHeader(path: string): Promise<SpoolHeader> {
   const fh = await open(path, 'r');
   try {
-    const buf = Buffer.alloc(SPOOL_MAGIC.length + 4 + MAX_SEALED_HEADER_BYTES + SPOOL_TAG_BYTES);
+    const buf = Buffer.alloc(HEAD_BYTES);
     let end = 0;
     for (;;) {
       const { bytesRead } = await fh.read(buf, end, buf.length - end, null);
       if (bytesRead === 0) break;
       end += bytesRead;
     }
-    const head = buf.subarray(0, end);
-    const magic = head.subarray(0, SPOOL_MAGIC.length);
-    if (magic.equals(SPOOL_MAGIC)) return { sealed: false };
-    if (!magic.equals(SPOOL_MAGIC_SEALED)) throw new TallenneError('TALLENNE_SPOOL_CORRUPT', `${path}: not a spool file`);
-    const parsed = parseSealedHeader(head.subarray(SPOOL_MAGIC.length));
-    if (parsed === null || parsed === 'short') throw new TallenneError('TALLENNE_SPOOL_CORRUPT', `${path}: the sealed spool's header is ${parsed === null ? 'damaged' : 'cut short'}`);
-    return { sealed: true, header: parsed.header };
+    return spoolHeaderOf(buf.subarray(0, end), path);
   } finally {
     await fh.close();
   }
+}
+
+function spoolHeaderOf(head: Buffer, path: string): SpoolHeader {
+  const magic = head.subarray(0, SPOOL_MAGIC.length);
+  if (magic.equals(SPOOL_MAGIC)) return { sealed: false };
+  if (!magic.equals(SPOOL_MAGIC_SEALED)) throw new TallenneError('TALLENNE_SPOOL_CORRUPT', `${path}: not a spool file`);
+  const parsed = parseSealedHeader(head.subarray(SPOOL_MAGIC.length));
+  if (parsed === null || parsed === 'short') throw new TallenneError('TALLENNE_SPOOL_CORRUPT', `${path}: the sealed spool's header is ${parsed === null ? 'damaged' : 'cut short'}`);
+  return { sealed: true, header: parsed.header };
+}
+
+/**
+ * How many spools in `dir` (live calls, and calls not yet finalised) each master key wraps
+ * the key of, by key id. Plain spools and spools whose header is torn or damaged (they need
+ * no key) are not counted. What retiring a master key must wait for.
+ */
+export function spoolKeyUsage(dir: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.spool'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return counts;
+    throw e;
+  }
+  const buf = Buffer.alloc(HEAD_BYTES);
+  for (const name of names) {
+    let fd: number;
+    try {
+      fd = openSync(join(dir, name), 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // finalised meanwhile
+      throw e;
+    }
+    try {
+      const head = spoolHeaderOf(buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)), name);
+      if (head.sealed) counts.set(head.header.wrapped.keyId, (counts.get(head.header.wrapped.keyId) ?? 0) + 1);
+    } catch (e) {
+      if (!(e instanceof TallenneError)) throw e;
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return counts;
 }
 
 const READ_BYTES = 256 * 1024;
@@ -105,7 +147,7 @@ export function isUnansweredSpool(path: string): boolean {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
-    const head = Buffer.alloc(SPOOL_MAGIC.length + 4 + MAX_SEALED_HEADER_BYTES + SPOOL_TAG_BYTES + RECORD_HEADER_BYTES);
+    const head = Buffer.alloc(HEAD_BYTES + RECORD_HEADER_BYTES);
     const n = readSync(fd, head, 0, head.length, 0);
     const magic = Math.min(n, SPOOL_MAGIC.length);
     const plain = head.subarray(0, magic).equals(SPOOL_MAGIC.subarray(0, magic));

@@ -14,16 +14,10 @@ import { startDaemon, removeDir, BIN, type DaemonHandle } from '../support/daemo
 import { recordCall } from '../support/recorded-call.js';
 import { decodeWithFfmpeg, tonePower } from '../support/audio.js';
 import { tempDir } from '../support/cleanup.js';
+import { AINO_AGENT_TOML } from '../support/siprec-body.js';
 
 const execFileAsync = promisify(execFile);
 const CUSTOMER = '+358401112223';
-const AGENTS = `
-[[agents]]
-id = "aino"
-name = "Aino Agentti"
-extensions = ["1001"]
-team = "helpdesk"
-`;
 
 let d: DaemonHandle;
 let base: string;
@@ -59,7 +53,7 @@ describe('encryption at rest, end to end', () => {
   let exported: Buffer;
 
   beforeAll(async () => {
-    d = await startDaemon({ extraToml: AGENTS, set: { encryption: 'enabled = true' } });
+    d = await startDaemon({ extraToml: AINO_AGENT_TOML, set: { encryption: 'enabled = true' } });
     base = `http://127.0.0.1:${d.httpPort}`;
     await cli('users', 'add', 'listener', '--role', 'quality');
     token = (await cli('tokens', 'create', 'listener')).trim();

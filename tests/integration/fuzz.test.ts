@@ -48,6 +48,7 @@ describe('fuzz', () => {
     expect(d.atEnd.rtpPortsInUse).toBe(0);
     expect(d.atEnd.activeCalls).toBe(0);
     expect(d.atEnd.fds).toBeLessThanOrEqual(d.bounds.fds);
+    expect(d.atEnd.liveKiB).toBeLessThanOrEqual(d.bounds.liveKiB);
     expect(d.atEnd.rssKiB).toBeLessThanOrEqual(d.bounds.rssKiB);
     expect(s.pass).toBe(true);
   });

@@ -6,10 +6,14 @@
  *   served after the files change and a SIGHUP.
  * - `mode = "sip"` with mutual TLS: the [tls] certificate, and only clients with a
  *   certificate from the CA naming an allowed peer get an answer.
+ * - `mode = "own"` with mutual TLS under a CA of its own: a SIGHUP after the config's
+ *   allowed names and HSTS age change refuses a name taken off the list, lets a new one
+ *   in, and sends the new Strict-Transport-Security.
  * - By default the listener is plain HTTP: no HSTS, no `Secure` cookie.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -170,6 +174,49 @@ allowed_client_names = ["ops.test"]
     expect(intruder.status).toBeUndefined();
     await expect.poll(() => metric(d.httpPort, 'tallenne_http_connections_refused_total', '{reason="client_name"}', pki.client('ops'))).toBe(1);
     expect(await metric(d.httpPort, 'tallenne_http_connections_refused_total', '{reason="tls_handshake"}', pki.client('ops'))).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('mutual TLS with its own CA ([http.tls] mode = "own"): allowed names and HSTS reload on SIGHUP', () => {
+  let d: DaemonHandle;
+  beforeAll(async () => {
+    d = await startDaemon({
+      dir: tempDir('http-tls-reload'),
+      extraToml: `
+[http.tls]
+mode = "own"
+certificate_file = "${pki.path('web.crt')}"
+key_file = "${pki.path('web.key')}"
+ca_file = "${pki.path('ca.crt')}"
+require_client_certificate = true
+allowed_client_names = ["ops.test"]
+hsts_max_age = "180 days"
+`,
+    });
+  });
+  afterAll(async () => {
+    await d?.kill();
+  });
+
+  it('refuses a client whose name was taken off the list, lets in a newly listed one, and sends the new HSTS age', async () => {
+    const before = await https(d.httpPort, '/healthz', pki.client('ops'));
+    expect(before.status).toBe(200);
+    expect(before.headers['strict-transport-security']).toBe(`max-age=${180 * 86400}`);
+    expect((await https(d.httpPort, '/healthz', pki.client('intruder'))).status).toBeUndefined();
+    await expect.poll(() => metric(d.httpPort, 'tallenne_http_connections_refused_total', '{reason="client_name"}', pki.client('ops'))).toBe(1);
+
+    const text = readFileSync(d.configFile, 'utf8');
+    writeFileSync(d.configFile, text.replace('allowed_client_names = ["ops.test"]', 'allowed_client_names = ["intruder.test"]').replace('hsts_max_age = "180 days"', 'hsts_max_age = "30 days"'));
+    const reloaded = d.waitForLog((l) => l.msg === 'config reloaded');
+    d.proc.kill('SIGHUP');
+    expect(((await reloaded).changed as string[]).sort()).toEqual(['http.tls.allowed_client_names', 'http.tls.hsts_max_age']);
+
+    const ops = await https(d.httpPort, '/healthz', pki.client('ops'));
+    expect(ops.status).toBeUndefined();
+    const intruder = await https(d.httpPort, '/healthz', pki.client('intruder'));
+    expect(intruder.status).toBe(200);
+    expect(intruder.headers['strict-transport-security']).toBe(`max-age=${30 * 86400}`);
+    await expect.poll(() => metric(d.httpPort, 'tallenne_http_connections_refused_total', '{reason="client_name"}', pki.client('intruder'))).toBe(2);
   });
 });
 

@@ -2,11 +2,11 @@
  * A call's life against the real daemon process: rejections, the RTP inactivity timeout,
  * a SIGKILL mid-call (recovered as truncated at the next start) and a graceful SIGTERM.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDaemon, removeDir, BIN, type DaemonHandle } from '../support/daemon.js';
+import type { DaemonHandle } from '../support/daemon.js';
+import { daemonsPerTest, showRecording } from '../support/daemon-per-test.js';
 import { SipTestClient, answerMedia } from '../support/sip-client.js';
 import { RtpSender } from '../support/rtp-sender.js';
 import { tonesForAnswer, startAll, closeAll, sleep } from '../support/legs.js';
@@ -14,23 +14,8 @@ import { siprecMultipart, siprecSdp, rsMetadata } from '../support/siprec-body.j
 import { decodeWithFfmpeg, ffprobe, tonePower, rms } from '../support/audio.js';
 import { firstHeader } from '../../src/sip/message.js';
 
-const daemons: DaemonHandle[] = [];
-afterEach(async () => {
-  for (const d of daemons.splice(0)) {
-    await d.kill();
-    removeDir(d.dir);
-  }
-});
-
-async function daemon(): Promise<DaemonHandle> {
-  const d = await startDaemon();
-  daemons.push(d);
-  return d;
-}
-
-function show(d: DaemonHandle, id: string): Record<string, unknown> {
-  return JSON.parse(execFileSync(process.execPath, [BIN, 'recordings', 'show', id, '--json', '--config', d.configFile], { encoding: 'utf8' })) as Record<string, unknown>;
-}
+const daemon = daemonsPerTest();
+const show = showRecording;
 
 async function placeCall(d: DaemonHandle, opts: { sdp?: string } = {}) {
   const client = new SipTestClient('udp', d.udpPort);
@@ -42,8 +27,7 @@ async function placeCall(d: DaemonHandle, opts: { sdp?: string } = {}) {
 
 describe('daemon lifecycle', () => {
   it('rejects what it cannot record and keeps running', async () => {
-    const d = await startDaemon({ set: { calls: 'max_concurrent = 1' } });
-    daemons.push(d);
+    const d = await daemon({ set: { calls: 'max_concurrent = 1' } });
     const gsm = siprecSdp({ codecs: '3' }).replace(/a=rtpmap:0 PCMU\/8000\r\na=rtpmap:8 PCMA\/8000\r\n/g, 'a=rtpmap:3 GSM/8000\r\n');
     const noCodec = await placeCall(d, { sdp: gsm });
     expect(noCodec.res.status).toBe(488);
@@ -84,8 +68,7 @@ describe('daemon lifecycle', () => {
   });
 
   it('ends a call with a BYE when RTP stops for the inactivity timeout', async () => {
-    const d3 = await startDaemon({ set: { rtp: 'inactivity_timeout = "2s"' } });
-    daemons.push(d3);
+    const d3 = await daemon({ set: { rtp: 'inactivity_timeout = "2s"' } });
     const { client, res, media } = await placeCall(d3);
     expect(res.status).toBe(200);
     const s = new RtpSender({ port: media[0]!.port, toneHz: 440 });
@@ -115,8 +98,7 @@ describe('daemon lifecycle', () => {
     client.close();
     expect(readdirSync(join(d.dir, 'data', 'spool')).filter((f) => f.endsWith('.spool'))).toHaveLength(1);
 
-    const again = await startDaemon({ dir: d.dir, configText: readFileSync(d.configFile, 'utf8') });
-    daemons.push(again);
+    const again = await daemon({ dir: d.dir, configText: readFileSync(d.configFile, 'utf8') });
     const stored = await again.waitForLog((l) => l.msg === 'recording stored');
     const entry = show(again, stored.recording as string);
     expect(entry.status).toBe('truncated');
@@ -152,7 +134,7 @@ describe('daemon lifecycle', () => {
     expect(await base.exited).toBe(0);
     const stored = base.logs.find((l) => l.msg === 'recording stored');
     expect(stored).toBeDefined();
-    const entry = JSON.parse(execFileSync(process.execPath, [BIN, 'recordings', 'show', stored!.recording as string, '--json', '--config', base.configFile], { encoding: 'utf8' })) as Record<string, unknown>;
+    const entry = show(base, stored!.recording as string);
     expect(entry.status).toBe('complete');
     const pcm = decodeWithFfmpeg(join(base.dir, 'data', entry.file as string));
     expect(rms(pcm.channels[0]!, 2000, 6000)).toBeGreaterThan(1000);

@@ -4,11 +4,10 @@
  * recovers the call from its spool (the partial Ogg is discarded), and an encoder slowed on
  * purpose loses no recording and finishes them in hang-up order.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDaemon, removeDir, BIN, type DaemonHandle } from '../support/daemon.js';
+import { daemonsPerTest, showRecording } from '../support/daemon-per-test.js';
 import { startCall } from '../support/recorded-call.js';
 import { SipTestClient } from '../support/sip-client.js';
 import { closeAll, sleep, startAll, tonesForAnswer } from '../support/legs.js';
@@ -26,23 +25,8 @@ import { createLogger } from '../../src/log.js';
 import type { RecordingEntry } from '../../src/types.js';
 import { FsAudioStore } from '../../src/storage/fs-store.js';
 
-const daemons: DaemonHandle[] = [];
-afterEach(async () => {
-  for (const d of daemons.splice(0)) {
-    await d.kill();
-    removeDir(d.dir);
-  }
-});
-
-async function daemon(): Promise<DaemonHandle> {
-  const d = await startDaemon();
-  daemons.push(d);
-  return d;
-}
-
-function show(d: DaemonHandle, id: string): Record<string, unknown> {
-  return JSON.parse(execFileSync(process.execPath, [BIN, 'recordings', 'show', id, '--json', '--config', d.configFile], { encoding: 'utf8' })) as Record<string, unknown>;
-}
+const daemon = daemonsPerTest();
+const show = showRecording;
 
 /** Partial Ogg files being staged for the audio store (dot files under `recordings/.staging/`), with their sizes. */
 function partials(root: string): Array<{ path: string; size: number }> {
@@ -126,8 +110,7 @@ describe('live encoding', () => {
     });
     const spooledSec = (lastRtp - answeredAt) / 1000;
 
-    const again = await startDaemon({ dir: d.dir, configText: readFileSync(d.configFile, 'utf8') });
-    daemons.push(again);
+    const again = await daemon({ dir: d.dir, configText: readFileSync(d.configFile, 'utf8') });
     const stored = await again.waitForLog((l) => l.msg === 'recording stored');
     const entry = show(again, stored.recording as string);
     expect(entry.status).toBe('truncated');

@@ -11,17 +11,10 @@ import { join } from 'node:path';
 import { startDaemon, removeDir, BIN, type DaemonHandle } from '../support/daemon.js';
 import { SipTestClient, answerMedia } from '../support/sip-client.js';
 import { tonesForAnswer, startAll, closeAll, sleep } from '../support/legs.js';
-import { siprecMultipart, siprecSdp, rsMetadata } from '../support/siprec-body.js';
+import { siprecMultipart, siprecSdp, rsMetadata, AINO_AGENT_TOML } from '../support/siprec-body.js';
 import { decodeWithFfmpeg, ffprobe, opusinfo, tonePower } from '../support/audio.js';
 
 const CUSTOMER = '+358401234567';
-const AGENTS = `
-[[agents]]
-id = "aino"
-name = "Aino Agentti"
-extensions = ["1001"]
-team = "helpdesk"
-`;
 
 function cli(d: DaemonHandle, ...args: string[]): string {
   return execFileSync(process.execPath, [BIN, ...args, '--config', d.configFile], { encoding: 'utf8' });
@@ -40,7 +33,7 @@ function filesUnder(dir: string): string[] {
 describe('recording a SIPREC call end to end', () => {
   let d: DaemonHandle;
   beforeAll(async () => {
-    d = await startDaemon({ extraToml: AGENTS });
+    d = await startDaemon({ extraToml: AINO_AGENT_TOML });
   });
   afterAll(async () => {
     await d?.kill();

@@ -77,3 +77,12 @@ export function siprecMultipart(sdp: string, metadata: string, boundary = 'talle
   ].join('\r\n');
   return { body, contentType: `multipart/mixed;boundary=${boundary}` };
 }
+
+/** `[[agents]]` naming the agent on extension 1001 (the agent of `rsMetadata(..., '1001')`). */
+export const AINO_AGENT_TOML = `
+[[agents]]
+id = "aino"
+name = "Aino Agentti"
+extensions = ["1001"]
+team = "helpdesk"
+`;

@@ -18,6 +18,12 @@ import { StreamFramer } from '../../src/sip/framer.js';
 export interface DaemonReading {
   fds: number;
   rssKiB: number;
+  /**
+   * The daemon's main-thread V8 heap in use plus its external (Buffer) memory, the least of
+   * several readings a few hundred ms apart: live memory, with the garbage a collection
+   * would free mostly left out.
+   */
+  liveKiB: number;
   rtpPortsInUse: number;
   activeCalls: number;
 }
@@ -166,19 +172,29 @@ export class DaemonProbe {
     return {
       fds: readdirSync(`/proc/${this.pid}/fd`).length,
       rssKiB: Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? NaN),
+      liveKiB: Math.round((gauge('nodejs_heap_size_used_bytes') + gauge('nodejs_external_memory_bytes')) / 1024),
       rtpPortsInUse: gauge('tallenne_rtp_ports_in_use'),
       activeCalls: gauge('tallenne_active_calls'),
     };
   }
 
-  /** Waits until the calls the mutants opened have ended (BYE, no ACK, or no RTP). */
+  /**
+   * Waits until the calls the mutants opened have ended (BYE, no ACK, or no RTP), then reads
+   * the daemon a few more times: `liveKiB` is the least of those readings.
+   */
   async settle(timeoutMs: number): Promise<DaemonReading> {
     const end = Date.now() + timeoutMs;
-    for (;;) {
-      const r = await this.read();
-      if ((r.activeCalls === 0 && r.rtpPortsInUse === 0) || Date.now() > end) return r;
+    let r = await this.read();
+    while (!(r.activeCalls === 0 && r.rtpPortsInUse === 0) && Date.now() <= end) {
       await sleep(250);
+      r = await this.read();
     }
+    let live = r.liveKiB;
+    for (let k = 0; k < 8; k++) {
+      await sleep(400);
+      live = Math.min(live, (await this.read()).liveKiB);
+    }
+    return { ...r, liveKiB: live };
   }
 
   async stop(): Promise<void> {

@@ -74,6 +74,10 @@ function shard(k: number, args: ReturnType<typeof parseArgs>): Promise<FuzzSumma
 }
 
 const children: ChildProcess[] = [];
+// However this process ends (a shard that failed to start included), no shard outlives it.
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+});
 // A signal ends the run through process.exit, so that the runs' exit handlers clean up; the
 // shards get the same signal.
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {

@@ -6,6 +6,7 @@
 import { openIndex } from '../../../src/index/index.js';
 import { Keyring } from '../../../src/crypto/keyring.js';
 import { rotateKeys } from '../../../src/crypto/rotation.js';
+import { spoolDirOf } from '../../../src/spool/format.js';
 
 const [dir, keyFile, point] = process.argv.slice(2) as [string, string, string];
 const index = await openIndex(dir);
@@ -13,6 +14,7 @@ const die = (): never => process.kill(process.pid, 'SIGKILL') as never;
 let batches = 0;
 await rotateKeys(index, Keyring.open({ master_key_file: keyFile }, { create: false }), {
   actor: 'test:rotate',
+  spoolDir: spoolDirOf(dir),
   batch: 2,
   hooks: {
     afterMark: () => (point === 'mark' ? die() : undefined),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Keyring, newDataKey } from '../../../src/crypto/keyring.js';
@@ -10,6 +11,9 @@ import { dataKeyContext, recordingKey } from '../../../src/storage/audio-store.j
 import { storeBytes, storedSize } from '../../support/store.js';
 import { FsAudioStore } from '../../../src/storage/fs-store.js';
 import { TallenneError } from '../../../src/errors.js';
+import { SpoolWriter } from '../../../src/spool/writer.js';
+import { newSpoolKey } from '../../../src/spool/cipher.js';
+import { RecordType, SPOOL_MAGIC_SEALED, spoolDirOf } from '../../../src/spool/format.js';
 import { makeEntry, ulidAt } from '../index/entry.js';
 import { tempDir, trackChild } from '../../support/cleanup.js';
 
@@ -63,14 +67,14 @@ describe('key rotation', () => {
     const ix = await openIndex(dir);
     const sizes = async () => Promise.all([...plain.keys()].map(async (id) => storedSize(store, (await ix.get(id))!.file)));
     const files = await sizes();
-    await expect(retireKey(ix, keyring, old, 'test')).rejects.toMatchObject({ code: 'TALLENNE_KEY_IN_USE' });
+    await expect(retireKey(ix, keyring, old, { actor: 'test', spoolDir: spoolDirOf(dir) })).rejects.toMatchObject({ code: 'TALLENNE_KEY_IN_USE' });
 
-    const report = await rotateKeys(ix, keyring, { actor: 'test:admin', batch: 2 });
+    const report = await rotateKeys(ix, keyring, { actor: 'test:admin', batch: 2, spoolDir: spoolDirOf(dir) });
     expect(report).toMatchObject({ resumed: false, rewrapped: 5, failed: [] });
     expect(keyring.currentKeyId).toBe(report.to);
-    expect(await keyUsage(ix, keyring)).toEqual([
-      { keyId: old, recordings: 0, held: true, current: false },
-      { keyId: report.to, recordings: 5, held: true, current: true },
+    expect(await keyUsage(ix, keyring, spoolDirOf(dir))).toEqual([
+      { keyId: old, recordings: 0, spools: 0, held: true, current: false },
+      { keyId: report.to, recordings: 5, spools: 0, held: true, current: true },
     ]);
     expect(await sizes()).toEqual(files);
     await readsBack(ix, store, plain);
@@ -79,9 +83,9 @@ describe('key rotation', () => {
       ['keys-rotate-done', { to: report.to, rewrapped: 5, failed: 0 }],
     ]);
 
-    await retireKey(ix, keyring, old, 'test:admin');
+    await retireKey(ix, keyring, old, { actor: 'test:admin', spoolDir: spoolDirOf(dir) });
     expect(keyring.keyIds()).toEqual([report.to]);
-    await expect(retireKey(ix, keyring, report.to, 'test')).rejects.toMatchObject({ code: 'TALLENNE_KEY_IN_USE' });
+    await expect(retireKey(ix, keyring, report.to, { actor: 'test', spoolDir: spoolDirOf(dir) })).rejects.toMatchObject({ code: 'TALLENNE_KEY_IN_USE' });
     await readsBack(ix, store, plain);
     await ix.close();
   });
@@ -101,9 +105,9 @@ describe('key rotation', () => {
       const doneBefore = (await ix.dataKeyUsage()).find((u) => u.keyId === mark.to)?.recordings ?? 0;
       expect(doneBefore).toBe(point.startsWith('batch:') ? 2 * Number(point.split(':')[1]) : 0);
       // Retiring the old key is refused while the rotation is unfinished.
-      await expect(retireKey(ix, keyring, old, 'test')).rejects.toBeInstanceOf(TallenneError);
+      await expect(retireKey(ix, keyring, old, { actor: 'test', spoolDir: spoolDirOf(dir) })).rejects.toBeInstanceOf(TallenneError);
 
-      const report = await rotateKeys(ix, keyring, { actor: 'test:admin' });
+      const report = await rotateKeys(ix, keyring, { actor: 'test:admin', spoolDir: spoolDirOf(dir) });
       expect(report).toMatchObject({ to: mark.to, resumed: true, rewrapped: 5 - doneBefore, failed: [] });
       expect(keyring.keyIds()).toEqual([old, mark.to]);
       expect(await ix.getMark(ROTATION_MARK)).toBeUndefined();
@@ -113,8 +117,43 @@ describe('key rotation', () => {
       expect(await ix.audit.verify()).toMatchObject({ ok: true });
       await ix.close();
       ix = await openIndex(dir);
-      await retireKey(ix, keyring, old, 'test');
+      await retireKey(ix, keyring, old, { actor: 'test', spoolDir: spoolDirOf(dir) });
       await ix.close();
     });
   }
+
+  it('refuses to retire a master key that still wraps a spool\'s key (a live call, or one not yet stored), and retires it once the spool is gone', async () => {
+    const { dir, keyring, plain } = await setup(2);
+    const old = keyring.currentKeyId;
+    const spools = spoolDirOf(dir);
+    mkdirSync(spools);
+    // A call answered before the rotation: its spool's key is wrapped under the old master key.
+    const live = new SpoolWriter(join(spools, `${ulidAt(T0 + 10, 10)}.spool`), newSpoolKey(keyring, ulidAt(T0 + 10, 10)));
+    live.appendPacket(RecordType.Rtp, 0, T0, Buffer.from([0x80, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4, 0xd5]));
+    // Neither a plain spool nor one torn inside its header needs a key: they are not counted.
+    await new SpoolWriter(join(spools, `${ulidAt(T0 + 11, 11)}.spool`)).close({ endedAt: T0, reason: 'bye' });
+    writeFileSync(join(spools, `${ulidAt(T0 + 12, 12)}.spool`), Buffer.concat([SPOOL_MAGIC_SEALED, Buffer.from([40, 0])]));
+    const ix = await openIndex(dir);
+    const report = await rotateKeys(ix, keyring, { actor: 'test:admin', spoolDir: spools });
+    expect(report).toMatchObject({ rewrapped: plain.size, failed: [] });
+    expect(report.usage).toEqual([
+      { keyId: old, recordings: 0, spools: 1, held: true, current: false },
+      { keyId: report.to, recordings: plain.size, spools: 0, held: true, current: true },
+    ]);
+
+    const refused = await retireKey(ix, keyring, old, { actor: 'test:admin', spoolDir: spools }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'TALLENNE_KEY_IN_USE', message: expect.stringContaining('1 spool(s)') });
+    expect(keyring.keyIds()).toEqual([old, report.to]);
+    // A spool sealed after the rotation is under the new key and holds nothing back.
+    await new SpoolWriter(join(spools, `${ulidAt(T0 + 13, 13)}.spool`), newSpoolKey(keyring, ulidAt(T0 + 13, 13))).close({ endedAt: T0, reason: 'bye' });
+    expect((await keyUsage(ix, keyring, spools)).map((u) => [u.keyId, u.spools])).toEqual([[old, 1], [report.to, 1]]);
+
+    // The call ends and is stored: the finaliser removes its spool.
+    await live.close({ endedAt: T0 + 20, reason: 'bye' });
+    rmSync(join(spools, `${ulidAt(T0 + 10, 10)}.spool`));
+    await retireKey(ix, keyring, old, { actor: 'test:admin', spoolDir: spools });
+    expect(keyring.keyIds()).toEqual([report.to]);
+    expect((await ix.audit.list({ limit: 10 })).map((e) => e.action)).toEqual(['keys-rotate-start', 'keys-rotate-done', 'keys-retire']);
+    await ix.close();
+  });
 });
