@@ -17,6 +17,8 @@ export interface AuditEntry {
   reason?: string;
   details?: Record<string, string | number | boolean>;
   prevHash: string;
+  /** The recorder that wrote it ([cluster] node_id), in a register shared by several. */
+  node?: string;
   hash: string;
 }
 
@@ -48,7 +50,10 @@ interface Head {
 /** The hash of an entry: SHA-256 over a canonical JSON of every field but the hash itself. */
 export function auditHash(e: Omit<AuditEntry, 'hash'>): string {
   const details = e.details ? Object.keys(e.details).sort().map((k) => [k, e.details![k]]) : null;
-  const canonical = JSON.stringify([e.seq, e.at, e.actor, e.action, e.recordingId ?? null, e.reason ?? null, details, e.prevHash]);
+  const fields: unknown[] = [e.seq, e.at, e.actor, e.action, e.recordingId ?? null, e.reason ?? null, details, e.prevHash];
+  // Entries of a shared register name their node; older entries (none) hash as they always did.
+  if (e.node !== undefined) fields.push(e.node);
+  const canonical = JSON.stringify(fields);
   return createHash('sha256').update(canonical, 'utf8').digest('hex');
 }
 
