@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   TALLENNE_AUDIT_BROKEN: 'the audit chain does not verify',
   TALLENNE_INDEX_VERSION: 'the index was written by a newer tallenne',
   TALLENNE_INDEX_SCHEMA: 'the PostgreSQL register has migrations not yet applied (tallenne index migrate)',
+  TALLENNE_INDEX_COPY: 'an index copy was refused or its count check failed',
   TALLENNE_INDEX_UNREACHABLE: 'the PostgreSQL register cannot be reached or refused the connection',
   TALLENNE_KEY_FILE_INVALID: 'the master key file is missing, unreadable or damaged',
   TALLENNE_KEY_UNKNOWN: 'data is wrapped under a master key the key file does not hold',

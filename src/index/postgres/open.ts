@@ -38,6 +38,17 @@ export async function migratePostgres(url: string): Promise<MigrateReport> {
   }
 }
 
+/** Runs `fn` on a small pool to a register at this version's schema (for `index copy`). */
+export async function withMigratedDb<T>(url: string, fn: (db: Db) => Promise<T>): Promise<T> {
+  const db = await connect(url, 2);
+  try {
+    await assertMigrated(db);
+    return await fn(db);
+  } finally {
+    await db.end();
+  }
+}
+
 async function connect(url: string, size: number, onError?: (message: string) => void): Promise<Db> {
   const db = openPool(url, size, onError);
   try {

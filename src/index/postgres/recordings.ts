@@ -219,8 +219,8 @@ export class PostgresRecordingIndex {
     return (await tx.query<{ entry: RecordingEntry }>('SELECT entry FROM recordings WHERE id = $1 FOR UPDATE', [id])).rows[0]?.entry;
   }
 
-  private async write(tx: Tx, e: RecordingEntry): Promise<void> {
-    await tx.query(UPSERT, [e.id, ...columnValues(e), JSON.stringify(e)]);
+  private write(tx: Tx, e: RecordingEntry): Promise<void> {
+    return writeRecording(tx, e);
   }
 
   private async finishWrite(tx: Tx, id: string, opts: WriteOptions): Promise<void> {
@@ -231,6 +231,11 @@ export class PostgresRecordingIndex {
   private assertOpen(): void {
     if (this.closed) throw new Error('the recording index is closed');
   }
+}
+
+/** Inserts or replaces a recording's row, its looked-up columns with it. */
+export async function writeRecording(tx: Tx, e: RecordingEntry): Promise<void> {
+  await tx.query(UPSERT, [e.id, ...columnValues(e), JSON.stringify(e)]);
 }
 
 function checkId(id: string): void {
