@@ -181,7 +181,7 @@ function finalising(d) {
 async function seedExpired(dataDir, count, expiresAt) {
   const ix = await openIndex(dataDir);
   try {
-    const tpl = ix.list({}, { limit: 50 }).items.find((e) => e.audioPurgedAt === undefined && !e.callId.startsWith(SEED_CALL_PREFIX) && e.retention?.policy !== SHORT_POLICY && existsSync(join(dataDir, e.file)));
+    const tpl = (await ix.list({}, { limit: 50 })).items.find((e) => e.audioPurgedAt === undefined && !e.callId.startsWith(SEED_CALL_PREFIX) && e.retention?.policy !== SHORT_POLICY && existsSync(join(dataDir, e.file)));
     if (!tpl) return 0;
     const now = Date.now();
     const past = new Date(expiresAt).toISOString();
@@ -274,7 +274,7 @@ async function check(run, { final = false, cli = final } = {}) {
     const entries = [];
     let cursor;
     do {
-      const page = ix.list({}, cursor === undefined ? { limit: 5000 } : { cursor, limit: 5000 });
+      const page = await ix.list({}, cursor === undefined ? { limit: 5000 } : { cursor, limit: 5000 });
       entries.push(...page.items);
       cursor = page.nextCursor;
     } while (cursor !== undefined);
@@ -282,7 +282,7 @@ async function check(run, { final = false, cli = final } = {}) {
     const byId = new Map(entries.map((e) => [e.id, e]));
     const byCall = new Map();
     for (const e of entries) byCall.set(e.callId, [...(byCall.get(e.callId) ?? []), e]);
-    const intents = new Map(ix.intents(1_000_000).map((x) => [x.id, x.intent]));
+    const intents = new Map((await ix.intents(1_000_000)).map((x) => [x.id, x.intent]));
     counts.pendingIntents = intents.size;
     if (final && intents.size > 0) add('intent-not-completed', `${intents.size} destruction intents still pending after a purge run`);
 
@@ -305,9 +305,9 @@ async function check(run, { final = false, cli = final } = {}) {
       }
       const path = join(dataDir, e.file);
       if (!existsSync(path)) {
-        doubts.push((x) => {
-          const again = x.get(e.id);
-          if (again && again.audioPurgedAt === undefined && !x.getIntent(e.id)) add('file-missing', `${e.id}: ${e.file}`);
+        doubts.push(async (x) => {
+          const again = await x.get(e.id);
+          if (again && again.audioPurgedAt === undefined && !(await x.getIntent(e.id))) add('file-missing', `${e.id}: ${e.file}`);
         });
         continue;
       }
@@ -329,7 +329,7 @@ async function check(run, { final = false, cli = final } = {}) {
     await inParallel(decodes, 3);
     // The same verification `tallenne audit verify` runs; the command itself runs below at
     // every tenth check and at the end (a process start costs seconds on a loaded box).
-    const verdict = ix.audit.verify();
+    const verdict = await ix.audit.verify();
     if (!verdict.ok) add('audit', `broken at entry ${verdict.at}: ${verdict.problem}`);
     const { files, temps } = audioFiles(dataDir);
     for (const t of temps) add('temp-left', t);
@@ -338,9 +338,9 @@ async function check(run, { final = false, cli = final } = {}) {
       const e = byId.get(id);
       if (e && e.file === key && e.audioPurgedAt === undefined) continue;
       if (intents.has(id)) continue;
-      doubts.push((x) => {
-        const again = x.get(id);
-        if (existsSync(join(dataDir, key)) && !x.getIntent(id) && !(again && again.file === key && again.audioPurgedAt === undefined)) add('orphan', key);
+      doubts.push(async (x) => {
+        const again = await x.get(id);
+        if (existsSync(join(dataDir, key)) && !(await x.getIntent(id)) && !(again && again.file === key && again.audioPurgedAt === undefined)) add('orphan', key);
       });
     }
   } finally {
@@ -351,7 +351,7 @@ async function check(run, { final = false, cli = final } = {}) {
     await sleep(200);
     const again = await openIndex(dataDir);
     try {
-      for (const d of doubts) d(again);
+      for (const d of doubts) await d(again);
     } finally {
       await again.close();
     }

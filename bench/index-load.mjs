@@ -78,14 +78,14 @@ export async function measureIndex(repo, entries, queriesPerKind = 300) {
         return { from, to: from + 86_400_000 };
       },
     };
-    const out = { entries: index.count(), fillSeconds: Math.round(fillSeconds * 10) / 10, queries: {} };
+    const out = { entries: await index.count(), fillSeconds: Math.round(fillSeconds * 10) / 10, queries: {} };
     for (const [name, make] of Object.entries(kinds)) {
       const times = [];
       let items = 0;
       for (let r = 0; r < queriesPerKind; r++) {
         const query = make();
         const a = performance.now();
-        const page = index.list(query, { limit: 50 });
+        const page = await index.list(query, { limit: 50 });
         times.push(performance.now() - a);
         items += page.items.length;
       }
@@ -96,7 +96,7 @@ export async function measureIndex(repo, entries, queriesPerKind = 300) {
     let cursor;
     for (let r = 0; r < 20; r++) {
       const a = performance.now();
-      const page = index.list({}, { limit: 50, ...(cursor ? { cursor } : {}) });
+      const page = await index.list({}, { limit: 50, ...(cursor ? { cursor } : {}) });
       pageTimes.push(performance.now() - a);
       cursor = page.nextCursor;
     }

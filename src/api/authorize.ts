@@ -59,8 +59,8 @@ export async function authorize(
 }
 
 /** The entry, or 404. Looked up before the policy so a denial can name the recording. */
-export function entryOr404(deps: ApiDeps, id: string): RecordingEntry {
-  const e = deps.index.get(id);
+export async function entryOr404(deps: ApiDeps, id: string): Promise<RecordingEntry> {
+  const e = await deps.index.get(id);
   if (!e) throw new ApiError('API_NOT_FOUND', `no recording ${id}`);
   return e;
 }

@@ -46,7 +46,7 @@ export interface MetricSources {
   readonly sip: SipFigures;
   readonly rtp: RtpCounters;
   readonly encoder: { readonly queueLength: number; readonly busy: number; readonly liveCalls: readonly number[]; readonly maxLagMs: number };
-  readonly index: { count(): number };
+  readonly index: { count(): Promise<number> };
   readonly store: { freeBytes(): number; volumeBytes(): number; usedBytes(): number; readonly decryptFailures: number };
   readonly ports: { readonly inUse: number; readonly total: number };
   readonly purger: { readonly runs: number; readonly purgedTotal: { readonly audio: number; readonly metadata: number } };
@@ -160,7 +160,7 @@ export class Metrics {
       name: 'tallenne_encoder_live_calls', help: 'Live calls followed by each encoder worker.', labelNames: ['worker'], registers: [r],
       collect() { src.encoder.liveCalls.forEach((n, i) => this.set({ worker: String(i) }, n)); },
     });
-    new Gauge({ name: 'tallenne_recordings_stored', help: 'Recordings in the index.', registers: [r], collect() { this.set(src.index.count()); } });
+    new Gauge({ name: 'tallenne_recordings_stored', help: 'Recordings in the index.', registers: [r], async collect() { this.set(await src.index.count()); } });
     new Gauge({ name: 'tallenne_storage_bytes', help: 'Bytes of stored audio (refreshed at most once a minute).', registers: [r], collect() { this.set(self.usedBytes()); } });
     new Gauge({ name: 'tallenne_storage_size_bytes', help: 'Size of the data volume.', registers: [r], collect() { this.set(src.store.volumeBytes()); } });
     new Counter({

@@ -20,7 +20,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       if (afterText !== undefined && !/^\d+$/.test(afterText)) throw new UsageError('--after must be an entry number');
       const after = afterText === undefined ? 0 : Number(afterText);
       const limit = positiveInt(flagString(args, 'limit'), 'limit', 100, 100_000);
-      const entries = r.index.audit.list({ after, limit });
+      const entries = await r.index.audit.list({ after, limit });
       if (args.flags.has('json')) ctx.out(`${JSON.stringify(entries, null, 2)}\n`);
       else {
         for (const e of entries) {
@@ -33,7 +33,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   }
   if (sub === 'verify') {
     return withRegister(ctx, async (r) => {
-      const v = r.index.audit.verify();
+      const v = await r.index.audit.verify();
       if (v.ok) {
         ctx.out(`audit log intact: ${v.entries} entr${v.entries === 1 ? 'y' : 'ies'}\n`);
         return 0;

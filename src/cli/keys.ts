@@ -23,7 +23,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const open = (r: Register): Keyring => Keyring.open(r.config.encryption, { create: r.config.encryption.enabled });
   if (sub === 'list') {
     return withRegister(ctx, async (r) => {
-      const usage = keyUsage(r.index, open(r));
+      const usage = await keyUsage(r.index, open(r));
       if (args.flags.has('json')) ctx.out(`${JSON.stringify(usage, null, 2)}\n`);
       else for (const u of usage) ctx.out(`${usageLine(u)}\n`);
       return 0;

@@ -75,8 +75,8 @@ function required(args: ParsedArgs, flag: string): string {
   return v;
 }
 
-function getEntry(r: Register, id: string): RecordingEntry {
-  const e = r.index.get(id);
+async function getEntry(r: Register, id: string): Promise<RecordingEntry> {
+  const e = await r.index.get(id);
   if (!e) throw new TallenneError('TALLENNE_NOT_FOUND', `no recording ${id}`);
   return e;
 }
@@ -100,7 +100,7 @@ async function list(args: ParsedArgs, r: Register, ctx: CliContext): Promise<num
   const q = toListQuery(filters, r.config);
   const limit = positiveInt(flagString(args, 'limit'), 'limit', 50, 10_000);
   const cursor = flagString(args, 'cursor');
-  const page = r.index.list(q, cursor !== undefined ? { cursor, limit } : { limit });
+  const page = await r.index.list(q, cursor !== undefined ? { cursor, limit } : { limit });
   await r.index.audit.append({
     actor,
     action: 'list',
@@ -115,7 +115,7 @@ async function list(args: ParsedArgs, r: Register, ctx: CliContext): Promise<num
 async function show(args: ParsedArgs, r: Register, ctx: CliContext): Promise<number> {
   const actor = actorOf(args);
   const id = oneId(args);
-  const e = getEntry(r, id);
+  const e = await getEntry(r, id);
   await r.index.audit.append({ actor, action: 'show', recordingId: id });
   const j = recordingJson(e);
   if (args.flags.has('json')) {
@@ -136,7 +136,7 @@ async function exportAudio(args: ParsedArgs, r: Register, ctx: CliContext): Prom
   const out = required(args, 'out');
   const fmt = (flagString(args, 'format') ?? (extname(out).slice(1).toLowerCase() || 'opus')) as ExportFormat;
   if (!(EXPORT_FORMATS as readonly string[]).includes(fmt)) throw new UsageError('--format must be opus, wav or mp3');
-  const e = getEntry(r, id);
+  const e = await getEntry(r, id);
   if (e.audioPurgedAt !== undefined || !r.store.exists(e.file)) {
     throw new TallenneError('TALLENNE_NOT_FOUND', `the audio of recording ${id} is no longer stored`);
   }
@@ -200,7 +200,7 @@ async function findByNumber(args: ParsedArgs, r: Register, ctx: CliContext): Pro
   const found: RecordingEntry[] = [];
   let cursor: string | undefined;
   do {
-    const page = r.index.list({ numberHash: hash }, cursor !== undefined ? { cursor, limit: 1000 } : { limit: 1000 });
+    const page = await r.index.list({ numberHash: hash }, cursor !== undefined ? { cursor, limit: 1000 } : { limit: 1000 });
     found.push(...page.items);
     cursor = page.nextCursor;
   } while (cursor !== undefined);

@@ -24,7 +24,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (sub === 'add') return withRegister(ctx, (r) => add(args, r.index.users, ctx));
   if (sub === 'list') {
     return withRegister(ctx, async (r) => {
-      const users = r.index.users.listUsers();
+      const users = await r.index.users.listUsers();
       if (args.flags.has('json')) ctx.out(`${JSON.stringify(users, null, 2)}\n`);
       else {
         for (const u of users) {

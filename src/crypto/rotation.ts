@@ -58,8 +58,8 @@ export interface RotationReport {
 }
 
 /** Every master key held or still named by a recording, with how many recordings it wraps. */
-export function keyUsage(index: RecordingIndex, keyring: Keyring): KeyUsage[] {
-  const counts = new Map(index.dataKeyUsage().map((u) => [u.keyId, u.recordings]));
+export async function keyUsage(index: RecordingIndex, keyring: Keyring): Promise<KeyUsage[]> {
+  const counts = new Map((await index.dataKeyUsage()).map((u) => [u.keyId, u.recordings]));
   const held = keyring.keyIds();
   const current = keyring.currentKeyId;
   const ids = [...held, ...[...counts.keys()].filter((k) => !held.includes(k)).sort()];
@@ -73,7 +73,7 @@ export async function rotateKeys(
 ): Promise<RotationReport> {
   const hooks = opts.hooks ?? {};
   const now = opts.now ?? Date.now;
-  let mark = index.getMark<RotationMark>(ROTATION_MARK);
+  let mark = await index.getMark<RotationMark>(ROTATION_MARK);
   const resumed = mark !== undefined;
   if (mark === undefined) {
     mark = { to: newKeyId(new Date(now())), startedAt: new Date(now()).toISOString(), actor: opts.actor };
@@ -93,10 +93,10 @@ export async function rotateKeys(
   const failed: Array<{ id: string; code: string }> = [];
   const skipped = new Set<string>();
   for (;;) {
-    const old = index.dataKeyUsage().filter((u) => u.keyId !== to);
+    const old = (await index.dataKeyUsage()).filter((u) => u.keyId !== to);
     let progressed = false;
     for (const { keyId } of old) {
-      const batch = index.wrappedUnder(keyId, opts.batch ?? BATCH + skipped.size).filter((e) => !skipped.has(e.id));
+      const batch = (await index.wrappedUnder(keyId, opts.batch ?? BATCH + skipped.size)).filter((e) => !skipped.has(e.id));
       const items: Array<{ id: string; fromKeyId: string; wrapped: WrappedKey }> = [];
       for (const e of batch.slice(0, opts.batch ?? BATCH)) {
         try {
@@ -118,14 +118,14 @@ export async function rotateKeys(
   await index.setMark(ROTATION_MARK, undefined, {
     audit: { actor: opts.actor, action: 'keys-rotate-done', details: { to, rewrapped, failed: failed.length, ...(resumed ? { resumed: true } : {}) } },
   });
-  return { to, resumed, rewrapped, failed, usage: keyUsage(index, keyring) };
+  return { to, resumed, rewrapped, failed, usage: await keyUsage(index, keyring) };
 }
 
 /** Removes master key `keyId` from the key file once no recording uses it (audited). */
 export async function retireKey(index: RecordingIndex, keyring: Keyring, keyId: string, actor: string): Promise<void> {
-  const mark = index.getMark<RotationMark>(ROTATION_MARK);
+  const mark = await index.getMark<RotationMark>(ROTATION_MARK);
   if (mark !== undefined) throw new TallenneError('TALLENNE_KEY_IN_USE', `a key rotation towards ${mark.to} is unfinished; run "tallenne keys rotate" to finish it first`);
-  const inUse = index.dataKeyUsage().find((u) => u.keyId === keyId)?.recordings ?? 0;
+  const inUse = (await index.dataKeyUsage()).find((u) => u.keyId === keyId)?.recordings ?? 0;
   if (inUse > 0) throw new TallenneError('TALLENNE_KEY_IN_USE', `master key ${keyId} still wraps the data keys of ${inUse} recording(s); run "tallenne keys rotate" first`);
   keyring.retire(keyId);
   await index.audit.append({ actor, action: 'keys-retire', details: { keyId } });

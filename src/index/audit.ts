@@ -34,8 +34,8 @@ export type AuditVerdict = { ok: true; entries: number } | { ok: false; at: numb
 
 export interface AuditLog {
   append(e: AuditInput): Promise<AuditEntry>;
-  list(page: { after?: number; limit: number }): AuditEntry[];
-  verify(): AuditVerdict;
+  list(page: { after?: number; limit: number }): Promise<AuditEntry[]>;
+  verify(): Promise<AuditVerdict>;
 }
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -95,13 +95,13 @@ export class LmdbAuditLog implements AuditLog {
     return entry;
   }
 
-  list(page: { after?: number; limit: number }): AuditEntry[] {
+  async list(page: { after?: number; limit: number }): Promise<AuditEntry[]> {
     const out: AuditEntry[] = [];
     for (const { value } of this.db.getRange({ start: (page.after ?? 0) + 1, limit: Math.max(0, page.limit) })) out.push(value);
     return out;
   }
 
-  verify(): AuditVerdict {
+  async verify(): Promise<AuditVerdict> {
     const head = this.meta.get(HEAD_KEY) as Head | undefined;
     let expectSeq = 1;
     let prevHash = GENESIS_HASH;

@@ -2,8 +2,9 @@
  * The recordings index: one LMDB environment at <storage>/index holding the recordings by
  * id, their ordered secondary indexes (time, agent, team, service number, number hash,
  * status, audio and metadata expiry), pending destruction intents, schema metadata and the
- * audit log. The only module that imports lmdb; everything else sees RecordingIndex, so a
- * shared SQL index can stand in later.
+ * audit log. The only module that imports lmdb; everything else sees RecordingIndex (with its
+ * AuditLog and UserDirectory), whose every method returns a Promise, so a shared SQL register
+ * can stand in behind the same interface (tests/conformance holds the suite each one passes).
  *
  * Writes go through LMDB write transactions, which are serialised across processes: the
  * daemon and the CLI open the same environment and may write at the same time. A write
@@ -93,9 +94,9 @@ export interface WriteOptions {
 export interface RecordingIndex {
   /** Durable when it resolves; maintains every secondary index atomically. */
   put(entry: RecordingEntry, opts?: WriteOptions): Promise<void>;
-  get(id: string): RecordingEntry | undefined;
+  get(id: string): Promise<RecordingEntry | undefined>;
   /** Newest first. */
-  list(q: ListQuery, page: { cursor?: string; limit: number }): Page<RecordingEntry>;
+  list(q: ListQuery, page: { cursor?: string; limit: number }): Promise<Page<RecordingEntry>>;
   /**
    * Rectification, hold, release, audio purged. A patch value of `undefined` removes the
    * field. A function gets the current entry and returns the new one. Throws
@@ -104,8 +105,8 @@ export interface RecordingIndex {
   update(id: string, patch: RecordingPatch | ((e: RecordingEntry) => RecordingEntry), opts?: WriteOptions): Promise<RecordingEntry>;
   /** True when the entry existed. Always drops a destruction intent of the id. */
   remove(id: string, opts?: WriteOptions): Promise<boolean>;
-  expiredAudio(now: number, limit: number): RecordingEntry[];
-  expiredMetadata(now: number, limit: number): RecordingEntry[];
+  expiredAudio(now: number, limit: number): Promise<RecordingEntry[]>;
+  expiredMetadata(now: number, limit: number): Promise<RecordingEntry[]>;
   /**
    * Records a destruction intent; false (and nothing written) when the entry is gone or the
    * condition no longer holds inside the write transaction (a hold placed meanwhile by
@@ -114,13 +115,13 @@ export interface RecordingIndex {
    * whatever becomes of the file.
    */
   setIntent(id: string, intent: DestroyIntent, when?: IntentCondition): Promise<boolean>;
-  getIntent(id: string): DestroyIntent | undefined;
-  intents(limit: number): Array<{ id: string; intent: DestroyIntent }>;
-  count(): number;
+  getIntent(id: string): Promise<DestroyIntent | undefined>;
+  intents(limit: number): Promise<Array<{ id: string; intent: DestroyIntent }>>;
+  count(): Promise<number>;
   /** How many recordings' data keys each master key id wraps (ids the keyring no longer holds included). */
-  dataKeyUsage(): Array<{ keyId: string; recordings: number }>;
+  dataKeyUsage(): Promise<Array<{ keyId: string; recordings: number }>>;
   /** Up to `limit` recordings whose data key is wrapped under master key `keyId`. */
-  wrappedUnder(keyId: string, limit: number): RecordingEntry[];
+  wrappedUnder(keyId: string, limit: number): Promise<RecordingEntry[]>;
   /**
    * Replaces recordings' wrapped data keys, each only if it is still wrapped under its
    * `fromKeyId` (else skipped: purged, rewrapped meanwhile, or gone), in one committed
@@ -128,7 +129,7 @@ export interface RecordingIndex {
    */
   rewrapDataKeys(items: ReadonlyArray<{ id: string; fromKeyId: string; wrapped: WrappedKey }>): Promise<number>;
   /** Small named records of the index's own (e.g. a key rotation in progress); undefined removes. */
-  getMark<T>(name: string): T | undefined;
+  getMark<T>(name: string): Promise<T | undefined>;
   setMark(name: string, value: unknown, opts?: { audit?: AuditInput }): Promise<void>;
   readonly schemaVersion: number;
   readonly audit: AuditLog;
@@ -201,7 +202,7 @@ class LmdbRecordingIndex implements RecordingIndex {
       let v = (this.meta.get('schemaVersion') as number | undefined) ?? 0;
       if (v > SCHEMA_VERSION) return `the index at schema version ${v} was written by a newer tallenne (this one knows ${SCHEMA_VERSION})`;
       // An empty store needs no migration, only its version.
-      if (v === 0 && this.count() === 0) v = SCHEMA_VERSION;
+      if (v === 0 && this.entryCount() === 0) v = SCHEMA_VERSION;
       for (; v < SCHEMA_VERSION; v++) MIGRATIONS[v]!(this);
       this.meta.put('schemaVersion', SCHEMA_VERSION);
       return null;
@@ -234,7 +235,7 @@ class LmdbRecordingIndex implements RecordingIndex {
     });
   }
 
-  get(id: string): RecordingEntry | undefined {
+  async get(id: string): Promise<RecordingEntry | undefined> {
     if (id.length === 0 || id.length > MAX_ID_CHARS) return undefined;
     return this.recordings.get(id);
   }
@@ -303,7 +304,7 @@ class LmdbRecordingIndex implements RecordingIndex {
     });
   }
 
-  dataKeyUsage(): Array<{ keyId: string; recordings: number }> {
+  async dataKeyUsage(): Promise<Array<{ keyId: string; recordings: number }>> {
     const out: Array<{ keyId: string; recordings: number }> = [];
     let start: Key = [DATA_KEY_KIND];
     for (;;) {
@@ -315,7 +316,7 @@ class LmdbRecordingIndex implements RecordingIndex {
     }
   }
 
-  wrappedUnder(keyId: string, limit: number): RecordingEntry[] {
+  async wrappedUnder(keyId: string, limit: number): Promise<RecordingEntry[]> {
     const out: RecordingEntry[] = [];
     for (const key of this.idx.getKeys({ start: [DATA_KEY_KIND, keyId], end: [DATA_KEY_KIND, keyId, HIGH_STRING], limit })) {
       const e = this.recordings.get((key as IndexKey)[2] as string);
@@ -340,7 +341,7 @@ class LmdbRecordingIndex implements RecordingIndex {
     });
   }
 
-  getMark<T>(name: string): T | undefined {
+  async getMark<T>(name: string): Promise<T | undefined> {
     return this.meta.get(`mark:${name}`) as T | undefined;
   }
 
@@ -353,17 +354,17 @@ class LmdbRecordingIndex implements RecordingIndex {
     });
   }
 
-  getIntent(id: string): DestroyIntent | undefined {
+  async getIntent(id: string): Promise<DestroyIntent | undefined> {
     return this.intentDb.get(id);
   }
 
-  intents(limit: number): Array<{ id: string; intent: DestroyIntent }> {
+  async intents(limit: number): Promise<Array<{ id: string; intent: DestroyIntent }>> {
     const out: Array<{ id: string; intent: DestroyIntent }> = [];
     for (const { key, value } of this.intentDb.getRange({ limit })) out.push({ id: key, intent: value });
     return out;
   }
 
-  list(q: ListQuery, page: { cursor?: string; limit: number }): Page<RecordingEntry> {
+  async list(q: ListQuery, page: { cursor?: string; limit: number }): Promise<Page<RecordingEntry>> {
     const limit = Math.min(Math.max(1, Math.floor(page.limit)), MAX_PAGE);
     // The planner: the most selective lookup the query names; the rest are checked per entry.
     const field = (Object.keys(LOOKUP_KINDS) as LookupField[]).find((f) => q[f] !== undefined);
@@ -403,11 +404,11 @@ class LmdbRecordingIndex implements RecordingIndex {
     return result;
   }
 
-  expiredAudio(now: number, limit: number): RecordingEntry[] {
+  async expiredAudio(now: number, limit: number): Promise<RecordingEntry[]> {
     return this.expired(AUDIO_EXPIRY_KIND, now, limit);
   }
 
-  expiredMetadata(now: number, limit: number): RecordingEntry[] {
+  async expiredMetadata(now: number, limit: number): Promise<RecordingEntry[]> {
     return this.expired(METADATA_EXPIRY_KIND, now, limit);
   }
 
@@ -421,7 +422,11 @@ class LmdbRecordingIndex implements RecordingIndex {
     return out;
   }
 
-  count(): number {
+  async count(): Promise<number> {
+    return this.entryCount();
+  }
+
+  private entryCount(): number {
     // LMDB keeps the entry count of each database: O(1), no scan.
     return (this.recordings.getStats() as { entryCount: number }).entryCount;
   }

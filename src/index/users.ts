@@ -46,18 +46,18 @@ export type TokenCheck =
 export interface UserDirectory {
   /** Throws when the name is taken. */
   addUser(u: NewUser, audit?: AuditInput): Promise<UserRecord>;
-  getUser(name: string): UserRecord | undefined;
-  listUsers(): UserRecord[];
+  getUser(name: string): Promise<UserRecord | undefined>;
+  listUsers(): Promise<UserRecord[]>;
   /** False when there is no such local user. Disabled users and all their tokens are refused. */
   disableUser(name: string, audit?: AuditInput): Promise<boolean>;
   /** The token text (shown once) and its stored record. Throws when the user does not exist. */
   createToken(user: string, expiresAt: string | undefined, audit?: AuditInput): Promise<{ token: string; record: TokenRecord }>;
   /** False when there is no such token. */
   revokeToken(id: string, audit?: AuditInput): Promise<TokenRecord | undefined>;
-  getToken(id: string): TokenRecord | undefined;
-  tokensOf(user: string): TokenRecord[];
+  getToken(id: string): Promise<TokenRecord | undefined>;
+  tokensOf(user: string): Promise<TokenRecord[]>;
   /** Checks a presented token (already split by parseToken) against the tables. */
-  checkToken(id: string, secret: string, now: number): TokenCheck;
+  checkToken(id: string, secret: string, now: number): Promise<TokenCheck>;
   /** Notes a successful authentication. */
   touch(name: string, tokenId: string | undefined, at: number): Promise<void>;
   /** Keeps a single-sign-on user's roles and last use, for the access review. */
@@ -121,12 +121,12 @@ export class LmdbUserDirectory implements UserDirectory {
     return rec;
   }
 
-  getUser(name: string): UserRecord | undefined {
+  async getUser(name: string): Promise<UserRecord | undefined> {
     if (name.length === 0 || name.length > 200) return undefined;
     return this.users.get(name);
   }
 
-  listUsers(): UserRecord[] {
+  async listUsers(): Promise<UserRecord[]> {
     return [...this.users.getRange({})].map((r) => r.value);
   }
 
@@ -174,16 +174,16 @@ export class LmdbUserDirectory implements UserDirectory {
     });
   }
 
-  getToken(id: string): TokenRecord | undefined {
+  async getToken(id: string): Promise<TokenRecord | undefined> {
     if (!/^[0-9a-f]{16}$/.test(id)) return undefined;
     return this.tokens.get(id);
   }
 
-  tokensOf(user: string): TokenRecord[] {
+  async tokensOf(user: string): Promise<TokenRecord[]> {
     return [...this.tokens.getRange({})].map((r) => r.value).filter((t) => t.user === user);
   }
 
-  checkToken(id: string, secret: string, now: number): TokenCheck {
+  async checkToken(id: string, secret: string, now: number): Promise<TokenCheck> {
     const t = this.tokens.get(id);
     if (!t) return { ok: false, why: 'unknown' };
     const a = Buffer.from(t.hash, 'hex');

@@ -43,8 +43,8 @@ function parseWhen(v: string | number, what: string): string {
   return new Date(t).toISOString();
 }
 
-function getOrThrow(index: RecordingIndex, id: string): RecordingEntry {
-  const e = index.get(id);
+async function getOrThrow(index: RecordingIndex, id: string): Promise<RecordingEntry> {
+  const e = await index.get(id);
   if (!e) throw new TallenneError('TALLENNE_NOT_FOUND', `no recording ${id}`);
   return e;
 }
@@ -58,8 +58,8 @@ export async function hold(
 ): Promise<RecordingEntry> {
   requireWho(req, true);
   const until = req.until !== undefined ? parseWhen(req.until, 'the hold end date') : undefined;
-  getOrThrow(index, id);
-  if (index.getIntent(id)) throw new TallenneError('TALLENNE_NOT_FOUND', `recording ${id} is being destroyed`);
+  await getOrThrow(index, id);
+  if (await index.getIntent(id)) throw new TallenneError('TALLENNE_NOT_FOUND', `recording ${id} is being destroyed`);
   const h = { reason: req.reason, by: req.actor, at: new Date(now()).toISOString(), ...(until !== undefined ? { until } : {}) };
   return index.update(id, (e) => ({ ...e, hold: h }), {
     audit: { actor: req.actor, action: 'hold', recordingId: id, reason: req.reason, ...detailsOf({ ...req.context, ...(until !== undefined ? { until } : {}) }) },
@@ -69,7 +69,7 @@ export async function hold(
 /** Ends a hold; expiry resumes from the recording's own dates (a past date expires at the next purge). */
 export async function release(index: RecordingIndex, id: string, req: { actor: string; reason?: string; context?: Who['context'] }): Promise<RecordingEntry> {
   requireWho(req, false);
-  const before = getOrThrow(index, id);
+  const before = await getOrThrow(index, id);
   return index.update(id, (e) => ({ ...e, hold: undefined }) as RecordingEntry, {
     audit: { actor: req.actor, action: 'release', recordingId: id, ...(req.reason ? { reason: req.reason } : {}), details: { ...req.context, wasHeld: before.hold !== undefined } },
   });
@@ -89,7 +89,7 @@ export async function erase(
   opts: { now?: () => number; hooks?: DestroyHooks; defaultCountry?: string } = {},
 ): Promise<{ fileDeleted: boolean }> {
   requireWho(req, true);
-  const entry = getOrThrow(index, id);
+  const entry = await getOrThrow(index, id);
   const rule = erasureRule(entry, retention, opts.defaultCountry !== undefined ? { defaultCountry: opts.defaultCountry } : {});
   let refusal: string | undefined;
   if (rule.erasure === 'refused') refusal = `policy "${rule.policy}" refuses erasure: ${rule.reason}`;
@@ -169,7 +169,7 @@ export async function rectify(
       if (!('team' in patch) && agent.team !== undefined) patch.team = agent.team;
     }
   }
-  const current = getOrThrow(index, id);
+  const current = await getOrThrow(index, id);
   const policyOpts = { defaultCountry: ctx.privacy.default_country };
   const policy = withRetention({ ...current, ...patch } as RecordingEntry, ctx.retention, policyOpts).retention!.policy;
   const updated = await index.update(id, (e) => withRetention({ ...e, ...patch } as RecordingEntry, ctx.retention, policyOpts), {

@@ -80,7 +80,7 @@ export async function completeIntent(
     ...(intent.reason !== undefined ? { reason: intent.reason } : {}),
     details: { ...intent.details, kind: intent.kind, fileDeleted, ...(resumed ? { resumed: true } : {}) },
   };
-  if (intent.kind === 'audio' && index.get(id) !== undefined) {
+  if (intent.kind === 'audio' && (await index.get(id)) !== undefined) {
     const at = new Date(now()).toISOString();
     try {
       await index.update(id, (e) => ({ ...e, audioPurgedAt: e.audioPurgedAt ?? at, fileBytes: 0, dataKey: undefined }), { clearIntent: true, audit });

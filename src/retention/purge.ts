@@ -86,7 +86,7 @@ export class Purger {
     const actor = opts.actor ?? PURGE_ACTOR;
     const hooks = opts.hooks ?? {};
 
-    for (const { id, intent } of this.index.intents(DRY_RUN_MAX)) {
+    for (const { id, intent } of await this.index.intents(DRY_RUN_MAX)) {
       try {
         await completeIntent(this.index, this.store, id, intent, this.now, hooks, true);
         report.resumed.push(id);
@@ -106,7 +106,7 @@ export class Purger {
   }
 
   private async drain(
-    next: () => RecordingEntry[],
+    next: () => Promise<RecordingEntry[]>,
     kind: 'audio' | 'recording',
     now: number,
     actor: string,
@@ -116,7 +116,7 @@ export class Purger {
   ): Promise<void> {
     const attempted = new Set<string>();
     for (;;) {
-      const batch = next().filter((e) => !attempted.has(e.id));
+      const batch = (await next()).filter((e) => !attempted.has(e.id));
       // Entries that failed stay in the expiry index; stop once only they are left.
       if (batch.length === 0) return;
       for (const e of batch) {
@@ -147,14 +147,14 @@ export class Purger {
     this.log?.debug({ recordingId: id, policy, kind }, 'purged');
   }
 
-  private dryRun(now: number, report: PurgeReport): PurgeReport {
-    const meta = this.index.expiredMetadata(now, DRY_RUN_MAX + 1);
-    const audio = this.index.expiredAudio(now, DRY_RUN_MAX + 1);
+  private async dryRun(now: number, report: PurgeReport): Promise<PurgeReport> {
+    const meta = await this.index.expiredMetadata(now, DRY_RUN_MAX + 1);
+    const audio = await this.index.expiredAudio(now, DRY_RUN_MAX + 1);
     report.truncated = meta.length > DRY_RUN_MAX || audio.length > DRY_RUN_MAX;
     report.metadata = meta.slice(0, DRY_RUN_MAX).map((e) => e.id);
     const whole = new Set(report.metadata);
     report.audio = audio.slice(0, DRY_RUN_MAX).filter((e) => !whole.has(e.id)).map((e) => e.id);
-    report.resumed = this.index.intents(DRY_RUN_MAX).map((i) => i.id);
+    report.resumed = (await this.index.intents(DRY_RUN_MAX)).map((i) => i.id);
     return report;
   }
 
@@ -208,9 +208,9 @@ export class Purger {
 
     for (const key of this.store.keys()) {
       const id = basename(key, '.opus');
-      const e = this.index.get(id);
+      const e = await this.index.get(id);
       if (e && e.file === key && e.audioPurgedAt === undefined) continue;
-      if (this.index.getIntent(id)) continue; // a destruction in progress owns it
+      if (await this.index.getIntent(id)) continue; // a destruction in progress owns it
       const born = idTime(id);
       if (born === null || now - born < grace) {
         report.recentOrphanFiles.push(key);
@@ -225,9 +225,9 @@ export class Purger {
 
     let cursor: string | undefined;
     do {
-      const page = this.index.list({}, cursor === undefined ? { limit: 1000 } : { cursor, limit: 1000 });
+      const page = await this.index.list({}, cursor === undefined ? { limit: 1000 } : { cursor, limit: 1000 });
       for (const e of page.items) {
-        if (e.audioPurgedAt !== undefined || this.store.exists(e.file) || this.index.getIntent(e.id)) continue;
+        if (e.audioPurgedAt !== undefined || this.store.exists(e.file) || (await this.index.getIntent(e.id))) continue;
         report.missingFiles.push(e.id);
         if (opts.repair) {
           const at = new Date(this.now()).toISOString();

@@ -10,7 +10,7 @@ import type { RecordingEntry } from '../../src/types.js';
 export async function storedEntries(dataDir: string): Promise<RecordingEntry[]> {
   const index = await openIndex(dataDir);
   try {
-    return index.list({}, { limit: 10_000 }).items;
+    return (await index.list({}, { limit: 10_000 })).items;
   } finally {
     await index.close();
   }
@@ -19,7 +19,7 @@ export async function storedEntries(dataDir: string): Promise<RecordingEntry[]> 
 export async function storedEntry(dataDir: string, id: string): Promise<RecordingEntry> {
   const index = await openIndex(dataDir);
   try {
-    const e = index.get(id);
+    const e = await index.get(id);
     if (!e) throw new Error(`recording ${id} is not in the index`);
     return e;
   } finally {

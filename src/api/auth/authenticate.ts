@@ -88,7 +88,7 @@ export class Authenticator {
     const parsed = parseToken(text);
     if (!parsed) throw new ApiError('API_INVALID_TOKEN', 'the token is malformed');
     const now = this.now();
-    const c = this.deps.users.checkToken(parsed.id, parsed.secret, now);
+    const c = await this.deps.users.checkToken(parsed.id, parsed.secret, now);
     if (!c.ok) {
       if (c.why === 'user-disabled' || c.why === 'user-expired') throw new ApiError('API_USER_DISABLED');
       throw new ApiError('API_INVALID_TOKEN', `the token is ${c.why}`);
@@ -155,7 +155,7 @@ export class Authenticator {
     if (cookie === undefined || cookie === '') throw new ApiError('API_UNAUTHENTICATED');
     const session = this.deps.sessions.get(cookie);
     if (!session) throw new ApiError('API_SESSION_EXPIRED');
-    this.revalidate(session.identity, cookie);
+    await this.revalidate(session.identity, cookie);
     if (!SAFE_METHODS.has(request.method)) {
       const presented = request.headers[CSRF_HEADER];
       if (!csrfMatches(session, typeof presented === 'string' ? presented : undefined)) throw new ApiError('API_CSRF');
@@ -164,11 +164,11 @@ export class Authenticator {
   }
 
   /** A session of a local user ends when the user is disabled or expires, or its token is revoked. */
-  private revalidate(identity: Identity, cookie: string): void {
+  private async revalidate(identity: Identity, cookie: string): Promise<void> {
     if (identity.via === 'oidc') return;
     const now = this.now();
-    const u = this.deps.users.getUser(identity.name);
-    const t = identity.tokenId !== undefined ? this.deps.users.getToken(identity.tokenId) : undefined;
+    const u = await this.deps.users.getUser(identity.name);
+    const t = identity.tokenId !== undefined ? await this.deps.users.getToken(identity.tokenId) : undefined;
     const refused = !u || userRefusal(u, now) !== null || (identity.tokenId !== undefined && (!t || t.revokedAt !== undefined || (t.expiresAt !== undefined && Date.parse(t.expiresAt) <= now)));
     if (refused) {
       this.deps.sessions.destroy(cookie);

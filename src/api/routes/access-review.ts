@@ -19,9 +19,11 @@ export const accessReviewRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, de
       const c = deps.config();
       const window = c.access.review_after.ms;
       const now = deps.now();
-      const users = deps.index.users.listUsers().map((u) => {
+      const users = [];
+      for (const u of await deps.index.users.listUsers()) {
         const last = u.lastUsedAt ?? u.createdAt;
-        return {
+        const tokens = await deps.index.users.tokensOf(u.name);
+        users.push({
           name: u.name,
           source: u.source,
           roles: [...u.roles],
@@ -32,15 +34,15 @@ export const accessReviewRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, de
           disabled: u.disabledAt !== undefined,
           lastUsedAt: u.lastUsedAt ?? null,
           unused: now - Date.parse(last) >= window,
-          tokens: deps.index.users.tokensOf(u.name).map((t) => ({
+          tokens: tokens.map((t) => ({
             id: t.id,
             createdAt: t.createdAt,
             expiresAt: t.expiresAt ?? null,
             revoked: t.revokedAt !== undefined,
             lastUsedAt: t.lastUsedAt ?? null,
           })),
-        };
-      });
+        });
+      }
       await auditAllowed(deps, request, allowed, 'access-review', undefined, { users: users.length });
       return { reviewAfterDays: Math.round(window / 86_400_000), users };
     },

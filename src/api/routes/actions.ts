@@ -49,7 +49,7 @@ export const actionRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) =>
       },
     },
     async (request) => {
-      const e = entryOr404(deps, request.params.id);
+      const e = await entryOr404(deps, request.params.id);
       const allowed = await authorize(deps, request, 'hold', e, request.body.reason);
       const updated = await hold(deps.index, e.id, {
         actor: actorName(allowed.identity),
@@ -74,7 +74,7 @@ export const actionRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) =>
       },
     },
     async (request) => {
-      const e = entryOr404(deps, request.params.id);
+      const e = await entryOr404(deps, request.params.id);
       const allowed = await authorize(deps, request, 'release', e);
       const updated = await release(deps.index, e.id, {
         actor: actorName(allowed.identity),
@@ -98,7 +98,7 @@ export const actionRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) =>
       },
     },
     async (request) => {
-      const e = entryOr404(deps, request.params.id);
+      const e = await entryOr404(deps, request.params.id);
       const allowed = await authorize(deps, request, 'erase', e);
       if (allowed.given === undefined) throw new ApiError('API_REASON_REQUIRED', 'erasure needs a reason');
       const c = deps.config();
@@ -123,7 +123,7 @@ export const actionRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) =>
       },
     },
     async (request) => {
-      const e = entryOr404(deps, request.params.id);
+      const e = await entryOr404(deps, request.params.id);
       const allowed = await authorize(deps, request, 'rectify', e, request.body.reason);
       const fields: Record<string, string> = {};
       for (const [k, v] of Object.entries(request.body.fields)) if (v !== undefined) fields[k] = v;

@@ -53,7 +53,7 @@ export const audioRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
       },
     },
     async (request, reply) => {
-      const e = entryOr404(deps, request.params.id);
+      const e = await entryOr404(deps, request.params.id);
       if (request.query.format !== 'opus') {
         const allowed = await authorize(deps, request, 'export', e);
         audioInfo(deps, e);
@@ -99,7 +99,7 @@ export const audioRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
       },
     },
     async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
-      const e = entryOr404(deps, request.params.id);
+      const e = await entryOr404(deps, request.params.id);
       const allowed = await authorize(deps, request, 'peaks', e);
       audioInfo(deps, e);
       let text: string;

@@ -42,7 +42,7 @@ export const auditRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
     async (request) => {
       const allowed = await authorize(deps, request, 'audit-read');
       const { after, limit } = request.query;
-      const items = deps.index.audit.list({ after, limit });
+      const items = await deps.index.audit.list({ after, limit });
       await auditAllowed(deps, request, allowed, 'audit-read', undefined, { after, count: items.length });
       const last = items.at(-1);
       return { items, ...(items.length === limit && last ? { nextAfter: last.seq } : {}) };
@@ -54,7 +54,7 @@ export const auditRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
     { schema: { summary: 'Verify the hash chain', tags: ['audit'], response: { 200: verdict, 403: errorSchema } } },
     async (request) => {
       const allowed = await authorize(deps, request, 'audit-verify');
-      const v = deps.index.audit.verify();
+      const v = await deps.index.audit.verify();
       await auditAllowed(deps, request, allowed, 'audit-verify', undefined, { ok: v.ok });
       return v;
     },

@@ -83,7 +83,7 @@ export const exportRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) =>
       const entries: RecordingEntry[] = [];
       let cursor: string | undefined;
       do {
-        const page = deps.index.list(q, { limit: 1000, ...(cursor !== undefined ? { cursor } : {}) });
+        const page = await deps.index.list(q, { limit: 1000, ...(cursor !== undefined ? { cursor } : {}) });
         for (const e of page.items) if (decide(allowed.identity, 'bulk-export', e, { reason: 'checked' }).allow) entries.push(e);
         if (entries.length > max) throw new ApiError('API_TOO_MANY_RECORDINGS', `the search matches more than ${max} recordings you may export; narrow it`);
         cursor = page.nextCursor;

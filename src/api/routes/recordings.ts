@@ -35,7 +35,7 @@ export const recordingRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps)
       const action: AccessAction = filters.number !== undefined ? 'subject-search' : 'list';
       const allowed = await authorize(deps, request, action);
       const q = searchQuery(deps, filters);
-      const page = searchPage(deps, allowed.identity, action, q, limit, cursor);
+      const page = await searchPage(deps, allowed.identity, action, q, limit, cursor);
       await deps.audit.record(request, allowed.identity, {
         action,
         role: allowed.role,
@@ -59,7 +59,7 @@ export const recordingRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps)
       },
     },
     async (request) => {
-      const e = entryOr404(deps, request.params.id);
+      const e = await entryOr404(deps, request.params.id);
       const allowed = await authorize(deps, request, 'show', e);
       await auditAllowed(deps, request, allowed, 'show', e.id);
       return recordingJson(e);
@@ -116,20 +116,20 @@ function narrowed(identity: Identity, action: AccessAction, q: ListQuery): ListQ
  * One page of entries the caller may see. Entries outside their scope are skipped; the
  * index is read further (bounded) so a page is not left mostly empty by the filtering.
  */
-export function searchPage(
+export async function searchPage(
   deps: ApiDeps,
   identity: Identity,
   action: AccessAction,
   query: ListQuery,
   limit: number,
   cursor: string | undefined,
-): { items: RecordingEntry[]; nextCursor?: string } {
+): Promise<{ items: RecordingEntry[]; nextCursor?: string }> {
   const q = narrowed(identity, action, query);
   if (q === null) return { items: [] };
   const items: RecordingEntry[] = [];
   let next = cursor;
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    const page = deps.index.list(q, { limit: limit - items.length, ...(next !== undefined ? { cursor: next } : {}) });
+    const page = await deps.index.list(q, { limit: limit - items.length, ...(next !== undefined ? { cursor: next } : {}) });
     // The reason was checked for the search as a whole; each entry is checked for scope.
     for (const e of page.items) if (decide(identity, action, e, { reason: 'checked' }).allow) items.push(e);
     next = page.nextCursor;

@@ -92,7 +92,7 @@ audience = "${AUDIENCE}"
     expect(res.cookies.some((c) => c.name === 'tallenne_session')).toBe(false);
     // The pre-login cookie is cleared whatever the outcome.
     expect(res.cookies.find((c) => c.name === 'tallenne_oidc_login')?.value).toBe('');
-    const entry = f.index.audit.list({ limit: 1000 }).find((e) => e.action === 'login-failed' && e.details?.why === 'no-login-in-progress');
+    const entry = (await f.index.audit.list({ limit: 1000 })).find((e) => e.action === 'login-failed' && e.details?.why === 'no-login-in-progress');
     expect(entry?.details).toMatchObject({ via: 'oidc' });
     expect(await f.deps.metrics.registry.getSingleMetricAsString('tallenne_oidc_logins_total')).toContain('tallenne_oidc_logins_total{result="no-login-in-progress"} 1');
   });
@@ -112,6 +112,6 @@ audience = "${AUDIENCE}"
     expect(res.statusCode).toBe(401);
     expect(res.headers['www-authenticate']).toBe('Bearer');
     expect(res.json().error.code).toBe('API_INVALID_TOKEN');
-    expect(f.index.audit.list({ limit: 1000 }).some((e) => e.action === 'login-failed' && e.details?.why === 'API_INVALID_TOKEN')).toBe(true);
+    expect((await f.index.audit.list({ limit: 1000 })).some((e) => e.action === 'login-failed' && e.details?.why === 'API_INVALID_TOKEN')).toBe(true);
   });
 });

@@ -49,7 +49,7 @@ describe('authentication', () => {
     await f.index.users.disableUser('temp');
     expectCleanError(await f.app.inject({ url: '/api/v1/me', headers: bearer(live.token) }), 401, 'API_USER_DISABLED');
 
-    const failed = f.index.audit.list({ limit: 10_000 }).filter((e) => e.action === 'login-failed');
+    const failed = (await f.index.audit.list({ limit: 10_000 })).filter((e) => e.action === 'login-failed');
     expect(failed.length).toBeGreaterThanOrEqual(8);
     expect(failed.every((e) => e.details?.client === '127.0.0.1')).toBe(true);
   });
@@ -98,7 +98,7 @@ describe('authentication', () => {
 
     const bad = await f.app.inject({ method: 'POST', url: '/api/v1/session', payload: { token: 'tln.nope' } });
     expectCleanError(bad, 401, 'API_INVALID_TOKEN');
-    const actions = f.index.audit.list({ limit: 10_000 }).map((e) => e.action);
+    const actions = (await f.index.audit.list({ limit: 10_000 })).map((e) => e.action);
     expect(actions).toEqual(expect.arrayContaining(['login', 'logout', 'hold', 'release', 'login-failed']));
   });
 });
@@ -160,12 +160,12 @@ describe('audio', () => {
 
   it('audits one play per recording per login, however many ranges the player asks for', async () => {
     const url = `/api/v1/recordings/${f.ids.team}/audio`;
-    const plays = () => f.index.audit.list({ limit: 100_000 }).filter((e) => e.action === 'play' && e.recordingId === f.ids.team && e.actor === 'quality-user');
-    const before = plays().length;
+    const plays = async () => (await f.index.audit.list({ limit: 100_000 })).filter((e) => e.action === 'play' && e.recordingId === f.ids.team && e.actor === 'quality-user');
+    const before = (await plays()).length;
     for (const range of ['bytes=0-99', 'bytes=100-', 'bytes=-50']) {
       expect((await f.app.inject({ url, headers: { ...bearer(f.tokens.quality), range } })).statusCode).toBe(206);
     }
-    const after = plays();
+    const after = await plays();
     expect(after.length).toBe(before + 1);
     expect(after.at(-1)!.details).toMatchObject({ role: 'quality', client: '127.0.0.1', via: 'token' });
   });
@@ -175,9 +175,9 @@ describe('audio', () => {
     expectCleanError(await f.app.inject({ url: `/api/v1/recordings/${f.ids.other}/audio`, headers: bearer(f.tokens.maintainer) }), 403, 'API_REASON_REQUIRED');
     const ok = await f.app.inject({ url: `/api/v1/recordings/${f.ids.other}/audio?reason=ticket%20881`, headers: bearer(f.tokens.maintainer) });
     expect(ok.statusCode).toBe(200);
-    const play = f.index.audit.list({ limit: 100_000 }).filter((e) => e.action === 'play' && e.actor === 'maintainer-user').at(-1)!;
+    const play = (await f.index.audit.list({ limit: 100_000 })).filter((e) => e.action === 'play' && e.actor === 'maintainer-user').at(-1)!;
     expect(play).toMatchObject({ recordingId: f.ids.other, reason: 'ticket 881' });
-    const denied = f.index.audit.list({ limit: 100_000 }).filter((e) => e.action === 'denied' && e.actor === 'agent-user');
+    const denied = (await f.index.audit.list({ limit: 100_000 })).filter((e) => e.action === 'denied' && e.actor === 'agent-user');
     expect(denied.at(-1)).toMatchObject({ recordingId: f.ids.other, details: { attempted: 'audio' } });
   });
 
@@ -233,10 +233,10 @@ describe('bulk export', () => {
       const bytes = execFileSync('unzip', ['-p', zip, e.audio.path], { maxBuffer: 1 << 26 });
       expect(bytes.length).toBe(e.audio.bytes);
       expect(createHash('sha256').update(bytes).digest('hex')).toBe(e.audio.sha256);
-      const stored = readFileSync(f.deps.store.localPath(f.index.get(e.recording.id)!.file));
+      const stored = readFileSync(f.deps.store.localPath((await f.index.get(e.recording.id))!.file));
       expect(bytes.equals(stored)).toBe(true);
     }
-    const exported = f.index.audit.list({ limit: 100_000 }).filter((e) => e.action === 'export' && e.details?.batch !== undefined);
+    const exported = (await f.index.audit.list({ limit: 100_000 })).filter((e) => e.action === 'export' && e.details?.batch !== undefined);
     expect(exported.map((e) => e.recordingId).sort()).toEqual([f.ids.own, f.ids.team].sort());
 
     const over = await f.app.inject({ method: 'POST', url: '/api/v1/exports', headers: bearer(f.tokens.security), payload: { reason: 'police request 5' } });
@@ -270,14 +270,14 @@ describe('register actions, audit and access review', () => {
     expectCleanError(await f.app.inject({ method: 'PATCH', url: `/api/v1/recordings/${id}`, headers: bearer(f.tokens.dpo), payload: { fields: { file: 'x' } } }), 400, 'API_BAD_REQUEST');
     expectCleanError(await f.app.inject({ method: 'PATCH', url: `/api/v1/recordings/${id}`, headers: bearer(f.tokens.security), payload: { reason: 'r', fields: { trunk: 'x' } } }), 403, 'API_FORBIDDEN');
 
-    const file = f.deps.store.localPath(f.index.get(id)!.file);
+    const file = f.deps.store.localPath((await f.index.get(id))!.file);
     expectCleanError(await f.app.inject({ method: 'DELETE', url: `/api/v1/recordings/${id}`, headers: bearer(f.tokens.dpo) }), 403, 'API_REASON_REQUIRED');
     const del = await f.app.inject({ method: 'DELETE', url: `/api/v1/recordings/${id}?reason=erasure%20request`, headers: bearer(f.tokens.dpo) });
     expect(del.statusCode).toBe(200);
-    expect(f.index.get(id)).toBeUndefined();
+    expect(await f.index.get(id)).toBeUndefined();
     expect(() => readFileSync(file)).toThrow();
     expectCleanError(await f.app.inject({ url: `/api/v1/recordings/${id}`, headers: bearer(f.tokens.dpo) }), 404, 'API_NOT_FOUND');
-    const entries = f.index.audit.list({ limit: 100_000 }).filter((e) => e.recordingId === id && (e.action === 'erase' || e.action === 'rectify'));
+    const entries = (await f.index.audit.list({ limit: 100_000 })).filter((e) => e.recordingId === id && (e.action === 'erase' || e.action === 'rectify'));
     expect(entries.map((e) => e.action)).toEqual(['rectify', 'erase']);
     expect(entries.every((e) => e.actor === 'dpo-user' && e.details?.role === 'dpo' && e.details?.client === '127.0.0.1')).toBe(true);
   });

@@ -41,7 +41,7 @@ async function setup(n: number) {
 async function readsBack(ix: RecordingIndex, store: LocalAudioStore, plain: Map<string, Buffer>): Promise<void> {
   for (const [id, p] of plain) {
     const parts: Buffer[] = [];
-    for await (const c of store.open(ix.get(id)!)) parts.push(c as Buffer);
+    for await (const c of store.open((await ix.get(id))!)) parts.push(c as Buffer);
     expect(Buffer.concat(parts).equals(p), id).toBe(true);
   }
 }
@@ -61,19 +61,20 @@ describe('key rotation', () => {
     const { dir, keyring, store, plain } = await setup(5);
     const old = keyring.currentKeyId;
     const ix = await openIndex(dir);
-    const files = [...plain.keys()].map((id) => store.size(ix.get(id)!.file));
+    const sizes = async () => Promise.all([...plain.keys()].map(async (id) => store.size((await ix.get(id))!.file)));
+    const files = await sizes();
     await expect(retireKey(ix, keyring, old, 'test')).rejects.toMatchObject({ code: 'TALLENNE_KEY_IN_USE' });
 
     const report = await rotateKeys(ix, keyring, { actor: 'test:admin', batch: 2 });
     expect(report).toMatchObject({ resumed: false, rewrapped: 5, failed: [] });
     expect(keyring.currentKeyId).toBe(report.to);
-    expect(keyUsage(ix, keyring)).toEqual([
+    expect(await keyUsage(ix, keyring)).toEqual([
       { keyId: old, recordings: 0, held: true, current: false },
       { keyId: report.to, recordings: 5, held: true, current: true },
     ]);
-    expect([...plain.keys()].map((id) => store.size(ix.get(id)!.file))).toEqual(files);
+    expect(await sizes()).toEqual(files);
     await readsBack(ix, store, plain);
-    expect(ix.audit.list({ limit: 10 }).map((e) => [e.action, e.details])).toEqual([
+    expect((await ix.audit.list({ limit: 10 })).map((e) => [e.action, e.details])).toEqual([
       ['keys-rotate-start', { to: report.to }],
       ['keys-rotate-done', { to: report.to, rewrapped: 5, failed: 0 }],
     ]);
@@ -93,11 +94,11 @@ describe('key rotation', () => {
       expect(child.signal, child.stderr).toBe('SIGKILL');
 
       let ix = await openIndex(dir);
-      const mark = ix.getMark<{ to: string }>(ROTATION_MARK)!;
+      const mark = (await ix.getMark<{ to: string }>(ROTATION_MARK))!;
       expect(mark.to).toMatch(/^mk-/);
       // Mid-way every recording still reads, whichever key wraps it now.
       await readsBack(ix, store, plain);
-      const doneBefore = ix.dataKeyUsage().find((u) => u.keyId === mark.to)?.recordings ?? 0;
+      const doneBefore = (await ix.dataKeyUsage()).find((u) => u.keyId === mark.to)?.recordings ?? 0;
       expect(doneBefore).toBe(point.startsWith('batch:') ? 2 * Number(point.split(':')[1]) : 0);
       // Retiring the old key is refused while the rotation is unfinished.
       await expect(retireKey(ix, keyring, old, 'test')).rejects.toBeInstanceOf(TallenneError);
@@ -105,11 +106,11 @@ describe('key rotation', () => {
       const report = await rotateKeys(ix, keyring, { actor: 'test:admin' });
       expect(report).toMatchObject({ to: mark.to, resumed: true, rewrapped: 5 - doneBefore, failed: [] });
       expect(keyring.keyIds()).toEqual([old, mark.to]);
-      expect(ix.getMark(ROTATION_MARK)).toBeUndefined();
-      expect(ix.dataKeyUsage()).toEqual([{ keyId: mark.to, recordings: 5 }]);
+      expect(await ix.getMark(ROTATION_MARK)).toBeUndefined();
+      expect(await ix.dataKeyUsage()).toEqual([{ keyId: mark.to, recordings: 5 }]);
       await readsBack(ix, store, plain);
-      expect(ix.audit.list({ limit: 10 }).map((e) => e.action)).toEqual(['keys-rotate-start', 'keys-rotate-resume', 'keys-rotate-done']);
-      expect(ix.audit.verify()).toMatchObject({ ok: true });
+      expect((await ix.audit.list({ limit: 10 })).map((e) => e.action)).toEqual(['keys-rotate-start', 'keys-rotate-resume', 'keys-rotate-done']);
+      expect(await ix.audit.verify()).toMatchObject({ ok: true });
       await ix.close();
       ix = await openIndex(dir);
       await retireKey(ix, keyring, old, 'test');

@@ -23,7 +23,7 @@ async function tamper(dir: string, fn: (db: ReturnType<ReturnType<typeof open>['
 
 async function verdict(dir: string) {
   const ix = await openIndex(dir);
-  const v = ix.audit.verify();
+  const v = await ix.audit.verify();
   await ix.close();
   return v;
 }
@@ -32,13 +32,13 @@ describe('audit log', () => {
   it('chains entries and verifies a clean log', async () => {
     const dir = await logWith(5);
     const ix = await openIndex(dir);
-    const all = ix.audit.list({ limit: 100 });
+    const all = await ix.audit.list({ limit: 100 });
     expect(all.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
     expect(all[0]!.prevHash).toBe('0'.repeat(64));
     for (let i = 1; i < all.length; i++) expect(all[i]!.prevHash).toBe(all[i - 1]!.hash);
     expect(all[2]).toMatchObject({ actor: 'user3', action: 'show', recordingId: 'rec3', reason: 'qa', details: { n: 3, ok: true } });
-    expect(ix.audit.list({ after: 3, limit: 1 }).map((e) => e.seq)).toEqual([4]);
-    expect(ix.audit.verify()).toEqual({ ok: true, entries: 5 });
+    expect((await ix.audit.list({ after: 3, limit: 1 })).map((e) => e.seq)).toEqual([4]);
+    expect(await ix.audit.verify()).toEqual({ ok: true, entries: 5 });
     await ix.close();
   });
 
@@ -75,7 +75,7 @@ describe('audit log', () => {
     const dir = await logWith(2);
     const a = await openIndex(dir);
     await Promise.all([a.audit.append({ actor: 'x', action: 'a' }), a.audit.append({ actor: 'y', action: 'b' })]);
-    expect(a.audit.verify()).toEqual({ ok: true, entries: 4 });
+    expect(await a.audit.verify()).toEqual({ ok: true, entries: 4 });
     await a.close();
   });
 });

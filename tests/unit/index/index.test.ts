@@ -49,22 +49,22 @@ describe('RecordingIndex over 100,000 entries', () => {
     await ix.close();
   });
 
-  it('counts without scanning and stores the schema version', () => {
-    expect(ix.count()).toBe(N);
+  it('counts without scanning and stores the schema version', async () => {
+    expect(await ix.count()).toBe(N);
     expect(ix.schemaVersion).toBe(SCHEMA_VERSION);
   });
 
-  it('pages a time range newest first, touching only the page', () => {
+  it('pages a time range newest first, touching only the page', async () => {
     const from = T0 + 5000 * MIN;
     const to = T0 + 5100 * MIN;
-    const p1 = ix.list({ from, to }, { limit: 30 });
+    const p1 = await ix.list({ from, to }, { limit: 30 });
     expect(p1.items.map((e) => e.id)).toEqual(Array.from({ length: 30 }, (_, k) => idOf(5099 - k)));
     expect(p1.visited).toBe(30);
     expect(p1.nextCursor).toBeDefined();
     const all: string[] = [...p1.items.map((e) => e.id)];
     let cursor = p1.nextCursor;
     while (cursor) {
-      const p = ix.list({ from, to }, { cursor, limit: 30 });
+      const p = await ix.list({ from, to }, { cursor, limit: 30 });
       expect(p.visited).toBeLessThanOrEqual(30);
       all.push(...p.items.map((e) => e.id));
       cursor = p.nextCursor;
@@ -72,34 +72,34 @@ describe('RecordingIndex over 100,000 entries', () => {
     expect(all).toEqual(Array.from({ length: 100 }, (_, k) => idOf(5099 - k)));
   });
 
-  it('finds an agent\'s recordings through the agent index', () => {
-    const p = ix.list({ agentId: 'agent42' }, { limit: 10 });
+  it('finds an agent\'s recordings through the agent index', async () => {
+    const p = await ix.list({ agentId: 'agent42' }, { limit: 10 });
     expect(p.items.map((e) => e.id)).toEqual(Array.from({ length: 10 }, (_, k) => idOf(N - 100 + 42 - k * 100)));
     expect(p.visited).toBe(10);
-    const ranged = ix.list({ agentId: 'agent42', from: T0 + 1000 * MIN, to: T0 + 2000 * MIN }, { limit: 100 });
+    const ranged = await ix.list({ agentId: 'agent42', from: T0 + 1000 * MIN, to: T0 + 2000 * MIN }, { limit: 100 });
     expect(ranged.items).toHaveLength(10);
     expect(ranged.items.every((e) => e.agentId === 'agent42')).toBe(true);
     expect(ranged.visited).toBe(10);
   });
 
-  it('finds by service number and by number hash', () => {
-    const s = ix.list({ serviceNumber: '+35820007' }, { limit: 25 });
+  it('finds by service number and by number hash', async () => {
+    const s = await ix.list({ serviceNumber: '+35820007' }, { limit: 25 });
     expect(s.items).toHaveLength(25);
     expect(s.items.every((e) => e.serviceNumber === '+35820007')).toBe(true);
     expect(s.visited).toBe(25);
-    const h = ix.list({ numberHash: hashes[13]! }, { limit: 5000 });
+    const h = await ix.list({ numberHash: hashes[13]! }, { limit: 5000 });
     expect(h.items).toHaveLength(N / 50);
     expect(h.items.every((e) => e.customerNumberHash === hashes[13])).toBe(true);
     expect(h.visited).toBe(N / 50);
     expect(h.nextCursor).toBeUndefined();
   });
 
-  it('combines lookups by checking the rest per entry of the most selective index', () => {
-    const p = ix.list({ numberHash: hashes[0]!, agentId: 'agent0' }, { limit: 1000 });
+  it('combines lookups by checking the rest per entry of the most selective index', async () => {
+    const p = await ix.list({ numberHash: hashes[0]!, agentId: 'agent0' }, { limit: 1000 });
     // i % 50 == 0 and i % 100 == 0
     expect(p.items).toHaveLength(N / 100);
     expect(p.visited).toBe(N / 50);
-    const st = ix.list({ status: 'truncated' }, { limit: 1000 });
+    const st = await ix.list({ status: 'truncated' }, { limit: 1000 });
     expect(st.items).toHaveLength(N / 1000);
     expect(st.visited).toBe(N / 1000);
   });
@@ -111,14 +111,14 @@ describe('RecordingIndex updates, expiry and privacy', () => {
     const ix = await openIndex(dir);
     await ix.put(makeEntry('a', T0, { agentId: 'x', team: 't1' }));
     await ix.update('a', { agentId: 'y', team: undefined });
-    expect(ix.list({ agentId: 'x' }, { limit: 10 }).items).toHaveLength(0);
-    expect(ix.list({ agentId: 'y' }, { limit: 10 }).items.map((e) => e.id)).toEqual(['a']);
-    expect(ix.list({ team: 't1' }, { limit: 10 }).items).toHaveLength(0);
-    expect('team' in ix.get('a')!).toBe(false);
+    expect((await ix.list({ agentId: 'x' }, { limit: 10 })).items).toHaveLength(0);
+    expect((await ix.list({ agentId: 'y' }, { limit: 10 })).items.map((e) => e.id)).toEqual(['a']);
+    expect((await ix.list({ team: 't1' }, { limit: 10 })).items).toHaveLength(0);
+    expect('team' in (await ix.get('a'))!).toBe(false);
     await expect(ix.update('nope', {})).rejects.toMatchObject({ code: 'TALLENNE_NOT_FOUND' });
     expect(await ix.remove('a')).toBe(true);
     expect(await ix.remove('a')).toBe(false);
-    expect(ix.list({}, { limit: 10 }).items).toHaveLength(0);
+    expect((await ix.list({}, { limit: 10 })).items).toHaveLength(0);
     await ix.close();
   });
 
@@ -129,14 +129,14 @@ describe('RecordingIndex updates, expiry and privacy', () => {
     await ix.put(makeEntry('e1', T0, { retention: ret(T0 + 1000, T0 + 5000) }));
     await ix.put(makeEntry('e2', T0, { retention: ret(T0 + 2000, T0 + 6000), hold: { reason: 'complaint', by: 'dpo', at: new Date(T0).toISOString() } }));
     await ix.put(makeEntry('e3', T0, { retention: ret(T0 + 2000, T0 + 6000), hold: { reason: 'c', by: 'dpo', at: new Date(T0).toISOString(), until: new Date(T0 + 3000).toISOString() } }));
-    expect(ix.expiredAudio(T0 + 999, 10)).toHaveLength(0);
-    expect(ix.expiredAudio(T0 + 1000, 10).map((e) => e.id)).toEqual(['e1']);
-    expect(ix.expiredAudio(T0 + 3000, 10).map((e) => e.id)).toEqual(['e1', 'e3']);
-    expect(ix.expiredMetadata(T0 + 10_000, 10).map((e) => e.id)).toEqual(['e1', 'e3']);
+    expect(await ix.expiredAudio(T0 + 999, 10)).toHaveLength(0);
+    expect((await ix.expiredAudio(T0 + 1000, 10)).map((e) => e.id)).toEqual(['e1']);
+    expect((await ix.expiredAudio(T0 + 3000, 10)).map((e) => e.id)).toEqual(['e1', 'e3']);
+    expect((await ix.expiredMetadata(T0 + 10_000, 10)).map((e) => e.id)).toEqual(['e1', 'e3']);
     await ix.update('e1', { audioPurgedAt: new Date(T0 + 1000).toISOString() });
-    expect(ix.expiredAudio(T0 + 3000, 10).map((e) => e.id)).toEqual(['e3']);
+    expect((await ix.expiredAudio(T0 + 3000, 10)).map((e) => e.id)).toEqual(['e3']);
     await ix.update('e2', { hold: undefined });
-    expect(ix.expiredAudio(T0 + 3000, 10).map((e) => e.id)).toEqual(['e2', 'e3']);
+    expect((await ix.expiredAudio(T0 + 3000, 10)).map((e) => e.id)).toEqual(['e2', 'e3']);
     await ix.close();
   });
 
@@ -165,7 +165,7 @@ describe('RecordingIndex updates, expiry and privacy', () => {
     await env.close();
     const ix = await openIndex(dir);
     expect(ix.schemaVersion).toBe(SCHEMA_VERSION);
-    expect(ix.list({ agentId: 'ag' }, { limit: 10 }).items.map((e) => e.id)).toEqual(['old2', 'old1']);
+    expect((await ix.list({ agentId: 'ag' }, { limit: 10 })).items.map((e) => e.id)).toEqual(['old2', 'old1']);
     await ix.close();
   });
 
@@ -180,7 +180,7 @@ describe('RecordingIndex updates, expiry and privacy', () => {
     await env.close();
     const ix = await openIndex(dir);
     expect(ix.schemaVersion).toBe(SCHEMA_VERSION);
-    const page = ix.list({ groupId: 'grp-A' }, { limit: 10 });
+    const page = await ix.list({ groupId: 'grp-A' }, { limit: 10 });
     expect(page.items.map((e) => e.id)).toEqual(['g2', 'g1']);
     expect(page.visited).toBeLessThanOrEqual(3);
     await ix.close();

@@ -30,14 +30,14 @@ describe('one index, several processes', () => {
       n++;
     }
     expect(await Promise.all(children)).toEqual([0, 0]);
-    expect(daemon.count()).toBe(400 + n);
-    expect(daemon.list({ agentId: 'daemon' }, { limit: 10_000 }).items).toHaveLength(n);
-    for (const who of ['cliA', 'cliB']) expect(daemon.list({ agentId: who }, { limit: 1000 }).items).toHaveLength(200);
-    const actors = daemon.audit.list({ limit: 10_000 }).map((a) => a.actor);
+    expect(await daemon.count()).toBe(400 + n);
+    expect((await daemon.list({ agentId: 'daemon' }, { limit: 10_000 })).items).toHaveLength(n);
+    for (const who of ['cliA', 'cliB']) expect((await daemon.list({ agentId: who }, { limit: 1000 })).items).toHaveLength(200);
+    const actors = (await daemon.audit.list({ limit: 10_000 })).map((a) => a.actor);
     // Interleaved: the daemon's entries are not all before or all after the children's.
     const firstChild = actors.findIndex((a) => a !== 'daemon');
     expect(actors.lastIndexOf('daemon')).toBeGreaterThan(firstChild);
-    expect(daemon.audit.verify()).toEqual({ ok: true, entries: 400 + n });
+    expect(await daemon.audit.verify()).toEqual({ ok: true, entries: 400 + n });
     await daemon.close();
   }, 30_000);
 });

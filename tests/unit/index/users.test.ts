@@ -29,23 +29,23 @@ describe('user directory', () => {
     const { token, record } = await ix.users.createToken('sari', undefined, { actor: 'admin', action: 'token-create' });
     const p = parseToken(token)!;
     expect(p.id).toBe(record.id);
-    expect(ix.users.checkToken(p.id, p.secret, now)).toMatchObject({ ok: true, user: { name: 'sari' } });
-    expect(ix.users.checkToken(p.id, p.secret.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')), now)).toEqual({ ok: false, why: 'unknown' });
+    expect(await ix.users.checkToken(p.id, p.secret, now)).toMatchObject({ ok: true, user: { name: 'sari' } });
+    expect((await ix.users.checkToken(p.id, p.secret.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')), now))).toEqual({ ok: false, why: 'unknown' });
 
     const expiring = await ix.users.createToken('sari', '2026-11-24T11:00:00Z');
     const e = parseToken(expiring.token)!;
-    expect(ix.users.checkToken(e.id, e.secret, now).ok).toBe(true);
-    expect(ix.users.checkToken(e.id, e.secret, Date.parse('2026-11-24T11:00:00Z'))).toEqual({ ok: false, why: 'expired' });
+    expect((await ix.users.checkToken(e.id, e.secret, now)).ok).toBe(true);
+    expect(await ix.users.checkToken(e.id, e.secret, Date.parse('2026-11-24T11:00:00Z'))).toEqual({ ok: false, why: 'expired' });
 
     await ix.users.revokeToken(p.id, { actor: 'admin', action: 'token-revoke' });
-    expect(ix.users.checkToken(p.id, p.secret, now)).toEqual({ ok: false, why: 'revoked' });
+    expect(await ix.users.checkToken(p.id, p.secret, now)).toEqual({ ok: false, why: 'revoked' });
 
     await ix.users.addUser({ name: 'temp', roles: ['quality'], teams: [], expiresAt: '2026-11-25T00:00:00Z' });
     const t = parseToken((await ix.users.createToken('temp', undefined)).token)!;
-    expect(ix.users.checkToken(t.id, t.secret, now).ok).toBe(true);
-    expect(ix.users.checkToken(t.id, t.secret, Date.parse('2026-11-26T00:00:00Z'))).toEqual({ ok: false, why: 'user-expired' });
+    expect((await ix.users.checkToken(t.id, t.secret, now)).ok).toBe(true);
+    expect(await ix.users.checkToken(t.id, t.secret, Date.parse('2026-11-26T00:00:00Z'))).toEqual({ ok: false, why: 'user-expired' });
     await ix.users.disableUser('temp');
-    expect(ix.users.checkToken(t.id, t.secret, now)).toEqual({ ok: false, why: 'user-disabled' });
+    expect(await ix.users.checkToken(t.id, t.secret, now)).toEqual({ ok: false, why: 'user-disabled' });
     await expect(ix.users.createToken('temp', undefined)).rejects.toThrow(/disabled/);
     await expect(ix.users.createToken('nobody', undefined)).rejects.toThrow(/no user/);
 
@@ -56,7 +56,7 @@ describe('user directory', () => {
       for (const secret of [p.secret, e.secret, t.secret]) expect(bytes.includes(Buffer.from(secret))).toBe(false);
     }
     ix = await openIndex(dir);
-    const actions = ix.audit.list({ limit: 100 }).map((a) => a.action);
+    const actions = (await ix.audit.list({ limit: 100 })).map((a) => a.action);
     expect(actions).toEqual(['user-add', 'token-create', 'token-revoke']);
   });
 
@@ -65,7 +65,7 @@ describe('user directory', () => {
     await ix.users.addUser({ name: 'aino', roles: ['agent'], agentId: 'aino', teams: [] });
     await ix.users.noteExternal({ name: 'aino', roles: ['admin'], teams: [] }, Date.parse('2026-11-24T12:00:00Z'));
     await ix.users.noteExternal({ name: 'olli', roles: ['quality'], teams: ['x'] }, Date.parse('2026-11-24T12:00:00Z'));
-    const users = Object.fromEntries(ix.users.listUsers().map((u) => [u.name, u]));
+    const users = Object.fromEntries((await ix.users.listUsers()).map((u) => [u.name, u]));
     expect(users.aino).toMatchObject({ source: 'local', roles: ['agent'], lastUsedAt: '2026-11-24T12:00:00.000Z' });
     expect(users.olli).toMatchObject({ source: 'oidc', roles: ['quality'], teams: ['x'] });
   });

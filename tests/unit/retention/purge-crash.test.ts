@@ -54,19 +54,19 @@ describe('purge killed mid-way', () => {
 
       let ix = await openIndex(dir);
       // The crash left the intent committed and the entry in place.
-      expect(ix.getIntent(id)).toMatchObject({ kind, file: key });
-      expect(ix.get(id)).toBeDefined();
+      expect(await ix.getIntent(id)).toMatchObject({ kind, file: key });
+      expect(await ix.get(id)).toBeDefined();
       expect(store.exists(key)).toBe(step === 'intent');
-      expect(ix.audit.list({ limit: 10 })).toEqual([]);
+      expect(await ix.audit.list({ limit: 10 })).toEqual([]);
 
       const report = await new Purger({ index: ix, store, now: () => at }).runOnce();
       expect(report.resumed).toEqual([id]);
       expect(report.errors).toEqual([]);
       expect(store.exists(key)).toBe(false);
-      expect(ix.getIntent(id)).toBeUndefined();
-      if (kind === 'audio') expect(ix.get(id)!.audioPurgedAt).toBeDefined();
-      else expect(ix.get(id)).toBeUndefined();
-      const log = ix.audit.list({ limit: 10 });
+      expect(await ix.getIntent(id)).toBeUndefined();
+      if (kind === 'audio') expect((await ix.get(id))!.audioPurgedAt).toBeDefined();
+      else expect(await ix.get(id)).toBeUndefined();
+      const log = await ix.audit.list({ limit: 10 });
       expect(log).toHaveLength(1);
       expect(log[0]).toMatchObject({ action: kind === 'audio' ? 'purge-audio' : 'purge-recording', recordingId: id, details: { resumed: true, fileDeleted: step === 'intent' } });
       expect(await new Purger({ index: ix, store, now: () => at }).sweepOrphans({ graceMs: 0 })).toMatchObject({ orphanFiles: [], missingFiles: [] });
@@ -85,9 +85,9 @@ describe('purge killed mid-way', () => {
     expect(child.signal, child.stderr).toBe('SIGKILL');
     const ix = await openIndex(dir);
     expect(store.exists(key)).toBe(false);
-    expect(ix.get(id)!.audioPurgedAt).toBeDefined();
-    expect(ix.getIntent(id)).toBeUndefined();
-    expect(ix.audit.list({ limit: 10 }).map((a) => a.action)).toEqual(['purge-audio']);
+    expect((await ix.get(id))!.audioPurgedAt).toBeDefined();
+    expect(await ix.getIntent(id)).toBeUndefined();
+    expect((await ix.audit.list({ limit: 10 })).map((a) => a.action)).toEqual(['purge-audio']);
     expect(await new Purger({ index: ix, store, now: () => T0 + 2000 }).runOnce()).toMatchObject({ resumed: [], audio: [] });
     await ix.close();
   }, 30_000);

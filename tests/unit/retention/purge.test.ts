@@ -47,8 +47,8 @@ async function setup() {
   return { dir, store, ix, purger, record, setNow: (t: number) => (now = t) };
 }
 
-function actions(ix: RecordingIndex) {
-  return ix.audit.list({ limit: 1000 }).map((a) => `${a.action}:${a.recordingId ?? ''}`);
+async function actions(ix: RecordingIndex) {
+  return (await ix.audit.list({ limit: 1000 })).map((a) => `${a.action}:${a.recordingId ?? ''}`);
 }
 
 describe('Purger', () => {
@@ -67,21 +67,21 @@ describe('Purger', () => {
     const r1 = await purger.runOnce();
     expect(r1).toMatchObject({ audio: [e.id], metadata: [], errors: [] });
     expect(store.exists(e.file)).toBe(false);
-    const after = ix.get(e.id)!;
+    const after = (await ix.get(e.id))!;
     expect(after.audioPurgedAt).toBe(new Date(T0 + 2000).toISOString());
     expect(after.fileBytes).toBe(0);
 
     setNow(T0 + 5000);
     expect(await purger.runOnce()).toMatchObject({ audio: [], metadata: [e.id] });
-    expect(ix.get(e.id)).toBeUndefined();
-    expect(ix.count()).toBe(0);
+    expect(await ix.get(e.id)).toBeUndefined();
+    expect(await ix.count()).toBe(0);
     expect(purger.purgedTotal).toEqual({ audio: 1, metadata: 1 });
 
-    const log = ix.audit.list({ limit: 10 });
+    const log = await ix.audit.list({ limit: 10 });
     expect(log.map((a) => a.action)).toEqual(['purge-audio', 'purge-recording']);
     expect(log[0]).toMatchObject({ actor: 'system:purge', recordingId: e.id, details: { policy: 'default', kind: 'audio', fileDeleted: true } });
     expect(log[1]).toMatchObject({ details: { kind: 'recording', fileDeleted: false } });
-    expect(ix.audit.verify()).toEqual({ ok: true, entries: 2 });
+    expect(await ix.audit.verify()).toEqual({ ok: true, entries: 2 });
   });
 
   it('keeps a held recording through the purge and destroys it after release', async () => {
@@ -93,13 +93,13 @@ describe('Purger', () => {
     const r = await purger.runOnce();
     expect(r.metadata).toEqual([other.id]);
     expect(store.exists(kept.file)).toBe(true);
-    expect(ix.get(kept.id)!.hold).toMatchObject({ reason: 'complaint 2026/17', by: 'dpo' });
+    expect((await ix.get(kept.id))!.hold).toMatchObject({ reason: 'complaint 2026/17', by: 'dpo' });
 
     await release(ix, kept.id, { actor: 'dpo', reason: 'complaint closed' });
-    expect(ix.get(kept.id)!.hold).toBeUndefined();
+    expect((await ix.get(kept.id))!.hold).toBeUndefined();
     expect((await purger.runOnce()).metadata).toEqual([kept.id]);
     expect(store.exists(kept.file)).toBe(false);
-    expect(actions(ix)).toEqual([`hold:${kept.id}`, `purge-recording:${other.id}`, `release:${kept.id}`, `purge-recording:${kept.id}`]);
+    expect(await actions(ix)).toEqual([`hold:${kept.id}`, `purge-recording:${other.id}`, `release:${kept.id}`, `purge-recording:${kept.id}`]);
   });
 
   it('lets a hold with an end date lapse on its own', async () => {
@@ -118,7 +118,7 @@ describe('Purger', () => {
     const gov = await record({ team: 'gov' });
     expect(gov.retention!.policy).toBe('statutory');
     expect(await erase(ix, store, ok.id, { actor: 'dpo', reason: 'subject request 5' }, retention)).toEqual({ fileDeleted: true });
-    expect(ix.get(ok.id)).toBeUndefined();
+    expect(await ix.get(ok.id)).toBeUndefined();
     expect(store.exists(ok.file)).toBe(false);
     await expect(erase(ix, store, gov.id, { actor: 'dpo', reason: 'subject request 6' }, retention)).rejects.toMatchObject({
       code: 'TALLENNE_ERASURE_REFUSED',
@@ -129,7 +129,7 @@ describe('Purger', () => {
     await hold(ix, held.id, { actor: 'dpo', reason: 'authority' });
     await expect(erase(ix, store, held.id, { actor: 'dpo', reason: 'r' }, retention)).rejects.toMatchObject({ code: 'TALLENNE_ERASURE_REFUSED' });
     await expect(erase(ix, store, 'nope', { actor: 'dpo', reason: 'r' }, retention)).rejects.toMatchObject({ code: 'TALLENNE_NOT_FOUND' });
-    expect(actions(ix)).toEqual([`erase:${ok.id}`, `erase-refused:${gov.id}`, `hold:${held.id}`, `erase-refused:${held.id}`]);
+    expect(await actions(ix)).toEqual([`erase:${ok.id}`, `erase-refused:${gov.id}`, `hold:${held.id}`, `erase-refused:${held.id}`]);
   });
 
   it('rectifies metadata, re-decides the policy and audits field names only', async () => {
@@ -138,9 +138,9 @@ describe('Purger', () => {
     const agents = parseConfigText('[[agents]]\nid = "aino"\nname = "Aino Agentti"\nteam = "gov"\n', 'x.toml').config.agents;
     const r = await rectify(ix, e.id, { agentId: 'aino' }, { actor: 'dpo', reason: 'wrong agent' }, { retention, privacy, agents });
     expect(r).toMatchObject({ agentId: 'aino', agentName: 'Aino Agentti', team: 'gov', retention: { policy: 'statutory' } });
-    expect(ix.list({ agentId: 'aino' }, { limit: 5 }).items.map((x) => x.id)).toEqual([e.id]);
+    expect((await ix.list({ agentId: 'aino' }, { limit: 5 })).items.map((x) => x.id)).toEqual([e.id]);
     await expect(rectify(ix, e.id, { file: 'x' }, { actor: 'dpo', reason: 'r' }, { retention, privacy })).rejects.toThrow(/cannot be rectified/);
-    const a = ix.audit.list({ limit: 5 }).at(-1)!;
+    const a = (await ix.audit.list({ limit: 5 })).at(-1)!;
     expect(a).toMatchObject({ action: 'rectify', details: { fields: 'agentId,agentName,team', policy: 'statutory' } });
     expect(JSON.stringify(a)).not.toContain('Aino');
   });
@@ -171,9 +171,9 @@ describe('Purger', () => {
     expect(store.exists(oldKey)).toBe(false);
     expect(store.exists(newKey)).toBe(true);
     expect(store.exists(good.file)).toBe(true);
-    expect(ix.get(lost.id)!.audioPurgedAt).toBeDefined();
+    expect((await ix.get(lost.id))!.audioPurgedAt).toBeDefined();
     expect(await purger.sweepOrphans()).toMatchObject({ orphanFiles: [], missingFiles: [] });
-    expect(actions(ix)).toEqual(['orphan-file-removed:', `audio-missing:${lost.id}`]);
+    expect(await actions(ix)).toEqual(['orphan-file-removed:', `audio-missing:${lost.id}`]);
   });
 });
 

@@ -157,18 +157,18 @@ describe('crypto-shredding', () => {
     const purger = new Purger({ index: ix, store, now: () => now });
     expect((await purger.runOnce()).audio).toEqual([refs[0]!.id]);
 
-    const e = ix.get(refs[0]!.id)!;
+    const e = (await ix.get(refs[0]!.id))!;
     expect(e.audioPurgedAt).toBeDefined();
     expect(e.dataKey).toBeUndefined();
-    expect(ix.get(refs[1]!.id)).toBeUndefined();
-    expect(ix.wrappedUnder(keyring.currentKeyId, 100)).toEqual([]);
-    expect(ix.dataKeyUsage()).toEqual([]);
+    expect(await ix.get(refs[1]!.id)).toBeUndefined();
+    expect(await ix.wrappedUnder(keyring.currentKeyId, 100)).toEqual([]);
+    expect(await ix.dataKeyUsage()).toEqual([]);
     // Nowhere in what the index gives out: entries, intents, audit.
-    const everything = JSON.stringify([ix.list({}, { limit: 100 }).items, ix.intents(100), ix.audit.list({ limit: 100 })]);
+    const everything = JSON.stringify([(await ix.list({}, { limit: 100 })).items, (await ix.intents(100)), (await ix.audit.list({ limit: 100 }))]);
     expect(everything).not.toContain(JSON.parse(wrappedBefore).data);
 
     // Every data key the recorder can still unwrap, under every master key it holds, fails on the copy.
-    const reachable = ix.list({}, { limit: 100 }).items.filter((x) => x.dataKey).map((x) => keyring.unwrap(x.dataKey!, dataKeyContext(x.id)));
+    const reachable = (await ix.list({}, { limit: 100 })).items.filter((x) => x.dataKey).map((x) => keyring.unwrap(x.dataKey!, dataKeyContext(x.id)));
     for (const k of reachable) expect(() => openAll(k, readFileSync(backup))).toThrow(TallenneError);
     // And through the store, with the entry as it is now: refused, nothing served.
     expect(await code(bytes(store.open({ id: e.id, file: e.file })))).toBeDefined();
@@ -180,16 +180,19 @@ describe('crypto-shredding', () => {
     const ix = await openIndex(dir, { now: () => T0 + 10_000 });
     const r = write(randomBytes(100));
     await ix.put(withRetention(makeEntry(r.id, T0 - 60_000, { file: r.file, dataKey: r.dataKey! }), retention));
-    let seen: unknown = 'unset';
+    let seen: Promise<unknown> = Promise.resolve('unset');
     const purger = new Purger({ index: ix, store, now: () => T0 + 10_000 });
     await purger.runOnce({
       hooks: {
         afterStep(step, id) {
-          if (step === 'intent') seen = { key: ix.get(id)?.dataKey, file: store.exists(r.file) };
+          // The file is looked at when the step is reached; the entry as committed by then.
+          if (step !== 'intent') return;
+          const file = store.exists(r.file);
+          seen = ix.get(id).then((e) => ({ key: e?.dataKey, file }));
         },
       },
     });
-    expect(seen).toEqual({ key: undefined, file: true });
+    expect(await seen).toEqual({ key: undefined, file: true });
     await ix.close();
   });
 });
