@@ -1,15 +1,42 @@
 /**
- * The audit chain's verification rules, apart from where the entries are kept: fed the
- * stored entries in key order and then the head record, it reports the first break (an
- * altered entry, a gap, an entry that does not chain, a missing tail) or the count. The LMDB
- * and the PostgreSQL audit logs both verify through it.
+ * The audit chain's rules, apart from where the entries are kept: how an entry is hashed,
+ * how the next one is made from the head, and how a stored chain is verified (fed the
+ * entries in key order and then the head record, it reports the first break: an altered
+ * entry, a gap, an entry that does not chain, a missing tail; or the count). The LMDB and
+ * the PostgreSQL audit logs both go through it.
  */
-import type { AuditEntry, AuditVerdict } from './audit.js';
-import { GENESIS_HASH, auditHash } from './audit.js';
+import { createHash } from 'node:crypto';
+import type { AuditEntry, AuditInput, AuditVerdict } from './audit.js';
+
+export const GENESIS_HASH = '0'.repeat(64);
+const MAX_TEXT = 1000;
 
 export interface ChainHead {
   seq: number;
   hash: string;
+}
+
+/** The hash of an entry: SHA-256 over a canonical JSON of every field but the hash itself. */
+export function auditHash(e: Omit<AuditEntry, 'hash'>): string {
+  const details = e.details ? Object.keys(e.details).sort().map((k) => [k, e.details![k]]) : null;
+  const fields: unknown[] = [e.seq, e.at, e.actor, e.action, e.recordingId ?? null, e.reason ?? null, details, e.prevHash];
+  // Entries of a shared register name their node; entries without one hash as they always did.
+  if (e.node !== undefined) fields.push(e.node);
+  return createHash('sha256').update(JSON.stringify(fields), 'utf8').digest('hex');
+}
+
+function clip(s: string): string {
+  return s.length > MAX_TEXT ? s.slice(0, MAX_TEXT) : s;
+}
+
+/** The entry that follows `head`: texts clipped, chained to the head's hash, hashed. */
+export function chainEntry(head: ChainHead, e: AuditInput, at: string, node?: string): AuditEntry {
+  const base: Omit<AuditEntry, 'hash'> = { seq: head.seq + 1, at, actor: clip(e.actor), action: clip(e.action), prevHash: head.hash };
+  if (node !== undefined) base.node = node;
+  if (e.recordingId !== undefined) base.recordingId = clip(e.recordingId);
+  if (e.reason !== undefined) base.reason = clip(e.reason);
+  if (e.details !== undefined) base.details = { ...e.details };
+  return { ...base, hash: auditHash(base) };
 }
 
 export class ChainCheck {

@@ -4,18 +4,13 @@
  * chains to the one committed before it; the entry names the node that wrote it. An append
  * may run inside a caller's transaction (the change it records commits with it, or neither).
  */
-import { auditHash, type AuditEntry, type AuditInput, type AuditVerdict } from '../audit.js';
-import { ChainCheck, type ChainHead } from '../audit-chain.js';
+import type { AuditEntry, AuditInput, AuditLog, AuditVerdict } from '../audit.js';
+import { ChainCheck, chainEntry, type ChainHead } from '../audit-chain.js';
 import { transaction, type Db, type Tx } from './pool.js';
 
-const MAX_TEXT = 1000;
 const VERIFY_BATCH = 5000;
 
-function clip(s: string): string {
-  return s.length > MAX_TEXT ? s.slice(0, MAX_TEXT) : s;
-}
-
-export class PostgresAuditLog {
+export class PostgresAuditLog implements AuditLog {
   constructor(
     private readonly db: Db,
     private readonly node: string,
@@ -29,18 +24,7 @@ export class PostgresAuditLog {
   /** Writes the next entry inside `tx`; the head stays locked until `tx` ends. */
   async appendIn(tx: Tx, e: AuditInput): Promise<AuditEntry> {
     const head = (await tx.query<ChainHead>('SELECT seq, hash FROM audit_head WHERE one FOR UPDATE')).rows[0]!;
-    const base: Omit<AuditEntry, 'hash'> = {
-      seq: head.seq + 1,
-      at: new Date(this.now()).toISOString(),
-      actor: clip(e.actor),
-      action: clip(e.action),
-      prevHash: head.hash,
-      node: this.node,
-    };
-    if (e.recordingId !== undefined) base.recordingId = clip(e.recordingId);
-    if (e.reason !== undefined) base.reason = clip(e.reason);
-    if (e.details !== undefined) base.details = { ...e.details };
-    const entry: AuditEntry = { ...base, hash: auditHash(base) };
+    const entry = chainEntry(head, e, new Date(this.now()).toISOString(), this.node);
     await tx.query('INSERT INTO audit_log (seq, entry) VALUES ($1, $2)', [entry.seq, JSON.stringify(entry)]);
     await tx.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE one', [entry.seq, entry.hash]);
     return entry;

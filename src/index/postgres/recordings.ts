@@ -9,7 +9,7 @@ import type { RecordingEntry } from '../../types.js';
 import type { WrappedKey } from '../../crypto/keyring.js';
 import { TallenneError } from '../../errors.js';
 import type { AuditInput } from '../audit.js';
-import type { DestroyIntent, IntentCondition, ListQuery, Page, RecordingPatch, WriteOptions } from '../index.js';
+import type { DestroyIntent, IntentCondition, ListQuery, Page, RecordingIndex, RecordingPatch, WriteOptions } from '../index.js';
 import { decodeCursor, effectiveAudioExpiry, effectiveMetadataExpiry, encodeCursor, LOOKUP_KINDS, type LookupField } from '../keys.js';
 import { PostgresAuditLog } from './audit.js';
 import { PostgresUserDirectory } from './users.js';
@@ -24,7 +24,7 @@ const UPSERT = `INSERT INTO recordings (id, ${INDEXED_COLUMNS.join(', ')}, entry
   VALUES (${[...Array(INDEXED_COLUMNS.length + 2).keys()].map((i) => `$${i + 1}`).join(', ')})
   ON CONFLICT (id) DO UPDATE SET ${[...INDEXED_COLUMNS, 'entry'].map((c) => `${c} = EXCLUDED.${c}`).join(', ')}`;
 
-export class PostgresRecordingIndex {
+export class PostgresRecordingIndex implements RecordingIndex {
   readonly audit: PostgresAuditLog;
   readonly users: PostgresUserDirectory;
   readonly schemaVersion = LATEST_VERSION;

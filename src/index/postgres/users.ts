@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AuditInput } from '../audit.js';
-import { USER_NAME_RE, userRefusal, type NewUser, type TokenCheck, type TokenRecord, type UserRecord } from '../users.js';
+import { USER_NAME_RE, userRefusal, type NewUser, type TokenCheck, type TokenRecord, type UserDirectory, type UserRecord } from '../users.js';
 import type { PostgresAuditLog } from './audit.js';
 import { transaction, type Db, type Tx } from './pool.js';
 
@@ -18,7 +18,7 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-export class PostgresUserDirectory {
+export class PostgresUserDirectory implements UserDirectory {
   constructor(
     private readonly db: Db,
     private readonly audit: PostgresAuditLog,
