@@ -23,6 +23,7 @@ import { rtpCounters } from './rtp/counters.js';
 import { EncoderPool } from './encoder/pool.js';
 import type { RecordingIndex } from './index/index.js';
 import { openRegister } from './index/open.js';
+import { SpoolLeases } from './calls/spool-leases.js';
 import { NumberHasher } from './privacy/numbers.js';
 import { LocalAudioStore } from './storage/audio-store.js';
 import { keyringFor } from './crypto/keyring.js';
@@ -49,6 +50,7 @@ export class Daemon {
   private finaliser!: Finaliser;
   private encoder!: EncoderPool;
   private index!: RecordingIndex;
+  private leases: SpoolLeases | undefined;
   private purger!: Purger;
   private http!: HttpApi;
   private metrics!: Metrics;
@@ -77,6 +79,7 @@ export class Daemon {
     if (hasher.created) this.log.info({ file: c.privacy.hash_key_file }, 'created the number hash key (mode 0600); back it up: without it numbers cannot be looked up');
     const register = await openRegister(c, { onError: (err) => this.log.warn({ err }, 'the register dropped a connection; the pool opens another') });
     this.index = register.index;
+    this.leases = new SpoolLeases(this.index, c.cluster.node_id, this.log.child({ component: 'calls' }));
     this.encoder = new EncoderPool({ workers: c.encoder.workers ?? Math.max(1, availableParallelism() - 1) });
     this.ports = new PortAllocator({ address: c.rtp.address, min: c.rtp.port_min, max: c.rtp.port_max });
     const spoolDir = join(c.storage.dir, 'spool');
@@ -100,6 +103,7 @@ export class Daemon {
       // Spools are opened with any key file present, so those sealed before encryption was
       // turned off are still recovered; without one they wait (TALLENNE_SPOOL_KEY).
       ...(keyring ? { spoolKeys: keyring } : {}),
+      leases: this.leases,
     });
     this.manager.on('answered', (session) => this.finaliser.follow({ id: session.id, spoolPath: session.spool.path }));
     this.manager.on('ended', (session, closed) => this.finaliser.take({ id: session.id, spoolPath: session.spool.path, closed }));
@@ -132,8 +136,9 @@ export class Daemon {
       calls: new LiveCalls(this.manager),
     });
 
-    const recovered = this.finaliser.recoverSpools();
-    if (recovered > 0) this.log.warn({ spools: recovered }, 'finalising recordings left by an earlier run');
+    const recovered = await this.finaliser.recoverSpools({ deleteUnanswered: true });
+    if (recovered.started > 0) this.log.warn({ spools: recovered.started }, 'finalising recordings left by an earlier run');
+    if (recovered.leasedElsewhere > 0) this.log.warn({ spools: recovered.leasedElsewhere }, 'left spools another process holds the lease of');
     const sip = await this.ua.start();
     for (const l of sip) this.log.info({ transport: l.transport, address: l.address, port: l.port }, 'SIP listening');
     const http = await this.http.listen(c.http.listen, c.metrics.listen, tls.http);
@@ -230,6 +235,7 @@ export class Daemon {
       this.manager?.close();
       await this.encoder?.close();
       await this.http?.close();
+      await this.leases?.close();
       await this.index?.close();
       this.log.info('stopped');
     })();

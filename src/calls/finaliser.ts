@@ -9,7 +9,7 @@
  * kill, failed encode) is finalised at start-up. It takes ended calls from the call manager's
  * `ended` event and knows nothing of SIP or RTP.
  */
-import { readdirSync, unlinkSync } from 'node:fs';
+import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
@@ -22,6 +22,7 @@ import { newDataKey, type KeyWrapper, type WrappedKey } from '../crypto/keyring.
 import { dataKeyContext } from '../storage/audio-store.js';
 import { entryFrom } from './recording-meta.js';
 import { isUnansweredSpool, spoolKeyOf } from '../spool/reader.js';
+import type { SpoolLeases } from './spool-leases.js';
 
 export interface FinaliserEvents {
   /** `finaliseMs`: from the call's end (its hand-over) to its entry being stored; null for a recovered spool or a retry. */
@@ -54,6 +55,12 @@ export interface FinaliserDeps {
    * and handed to the encoder with the job, so the master key never leaves this thread.
    */
   readonly spoolKeys?: KeyWrapper;
+  /**
+   * Spool leases in the register: each spool is finalised under its lease, taken when the
+   * call is answered or before a left-over spool is recovered. Absent: no other process
+   * shares the spool folder.
+   */
+  readonly leases?: SpoolLeases;
   /** Backoff of retries; defaults: 30 s doubling up to 10 min. */
   readonly retry?: { readonly baseMs: number; readonly maxMs: number };
 }
@@ -100,6 +107,12 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
   follow(call: LiveCall): void {
     const prepared = this.prepare(call.spoolPath, call.id);
     this.followed.set(call.id, prepared);
+    this.deps.leases?.claim(call.id).then(
+      (ok) => {
+        if (!ok) this.deps.log.error({ recording: call.id }, 'the spool of a live call is leased by another process');
+      },
+      (e: unknown) => this.deps.log.error({ recording: call.id, err: (e as Error).message }, 'could not take the lease of a live call\'s spool'),
+    );
     // A job that cannot be prepared (a key that does not open) is not followed; at hang-up
     // the finalisation fails, is counted and retried like any other.
     prepared.then((p) => this.deps.encoder.follow(p.job), () => undefined);
@@ -114,25 +127,44 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
   }
 
   /**
-   * At start-up: every spool left behind becomes a recording. Returns how many there were.
+   * Every spool left behind becomes a recording: the daemon's own at start-up, or another
+   * node's (`tallenne recover`). Each is taken under its lease first; a spool whose lease
+   * another process holds (a live call there, or another recoverer) is left to it.
    * A spool cut off before its call was answered (killed between creating the file and the
-   * 200 OK) holds nothing to record and could never be finalised: it is deleted.
+   * 200 OK) holds nothing to record and could never be finalised: the daemon deletes its
+   * own (`deleteUnanswered`); a recoverer leaves them, as a call still ringing on a live
+   * node looks the same.
    */
-  recoverSpools(): number {
-    let n = 0;
+  async recoverSpools(opts: { deleteUnanswered?: boolean } = {}): Promise<{ started: number; leasedElsewhere: number; unanswered: number }> {
+    const out = { started: 0, leasedElsewhere: 0, unanswered: 0 };
     for (const name of readdirSync(this.deps.spoolDir)) {
       if (!name.endsWith('.spool')) continue;
       const id = name.slice(0, -'.spool'.length);
-      if (isUnansweredSpool(join(this.deps.spoolDir, name))) {
-        this.deps.log.warn({ recording: id }, 'deleting the spool of a call stopped before it was answered (nothing was recorded)');
-        unlinkSync(join(this.deps.spoolDir, name));
+      const path = join(this.deps.spoolDir, name);
+      if (this.followed.has(id)) continue;
+      if (this.deps.leases && !(await this.deps.leases.claim(id))) {
+        out.leasedElsewhere++;
+        continue;
+      }
+      // Stored and deleted by another process between the listing and the lease.
+      if (!existsSync(path)) {
+        await this.deps.leases?.release(id);
+        continue;
+      }
+      if (isUnansweredSpool(path)) {
+        out.unanswered++;
+        if (opts.deleteUnanswered) {
+          this.deps.log.warn({ recording: id }, 'deleting the spool of a call stopped before it was answered (nothing was recorded)');
+          unlinkSync(path);
+        }
+        await this.deps.leases?.release(id);
         continue;
       }
       this.deps.log.warn({ recording: id }, 'recovering a spool left by an earlier run');
-      this.track(this.finalise(join(this.deps.spoolDir, name), id));
-      n++;
+      this.track(this.finalise(path, id));
+      out.started++;
     }
-    return n;
+    return out;
   }
 
   /** Resolves when every call taken so far is stored (or has failed). */
@@ -195,6 +227,7 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
       const entry: RecordingEntry = prep.wrapped ? { ...plain, dataKey: prep.wrapped } : plain;
       await this.deps.index.put(entry);
       await unlink(spoolPath);
+      await this.deps.leases?.release(id).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'could not give back the spool lease; it runs out by itself'));
       if (result.spoolRecordsRejected > 0) log.warn({ records: result.spoolRecordsRejected }, 'spool records failed authentication and were left out (tampered or damaged on disk)');
       const finaliseMs = endedAt !== null ? Date.now() - endedAt : null;
       log.info({ status: entry.status, durationMs: entry.durationMs, bytes: entry.fileBytes, file: entry.file, encoder: settings, finaliseMs, ...(prep.wrapped ? { masterKey: prep.wrapped.keyId } : {}) }, 'recording stored');

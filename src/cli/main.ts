@@ -32,6 +32,8 @@ const USAGE = `usage: tallenne COMMAND [options]
   keys list|rotate|retire ...         master keys of encryption at rest
   calls list|listen ...               calls in progress, and listening in (through the
                                       running daemon's API, with a token)
+  recover --spool-dir DIR             finalise the spools another node left on a shared
+                                      spool volume (each under its lease in the register)
   version
 
 Without --config, TALLENNE_CONFIG or the embedded config/tallenne.toml is used.
@@ -162,7 +164,7 @@ async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-type RegisterCommand = 'recordings' | 'retention' | 'audit' | 'index' | 'users' | 'tokens' | 'keys' | 'calls';
+type RegisterCommand = 'recordings' | 'retention' | 'audit' | 'index' | 'users' | 'tokens' | 'keys' | 'calls' | 'recover';
 const REGISTER_COMMANDS = {
   recordings: () => import('./recordings.js'),
   retention: () => import('./retention.js'),
@@ -172,6 +174,7 @@ const REGISTER_COMMANDS = {
   tokens: () => import('./tokens.js'),
   keys: () => import('./keys.js'),
   calls: () => import('./calls.js'),
+  recover: () => import('./recover.js'),
 } satisfies Record<RegisterCommand, () => Promise<{ run(argv: string[], ctx: CliContext): Promise<number> }>>;
 
 async function dispatchRegister(cmd: RegisterCommand, argv: string[]): Promise<number> {
@@ -198,6 +201,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'tokens':
     case 'keys':
     case 'calls':
+    case 'recover':
       return dispatchRegister(cmd, rest);
     case 'version':
     case '--version': {

@@ -11,14 +11,14 @@ import type { Database, RootDatabase } from 'lmdb';
 export interface AuditEntry {
   seq: number;
   at: string;
+  /** `[cluster] node_id` of the process that appended it (absent in entries written before nodes were recorded). */
+  node?: string;
   actor: string;
   action: string;
   recordingId?: string;
   reason?: string;
   details?: Record<string, string | number | boolean>;
   prevHash: string;
-  /** The recorder that wrote it ([cluster] node_id), in a register shared by several. */
-  node?: string;
   hash: string;
 }
 
@@ -48,6 +48,7 @@ export class LmdbAuditLog implements AuditLog {
     private readonly db: Database<AuditEntry, number>,
     private readonly meta: Database<unknown, string>,
     private readonly now: () => number = Date.now,
+    private readonly nodeId?: string,
   ) {}
 
   append(e: AuditInput): Promise<AuditEntry> {
@@ -60,7 +61,7 @@ export class LmdbAuditLog implements AuditLog {
    */
   appendInTransaction(e: AuditInput): AuditEntry {
     const head = (this.meta.get(HEAD_KEY) as ChainHead | undefined) ?? { seq: 0, hash: GENESIS_HASH };
-    const entry = chainEntry(head, e, new Date(this.now()).toISOString());
+    const entry = chainEntry(head, e, new Date(this.now()).toISOString(), this.nodeId);
     this.db.put(entry.seq, entry);
     this.meta.put(HEAD_KEY, { seq: entry.seq, hash: entry.hash } satisfies ChainHead);
     return entry;

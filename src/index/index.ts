@@ -131,6 +131,14 @@ export interface RecordingIndex {
   /** Small named records of the index's own (e.g. a key rotation in progress); undefined removes. */
   getMark<T>(name: string): Promise<T | undefined>;
   setMark(name: string, value: unknown, opts?: { audit?: AuditInput }): Promise<void>;
+  /**
+   * Takes lease `name` for `holder` until ttlMs from now (the register's clock), or renews it
+   * when `holder` has it already. False, and nothing written, while another holder's lease
+   * has not expired. Used so that one spool is finalised by one process only.
+   */
+  claimLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Ends lease `name` if `holder` has it; otherwise changes nothing. */
+  releaseLease(name: string, holder: string): Promise<void>;
   readonly schemaVersion: number;
   readonly audit: AuditLog;
   /** Users and API tokens of the access API. */
@@ -157,11 +165,17 @@ type Migration = (ix: LmdbRecordingIndex) => void;
  */
 const MIGRATIONS: Migration[] = [(ix) => ix.rebuildSecondaryKeys(), (ix) => ix.rebuildSecondaryKeys(), (ix) => ix.rebuildSecondaryKeys()];
 
-export async function openIndex(storageDir: string, opts: { now?: () => number } = {}): Promise<RecordingIndex> {
+export interface OpenIndexOptions {
+  now?: () => number;
+  /** `[cluster] node_id` of this process: written into each audit entry it appends. */
+  nodeId?: string;
+}
+
+export async function openIndex(storageDir: string, opts: OpenIndexOptions = {}): Promise<RecordingIndex> {
   const path = join(storageDir, 'index');
   mkdirSync(path, { recursive: true, mode: 0o750 });
   const env = open({ path, overlappingSync: false, maxDbs: 12 });
-  const ix = new LmdbRecordingIndex(env, opts.now ?? Date.now);
+  const ix = new LmdbRecordingIndex(env, opts.now ?? Date.now, opts.nodeId);
   try {
     await ix.migrate();
   } catch (e) {
@@ -176,16 +190,22 @@ class LmdbRecordingIndex implements RecordingIndex {
   private readonly idx: Database<true, Key>;
   private readonly intentDb: Database<DestroyIntent, string>;
   private readonly meta: Database<unknown, string>;
+  private readonly leases: Database<Lease, string>;
   private readonly auditLog: LmdbAuditLog;
   readonly users: UserDirectory;
   private closed = false;
 
-  constructor(private readonly env: RootDatabase, now: () => number) {
+  constructor(
+    private readonly env: RootDatabase,
+    private readonly now: () => number,
+    nodeId?: string,
+  ) {
     this.recordings = env.openDB<RecordingEntry, string>('recordings', {});
     this.idx = env.openDB<true, Key>('idx', {});
     this.intentDb = env.openDB<DestroyIntent, string>('intents', {});
     this.meta = env.openDB<unknown, string>('meta', {});
-    this.auditLog = new LmdbAuditLog(env, env.openDB('audit', {}) as unknown as Database<never, number>, this.meta, now);
+    this.leases = env.openDB<Lease, string>('leases', {});
+    this.auditLog = new LmdbAuditLog(env, env.openDB('audit', {}) as unknown as Database<never, number>, this.meta, now, nodeId);
     this.users = new LmdbUserDirectory(env, env.openDB('users', {}), env.openDB('tokens', {}), this.auditLog, now);
   }
 
@@ -354,6 +374,25 @@ class LmdbRecordingIndex implements RecordingIndex {
     });
   }
 
+  async claimLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    this.assertOpen();
+    checkLease(name, holder, ttlMs);
+    return this.env.transaction(() => {
+      const now = this.now();
+      const cur = this.leases.get(name);
+      if (cur && cur.holder !== holder && cur.expiresAt > now) return false;
+      this.leases.put(name, { holder, expiresAt: now + ttlMs });
+      return true;
+    });
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    this.assertOpen();
+    await this.env.transaction(() => {
+      if (this.leases.get(name)?.holder === holder) this.leases.remove(name);
+    });
+  }
+
   async getIntent(id: string): Promise<DestroyIntent | undefined> {
     return this.intentDb.get(id);
   }
@@ -453,6 +492,17 @@ function matches(e: RecordingEntry, q: ListQuery): boolean {
   if (q.from !== undefined && t < q.from) return false;
   if (q.to !== undefined && t >= q.to) return false;
   return true;
+}
+
+interface Lease {
+  readonly holder: string;
+  /** Epoch ms. */
+  readonly expiresAt: number;
+}
+
+export function checkLease(name: string, holder: string, ttlMs: number): void {
+  if (name.length === 0 || name.length > MAX_ID_CHARS || holder.length === 0 || holder.length > MAX_ID_CHARS) throw new Error('a lease name and holder must be 1-200 characters');
+  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new Error('a lease lasts a positive whole number of milliseconds');
 }
 
 function checkId(id: string): void {

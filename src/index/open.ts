@@ -19,7 +19,7 @@ export interface Register {
 }
 
 export async function openRegister(c: Pick<Config, 'index' | 'storage' | 'cluster'>, opts: { onError?: (message: string) => void } = {}): Promise<Register> {
-  if (c.index.backend === 'lmdb') return { index: await openIndex(c.storage.dir) };
+  if (c.index.backend === 'lmdb') return { index: await openIndex(c.storage.dir, { nodeId: c.cluster.node_id }) };
   const index = await openPostgresIndex({
     url: indexUrl(c.index),
     poolSize: c.index.pool_size,

@@ -139,7 +139,7 @@ describe('encryption at rest, end to end', () => {
     await cli('recordings', 'export', id, '--out', opus);
     expect(readFileSync(opus).equals(exported)).toBe(true);
     const actions = (await cli('audit', 'list')).split('\n').filter((l) => l.includes(' keys-'));
-    expect(actions.map((l) => l.split(/\s+/)[4])).toEqual(['keys-rotate-start', 'keys-rotate-done', 'keys-retire']);
+    expect(actions.map((l) => l.split(/\s+/)[5])).toEqual(['keys-rotate-start', 'keys-rotate-done', 'keys-retire']);
   });
 
   it('refuses a tampered file, counts it, and serves nothing from it', async () => {

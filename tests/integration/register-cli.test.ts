@@ -204,7 +204,11 @@ erasure_refused_reason = "statutory task (notice clause 16)"
 
   it('verifies the audit log, then pinpoints a tampered entry', async () => {
     expect(await audit(['verify'], ctx)).toBe(0);
-    expect(take().out).toMatch(/intact: \d+ entries/);
+    const verified = take().out;
+    expect(verified).toMatch(/intact: \d+ entries/);
+    // Every entry this CLI wrote names its node ([cluster] node_id, the host name by default).
+    const total = Number(/intact: (\d+) entries/.exec(verified)![1]);
+    expect([...verified.matchAll(/^ {2}(\S+): (\d+)$/gm)].map((m) => [m[1], Number(m[2])])).toEqual([[ctx.loaded.config.cluster.node_id, total]]);
     expect(await audit(['list'], ctx)).toBe(0);
     expect(take().out).toMatch(/dpo {2}erase-refused/);
     const env = open({ path: join(dir, 'data', 'index') });

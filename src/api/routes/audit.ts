@@ -9,6 +9,7 @@ import { auditAllowed } from './recordings.js';
 const auditEntry = z.object({
   seq: z.number(),
   at: z.string(),
+  node: z.string().optional().describe('The recorder that wrote the entry ([cluster] node_id)'),
   actor: z.string(),
   action: z.string(),
   recordingId: z.string().optional(),

@@ -9,7 +9,7 @@ import type { RecordingEntry } from '../../types.js';
 import type { WrappedKey } from '../../crypto/keyring.js';
 import { TallenneError } from '../../errors.js';
 import type { AuditInput } from '../audit.js';
-import type { DestroyIntent, IntentCondition, ListQuery, Page, RecordingIndex, RecordingPatch, WriteOptions } from '../index.js';
+import { checkLease, type DestroyIntent, type IntentCondition, type ListQuery, type Page, type RecordingIndex, type RecordingPatch, type WriteOptions } from '../index.js';
 import { decodeCursor, effectiveAudioExpiry, effectiveMetadataExpiry, encodeCursor, LOOKUP_KINDS, type LookupField } from '../keys.js';
 import { PostgresAuditLog } from './audit.js';
 import { PostgresUserDirectory } from './users.js';
@@ -18,6 +18,8 @@ import { LATEST_VERSION } from './migrations/index.js';
 import { LOCKS, transaction, withAdvisoryLock, type Db, type Tx } from './pool.js';
 
 const MAX_PAGE = 10_000;
+/** The database server's clock in epoch ms: leases expire on it, whatever the nodes' clocks say. */
+const SERVER_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 const MAX_ID_CHARS = 200;
 
 const UPSERT = `INSERT INTO recordings (id, ${INDEXED_COLUMNS.join(', ')}, entry)
@@ -198,6 +200,24 @@ export class PostgresRecordingIndex implements RecordingIndex {
       else await tx.query('INSERT INTO marks (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value', [name, JSON.stringify(value)]);
       if (opts.audit) await this.audit.appendIn(tx, opts.audit);
     });
+  }
+
+  async claimLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    this.assertOpen();
+    checkLease(name, holder, ttlMs);
+    // One statement: the row lock of the upsert makes concurrent claims take turns.
+    const r = await this.db.query(
+      `INSERT INTO leases AS l (name, holder, expires_ms) VALUES ($1, $2, ${SERVER_MS} + $3)
+       ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_ms = EXCLUDED.expires_ms
+       WHERE l.holder = EXCLUDED.holder OR l.expires_ms <= ${SERVER_MS}`,
+      [name, holder, ttlMs],
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    this.assertOpen();
+    await this.db.query('DELETE FROM leases WHERE name = $1 AND holder = $2', [name, holder]);
   }
 
   /**

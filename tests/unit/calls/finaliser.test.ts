@@ -128,7 +128,7 @@ describe('Finaliser', () => {
     writeFileSync(join(dir, 'notes.txt'), 'not a spool');
     failures = 1;
     finaliser.stopRetrying();
-    expect(finaliser.recoverSpools()).toBe(2);
+    expect(await finaliser.recoverSpools()).toEqual({ started: 2, leasedElsewhere: 0, unanswered: 0 });
     await finaliser.settled();
     expect(jobs.map((j) => j.id).sort()).toEqual(['old1', 'old2']);
     expect(ways).toEqual(['whole', 'whole']);

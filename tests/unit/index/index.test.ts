@@ -106,40 +106,6 @@ describe('RecordingIndex over 100,000 entries', () => {
 });
 
 describe('RecordingIndex updates, expiry and privacy', () => {
-  it('keeps secondary keys in step with updates and removals', async () => {
-    const dir = tempDir('ix');
-    const ix = await openIndex(dir);
-    await ix.put(makeEntry('a', T0, { agentId: 'x', team: 't1' }));
-    await ix.update('a', { agentId: 'y', team: undefined });
-    expect((await ix.list({ agentId: 'x' }, { limit: 10 })).items).toHaveLength(0);
-    expect((await ix.list({ agentId: 'y' }, { limit: 10 })).items.map((e) => e.id)).toEqual(['a']);
-    expect((await ix.list({ team: 't1' }, { limit: 10 })).items).toHaveLength(0);
-    expect('team' in (await ix.get('a'))!).toBe(false);
-    await expect(ix.update('nope', {})).rejects.toMatchObject({ code: 'TALLENNE_NOT_FOUND' });
-    expect(await ix.remove('a')).toBe(true);
-    expect(await ix.remove('a')).toBe(false);
-    expect((await ix.list({}, { limit: 10 })).items).toHaveLength(0);
-    await ix.close();
-  });
-
-  it('returns expired entries from the expiry indexes, honouring holds', async () => {
-    const dir = tempDir('ix');
-    const ix = await openIndex(dir);
-    const ret = (a: number, m: number) => ({ policy: 'p', audioExpiresAt: new Date(a).toISOString(), metadataExpiresAt: new Date(m).toISOString() });
-    await ix.put(makeEntry('e1', T0, { retention: ret(T0 + 1000, T0 + 5000) }));
-    await ix.put(makeEntry('e2', T0, { retention: ret(T0 + 2000, T0 + 6000), hold: { reason: 'complaint', by: 'dpo', at: new Date(T0).toISOString() } }));
-    await ix.put(makeEntry('e3', T0, { retention: ret(T0 + 2000, T0 + 6000), hold: { reason: 'c', by: 'dpo', at: new Date(T0).toISOString(), until: new Date(T0 + 3000).toISOString() } }));
-    expect(await ix.expiredAudio(T0 + 999, 10)).toHaveLength(0);
-    expect((await ix.expiredAudio(T0 + 1000, 10)).map((e) => e.id)).toEqual(['e1']);
-    expect((await ix.expiredAudio(T0 + 3000, 10)).map((e) => e.id)).toEqual(['e1', 'e3']);
-    expect((await ix.expiredMetadata(T0 + 10_000, 10)).map((e) => e.id)).toEqual(['e1', 'e3']);
-    await ix.update('e1', { audioPurgedAt: new Date(T0 + 1000).toISOString() });
-    expect((await ix.expiredAudio(T0 + 3000, 10)).map((e) => e.id)).toEqual(['e3']);
-    await ix.update('e2', { hold: undefined });
-    expect((await ix.expiredAudio(T0 + 3000, 10)).map((e) => e.id)).toEqual(['e2', 'e3']);
-    await ix.close();
-  });
-
   it('never stores the clear number: the raw LMDB data file holds only the masked form and the hash', async () => {
     const dir = tempDir('ix');
     const ix = await openIndex(dir);

@@ -1,0 +1,127 @@
+/**
+ * Spool leases with the real finaliser over a real LMDB register: two recoverers racing on
+ * one spool folder store each spool once, and a recoverer leaves alone the spools of a live
+ * process that keeps renewing its leases. The encoder is a stand-in that makes an entry
+ * from the job (the real encoder is run by tests/integration/recover.test.ts).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setImmediate as tick } from 'node:timers/promises';
+import { Finaliser } from '../../../src/calls/finaliser.js';
+import { SpoolLeases } from '../../../src/calls/spool-leases.js';
+import { parseConfigText } from '../../../src/config/load.js';
+import type { Config } from '../../../src/config/schema.js';
+import type { EncodeJob, EncodeResult } from '../../../src/encoder/encode-spool.js';
+import { openIndex, type RecordingIndex } from '../../../src/index/index.js';
+import { createLogger } from '../../../src/log.js';
+import { tempDir } from '../../support/cleanup.js';
+
+const log = createLogger('silent');
+
+function result(job: EncodeJob): EncodeResult {
+  const answeredAt = Date.UTC(2026, 0, 1);
+  return {
+    meta: { id: job.id, callId: `c-${job.id}@x`, siprec: false, answeredAt, direction: 'inbound', participants: [], legs: [] },
+    file: `recordings/2026/01/01/${job.id}.opus`, fileBytes: 100, answeredAt, endedAt: answeredAt + 1000, durationMs: 1000, status: 'truncated', endReason: 'recovered',
+    legs: [], pauses: [], dtmf: [], sampleRate: 8000, channels: 2, audioMs: 1000, encodeCpuMs: 1, framesEncoded: 50, framesSkipped: 0, spoolRecordsRejected: 0,
+  };
+}
+
+describe('spool leases', () => {
+  let dir: string;
+  let spoolDir: string;
+  let config: Config;
+  let ix: RecordingIndex;
+  /** Every encode asked for, by which process. */
+  let encodes: Array<{ id: string; by: string }>;
+  const closers: Array<() => Promise<void>> = [];
+
+  beforeEach(async () => {
+    dir = tempDir('leases');
+    spoolDir = join(dir, 'spool');
+    config = parseConfigText(`[storage]\ndir = "${dir}"\n`, join(dir, 'tallenne.toml')).config;
+    ix = await openIndex(dir, { nodeId: 'test' });
+    encodes = [];
+  });
+
+  afterEach(async () => {
+    for (const c of closers.splice(0)) await c();
+    await ix.close();
+  });
+
+  function finaliser(holder: string, ttlMs: number, register: Pick<RecordingIndex, 'claimLease' | 'releaseLease'> = ix): { f: Finaliser; leases: SpoolLeases } {
+    const leases = new SpoolLeases(register, holder, log, ttlMs);
+    const encode = async (job: EncodeJob): Promise<EncodeResult> => {
+      encodes.push({ id: job.id, by: holder });
+      // Yield, so the two processes' steps interleave.
+      await tick();
+      return result(job);
+    };
+    const f = new Finaliser({ config: () => config, log, spoolDir, index: ix, leases, encoder: { follow: () => undefined, finish: encode, encode } });
+    f.stopRetrying();
+    closers.push(async () => {
+      f.close();
+      await leases.close();
+    });
+    return { f, leases };
+  }
+
+  function spools(ids: string[]): void {
+    for (const id of ids) writeFileSync(join(spoolDir, `${id}.spool`), 'spool');
+  }
+
+  it('two recoverers racing on one spool folder store every spool exactly once', async () => {
+    mkdirSync(spoolDir);
+    const ids = Array.from({ length: 30 }, (_, i) => `orphan${String(i).padStart(2, '0')}`);
+    spools(ids);
+    const a = finaliser('node-b:recover:1', 30_000);
+    const b = finaliser('node-c:recover:2', 30_000);
+    const [ra, rb] = await Promise.all([a.f.recoverSpools(), b.f.recoverSpools()]);
+    await Promise.all([a.f.settled(), b.f.settled()]);
+
+    expect(ra.started + rb.started).toBe(ids.length);
+    expect(encodes.map((e) => e.id).sort()).toEqual(ids);
+    expect(readdirSync(spoolDir)).toEqual([]);
+    const page = await ix.list({}, { limit: 1000 });
+    expect(page.items.map((e) => e.id).sort()).toEqual(ids);
+    // Every lease was given back: a third process could take any of these names now.
+    for (const id of ids) expect(await ix.claimLease(`spool:${id}`, 'third', 1000)).toBe(true);
+  });
+
+  it('a recoverer leaves the spools of a live process that renews its leases, and takes them once it is gone', async () => {
+    mkdirSync(spoolDir);
+    spools(['live1', 'live2']);
+    // The live process: its leases last 150 ms and are renewed every 50 ms. Renewals are
+    // counted, so the test waits until several lease lifetimes have passed.
+    let renewals = 0;
+    let enough: () => void = () => undefined;
+    const renewedEnough = new Promise<void>((r) => (enough = r));
+    const counting: Pick<RecordingIndex, 'claimLease' | 'releaseLease'> = {
+      claimLease: async (name, holder, ttl) => {
+        const ok = await ix.claimLease(name, holder, ttl);
+        if (++renewals >= 14) enough();
+        return ok;
+      },
+      releaseLease: (name, holder) => ix.releaseLease(name, holder),
+    };
+    const live = finaliser('node-a', 150, counting);
+    live.f.follow({ id: 'live1', spoolPath: join(spoolDir, 'live1.spool') });
+    live.f.follow({ id: 'live2', spoolPath: join(spoolDir, 'live2.spool') });
+    await renewedEnough;
+
+    const rec = finaliser('node-b:recover:1', 30_000);
+    expect(await rec.f.recoverSpools()).toEqual({ started: 0, leasedElsewhere: 2, unanswered: 0 });
+    await rec.f.settled();
+    expect(encodes).toEqual([]);
+    expect(existsSync(join(spoolDir, 'live1.spool')) && existsSync(join(spoolDir, 'live2.spool'))).toBe(true);
+    expect(await ix.count()).toBe(0);
+
+    // The live process goes away (its leases are given back): now the recoverer takes both.
+    await live.leases.close();
+    expect(await rec.f.recoverSpools()).toEqual({ started: 2, leasedElsewhere: 0, unanswered: 0 });
+    await rec.f.settled();
+    expect(encodes.map((e) => e.id).sort()).toEqual(['live1', 'live2']);
+    expect(await ix.count()).toBe(2);
+  });
+});
