@@ -27,7 +27,7 @@ const types = {
 };
 
 export function openPool(url: string, size: number, onError?: (message: string) => void): Db {
-  const pool = new pg.Pool({ connectionString: url, max: size, types, application_name: 'tallenne', connectionTimeoutMillis: 10_000 });
+  const pool = new pg.Pool({ connectionString: url, max: size, types, application_name: 'tallenne', connectionTimeoutMillis: 60_000 });
   // An idle connection the server dropped: the pool replaces it; without a listener it would end the process.
   pool.on('error', (e) => onError?.(scrubPassword(e.message, url)));
   return pool;
