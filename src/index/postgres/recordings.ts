@@ -9,7 +9,7 @@ import type { RecordingEntry } from '../../types.js';
 import type { WrappedKey } from '../../crypto/keyring.js';
 import { TallenneError } from '../../errors.js';
 import type { AuditInput } from '../audit.js';
-import { checkLease, type DestroyIntent, type IntentCondition, type ListQuery, type Page, type RecordingIndex, type RecordingPatch, type WriteOptions } from '../index.js';
+import { checkId, checkLease, withoutUndefined, type DestroyIntent, type IntentCondition, type ListQuery, type Page, type RecordingIndex, type RecordingPatch, type WriteOptions } from '../index.js';
 import { decodeCursor, effectiveAudioExpiry, effectiveMetadataExpiry, encodeCursor, LOOKUP_KINDS, type LookupField } from '../keys.js';
 import { PostgresAuditLog } from './audit.js';
 import { PostgresUserDirectory } from './users.js';
@@ -256,15 +256,4 @@ export class PostgresRecordingIndex implements RecordingIndex {
 /** Inserts or replaces a recording's row, its looked-up columns with it. */
 export async function writeRecording(tx: Tx, e: RecordingEntry): Promise<void> {
   await tx.query(UPSERT, [e.id, ...columnValues(e), JSON.stringify(e)]);
-}
-
-function checkId(id: string): void {
-  if (id.length === 0 || id.length > MAX_ID_CHARS || id.includes('\u0000')) throw new Error('a recording id must be 1-200 characters without NUL');
-}
-
-/** Drops top-level undefined fields so a patch can remove one and nothing stores "undefined". */
-function withoutUndefined<T extends object>(o: T): T {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
-  return out as T;
 }

@@ -4,9 +4,9 @@
  * kept only as its SHA-256, a local user's name is taken once, each change may carry an audit
  * entry committed with it. Rows are locked before a change, so nodes take turns.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { AuditInput } from '../audit.js';
-import { USER_NAME_RE, userRefusal, type NewUser, type TokenCheck, type TokenRecord, type UserDirectory, type UserRecord } from '../users.js';
+import { judgeToken, localUser, type NewUser, type TokenCheck, type TokenRecord, type UserDirectory, type UserRecord } from '../users.js';
 import type { PostgresAuditLog } from './audit.js';
 import { transaction, type Db, type Tx } from './pool.js';
 
@@ -26,16 +26,7 @@ export class PostgresUserDirectory implements UserDirectory {
   ) {}
 
   async addUser(u: NewUser, audit?: AuditInput): Promise<UserRecord> {
-    if (!USER_NAME_RE.test(u.name)) throw new Error(`"${u.name}" is not a user name (letters, digits, . _ @ -; at most 64)`);
-    const rec: UserRecord = {
-      name: u.name,
-      roles: [...new Set(u.roles)],
-      teams: [...new Set(u.teams)],
-      ...(u.agentId !== undefined ? { agentId: u.agentId } : {}),
-      ...(u.expiresAt !== undefined ? { expiresAt: u.expiresAt } : {}),
-      createdAt: iso(this.now()),
-      source: 'local',
-    };
+    const rec = localUser(u, this.now());
     await transaction(this.db, async (tx) => {
       const existing = await lockUser(tx, u.name);
       if (existing && existing.source === 'local') throw new Error(`user ${u.name} already exists`);
@@ -102,15 +93,7 @@ export class PostgresUserDirectory implements UserDirectory {
   async checkToken(id: string, secret: string, now: number): Promise<TokenCheck> {
     const t = await this.getToken(id);
     if (!t) return { ok: false, why: 'unknown' };
-    const a = Buffer.from(t.hash, 'hex');
-    const b = Buffer.from(sha256(secret), 'hex');
-    if (a.length !== b.length || !timingSafeEqual(a, b)) return { ok: false, why: 'unknown' };
-    if (t.revokedAt !== undefined) return { ok: false, why: 'revoked' };
-    if (t.expiresAt !== undefined && Date.parse(t.expiresAt) <= now) return { ok: false, why: 'expired' };
-    const u = await this.getUser(t.user);
-    const refused = u ? userRefusal(u, now) : 'user-disabled';
-    if (refused !== null) return { ok: false, why: refused };
-    return { ok: true, token: t, user: u! };
+    return judgeToken(t, secret, now, (name) => this.getUser(name));
   }
 
   async touch(name: string, tokenId: string | undefined, at: number): Promise<void> {
