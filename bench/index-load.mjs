@@ -1,5 +1,6 @@
 /**
- * Index at scale: fills a fresh LMDB index (the daemon's own src/index, built to dist/) with
+ * Index at scale: fills a fresh register, LMDB or PostgreSQL (`--index postgres`; the
+ * daemon's own src/index, built to dist/), with
  * N synthetic recordings spread over a year, 200 agents in 20 teams, 10 service numbers and
  * 100,000 distinct customers, then times the list queries the API and the CLI run: the latest
  * page, a page by agent, by team, by service number, by customer number hash, a time window,
@@ -57,11 +58,34 @@ export function quantiles(xs) {
   return { p50: q(0.5), p99: q(0.99), n: s.length };
 }
 
-export async function measureIndex(repo, entries, queriesPerKind = 300) {
-  const { openIndex } = await import(join(repo, 'dist', 'index', 'index.js'));
-  const dir = mkdtempSync(join(tmpdir(), 'tallenne-bench-index-'));
+/**
+ * A fresh register of the backend asked for: LMDB in a temp folder, or PostgreSQL (the
+ * database at `url`, migrated, which must be empty; else a throwaway server of our own).
+ */
+async function openBenchIndex(repo, backend, url) {
+  if (backend === 'lmdb') {
+    const { openIndex } = await import(join(repo, 'dist', 'index', 'index.js'));
+    const dir = mkdtempSync(join(tmpdir(), 'tallenne-bench-index-'));
+    return { index: await openIndex(dir), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  if (backend !== 'postgres') throw new Error('--index must be lmdb or postgres');
+  const { migratePostgres, openPostgresIndex } = await import(join(repo, 'dist', 'index', 'postgres', 'open.js'));
+  const { startBenchPostgres } = await import('./postgres-server.mjs');
+  const server = url ? undefined : await startBenchPostgres();
   try {
-    const index = await openIndex(dir);
+    await migratePostgres(url ?? server.url);
+    const index = await openPostgresIndex({ url: url ?? server.url, poolSize: 16, node: 'bench' });
+    if ((await index.count()) > 0) throw new Error('the --index-url database already holds recordings: give an empty one');
+    return { index, cleanup: () => server?.stop() };
+  } catch (e) {
+    server?.stop();
+    throw e;
+  }
+}
+
+export async function measureIndex(repo, entries, queriesPerKind = 300, backend = 'lmdb', url = undefined) {
+  const { index, cleanup } = await openBenchIndex(repo, backend, url);
+  try {
     const t0 = Date.UTC(2025, 0, 1);
     const fillStart = performance.now();
     await fillIndex(index, entries, t0);
@@ -78,7 +102,7 @@ export async function measureIndex(repo, entries, queriesPerKind = 300) {
         return { from, to: from + 86_400_000 };
       },
     };
-    const out = { entries: await index.count(), fillSeconds: Math.round(fillSeconds * 10) / 10, queries: {} };
+    const out = { backend, entries: await index.count(), fillSeconds: Math.round(fillSeconds * 10) / 10, queries: {} };
     for (const [name, make] of Object.entries(kinds)) {
       const times = [];
       let items = 0;
@@ -104,6 +128,6 @@ export async function measureIndex(repo, entries, queriesPerKind = 300) {
     await index.close();
     return out;
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await cleanup();
   }
 }

@@ -34,7 +34,7 @@ function parseArgs(argv) {
   const o = {
     calls: 10, seconds: 30, codec: 'pcmu', audio: 'both', findMax: false, complexity: 5, bitrate: 24000,
     workers: 0, setupRate: 100, genThreads: 2, baselineCalls: -1, out: '', skipSilence: true, drainTimeout: 900,
-    maxLevel: 3000, floor: true, indexEntries: 0, longSpoolHours: 0, stopAtSustained: false, srtp: '', chaos: 0, keepData: false,
+    maxLevel: 3000, floor: true, indexEntries: 0, indexBackend: 'lmdb', indexUrl: undefined, longSpoolHours: 0, stopAtSustained: false, srtp: '', chaos: 0, keepData: false,
   };
   const given = new Set();
   for (let i = 0; i < argv.length; i++) {
@@ -68,9 +68,11 @@ function parseArgs(argv) {
       case '--no-floor': o.floor = false; break;
       case '--out': o.out = v(); break;
       case '--index-entries': o.indexEntries = Number(v()); break;
+      case '--index': o.indexBackend = v(); break;
+      case '--index-url': o.indexUrl = v(); break;
       case '--long-spool-hours': o.longSpoolHours = Number(v()); break;
       case '--help': case '-h':
-        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--audio conversational|continuous|both] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--baseline-calls N] [--index-entries N] [--long-spool-hours H] [--out FILE.json]\n       npm run bench -- --chaos N [--calls SLOTS] [--seconds MAX_CALL_S] [--keep-data] [--note TEXT] [--out FILE.json]');
+        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--audio conversational|continuous|both] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--baseline-calls N] [--index-entries N [--index lmdb|postgres] [--index-url URL]] [--long-spool-hours H] [--out FILE.json]\n       npm run bench -- --chaos N [--calls SLOTS] [--seconds MAX_CALL_S] [--keep-data] [--note TEXT] [--out FILE.json]');
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a}`);
@@ -382,7 +384,7 @@ function report(res) {
     out.push(`highest clean capture level: ${res.findMax.captureCeiling} calls; highest sustained recording level: ${res.findMax.sustainedCeiling} calls`);
   }
   if (res.index) {
-    out.push('', `index with ${res.index.entries} entries (filled in ${res.index.fillSeconds} s), list queries of 50, ms:`);
+    out.push('', `${res.index.backend} index with ${res.index.entries} entries (filled in ${res.index.fillSeconds} s), list queries of 50, ms:`);
     out.push(table(Object.entries(res.index.queries).map(([k, v]) => ({ k, ...v })), [['query', (r) => r.k], ['p50 ms', (r) => r.p50], ['p99 ms', (r) => r.p99], ['items', (r) => r.meanItems]]));
   }
   if (res.longSpool) {
@@ -412,8 +414,8 @@ async function main() {
   const maxCalls = o.findMax ? Math.max(o.maxLevel, o.calls) : o.calls;
   if (maxCalls > 0) await runDaemonPhases(o, kinds, audio, res, maxCalls);
   if (o.indexEntries > 0) {
-    console.error(`index: filling ${o.indexEntries} entries`);
-    res.index = await measureIndex(REPO, o.indexEntries);
+    console.error(`index (${o.indexBackend}): filling ${o.indexEntries} entries`);
+    res.index = await measureIndex(REPO, o.indexEntries, 300, o.indexBackend, o.indexUrl);
   }
   if (o.longSpoolHours > 0) {
     console.error(`long spool: ${o.longSpoolHours} h`);

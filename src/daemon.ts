@@ -21,7 +21,8 @@ import { LiveCalls } from './calls/live.js';
 import { PortAllocator } from './rtp/ports.js';
 import { rtpCounters } from './rtp/counters.js';
 import { EncoderPool } from './encoder/pool.js';
-import { openIndex, type RecordingIndex } from './index/index.js';
+import type { RecordingIndex } from './index/index.js';
+import { openRegister } from './index/open.js';
 import { SpoolLeases } from './calls/spool-leases.js';
 import { NumberHasher } from './privacy/numbers.js';
 import { FsAudioStore } from './storage/fs-store.js';
@@ -77,7 +78,8 @@ export class Daemon {
     this.store = new FsAudioStore(c.storage.dir, { keys: keyring });
     const hasher = NumberHasher.open(c.privacy.hash_key_file);
     if (hasher.created) this.log.info({ file: c.privacy.hash_key_file }, 'created the number hash key (mode 0600); back it up: without it numbers cannot be looked up');
-    this.index = await openIndex(c.storage.dir, { nodeId: c.cluster.node_id });
+    const register = await openRegister(c, { onError: (err) => this.log.warn({ err }, 'the register dropped a connection; the pool opens another') });
+    this.index = register.index;
     this.leases = new SpoolLeases(this.index, c.cluster.node_id, this.log.child({ component: 'calls' }));
     this.encoder = new EncoderPool({ workers: c.encoder.workers ?? Math.max(1, availableParallelism() - 1) });
     this.ports = new PortAllocator({ address: c.rtp.address, min: c.rtp.port_min, max: c.rtp.port_max });
@@ -121,7 +123,10 @@ export class Daemon {
       unlistedSources: c.sip.unlisted_sources,
       inviteLimiter: new RateLimiter(c.sip.invite_rate.perSecond, c.sip.invite_burst, () => performance.now()),
     });
-    this.purger = new Purger({ index: this.index, store: this.store, log: this.log.child({ component: 'retention' }) });
+    this.purger = new Purger({
+      index: this.index, store: this.store, log: this.log.child({ component: 'retention' }),
+      ...(register.purgeLock ? { lock: register.purgeLock } : {}),
+    });
     this.metrics = new Metrics({
       calls: this.manager, finaliser: this.finaliser, sip: this.ua, rtp: rtpCounters, encoder: this.encoder, index: this.index,
       store: this.store, ports: this.ports, purger: this.purger, build: { version: VERSION, node: c.cluster.node_id },

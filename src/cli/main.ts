@@ -25,6 +25,8 @@ const USAGE = `usage: tallenne COMMAND [options]
   recordings list|show|export|hold|release|erase|rectify|find-by-number ...
   retention run [--dry-run] | sweep-orphans
   audit list [--json] | verify
+  index migrate | copy ...            the PostgreSQL register: schema migrations, moving
+                                      an LMDB index into it
   users add|list|disable ...          users of the recordings API and the web page
   tokens create|revoke ...            their API tokens
   keys list|rotate|retire ...         master keys of encryption at rest
@@ -162,11 +164,12 @@ async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-type RegisterCommand = 'recordings' | 'retention' | 'audit' | 'users' | 'tokens' | 'keys' | 'calls' | 'recover';
+type RegisterCommand = 'recordings' | 'retention' | 'audit' | 'index' | 'users' | 'tokens' | 'keys' | 'calls' | 'recover';
 const REGISTER_COMMANDS = {
   recordings: () => import('./recordings.js'),
   retention: () => import('./retention.js'),
   audit: () => import('./audit.js'),
+  index: () => import('./index-command.js'),
   users: () => import('./users.js'),
   tokens: () => import('./tokens.js'),
   keys: () => import('./keys.js'),
@@ -193,6 +196,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'recordings':
     case 'retention':
     case 'audit':
+    case 'index':
     case 'users':
     case 'tokens':
     case 'keys':

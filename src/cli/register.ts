@@ -8,7 +8,9 @@ import type { CliContext, ParsedArgs } from './context.js';
 import { flagString } from './context.js';
 import type { Config } from '../config/schema.js';
 import { TallenneError } from '../errors.js';
-import { openIndex, type RecordingIndex } from '../index/index.js';
+import type { RecordingIndex } from '../index/index.js';
+import { openRegister } from '../index/open.js';
+import type { JobLock } from '../retention/purge.js';
 import { ActionInputError } from '../retention/actions.js';
 import type { AudioStore } from '../storage/audio-store.js';
 import { FsAudioStore } from '../storage/fs-store.js';
@@ -19,6 +21,8 @@ export interface Register {
   readonly config: Config;
   readonly index: RecordingIndex;
   readonly store: AudioStore;
+  /** Keeps a purge pass to one node at a time (a PostgreSQL register). */
+  readonly purgeLock?: JobLock;
 }
 
 /** A command line that cannot be run as given: exit code 2. */
@@ -31,14 +35,16 @@ export class UsageError extends Error {
 
 /**
  * Opens the register, runs `fn`, closes it, and maps errors to exit codes. The index is the
- * same LMDB environment the daemon has open; LMDB serialises the writers.
+ * one the daemon has open (the same LMDB environment, whose writers LMDB serialises, or the
+ * shared PostgreSQL register).
  */
 export async function withRegister(ctx: CliContext, fn: (r: Register) => Promise<number>): Promise<number> {
   let index: RecordingIndex | undefined;
   try {
     const config = ctx.loaded.config;
-    index = await openIndex(config.storage.dir, { nodeId: config.cluster.node_id });
-    return await fn({ config, index, store: new FsAudioStore(config.storage.dir, { keys: keyringFor(config.encryption, { create: false }) }) });
+    const opened = await openRegister(config);
+    index = opened.index;
+    return await fn({ config, index, ...(opened.purgeLock ? { purgeLock: opened.purgeLock } : {}), store: new FsAudioStore(config.storage.dir, { keys: keyringFor(config.encryption, { create: false }) }) });
   } catch (e) {
     return reportError(ctx, e);
   } finally {

@@ -19,9 +19,10 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const args = parseArgs(rest, ['dry-run', 'json', 'remove', 'repair']);
   if (sub === 'run') {
     return withRegister(ctx, async (r) => {
-      const purger = new Purger({ index: r.index, store: r.store });
+      const purger = new Purger({ index: r.index, store: r.store, ...(r.purgeLock ? { lock: r.purgeLock } : {}) });
       const report = await purger.runOnce({ dryRun: args.flags.has('dry-run'), actor: actorOf(args) });
       if (args.flags.has('json')) ctx.out(`${JSON.stringify(report, null, 2)}\n`);
+      else if (report.busyElsewhere) ctx.out('another node is running a purge pass on the shared register; nothing done here\n');
       else {
         const verb = report.dryRun ? 'would destroy' : 'destroyed';
         ctx.out(`${verb}: audio of ${report.audio.length} recording(s), ${report.metadata.length} recording(s) entirely\n`);

@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { parseDuration, type Duration } from './duration.js';
 import { cidrProblem } from '../sip/source-policy.js';
+import { postgresUrlProblem } from '../index/postgres/url.js';
 
 export const duration = z.string().transform((s, ctx): Duration => {
   const d = parseDuration(s);
@@ -61,6 +62,23 @@ const regex = z.string().transform((s, ctx) => {
 });
 
 const d = (s: string) => duration.prefault(s);
+
+/**
+ * A PostgreSQL URL without a password (one belongs in [index] url_file, a private file). The
+ * value is never repeated in a message: a mistyped password would land in the output.
+ */
+const postgresUrl = z.string().transform((s, ctx): string => {
+  const problem = postgresUrlProblem(s);
+  if (problem !== undefined) {
+    ctx.addIssue({ code: 'custom', message: problem });
+    return z.NEVER;
+  }
+  if (new URL(s).password !== '') {
+    ctx.addIssue({ code: 'custom', message: 'holds a password: put the URL in a private file named by index.url_file instead' });
+    return z.NEVER;
+  }
+  return s;
+});
 
 /** "10.0.0.0/8", "2001:db8::/32", or a single address. */
 const cidr = z.string().transform((s, ctx): string => {
@@ -203,6 +221,16 @@ export const configSchema = z.strictObject({
     /** Below this much free space new calls are refused with 503. */
     min_free: bytes.prefault('256MiB'),
   }).prefault({}),
+  /** The register: the embedded LMDB under storage.dir, or one PostgreSQL shared by several recorders. */
+  index: z.strictObject({
+    backend: z.enum(['lmdb', 'postgres']).default('lmdb'),
+    /** postgres://USER@HOST:PORT/DB (no password here: put a URL with one in url_file). */
+    url: postgresUrl.optional(),
+    /** A private file (mode 0600) holding the URL, password included. */
+    url_file: z.string().min(1).optional(),
+    /** Connections each process keeps to PostgreSQL. */
+    pool_size: z.number().int().min(1).max(100).default(10),
+  }).prefault({}),
   http: z.strictObject({
     listen: hostPort.prefault('127.0.0.1:8080'),
     /** HTTPS on the [http] listener; the [metrics] listener stays plain. */
@@ -302,10 +330,23 @@ export const configSchema = z.strictObject({
     ctx.addIssue({ code: 'custom', path: ['tls', 'allowed_client_names'], message: 'allowed_client_names needs require_client_certificate = true' });
   }
   httpTlsIssues(c, ctx);
+  indexIssues(c, ctx);
   if (c.rtp.port_min >= c.rtp.port_max) {
     ctx.addIssue({ code: 'custom', path: ['rtp', 'port_max'], message: 'port_max must be above port_min' });
   }
 });
+
+/** [index]: postgres takes exactly one of url and url_file; lmdb takes neither. */
+function indexIssues(c: Config, ctx: z.RefinementCtx): void {
+  const i = c.index;
+  if (i.backend === 'postgres') {
+    if ((i.url === undefined) === (i.url_file === undefined)) ctx.addIssue({ code: 'custom', path: ['index', 'url'], message: 'backend = "postgres" needs one of url and url_file' });
+  } else {
+    for (const k of ['url', 'url_file'] as const) {
+      if (i[k] !== undefined) ctx.addIssue({ code: 'custom', path: ['index', k], message: 'set, but backend = "lmdb" keeps the register under storage.dir: remove it, or set backend = "postgres"' });
+    }
+  }
+}
 
 /** The rules of [http.tls]: which block the files come from, and what mutual TLS needs. */
 function httpTlsIssues(c: Config, ctx: z.RefinementCtx): void {

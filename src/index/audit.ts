@@ -5,7 +5,7 @@
  * record kept beside the log). Entries name who did what to which recording, when and why,
  * never a phone number: callers pass ids, policy names and counts in `details`.
  */
-import { createHash } from 'node:crypto';
+import { ChainCheck, chainEntry, GENESIS_HASH, type ChainHead } from './audit-chain.js';
 import type { Database, RootDatabase } from 'lmdb';
 
 export interface AuditEntry {
@@ -32,34 +32,15 @@ export interface AuditInput {
 
 export type AuditVerdict = { ok: true; entries: number } | { ok: false; at: number; problem: string };
 
+export { auditHash, GENESIS_HASH } from './audit-chain.js';
+
 export interface AuditLog {
   append(e: AuditInput): Promise<AuditEntry>;
   list(page: { after?: number; limit: number }): Promise<AuditEntry[]>;
   verify(): Promise<AuditVerdict>;
 }
 
-export const GENESIS_HASH = '0'.repeat(64);
 const HEAD_KEY = 'auditHead';
-const MAX_TEXT = 1000;
-
-interface Head {
-  seq: number;
-  hash: string;
-}
-
-/** The hash of an entry: SHA-256 over a canonical JSON of every field but the hash itself. */
-export function auditHash(e: Omit<AuditEntry, 'hash'>): string {
-  const details = e.details ? Object.keys(e.details).sort().map((k) => [k, e.details![k]]) : null;
-  const fields: unknown[] = [e.seq, e.at, e.actor, e.action, e.recordingId ?? null, e.reason ?? null, details, e.prevHash];
-  // The node joins the hashed fields only when present, so entries written before it still verify.
-  if (e.node !== undefined) fields.push(e.node);
-  const canonical = JSON.stringify(fields);
-  return createHash('sha256').update(canonical, 'utf8').digest('hex');
-}
-
-function clip(s: string): string {
-  return s.length > MAX_TEXT ? s.slice(0, MAX_TEXT) : s;
-}
 
 export class LmdbAuditLog implements AuditLog {
   constructor(
@@ -79,21 +60,10 @@ export class LmdbAuditLog implements AuditLog {
    * read of the head and the write are atomic across processes (LMDB has one writer).
    */
   appendInTransaction(e: AuditInput): AuditEntry {
-    const head = (this.meta.get(HEAD_KEY) as Head | undefined) ?? { seq: 0, hash: GENESIS_HASH };
-    const base: Omit<AuditEntry, 'hash'> = {
-      seq: head.seq + 1,
-      at: new Date(this.now()).toISOString(),
-      ...(this.nodeId !== undefined ? { node: this.nodeId } : {}),
-      actor: clip(e.actor),
-      action: clip(e.action),
-      prevHash: head.hash,
-    };
-    if (e.recordingId !== undefined) base.recordingId = clip(e.recordingId);
-    if (e.reason !== undefined) base.reason = clip(e.reason);
-    if (e.details !== undefined) base.details = { ...e.details };
-    const entry: AuditEntry = { ...base, hash: auditHash(base) };
+    const head = (this.meta.get(HEAD_KEY) as ChainHead | undefined) ?? { seq: 0, hash: GENESIS_HASH };
+    const entry = chainEntry(head, e, new Date(this.now()).toISOString(), this.nodeId);
     this.db.put(entry.seq, entry);
-    this.meta.put(HEAD_KEY, { seq: entry.seq, hash: entry.hash } satisfies Head);
+    this.meta.put(HEAD_KEY, { seq: entry.seq, hash: entry.hash } satisfies ChainHead);
     return entry;
   }
 
@@ -104,41 +74,11 @@ export class LmdbAuditLog implements AuditLog {
   }
 
   async verify(): Promise<AuditVerdict> {
-    const head = this.meta.get(HEAD_KEY) as Head | undefined;
-    let expectSeq = 1;
-    let prevHash = GENESIS_HASH;
-    let count = 0;
+    const check = new ChainCheck();
     for (const { key, value } of this.db.getRange({})) {
-      if (typeof key !== 'number' || !value || typeof value !== 'object') {
-        return { ok: false, at: expectSeq, problem: `an unreadable record sits where entry ${expectSeq} should be` };
-      }
-      if (key !== expectSeq || value.seq !== key) {
-        const at = Math.min(key, expectSeq);
-        return key > expectSeq
-          ? { ok: false, at, problem: `entries ${expectSeq}..${key - 1} are missing (deleted)` }
-          : { ok: false, at: key, problem: `entry stored under ${key} claims sequence ${value.seq}` };
-      }
-      if (value.prevHash !== prevHash) {
-        return { ok: false, at: key, problem: `entry ${key} does not chain to entry ${key - 1} (its prevHash differs)` };
-      }
-      const { hash, ...rest } = value;
-      if (auditHash(rest) !== hash) {
-        return { ok: false, at: key, problem: `entry ${key} was altered (its content no longer matches its hash)` };
-      }
-      prevHash = hash;
-      expectSeq++;
-      count++;
+      const broken = check.next(key, value);
+      if (broken) return broken;
     }
-    const lastSeq = expectSeq - 1;
-    if (head === undefined) {
-      return count === 0 ? { ok: true, entries: 0 } : { ok: false, at: lastSeq, problem: 'the head record of the log is missing' };
-    }
-    if (head.seq > lastSeq) {
-      return { ok: false, at: lastSeq + 1, problem: `entries ${lastSeq + 1}..${head.seq} are missing from the end of the log (deleted)` };
-    }
-    if (head.seq !== lastSeq || head.hash !== prevHash) {
-      return { ok: false, at: lastSeq, problem: `the head record (entry ${head.seq}) does not match the last entry ${lastSeq}` };
-    }
-    return { ok: true, entries: count };
+    return check.finish(this.meta.get(HEAD_KEY) as ChainHead | undefined);
   }
 }

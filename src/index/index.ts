@@ -500,17 +500,17 @@ interface Lease {
   readonly expiresAt: number;
 }
 
-function checkLease(name: string, holder: string, ttlMs: number): void {
+export function checkLease(name: string, holder: string, ttlMs: number): void {
   if (name.length === 0 || name.length > MAX_ID_CHARS || holder.length === 0 || holder.length > MAX_ID_CHARS) throw new Error('a lease name and holder must be 1-200 characters');
   if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new Error('a lease lasts a positive whole number of milliseconds');
 }
 
-function checkId(id: string): void {
+export function checkId(id: string): void {
   if (id.length === 0 || id.length > MAX_ID_CHARS || id.includes('\u0000')) throw new Error('a recording id must be 1-200 characters without NUL');
 }
 
 /** Drops top-level undefined fields so a patch can remove one and nothing stores "undefined". */
-function withoutUndefined<T extends object>(o: T): T {
+export function withoutUndefined<T extends object>(o: T): T {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
   return out as T;

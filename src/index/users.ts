@@ -90,6 +90,38 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** The record of a new local user (the name checked, roles and teams without repeats). */
+export function localUser(u: NewUser, now: number): UserRecord {
+  if (!USER_NAME_RE.test(u.name)) throw new Error(`"${u.name}" is not a user name (letters, digits, . _ @ -; at most 64)`);
+  return {
+    name: u.name,
+    roles: [...new Set(u.roles)],
+    teams: [...new Set(u.teams)],
+    ...(u.agentId !== undefined ? { agentId: u.agentId } : {}),
+    ...(u.expiresAt !== undefined ? { expiresAt: u.expiresAt } : {}),
+    createdAt: iso(now),
+    source: 'local',
+  };
+}
+
+/** Checks a presented secret against a stored token, then the token's and its user's state. */
+export async function judgeToken(
+  t: TokenRecord,
+  secret: string,
+  now: number,
+  userOf: (name: string) => UserRecord | undefined | Promise<UserRecord | undefined>,
+): Promise<TokenCheck> {
+  const a = Buffer.from(t.hash, 'hex');
+  const b = Buffer.from(sha256(secret), 'hex');
+  if (a.length !== b.length || !timingSafeEqual(a, b)) return { ok: false, why: 'unknown' };
+  if (t.revokedAt !== undefined) return { ok: false, why: 'revoked' };
+  if (t.expiresAt !== undefined && Date.parse(t.expiresAt) <= now) return { ok: false, why: 'expired' };
+  const u = await userOf(t.user);
+  const refused = u ? userRefusal(u, now) : 'user-disabled';
+  if (refused !== null) return { ok: false, why: refused };
+  return { ok: true, token: t, user: u! };
+}
+
 export class LmdbUserDirectory implements UserDirectory {
   constructor(
     private readonly env: RootDatabase,
@@ -100,16 +132,7 @@ export class LmdbUserDirectory implements UserDirectory {
   ) {}
 
   async addUser(u: NewUser, audit?: AuditInput): Promise<UserRecord> {
-    if (!USER_NAME_RE.test(u.name)) throw new Error(`"${u.name}" is not a user name (letters, digits, . _ @ -; at most 64)`);
-    const rec: UserRecord = {
-      name: u.name,
-      roles: [...new Set(u.roles)],
-      teams: [...new Set(u.teams)],
-      ...(u.agentId !== undefined ? { agentId: u.agentId } : {}),
-      ...(u.expiresAt !== undefined ? { expiresAt: u.expiresAt } : {}),
-      createdAt: iso(this.now()),
-      source: 'local',
-    };
+    const rec = localUser(u, this.now());
     const ok = await this.env.transaction(() => {
       const existing = this.users.get(u.name);
       if (existing && existing.source === 'local') return false;
@@ -186,15 +209,7 @@ export class LmdbUserDirectory implements UserDirectory {
   async checkToken(id: string, secret: string, now: number): Promise<TokenCheck> {
     const t = this.tokens.get(id);
     if (!t) return { ok: false, why: 'unknown' };
-    const a = Buffer.from(t.hash, 'hex');
-    const b = Buffer.from(sha256(secret), 'hex');
-    if (a.length !== b.length || !timingSafeEqual(a, b)) return { ok: false, why: 'unknown' };
-    if (t.revokedAt !== undefined) return { ok: false, why: 'revoked' };
-    if (t.expiresAt !== undefined && Date.parse(t.expiresAt) <= now) return { ok: false, why: 'expired' };
-    const u = this.users.get(t.user);
-    const refused = u ? userRefusal(u, now) : 'user-disabled';
-    if (refused !== null) return { ok: false, why: refused };
-    return { ok: true, token: t, user: u! };
+    return judgeToken(t, secret, now, (name) => this.users.get(name));
   }
 
   async touch(name: string, tokenId: string | undefined, at: number): Promise<void> {

@@ -29,7 +29,15 @@ export interface PurgeReport {
   errors: Array<{ id: string; message: string }>;
   /** A dry run lists at most 10,000 of each kind; true when there are more. */
   truncated: boolean;
+  /** Another node sharing the register was running its pass: this one did nothing. */
+  busyElsewhere?: true;
 }
+
+/**
+ * Runs a job while this process holds a lock shared by every node of the register, or
+ * reports at once that another node holds it (src/index/open.ts gives one for PostgreSQL).
+ */
+export type JobLock = <T>(fn: () => Promise<T>) => Promise<{ locked: true; value: T } | { locked: false }>;
 
 export interface OrphanReport {
   /** Audio keys with no index entry (or whose entry points elsewhere or says purged). */
@@ -49,6 +57,8 @@ export interface PurgerOptions {
   store: AudioStore;
   log?: Logger;
   now?: () => number;
+  /** Keeps a pass to one node at a time when several share the register. */
+  lock?: JobLock;
 }
 
 export class Purger {
@@ -56,6 +66,7 @@ export class Purger {
   private readonly store: AudioStore;
   private readonly log: Logger | undefined;
   private readonly now: () => number;
+  private readonly lock: JobLock | undefined;
   private timer: NodeJS.Timeout | undefined;
   private intervalMs = 0;
   private running: Promise<unknown> | undefined;
@@ -67,6 +78,7 @@ export class Purger {
     this.store = opts.store;
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
+    this.lock = opts.lock;
   }
 
   /** Purge runs completed by this process (for metrics: the job is alive and keeps its pace). */
@@ -83,6 +95,18 @@ export class Purger {
     const now = this.now();
     const report: PurgeReport = { dryRun: opts.dryRun === true, audio: [], metadata: [], resumed: [], errors: [], truncated: false };
     if (opts.dryRun) return this.dryRun(now, report);
+    if (!this.lock) return this.pass(now, report, opts);
+    const r = await this.lock(() => this.pass(now, report, opts));
+    if (r.locked) return r.value;
+    this.log?.debug('purge pass skipped: another node is running one');
+    return { ...report, busyElsewhere: true };
+  }
+
+  /**
+   * One pass: interrupted destructions first (a node that died mid-pass left intents; they
+   * are completed here), then what has expired.
+   */
+  private async pass(now: number, report: PurgeReport, opts: { actor?: string; hooks?: DestroyHooks }): Promise<PurgeReport> {
     const actor = opts.actor ?? PURGE_ACTOR;
     const hooks = opts.hooks ?? {};
 

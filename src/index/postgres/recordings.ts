@@ -1,0 +1,259 @@
+/**
+ * The recordings index in PostgreSQL, shared by every recorder of a site: the same queries,
+ * newest-first cursor paging, destruction intents and same-transaction audit entries as the
+ * LMDB index (src/index/index.ts), with row locks where LMDB has its single writer. A
+ * recording row is locked (SELECT ... FOR UPDATE) before it is read for a change, so two
+ * nodes changing one recording take turns and each sees the other's result.
+ */
+import type { RecordingEntry } from '../../types.js';
+import type { WrappedKey } from '../../crypto/keyring.js';
+import { TallenneError } from '../../errors.js';
+import type { AuditInput } from '../audit.js';
+import { checkId, checkLease, withoutUndefined, type DestroyIntent, type IntentCondition, type ListQuery, type Page, type RecordingIndex, type RecordingPatch, type WriteOptions } from '../index.js';
+import { decodeCursor, effectiveAudioExpiry, effectiveMetadataExpiry, encodeCursor, LOOKUP_KINDS, type LookupField } from '../keys.js';
+import { PostgresAuditLog } from './audit.js';
+import { PostgresUserDirectory } from './users.js';
+import { columnValues, INDEXED_COLUMNS, LOOKUP_COLUMNS } from './columns.js';
+import { LATEST_VERSION } from './migrations/index.js';
+import { LOCKS, transaction, withAdvisoryLock, type Db, type Tx } from './pool.js';
+
+const MAX_PAGE = 10_000;
+/** The database server's clock in epoch ms: leases expire on it, whatever the nodes' clocks say. */
+const SERVER_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+const MAX_ID_CHARS = 200;
+
+const UPSERT = `INSERT INTO recordings (id, ${INDEXED_COLUMNS.join(', ')}, entry)
+  VALUES (${[...Array(INDEXED_COLUMNS.length + 2).keys()].map((i) => `$${i + 1}`).join(', ')})
+  ON CONFLICT (id) DO UPDATE SET ${[...INDEXED_COLUMNS, 'entry'].map((c) => `${c} = EXCLUDED.${c}`).join(', ')}`;
+
+export class PostgresRecordingIndex implements RecordingIndex {
+  readonly audit: PostgresAuditLog;
+  readonly users: PostgresUserDirectory;
+  readonly schemaVersion = LATEST_VERSION;
+  private closed = false;
+
+  constructor(
+    private readonly db: Db,
+    node: string,
+    now: () => number,
+  ) {
+    this.audit = new PostgresAuditLog(db, node, now);
+    this.users = new PostgresUserDirectory(db, this.audit, now);
+  }
+
+  async put(entry: RecordingEntry, opts: WriteOptions = {}): Promise<void> {
+    this.assertOpen();
+    checkId(entry.id);
+    const clean = withoutUndefined(entry);
+    await transaction(this.db, async (tx) => {
+      await this.write(tx, clean);
+      await this.finishWrite(tx, entry.id, opts);
+    });
+  }
+
+  async get(id: string): Promise<RecordingEntry | undefined> {
+    if (id.length === 0 || id.length > MAX_ID_CHARS) return undefined;
+    const r = await this.db.query<{ entry: RecordingEntry }>('SELECT entry FROM recordings WHERE id = $1', [id]);
+    return r.rows[0]?.entry;
+  }
+
+  async update(id: string, patch: RecordingPatch | ((e: RecordingEntry) => RecordingEntry), opts: WriteOptions = {}): Promise<RecordingEntry> {
+    this.assertOpen();
+    return transaction(this.db, async (tx) => {
+      const before = await this.lock(tx, id);
+      if (!before) throw new TallenneError('TALLENNE_NOT_FOUND', `no recording ${id}`);
+      let after = typeof patch === 'function' ? patch(before) : { ...before, ...patch };
+      if (after.id !== id) throw new Error('an update may not change the id');
+      after = withoutUndefined(after);
+      await this.write(tx, after);
+      await this.finishWrite(tx, id, opts);
+      return after;
+    });
+  }
+
+  async remove(id: string, opts: WriteOptions = {}): Promise<boolean> {
+    this.assertOpen();
+    return transaction(this.db, async (tx) => {
+      const gone = (await tx.query('DELETE FROM recordings WHERE id = $1', [id])).rowCount ?? 0;
+      await tx.query('DELETE FROM intents WHERE id = $1', [id]);
+      if (opts.audit) await this.audit.appendIn(tx, opts.audit);
+      return gone > 0;
+    });
+  }
+
+  /**
+   * As in LMDB, plus: an intent already recorded (by another node's purge or erasure) is
+   * left alone and false returned, so one destruction is carried out, and audited, once.
+   */
+  async setIntent(id: string, intent: DestroyIntent, when: IntentCondition = {}): Promise<boolean> {
+    this.assertOpen();
+    return transaction(this.db, async (tx) => {
+      const e = await this.lock(tx, id);
+      if (!e) return false;
+      if (when.notHeld && e.hold) return false;
+      if (when.expiredBy !== undefined) {
+        const exp = intent.kind === 'audio' ? effectiveAudioExpiry(e) : effectiveMetadataExpiry(e);
+        if (exp === null || exp > when.expiredBy) return false;
+      }
+      const r = await tx.query('INSERT INTO intents (id, intent) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [id, JSON.stringify(withoutUndefined(intent))]);
+      if ((r.rowCount ?? 0) === 0) return false;
+      if (e.dataKey) await this.write(tx, withoutUndefined({ ...e, dataKey: undefined }));
+      return true;
+    });
+  }
+
+  async getIntent(id: string): Promise<DestroyIntent | undefined> {
+    const r = await this.db.query<{ intent: DestroyIntent }>('SELECT intent FROM intents WHERE id = $1', [id]);
+    return r.rows[0]?.intent;
+  }
+
+  async intents(limit: number): Promise<Array<{ id: string; intent: DestroyIntent }>> {
+    const r = await this.db.query<{ id: string; intent: DestroyIntent }>('SELECT id, intent FROM intents ORDER BY id LIMIT $1', [Math.max(0, Math.floor(limit))]);
+    return r.rows;
+  }
+
+  async list(q: ListQuery, page: { cursor?: string; limit: number }): Promise<Page<RecordingEntry>> {
+    const limit = Math.min(Math.max(1, Math.floor(page.limit)), MAX_PAGE);
+    const where: string[] = [];
+    const params: Array<string | number> = [];
+    const arg = (v: string | number): string => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    for (const f of Object.keys(LOOKUP_KINDS) as LookupField[]) {
+      const v = q[f];
+      if (v !== undefined) where.push(`${LOOKUP_COLUMNS[f]} = ${arg(v)}`);
+    }
+    if (q.from !== undefined) where.push(`start_ms >= ${arg(q.from)}`);
+    if (q.to !== undefined) where.push(`start_ms < ${arg(q.to)}`);
+    if (page.cursor !== undefined) {
+      const c = decodeCursor(page.cursor);
+      if (c === null) throw new TallenneError('TALLENNE_NOT_FOUND', 'the cursor is not one this index gave out');
+      where.push(`(start_ms, id) < (${arg(c.startMs)}, ${arg(c.id)})`);
+    }
+    const sql = `SELECT id, start_ms, entry FROM recordings ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY start_ms DESC, id DESC LIMIT ${arg(limit + 1)}`;
+    const rows = (await this.db.query<{ id: string; start_ms: number; entry: RecordingEntry }>(sql, params)).rows;
+    const more = rows.length > limit;
+    const items = rows.slice(0, limit);
+    const result: Page<RecordingEntry> = { items: items.map((r) => r.entry), visited: items.length };
+    const last = items[items.length - 1];
+    if (more && last) result.nextCursor = encodeCursor(last.start_ms, last.id);
+    return result;
+  }
+
+  expiredAudio(now: number, limit: number): Promise<RecordingEntry[]> {
+    return this.expired('audio_expiry', now, limit);
+  }
+
+  expiredMetadata(now: number, limit: number): Promise<RecordingEntry[]> {
+    return this.expired('metadata_expiry', now, limit);
+  }
+
+  private async expired(column: 'audio_expiry' | 'metadata_expiry', now: number, limit: number): Promise<RecordingEntry[]> {
+    const r = await this.db.query<{ entry: RecordingEntry }>(
+      `SELECT entry FROM recordings WHERE ${column} <= $1 ORDER BY ${column}, id LIMIT $2`,
+      [Math.floor(now), Math.max(0, Math.floor(limit))],
+    );
+    return r.rows.map((x) => x.entry);
+  }
+
+  async count(): Promise<number> {
+    return (await this.db.query<{ n: number }>('SELECT count(*)::bigint AS n FROM recordings')).rows[0]!.n;
+  }
+
+  async dataKeyUsage(): Promise<Array<{ keyId: string; recordings: number }>> {
+    const r = await this.db.query<{ keyId: string; recordings: number }>(
+      'SELECT data_key_id AS "keyId", count(*)::bigint AS recordings FROM recordings WHERE data_key_id IS NOT NULL GROUP BY data_key_id ORDER BY data_key_id',
+    );
+    return r.rows;
+  }
+
+  async wrappedUnder(keyId: string, limit: number): Promise<RecordingEntry[]> {
+    const r = await this.db.query<{ entry: RecordingEntry }>('SELECT entry FROM recordings WHERE data_key_id = $1 ORDER BY id LIMIT $2', [keyId, Math.max(0, Math.floor(limit))]);
+    return r.rows.map((x) => x.entry);
+  }
+
+  async rewrapDataKeys(items: ReadonlyArray<{ id: string; fromKeyId: string; wrapped: WrappedKey }>): Promise<number> {
+    this.assertOpen();
+    return transaction(this.db, async (tx) => {
+      let n = 0;
+      for (const { id, fromKeyId, wrapped } of items) {
+        const before = await this.lock(tx, id);
+        if (!before?.dataKey || before.dataKey.keyId !== fromKeyId) continue;
+        await this.write(tx, { ...before, dataKey: wrapped });
+        n++;
+      }
+      return n;
+    });
+  }
+
+  async getMark<T>(name: string): Promise<T | undefined> {
+    const r = await this.db.query<{ value: T }>('SELECT value FROM marks WHERE name = $1', [name]);
+    return r.rows[0]?.value;
+  }
+
+  async setMark(name: string, value: unknown, opts: { audit?: AuditInput } = {}): Promise<void> {
+    this.assertOpen();
+    await transaction(this.db, async (tx) => {
+      if (value === undefined) await tx.query('DELETE FROM marks WHERE name = $1', [name]);
+      else await tx.query('INSERT INTO marks (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value', [name, JSON.stringify(value)]);
+      if (opts.audit) await this.audit.appendIn(tx, opts.audit);
+    });
+  }
+
+  async claimLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    this.assertOpen();
+    checkLease(name, holder, ttlMs);
+    // One statement: the row lock of the upsert makes concurrent claims take turns.
+    const r = await this.db.query(
+      `INSERT INTO leases AS l (name, holder, expires_ms) VALUES ($1, $2, ${SERVER_MS} + $3)
+       ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_ms = EXCLUDED.expires_ms
+       WHERE l.holder = EXCLUDED.holder OR l.expires_ms <= ${SERVER_MS}`,
+      [name, holder, ttlMs],
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    this.assertOpen();
+    await this.db.query('DELETE FROM leases WHERE name = $1 AND holder = $2', [name, holder]);
+  }
+
+  /**
+   * Runs a retention purge pass while this node holds the register's purge lock; another
+   * node's pass in progress makes it return `{ locked: false }` at once. A node that dies
+   * mid-pass drops its connection and with it the lock; its intents are there for the next.
+   */
+  purgeAlone<T>(fn: () => Promise<T>): Promise<{ locked: true; value: T } | { locked: false }> {
+    return withAdvisoryLock(this.db, LOCKS.purge, false, fn);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.db.end();
+  }
+
+  private async lock(tx: Tx, id: string): Promise<RecordingEntry | undefined> {
+    return (await tx.query<{ entry: RecordingEntry }>('SELECT entry FROM recordings WHERE id = $1 FOR UPDATE', [id])).rows[0]?.entry;
+  }
+
+  private write(tx: Tx, e: RecordingEntry): Promise<void> {
+    return writeRecording(tx, e);
+  }
+
+  private async finishWrite(tx: Tx, id: string, opts: WriteOptions): Promise<void> {
+    if (opts.clearIntent) await tx.query('DELETE FROM intents WHERE id = $1', [id]);
+    if (opts.audit) await this.audit.appendIn(tx, opts.audit);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the recording index is closed');
+  }
+}
+
+/** Inserts or replaces a recording's row, its looked-up columns with it. */
+export async function writeRecording(tx: Tx, e: RecordingEntry): Promise<void> {
+  await tx.query(UPSERT, [e.id, ...columnValues(e), JSON.stringify(e)]);
+}
