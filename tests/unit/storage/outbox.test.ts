@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Outbox } from '../../../src/storage/outbox.js';
+import { tempDir } from '../../support/cleanup.js';
+
+describe('the upload outbox', () => {
+  it('retries a failing delivery with growing delays until it goes through, counting each failure', async () => {
+    const box = new Outbox(join(tempDir('outbox'), 'outbox'), { baseMs: 1, maxMs: 4, onFailure: (_k, _e, attempt, delay) => delays.push([attempt, delay]) });
+    const delays: Array<[number, number]> = [];
+    const key = 'recordings/2026/11/24/01J.opus';
+    writeFileSync(box.stagedPath(key), 'audio');
+    box.staged(key);
+    let tries = 0;
+    const result = box.deliver(key, async () => {
+      tries++;
+      expect(box.waiting).toBe(1);
+      if (tries < 5) throw new Error(`S3 down (${tries})`);
+      return 'stored';
+    });
+    await expect(result).resolves.toBe('stored');
+    expect(delays).toEqual([[0, 1], [1, 2], [2, 4], [3, 4]]);
+    expect(box.failures).toBe(4);
+    expect(box.lastError).toBeNull();
+    expect(box.waiting).toBe(0);
+    expect(existsSync(box.stagedPath(key))).toBe(false);
+  });
+
+  it('keeps what waits when it closes, and counts it again when opened anew', async () => {
+    const dir = join(tempDir('outbox'), 'outbox');
+    const box = new Outbox(dir, { baseMs: 60_000 });
+    const keys = ['recordings/a.opus', 'recordings/b.opus'];
+    for (const k of keys) {
+      writeFileSync(box.stagedPath(k), 'audio');
+      box.staged(k);
+    }
+    let failedOnce!: () => void;
+    const attempted = new Promise<void>((r) => (failedOnce = r));
+    const waiting = box.deliver(keys[0]!, async () => {
+      failedOnce();
+      throw new Error('S3 refused: SignatureDoesNotMatch');
+    });
+    await attempted;
+    await new Promise((r) => setImmediate(r));
+    expect(box.lastError).toMatch(/SignatureDoesNotMatch/);
+    box.close();
+    await expect(waiting).rejects.toMatchObject({ code: 'TALLENNE_STORAGE_UNAVAILABLE' });
+    await expect(box.deliver(keys[1]!, async () => 'never')).rejects.toMatchObject({ code: 'TALLENNE_STORAGE_UNAVAILABLE' });
+    const again = new Outbox(dir);
+    expect(again.waiting).toBe(2);
+    again.discard(keys[0]!);
+    expect(again.waiting).toBe(1);
+    expect(existsSync(again.stagedPath(keys[0]!))).toBe(false);
+  });
+});
