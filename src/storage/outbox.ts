@@ -77,13 +77,13 @@ export class Outbox {
 
   /**
    * Runs `send` until it succeeds, backing off between attempts; then removes the staged file.
-   * Rejects only when the outbox is closed (the daemon stopping): the spool is kept and the
-   * recording is finalised again at the next start.
+   * Once the outbox is closed (the daemon stopping) a failed attempt is not repeated: it
+   * rejects, the spool is kept and the recording is finalised again at the next start.
    */
   async deliver<T>(key: string, send: () => Promise<T>): Promise<T> {
     this.pending.add(key);
     for (let attempt = 0; ; attempt++) {
-      if (this.closed) throw stopped(key);
+      if (attempt > 0 && this.closed) throw stopped(key);
       try {
         const out = await send();
         this.last = null;
@@ -107,7 +107,7 @@ export class Outbox {
     }
   }
 
-  /** No more attempts: deliveries waiting for their next try reject (their files stay). */
+  /** No more retries: deliveries waiting for their next try reject (their files stay); a first attempt still runs once. */
   close(): void {
     this.closed = true;
     for (const [key, w] of this.waits) {

@@ -26,7 +26,7 @@ describe('the upload outbox', () => {
     expect(existsSync(box.stagedPath(key))).toBe(false);
   });
 
-  it('keeps what waits when it closes, and counts it again when opened anew', async () => {
+  it('stops retrying when it closes, keeps what waits, and counts it again when opened anew', async () => {
     const dir = join(tempDir('outbox'), 'outbox');
     const box = new Outbox(dir, { baseMs: 60_000 });
     const keys = ['recordings/a.opus', 'recordings/b.opus'];
@@ -45,7 +45,8 @@ describe('the upload outbox', () => {
     expect(box.lastError).toMatch(/SignatureDoesNotMatch/);
     box.close();
     await expect(waiting).rejects.toMatchObject({ code: 'TALLENNE_STORAGE_UNAVAILABLE' });
-    await expect(box.deliver(keys[1]!, async () => 'never')).rejects.toMatchObject({ code: 'TALLENNE_STORAGE_UNAVAILABLE' });
+    await expect(box.deliver(keys[1]!, async () => { throw new Error('still down'); })).rejects.toMatchObject({ code: 'TALLENNE_STORAGE_UNAVAILABLE' });
+    expect(box.waiting).toBe(2);
     const again = new Outbox(dir);
     expect(again.waiting).toBe(2);
     again.discard(keys[0]!);
