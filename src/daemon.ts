@@ -119,7 +119,7 @@ export class Daemon {
     this.purger = new Purger({ index: this.index, store: this.store, log: this.log.child({ component: 'retention' }) });
     this.metrics = new Metrics({
       calls: this.manager, finaliser: this.finaliser, sip: this.ua, rtp: rtpCounters, encoder: this.encoder, index: this.index,
-      store: this.store, ports: this.ports, purger: this.purger, build: { version: VERSION, node: c.cluster.node_id },
+      store: this.store, ports: this.ports, purger: this.purger, outbox: null, build: { version: VERSION, node: c.cluster.node_id },
     });
     this.http = new HttpApi({
       config: () => this.config, index: this.index, store: this.store, hasher,
