@@ -64,7 +64,7 @@ async function main() {
   let daemon;
   try {
     const { openIndex } = await import(join(REPO, 'dist', 'index', 'index.js'));
-    const { LocalAudioStore } = await import(join(REPO, 'dist', 'storage', 'audio-store.js'));
+    const { recordingKey } = await import(join(REPO, 'dist', 'storage', 'audio-store.js'));
     const index = await openIndex(data);
     const t0 = Date.UTC(2025, 0, 1);
     const fillStart = performance.now();
@@ -72,11 +72,11 @@ async function main() {
     const fillSeconds = (performance.now() - fillStart) / 1000;
 
     // The long recording: a real two-channel Ogg Opus file of the given length.
-    const store = new LocalAudioStore(data);
     const longId = '01LONGRECORDINGBENCH000000';
     const answeredAt = t0 + 400 * 86_400_000;
-    const key = store.keyFor(longId, answeredAt);
-    const file = store.localPath(key);
+    // Written where the file-system store keeps the key (the bench sets the data up directly).
+    const key = recordingKey(longId, answeredAt);
+    const file = join(data, key);
     mkdirSync(dirname(file), { recursive: true });
     const secs = o.audioMinutes * 60;
     const encStart = performance.now();

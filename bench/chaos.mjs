@@ -27,7 +27,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, s
 import { basename, dirname, join } from 'node:path';
 import { ulid } from 'ulid';
 import { openIndex } from '../dist/index/index.js';
-import { LocalAudioStore } from '../dist/storage/audio-store.js';
+import { FsAudioStore } from '../dist/storage/fs-store.js';
 import { BenchDaemon, REPO } from './daemon.mjs';
 import { Generator } from './generator.mjs';
 import { SiprecClient, siprecOffer } from './sip-uac.mjs';
@@ -247,10 +247,19 @@ async function inParallel(jobs, width) {
   }));
 }
 
-/** Audio keys, through the daemon's own store, and the encoder's temp files (dot files) beside them. */
-function audioFiles(dataDir) {
-  const files = [...new LocalAudioStore(dataDir).keys()];
-  const temps = readdirSync(join(dataDir, 'recordings'), { recursive: true }).filter((p) => basename(p).startsWith('.'));
+/** Audio keys, through the daemon's own store, and staged or temporary files (dot files) left among them. */
+async function audioFiles(dataDir) {
+  const store = new FsAudioStore(dataDir);
+  const files = [];
+  let cursor;
+  do {
+    const page = await store.list(cursor === undefined ? { limit: 1000 } : { cursor, limit: 1000 });
+    files.push(...page.items.map((i) => i.key));
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+  const temps = readdirSync(join(dataDir, 'recordings'), { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile() && d.name.startsWith('.'))
+    .map((d) => join(d.parentPath ?? d.path, d.name));
   return { files, temps };
 }
 
@@ -331,7 +340,7 @@ async function check(run, { final = false, cli = final } = {}) {
     // every tenth check and at the end (a process start costs seconds on a loaded box).
     const verdict = ix.audit.verify();
     if (!verdict.ok) add('audit', `broken at entry ${verdict.at}: ${verdict.problem}`);
-    const { files, temps } = audioFiles(dataDir);
+    const { files, temps } = await audioFiles(dataDir);
     for (const t of temps) add('temp-left', t);
     for (const key of files) {
       const id = basename(key, '.opus');

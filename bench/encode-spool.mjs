@@ -34,7 +34,8 @@ async function encoderOf(dir) {
 
 async function timed(encode, spool, storageDir, id) {
   const t0 = process.cpuUsage();
-  const r = await encode({ spoolPath: spool, storageDir, id, complexity: Number(opt.complexity), bitrate: Number(opt.bitrate), skipSilence: true, maskDtmf: false });
+  // `staging` for builds with the store seam, `storageDir` for the ones before it.
+  const r = await encode({ spoolPath: spool, storageDir, staging: { kind: 'local', dir: join(storageDir, 'recordings', '.staging') }, id, complexity: Number(opt.complexity), bitrate: Number(opt.bitrate), skipSilence: true, maskDtmf: false });
   const cpu = process.cpuUsage(t0);
   return { cpuMs: (cpu.user + cpu.system) / 1000, result: r };
 }

@@ -74,14 +74,14 @@ if (process.argv[2] === '--child') {
   };
   const timer = setInterval(sample, 200);
   const t0 = process.cpuUsage();
-  const r = await encodeSpool({ spoolPath: spool, storageDir, id: 'LONGSPOOL', complexity: Number(complexity), bitrate: Number(bitrate), skipSilence: true, maskDtmf: false });
+  const r = await encodeSpool({ spoolPath: spool, staging: { kind: 'local', dir: join(storageDir, 'recordings', '.staging') }, id: 'LONGSPOOL', complexity: Number(complexity), bitrate: Number(bitrate), skipSilence: true, maskDtmf: false });
   const cpu = process.cpuUsage(t0);
   clearInterval(timer);
   sample();
   const hwm = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024;
   process.stdout.write(JSON.stringify({
     audioHours: Math.round((r.audioMs / 3_600_000) * 100) / 100,
-    fileMb: Math.round((r.fileBytes / 2 ** 20) * 10) / 10,
+    fileMb: Math.round((r.staged.bytes / 2 ** 20) * 10) / 10,
     framesEncoded: r.framesEncoded, framesSkipped: r.framesSkipped,
     cpuSeconds: Math.round(((cpu.user + cpu.system) / 1e6) * 10) / 10,
     peakRssMb: Math.round((Math.max(peakRss, hwm) / 2 ** 20) * 10) / 10,

@@ -23,7 +23,8 @@ import { rtpCounters } from './rtp/counters.js';
 import { EncoderPool } from './encoder/pool.js';
 import { openIndex, type RecordingIndex } from './index/index.js';
 import { NumberHasher } from './privacy/numbers.js';
-import { LocalAudioStore } from './storage/audio-store.js';
+import { FsAudioStore } from './storage/fs-store.js';
+import type { AudioStore } from './storage/audio-store.js';
 import { keyringFor } from './crypto/keyring.js';
 import { Purger } from './retention/purge.js';
 import { HttpApi } from './api/http.js';
@@ -52,7 +53,7 @@ export class Daemon {
   private http!: HttpApi;
   private metrics!: Metrics;
   private ports!: PortAllocator;
-  private store!: LocalAudioStore;
+  private store!: AudioStore;
   private closing: Promise<void> | null = null;
   private destroying: Promise<void> | null = null;
   private started = false;
@@ -71,7 +72,7 @@ export class Daemon {
     const tls = this.loadTls(c);
     const keyring = keyringFor(c.encryption, { create: true });
     if (keyring?.created) this.log.warn({ file: keyring.file, keyId: keyring.currentKeyId }, 'created the master key file (mode 0600); back it up apart from the recordings: without it no recording can be played');
-    this.store = new LocalAudioStore(c.storage.dir, { keys: keyring });
+    this.store = new FsAudioStore(c.storage.dir, { keys: keyring });
     const hasher = NumberHasher.open(c.privacy.hash_key_file);
     if (hasher.created) this.log.info({ file: c.privacy.hash_key_file }, 'created the number hash key (mode 0600); back it up: without it numbers cannot be looked up');
     this.index = await openIndex(c.storage.dir);
@@ -93,7 +94,7 @@ export class Daemon {
       hangUp: (dialogId) => this.ua?.hangUp(dialogId, 'local'),
     });
     this.finaliser = new Finaliser({
-      config, log: this.log.child({ component: 'calls' }), encoder: this.encoder, index: this.index, spoolDir,
+      config, log: this.log.child({ component: 'calls' }), encoder: this.encoder, index: this.index, store: this.store, spoolDir,
       keys: c.encryption.enabled ? keyring : null,
       // Spools are opened with any key file present, so those sealed before encryption was
       // turned off are still recovered; without one they wait (TALLENNE_SPOOL_KEY).
@@ -186,15 +187,15 @@ export class Daemon {
     if (this.http) apply('http', httpTlsSource(this.config), (m) => this.http.reloadTls(m));
   }
 
-  readiness(): { ready: boolean; checks: Record<string, string> } {
+  async readiness(): Promise<{ ready: boolean; checks: Record<string, string> }> {
     const checks: Record<string, string> = {};
     checks.sip = this.started && this.ua.listeners().length > 0 ? 'ok' : 'not listening';
     checks.index = this.index ? 'ok' : 'closed';
     checks.encoder = this.encoder?.alive ? 'ok' : 'no live worker';
     try {
       accessSync(this.config.storage.dir, constants.W_OK);
-      const free = this.store.freeBytes();
-      checks.disk = free >= this.config.storage.min_free ? 'ok' : `free ${free} bytes is below the floor ${this.config.storage.min_free}`;
+      const free = (await this.store.usage()).freeBytes;
+      checks.disk = free === undefined || free >= this.config.storage.min_free ? 'ok' : `free ${free} bytes is below the floor ${this.config.storage.min_free}`;
     } catch (e) {
       checks.disk = `not writable: ${(e as Error).message}`;
     }

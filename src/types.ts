@@ -116,10 +116,12 @@ export interface RecordingEntry extends Omit<RecordingMeta, 'legs'> {
   readonly legs: readonly LegStats[];
   readonly pauses: readonly PauseInterval[];
   readonly dtmf: readonly DtmfEvent[];
-  /** Path of the audio relative to storage.dir, e.g. "recordings/2026/11/22/<id>.opus". */
+  /** The audio's AudioStore key, e.g. "recordings/2026/11/22/<id>.opus". */
   readonly file: string;
   /** Plaintext bytes of the audio (what a reader gets), whatever it takes on disk. */
   readonly fileBytes: number;
+  /** SHA-256 (hex) of the stored object's bytes, as the store answered when it was published. */
+  readonly fileSha256?: string;
   /**
    * The audio's data key wrapped by a master key (encryption at rest); absent for a plain
    * file. Destroying it is what makes the audio unrecoverable (src/retention/destroy.ts).

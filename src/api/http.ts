@@ -28,7 +28,7 @@ export interface HttpDeps {
   readonly store: AudioStore;
   readonly hasher: NumberHasher;
   readonly metrics: Metrics;
-  readonly ready: () => { ready: boolean; checks: Record<string, string> };
+  readonly ready: () => Promise<{ ready: boolean; checks: Record<string, string> }>;
   readonly log: Logger;
   readonly calls?: LiveCalls;
   readonly now?: () => number;

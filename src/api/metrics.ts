@@ -8,6 +8,7 @@ import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom
 import type { RtpCounters } from '../rtp/counters.js';
 import type { EncodeResult } from '../encoder/encode-spool.js';
 import type { RecordingEntry } from '../types.js';
+import type { AudioStore } from '../storage/audio-store.js';
 
 /**
  * What the metrics read, as small structural interfaces: the components satisfy them
@@ -47,7 +48,7 @@ export interface MetricSources {
   readonly rtp: RtpCounters;
   readonly encoder: { readonly queueLength: number; readonly busy: number; readonly liveCalls: readonly number[]; readonly maxLagMs: number };
   readonly index: { count(): number };
-  readonly store: { freeBytes(): number; volumeBytes(): number; usedBytes(): number; readonly decryptFailures: number };
+  readonly store: Pick<AudioStore, 'usage' | 'decryptFailures'>;
   readonly ports: { readonly inUse: number; readonly total: number };
   readonly purger: { readonly runs: number; readonly purgedTotal: { readonly audio: number; readonly metadata: number } };
   /** The upload outbox of a remote audio store; null when the audio is stored locally. */
@@ -75,17 +76,13 @@ function mirror(counter: Counter<string>, labels: Record<string, string>, total:
   }
 }
 
-const STORAGE_WALK_MS = 60_000;
-
 export class Metrics {
   readonly registry = new Registry();
-  private storageBytes = { at: 0, bytes: 0 };
 
-  constructor(private readonly s: MetricSources) {
+  constructor(s: MetricSources) {
     const r = this.registry;
     collectDefaultMetrics({ register: r });
     const src = s;
-    const self = this;
 
     new Gauge({ name: 'tallenne_build_info', help: 'Always 1; the labels name the version and the recorder ([cluster] node_id).', labelNames: ['version', 'node'], registers: [r] })
       .set({ version: s.build.version, node: s.build.node }, 1);
@@ -163,13 +160,14 @@ export class Metrics {
       collect() { src.encoder.liveCalls.forEach((n, i) => this.set({ worker: String(i) }, n)); },
     });
     new Gauge({ name: 'tallenne_recordings_stored', help: 'Recordings in the index.', registers: [r], collect() { this.set(src.index.count()); } });
-    new Gauge({ name: 'tallenne_storage_bytes', help: 'Bytes of stored audio (refreshed at most once a minute).', registers: [r], collect() { this.set(self.usedBytes()); } });
-    new Gauge({ name: 'tallenne_storage_size_bytes', help: 'Size of the data volume.', registers: [r], collect() { this.set(src.store.volumeBytes()); } });
+    // The store counts its used bytes by a walk or listing at most once a minute.
+    new Gauge({ name: 'tallenne_storage_bytes', help: 'Bytes of stored audio (refreshed at most once a minute).', registers: [r], async collect() { const u = await src.store.usage({ used: true }); if (u.usedBytes !== undefined) this.set(u.usedBytes); } });
+    new Gauge({ name: 'tallenne_storage_size_bytes', help: 'Size of the data volume.', registers: [r], async collect() { const u = await src.store.usage(); if (u.volumeBytes !== undefined) this.set(u.volumeBytes); } });
     new Counter({
       name: 'tallenne_audio_decrypt_failures_total', help: 'Audio reads refused: a chunk or wrapped data key did not authenticate, or its master key is not held.', registers: [r],
       collect() { mirror(this, {}, src.store.decryptFailures); },
     });
-    new Gauge({ name: 'tallenne_storage_free_bytes', help: 'Free bytes on the data volume.', registers: [r], collect() { this.set(src.store.freeBytes()); } });
+    new Gauge({ name: 'tallenne_storage_free_bytes', help: 'Free bytes on the data volume.', registers: [r], async collect() { const u = await src.store.usage(); if (u.freeBytes !== undefined) this.set(u.freeBytes); } });
     new Counter({
       name: 'tallenne_retention_purged_total', help: 'Recordings destroyed by retention, by what was destroyed (audio or metadata).', labelNames: ['kind'], registers: [r],
       collect() { mirror(this, { kind: 'audio' }, src.purger.purgedTotal.audio); mirror(this, { kind: 'metadata' }, src.purger.purgedTotal.metadata); },
@@ -180,12 +178,6 @@ export class Metrics {
     new Gauge({ name: 'tallenne_storage_outbox_recordings', help: 'Finished recordings waiting in the local outbox for their upload to S3 to be confirmed (0 with local storage).', registers: [r], collect() { this.set(src.outbox?.waiting ?? 0); } });
     new Counter({ name: 'tallenne_storage_upload_failures_total', help: 'Failed attempts to upload a recording to S3 (each is retried with backoff).', registers: [r], collect() { mirror(this, {}, src.outbox?.failures ?? 0); } });
     new Gauge({ name: 'tallenne_spool_pending', help: 'Ended calls not yet encoded and indexed.', registers: [r], collect() { this.set(src.finaliser.pending); } });
-  }
-
-  private usedBytes(): number {
-    const now = Date.now();
-    if (now - this.storageBytes.at > STORAGE_WALK_MS) this.storageBytes = { at: now, bytes: this.s.store.usedBytes() };
-    return this.storageBytes.bytes;
   }
 
   contentType(): string {

@@ -1,15 +1,14 @@
 /**
  * Waveform peaks of a recording: per channel, the minimum and maximum sample of every 20 ms,
  * so the page draws both channels without decoding audio in the browser. Computed from the
- * stored file with the system ffmpeg on first request, then kept in memory (bounded) keyed
- * by the file's id and size; nothing derived from the audio is written to disk, so an erased
- * or purged recording leaves no peaks behind.
+ * stored audio with the system ffmpeg on first request (on a temporary local copy, removed
+ * after), then kept in memory (bounded) keyed by the recording's id and size; nothing derived
+ * from the audio is kept on disk, so an erased or purged recording leaves no peaks behind.
  *
  * Values are in -1..1, rounded to two decimals. Channel 0 (left) is the customer, channel 1
  * (right) the agent (the encoder's layout).
  */
 import { spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import { opusToPcmArgs } from '../storage/opus-decode.js';
 
 export const PEAK_INTERVAL_MS = 20;
@@ -90,24 +89,18 @@ function round(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
-/** Decodes an Ogg Opus stream with ffmpeg (libopus) into peaks (two channels). */
-export function computePeaks(audio: Readable): Promise<Peaks> {
+/** Decodes an Ogg Opus file (a local copy, see src/storage/local-copy.ts) with ffmpeg (libopus) into peaks (two channels). */
+export function computePeaks(audio: string): Promise<Peaks> {
   return new Promise((resolve, reject) => {
-    const dec = spawn('ffmpeg', opusToPcmArgs(DECODE_RATE, 2), {
-      stdio: ['pipe', 'pipe', 'pipe'],
+    const dec = spawn('ffmpeg', opusToPcmArgs(DECODE_RATE, 2, audio), {
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     const acc = new PeakAccumulator(2);
     let stderr = '';
     dec.stdout.on('data', (d: Buffer) => acc.push(d));
     dec.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-500)));
-    dec.stdin.on('error', () => undefined); // ffmpeg may stop reading on a damaged file; its exit code says so
-    audio.on('error', (e) => {
-      dec.kill();
-      reject(e);
-    });
     dec.on('error', reject);
     dec.on('close', (code) => (code === 0 ? resolve(acc.finish()) : reject(new Error(`ffmpeg could not decode the recording: ${stderr.trim() || `exit ${code}`}`))));
-    audio.pipe(dec.stdin);
   });
 }
 
@@ -120,9 +113,10 @@ export class PeakCache {
   private readonly pending = new Map<string, Promise<string>>();
   private chars = 0;
 
-  constructor(private readonly compute: (audio: Readable) => Promise<Peaks> = computePeaks) {}
+  constructor(private readonly compute: (audio: string) => Promise<Peaks> = computePeaks) {}
 
-  async get(key: { id: string; fileBytes: number }, open: () => Readable): Promise<string> {
+  /** `withFile` runs its callback on a local copy of the recording's audio (withLocalCopy). */
+  async get(key: { id: string; fileBytes: number }, withFile: (use: (path: string) => Promise<Peaks>) => Promise<Peaks>): Promise<string> {
     const k = `${key.id}:${key.fileBytes}`;
     const hit = this.done.get(k);
     if (hit !== undefined) {
@@ -133,7 +127,7 @@ export class PeakCache {
     }
     let p = this.pending.get(k);
     if (!p) {
-      p = this.compute(open()).then((peaks) => JSON.stringify(peaks));
+      p = withFile((path) => this.compute(path)).then((peaks) => JSON.stringify(peaks));
       this.pending.set(k, p);
       p.then(
         (text) => {

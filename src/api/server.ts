@@ -37,7 +37,7 @@ export const API_PREFIX = '/api/v1';
 
 export interface ServerDeps extends ApiDeps {
   readonly metrics: Metrics;
-  readonly ready: () => { ready: boolean; checks: Record<string, string> };
+  readonly ready: () => Promise<{ ready: boolean; checks: Record<string, string> }>;
 }
 
 /** HTTPS for the main listener: the guard that owns its TLS rules, and the material. */
@@ -153,8 +153,8 @@ function healthRoutes(app: FastifyInstance, deps: Pick<ServerDeps, 'metrics' | '
   };
   if (full) {
     routes['/healthz'] = (reply) => json(reply, 200, { status: 'alive' });
-    routes['/readyz'] = (reply) => {
-      const r = deps.ready();
+    routes['/readyz'] = async (reply) => {
+      const r = await deps.ready();
       json(reply, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', checks: r.checks });
     };
   }

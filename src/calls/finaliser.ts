@@ -2,9 +2,10 @@
  * The Finaliser carries each call from its spool to a stored recording:
  *
  *   answered → the encoder follows the spool → spool closed → the encoder finishes the tail
- *   → audio file → register entry (retention + index) → spool deleted
+ *   → staged audio → the AudioStore publishes it (size + checksum) → register entry
+ *   (retention + index) → spool deleted
  *
- * The spool is deleted only once the audio file and its index entry are durable. A failure
+ * The spool is deleted only once the stored audio and its index entry are durable. A failure
  * keeps the spool and tries again later, backing off; a spool left by an earlier run (crash,
  * kill, failed encode) is finalised at start-up. It takes ended calls from the call manager's
  * `ended` event and knows nothing of SIP or RTP.
@@ -19,7 +20,7 @@ import type { EncodeJob, EncodeResult } from '../encoder/encode-spool.js';
 import type { RecordingEntry } from '../types.js';
 import { withRetention } from '../retention/policy.js';
 import { newDataKey, type KeyWrapper, type WrappedKey } from '../crypto/keyring.js';
-import { dataKeyContext } from '../storage/audio-store.js';
+import { dataKeyContext, type AudioStore } from '../storage/audio-store.js';
 import { entryFrom } from './recording-meta.js';
 import { isUnansweredSpool, spoolKeyOf } from '../spool/reader.js';
 
@@ -43,6 +44,8 @@ export interface FinaliserDeps {
     encode(job: EncodeJob): Promise<EncodeResult>;
   };
   readonly index: { put(entry: RecordingEntry): Promise<unknown> };
+  /** Where the encoder stages recordings, and what publishes them. */
+  readonly store: Pick<AudioStore, 'staging' | 'publish'>;
   readonly spoolDir: string;
   /**
    * Wraps a fresh data key for each recording (encryption at rest); null or absent writes
@@ -158,7 +161,7 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
 
   private jobFor(spoolPath: string, id: string): EncodeJob {
     const c = this.deps.config();
-    return { spoolPath, storageDir: c.storage.dir, id, complexity: c.encoder.complexity, bitrate: c.encoder.bitrate, skipSilence: c.encoder.skip_silence, maskDtmf: c.privacy.mask_dtmf };
+    return { spoolPath, staging: this.deps.store.staging, id, complexity: c.encoder.complexity, bitrate: c.encoder.bitrate, skipSilence: c.encoder.skip_silence, maskDtmf: c.privacy.mask_dtmf };
   }
 
   /**
@@ -191,7 +194,8 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
       // A call that just ended is finished by the worker that followed it (or from its whole
       // spool there); recovery and retries encode the whole spool.
       const result = await (endedAt !== null ? this.deps.encoder.finish(job) : this.deps.encoder.encode(job));
-      const plain = withRetention(entryFrom(result), c.retention, { defaultCountry: c.privacy.default_country });
+      const stored = await this.deps.store.publish(result.staged);
+      const plain = withRetention(entryFrom(result, stored), c.retention, { defaultCountry: c.privacy.default_country });
       const entry: RecordingEntry = prep.wrapped ? { ...plain, dataKey: prep.wrapped } : plain;
       await this.deps.index.put(entry);
       await unlink(spoolPath);

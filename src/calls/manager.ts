@@ -29,6 +29,7 @@ import { newSpoolKey } from '../spool/cipher.js';
 import type { KeyWrapper } from '../crypto/keyring.js';
 import { protectNumber, type NumberHasher } from '../privacy/numbers.js';
 import type { CodecName } from '../types.js';
+import type { AudioStore } from '../storage/audio-store.js';
 
 /** Codecs the encoder decodes; offered in this order of preference when several are. */
 export const RECORDABLE_CODECS: readonly CodecName[] = ['PCMU', 'PCMA', 'G722', 'L16', 'OPUS'];
@@ -52,7 +53,8 @@ export interface ManagerDeps {
   readonly log: Logger;
   readonly ports: PortAllocator;
   readonly rtpCounters: RtpCounters;
-  readonly store: { freeBytes(): number };
+  /** The audio store: its volume's free bytes are checked against storage.min_free. */
+  readonly store: Pick<AudioStore, 'usage'>;
   readonly hasher: NumberHasher;
   /** Where spools are written (the Finaliser reads them from there). */
   readonly spoolDir: string;
@@ -79,6 +81,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
   private readonly flushTimer: NodeJS.Timeout;
   private readonly watchTimer: NodeJS.Timeout;
   private freeSpace = { at: 0, bytes: Number.POSITIVE_INFINITY };
+  private freeSpaceRefresh: Promise<void> | null = null;
   private accepting = true;
 
   constructor(private readonly deps: ManagerDeps) {
@@ -127,6 +130,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
 
   async invite(req: IncomingRequest): Promise<CallAnswer> {
     const c = this.config;
+    if (this.freeSpaceStale()) await this.refreshFreeSpace();
     const why = this.unavailable();
     if (why) return this.reject(req, why.code, why.warning);
     if (req.body.length === 0) return this.reject(req, 'TALLENNE_NO_OFFER', 'an SDP offer is required in the INVITE');
@@ -410,16 +414,32 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     }
   }
 
+  /**
+   * Free bytes on the audio store's volume as last asked (at most FREE_SPACE_CACHE_MS ago for
+   * an INVITE, which waits for a fresh answer; an OPTIONS probe gets the last one and starts a
+   * refresh). A store without a volume has no floor; one that cannot answer counts as full.
+   */
   private freeBytes(): number {
-    const now = Date.now();
-    if (now - this.freeSpace.at > FREE_SPACE_CACHE_MS) {
-      try {
-        this.freeSpace = { at: now, bytes: this.deps.store.freeBytes() };
-      } catch {
-        this.freeSpace = { at: now, bytes: 0 };
-      }
-    }
+    if (this.freeSpaceStale()) void this.refreshFreeSpace();
     return this.freeSpace.bytes;
+  }
+
+  private freeSpaceStale(): boolean {
+    return Date.now() - this.freeSpace.at > FREE_SPACE_CACHE_MS;
+  }
+
+  private refreshFreeSpace(): Promise<void> {
+    this.freeSpaceRefresh ??= this.deps.store.usage().then(
+      (u) => {
+        this.freeSpace = { at: Date.now(), bytes: u.freeBytes ?? Number.POSITIVE_INFINITY };
+      },
+      () => {
+        this.freeSpace = { at: Date.now(), bytes: 0 };
+      },
+    ).finally(() => {
+      this.freeSpaceRefresh = null;
+    });
+    return this.freeSpaceRefresh;
   }
 
   // ---- stopping ---------------------------------------------------------------------

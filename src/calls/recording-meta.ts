@@ -5,6 +5,7 @@
  * recording. No clock, no I/O: times and the number protection come in as arguments.
  */
 import type { EncodeResult } from '../encoder/encode-spool.js';
+import type { StoredAudio } from '../storage/audio-store.js';
 import type { RecordingMetadata } from '../sip/metadata.js';
 import type { LegDescriptor, MediaFormat, RecordingEntry, StoredParticipant } from '../types.js';
 import type { RoleAssignment } from './roles.js';
@@ -138,8 +139,8 @@ export function participantsFrom(roles: RoleAssignment, sinceAnswerMs: number, p
   return participants;
 }
 
-/** The index entry of an encoded recording. */
-export function entryFrom(r: EncodeResult): RecordingEntry {
+/** The index entry of an encoded recording, once its audio is stored. */
+export function entryFrom(r: EncodeResult, stored: StoredAudio): RecordingEntry {
   const { legs: _legs, ...meta } = r.meta;
   void _legs;
   return {
@@ -152,8 +153,9 @@ export function entryFrom(r: EncodeResult): RecordingEntry {
     legs: r.legs,
     pauses: r.pauses,
     dtmf: r.dtmf,
-    file: r.file,
-    fileBytes: r.fileBytes,
+    file: stored.key,
+    fileBytes: stored.bytes,
+    fileSha256: stored.sha256,
     sampleRate: r.sampleRate,
     channels: r.channels,
   };

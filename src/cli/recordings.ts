@@ -137,7 +137,7 @@ async function exportAudio(args: ParsedArgs, r: Register, ctx: CliContext): Prom
   const fmt = (flagString(args, 'format') ?? (extname(out).slice(1).toLowerCase() || 'opus')) as ExportFormat;
   if (!(EXPORT_FORMATS as readonly string[]).includes(fmt)) throw new UsageError('--format must be opus, wav or mp3');
   const e = getEntry(r, id);
-  if (e.audioPurgedAt !== undefined || !r.store.exists(e.file)) {
+  if (e.audioPurgedAt !== undefined || (await r.store.stat(e)) === null) {
     throw new TallenneError('TALLENNE_NOT_FOUND', `the audio of recording ${id} is no longer stored`);
   }
   // Created exclusively and readable by the owner only before anything is decoded: an

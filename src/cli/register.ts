@@ -10,7 +10,8 @@ import type { Config } from '../config/schema.js';
 import { TallenneError } from '../errors.js';
 import { openIndex, type RecordingIndex } from '../index/index.js';
 import { ActionInputError } from '../retention/actions.js';
-import { LocalAudioStore, type AudioStore } from '../storage/audio-store.js';
+import type { AudioStore } from '../storage/audio-store.js';
+import { FsAudioStore } from '../storage/fs-store.js';
 import { keyringFor } from '../crypto/keyring.js';
 import type { RecordingEntry } from '../types.js';
 
@@ -37,7 +38,7 @@ export async function withRegister(ctx: CliContext, fn: (r: Register) => Promise
   try {
     const config = ctx.loaded.config;
     index = await openIndex(config.storage.dir);
-    return await fn({ config, index, store: new LocalAudioStore(config.storage.dir, { keys: keyringFor(config.encryption, { create: false }) }) });
+    return await fn({ config, index, store: new FsAudioStore(config.storage.dir, { keys: keyringFor(config.encryption, { create: false }) }) });
   } catch (e) {
     return reportError(ctx, e);
   } finally {

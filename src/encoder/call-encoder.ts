@@ -210,7 +210,7 @@ export class CallEncoder {
     const outRate = chooseOutputRate(m.legs.flatMap((l) => l.formats ?? []));
     const frameSamples = (outRate * FRAME_MS) / 1000;
     const timeline = new CallTimeline({ sampleRate: outRate, frameSamples, totalFrames: Infinity });
-    const output = openRecordingOutput(job.storageDir, job.id, m.answeredAt, job.dataKey);
+    const output = openRecordingOutput(job.staging, job.id, m.answeredAt, job.dataKey);
     const ogg = new OggOpusWriter(output.sink, { channels: 2, channelMapping: 1, inputSampleRate: outRate, preSkip: OPUS_PRE_SKIP_48K });
     // The configured bitrate is the file's: each leg's stream gets half of it.
     const legEncoder = (): OpusEncoderHandle => createOpusEncoder({ sampleRate: outRate, channels: 1, bitrate: Math.round(job.bitrate / 2), complexity: job.complexity });
@@ -249,7 +249,7 @@ export class CallEncoder {
     s.timeline.finish(s.sink);
     s.frames.finish();
     s.ogg.finish(total48k);
-    const { file, bytes } = s.output.commit();
+    const staged = s.output.finish();
     this.done = true;
     void this.media.close();
 
@@ -263,8 +263,7 @@ export class CallEncoder {
     const status: RecordingStatus = this.end ? 'complete' : 'truncated';
     return {
       meta,
-      file,
-      fileBytes: bytes,
+      staged,
       answeredAt,
       endedAt,
       durationMs: Math.round(durationMs),

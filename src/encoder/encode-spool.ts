@@ -4,15 +4,18 @@
  * retry of a failed finalisation take this way; a call the encoder followed while it was
  * live only has its tail left at hang-up. One pipeline either way.
  *
- * The file is written through an AudioStore writer (encrypted when the job carries a data
- * key) and committed (fsync + rename); the spool is left in place for the caller to delete once the index entry is durable.
+ * The file is staged in the job's StagingArea (encrypted when the job carries a data key) and
+ * fsynced; the finaliser has the AudioStore publish it, and deletes the spool once the index
+ * entry is durable.
  */
 import type { DtmfEvent, LegStats, PauseInterval, RecordingMeta, RecordingStatus } from '../types.js';
 import { CallEncoder } from './call-encoder.js';
+import type { StagedAudio, StagingArea } from '../storage/audio-store.js';
 
 export interface EncodeJob {
   spoolPath: string;
-  storageDir: string;
+  /** Where the recording is staged (the AudioStore's StagingArea). */
+  staging: StagingArea;
   id: string;
   complexity: number;
   bitrate: number;
@@ -26,9 +29,8 @@ export interface EncodeJob {
 
 export interface EncodeResult {
   meta: RecordingMeta;
-  /** AudioStore key of the Opus file. */
-  file: string;
-  fileBytes: number;
+  /** The staged recording, for the AudioStore to publish. */
+  staged: StagedAudio;
   answeredAt: number;
   endedAt: number;
   durationMs: number;

@@ -1,28 +1,27 @@
 /**
- * Where a recording's Ogg bytes go while it is encoded: an AudioStore writer for its key
- * (sealed chunk by chunk under the recording's data key when the job carries one), written
- * progressively as pages fill, then committed (fsync + atomic rename) at the end. A temp file
- * left by a crash is never trusted: the next encode of the same spool opens the same temp
- * path and truncates it.
+ * Where a recording's Ogg bytes go while it is encoded: a staging writer for its key, from
+ * the job's StagingArea (sealed chunk by chunk under the recording's data key when the job
+ * carries one), written progressively as pages fill, then finished (fsynced) at the end. The
+ * store publishes the staged recording where the finaliser runs. A staged file left by a
+ * crash is never trusted: the next encode of the same spool stages the same key afresh.
  */
-import { LocalAudioStore, type AudioWriter } from '../storage/audio-store.js';
+import { openStagedWriter } from '../storage/staging.js';
+import { recordingKey, type StagedAudio, type StagingArea, type StagingWriter } from '../storage/audio-store.js';
 
 export interface RecordingOutput {
   /** What the OggOpusWriter writes its pages to. */
-  readonly sink: AudioWriter;
-  /** Seals the end and commits the file; returns its AudioStore key and plaintext size. */
-  commit(): { file: string; bytes: number };
+  readonly sink: StagingWriter;
+  /** Seals the end and fsyncs the staged recording, ready for the store to publish. */
+  finish(): StagedAudio;
   /** Removes the partial file (a failed or abandoned encode). */
   discard(): void;
 }
 
-export function openRecordingOutput(storageDir: string, id: string, answeredAt: number, dataKey?: Uint8Array): RecordingOutput {
-  const store = new LocalAudioStore(storageDir);
-  const key = store.keyFor(id, answeredAt);
-  const writer = store.createWriter(key, dataKey);
+export function openRecordingOutput(staging: StagingArea, id: string, answeredAt: number, dataKey?: Uint8Array): RecordingOutput {
+  const writer = openStagedWriter(staging, recordingKey(id, answeredAt), dataKey);
   return {
     sink: writer,
-    commit: () => ({ file: key, bytes: writer.commit() }),
+    finish: () => writer.finish(),
     discard: () => writer.abort(),
   };
 }

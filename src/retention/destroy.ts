@@ -71,7 +71,7 @@ export async function completeIntent(
   hooks: DestroyHooks = {},
   resumed = true,
 ): Promise<DestroyResult> {
-  const fileDeleted = intent.file !== undefined ? store.remove(intent.file) : false;
+  const fileDeleted = intent.file !== undefined ? await store.remove(intent.file) : false;
   hooks.afterStep?.('file-delete', id);
   const audit = {
     actor: intent.actor,
@@ -83,7 +83,7 @@ export async function completeIntent(
   if (intent.kind === 'audio' && index.get(id) !== undefined) {
     const at = new Date(now()).toISOString();
     try {
-      await index.update(id, (e) => ({ ...e, audioPurgedAt: e.audioPurgedAt ?? at, fileBytes: 0, dataKey: undefined }), { clearIntent: true, audit });
+      await index.update(id, (e) => ({ ...e, audioPurgedAt: e.audioPurgedAt ?? at, fileBytes: 0, fileSha256: undefined, dataKey: undefined }), { clearIntent: true, audit });
     } catch (e) {
       // Removed by another process since the check: nothing left to mark, only the intent.
       if (!(e instanceof TallenneError && e.code === 'TALLENNE_NOT_FOUND')) throw e;

@@ -206,28 +206,36 @@ export class Purger {
     const now = this.now();
     const report: OrphanReport = { orphanFiles: [], recentOrphanFiles: [], missingFiles: [], removedFiles: 0, repairedEntries: 0 };
 
-    for (const key of this.store.keys()) {
-      const id = basename(key, '.opus');
-      const e = this.index.get(id);
-      if (e && e.file === key && e.audioPurgedAt === undefined) continue;
-      if (this.index.getIntent(id)) continue; // a destruction in progress owns it
-      const born = idTime(id);
-      if (born === null || now - born < grace) {
-        report.recentOrphanFiles.push(key);
-        continue;
+    // Every stored key, a page at a time; kept to find the entries whose audio is gone below.
+    const stored = new Set<string>();
+    let next: string | undefined;
+    do {
+      const page = await this.store.list(next === undefined ? { limit: 1000 } : { cursor: next, limit: 1000 });
+      for (const { key } of page.items) {
+        stored.add(key);
+        const id = basename(key, '.opus');
+        const e = this.index.get(id);
+        if (e && e.file === key && e.audioPurgedAt === undefined) continue;
+        if (this.index.getIntent(id)) continue; // a destruction in progress owns it
+        const born = idTime(id);
+        if (born === null || now - born < grace) {
+          report.recentOrphanFiles.push(key);
+          continue;
+        }
+        report.orphanFiles.push(key);
+        if (opts.remove && (await this.store.remove(key))) {
+          report.removedFiles++;
+          await this.index.audit.append({ actor, action: 'orphan-file-removed', ...(e ? { recordingId: id } : {}), details: { file: key } });
+        }
       }
-      report.orphanFiles.push(key);
-      if (opts.remove && this.store.remove(key)) {
-        report.removedFiles++;
-        await this.index.audit.append({ actor, action: 'orphan-file-removed', ...(e ? { recordingId: id } : {}), details: { file: key } });
-      }
-    }
+      next = page.cursor;
+    } while (next !== undefined);
 
     let cursor: string | undefined;
     do {
       const page = this.index.list({}, cursor === undefined ? { limit: 1000 } : { cursor, limit: 1000 });
       for (const e of page.items) {
-        if (e.audioPurgedAt !== undefined || this.store.exists(e.file) || this.index.getIntent(e.id)) continue;
+        if (e.audioPurgedAt !== undefined || stored.has(e.file) || this.index.getIntent(e.id)) continue;
         report.missingFiles.push(e.id);
         if (opts.repair) {
           const at = new Date(this.now()).toISOString();

@@ -2,8 +2,8 @@
  * Exporting a recording's audio to a file as Ogg Opus (a copy), WAV or MP3: used by
  * `tallenne recordings export` and by the API (single exports and the bulk ZIP). The file
  * must already exist, created by the caller with the permissions it wants; it is
- * overwritten here. Decoding uses the system ffmpeg with libopus (opus-decode.ts), reading from the store's
- * stream.
+ * overwritten here. A copy is streamed from the store; decoding uses the system ffmpeg with
+ * libopus (opus-decode.ts) on a private local copy of the plaintext (local-copy.ts).
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -13,6 +13,7 @@ import ffmpeg from 'fluent-ffmpeg';
 import type { RecordingEntry } from '../types.js';
 import type { AudioStore } from './audio-store.js';
 import { OPUS_INPUT_OPTIONS, opusToPcmArgs } from './opus-decode.js';
+import { withLocalCopy } from './local-copy.js';
 
 export const EXPORT_FORMATS = ['opus', 'wav', 'mp3'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -24,9 +25,8 @@ export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
 };
 
 export async function exportAudioToFile(store: AudioStore, e: RecordingEntry, format: ExportFormat, out: string): Promise<void> {
-  if (format === 'opus') await pipeline(store.open(e), createWriteStream(out, { flags: 'w' }));
-  else if (format === 'wav') await exportWav(store, e, out);
-  else await exportMp3(store, e, out);
+  if (format === 'opus') await pipeline(await store.open(e), createWriteStream(out, { flags: 'w' }));
+  else await withLocalCopy(store, e, (audio) => (format === 'wav' ? exportWav(audio, e, out) : exportMp3(audio, out)));
 }
 
 interface WavFileWriter extends NodeJS.WritableStream {
@@ -41,11 +41,11 @@ interface WavModule {
 const wav = createRequire(import.meta.url)('wav') as WavModule;
 
 /** Opus → PCM with the system ffmpeg, PCM → WAV container with `wav`. */
-async function exportWav(store: AudioStore, e: RecordingEntry, out: string): Promise<void> {
+async function exportWav(audio: string, e: RecordingEntry, out: string): Promise<void> {
   const rate = e.sampleRate > 0 ? e.sampleRate : 48_000;
   const channels = e.channels > 0 ? e.channels : 1;
-  const dec = spawn('ffmpeg', opusToPcmArgs(rate, channels), {
-    stdio: ['pipe', 'pipe', 'pipe'],
+  const dec = spawn('ffmpeg', opusToPcmArgs(rate, channels, audio), {
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
   dec.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
@@ -59,17 +59,17 @@ async function exportWav(store: AudioStore, e: RecordingEntry, out: string): Pro
     writer.on('error', reject);
     writer.file.on('error', reject);
   });
-  await Promise.all([pipeline(store.open(e), dec.stdin), pipeline(dec.stdout, writer), exited]);
+  await Promise.all([pipeline(dec.stdout, writer), exited]);
   await done; // the header with the final sizes is written after the data
 }
 
 /** Opus → MP3 through fluent-ffmpeg. */
-async function exportMp3(store: AudioStore, e: RecordingEntry, out: string): Promise<void> {
+async function exportMp3(audio: string, out: string): Promise<void> {
   const file = createWriteStream(out, { flags: 'w' });
   await new Promise<void>((resolve, reject) => {
     file.on('error', reject);
     file.on('open', () => {
-      ffmpeg(store.open(e))
+      ffmpeg(audio)
         .inputOptions([...OPUS_INPUT_OPTIONS])
         .noVideo()
         .audioCodec('libmp3lame')

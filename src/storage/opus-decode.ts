@@ -13,7 +13,7 @@
 /** ffmpeg input options for one of our files: Ogg container, libopus decoder. */
 export const OPUS_INPUT_OPTIONS: readonly string[] = ['-f', 'ogg', '-c:a', 'libopus'];
 
-/** ffmpeg arguments that read Ogg Opus on stdin and write raw 16-bit PCM at `rate` with `channels` on stdout. */
-export function opusToPcmArgs(rate: number, channels: number): string[] {
-  return ['-hide_banner', '-loglevel', 'error', ...OPUS_INPUT_OPTIONS, '-i', 'pipe:0', '-f', 's16le', '-acodec', 'pcm_s16le', '-ar', String(rate), '-ac', String(channels), 'pipe:1'];
+/** ffmpeg arguments that read Ogg Opus from `input` (a file, or stdin) and write raw 16-bit PCM at `rate` with `channels` on stdout. */
+export function opusToPcmArgs(rate: number, channels: number, input = 'pipe:0'): string[] {
+  return ['-hide_banner', '-loglevel', 'error', ...OPUS_INPUT_OPTIONS, '-i', input, '-f', 's16le', '-acodec', 'pcm_s16le', '-ar', String(rate), '-ac', String(channels), 'pipe:1'];
 }

@@ -24,6 +24,7 @@ import { Finaliser } from '../../src/calls/finaliser.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import type { RecordingEntry } from '../../src/types.js';
+import { FsAudioStore } from '../../src/storage/fs-store.js';
 
 const daemons: DaemonHandle[] = [];
 afterEach(async () => {
@@ -43,7 +44,7 @@ function show(d: DaemonHandle, id: string): Record<string, unknown> {
   return JSON.parse(execFileSync(process.execPath, [BIN, 'recordings', 'show', id, '--json', '--config', d.configFile], { encoding: 'utf8' })) as Record<string, unknown>;
 }
 
-/** Partial Ogg files being written in the audio store (`.ID.opus.tmp`), with their sizes. */
+/** Partial Ogg files being staged for the audio store (dot files under `recordings/.staging/`), with their sizes. */
 function partials(root: string): Array<{ path: string; size: number }> {
   const out: Array<{ path: string; size: number }> = [];
   const walk = (dir: string): void => {
@@ -51,7 +52,7 @@ function partials(root: string): Array<{ path: string; size: number }> {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.opus.tmp')) out.push({ path: p, size: statSync(p).size });
+      else if (e.name.startsWith('.') && e.name.endsWith('.staged')) out.push({ path: p, size: statSync(p).size });
     }
   };
   walk(join(root, 'recordings'));
@@ -145,7 +146,7 @@ describe('live encoding', () => {
     const config = parseConfigText(`[storage]\ndir = "${dir}"\n`, join(dir, 'tallenne.toml')).config;
     const pool = new EncoderPool({ workers: 1, workerUrl: new URL('../support/slow-encoder-worker.mjs?delay=150', import.meta.url) });
     const stored: RecordingEntry[] = [];
-    const finaliser = new Finaliser({ config: () => config, log: createLogger('silent'), encoder: pool, index: { put: async (e) => void stored.push(e) }, spoolDir: dir });
+    const finaliser = new Finaliser({ config: () => config, log: createLogger('silent'), encoder: pool, index: { put: async (e) => void stored.push(e) }, store: new FsAudioStore(dir), spoolDir: dir });
     const order: string[] = [];
     finaliser.on('recorded', (e) => order.push(e.id));
     let maxLagMs = 0;

@@ -11,9 +11,11 @@ import { run as audit } from '../../src/cli/audit.js';
 import { openIndex } from '../../src/index/index.js';
 import { NumberHasher, protectNumber } from '../../src/privacy/numbers.js';
 import { withRetention } from '../../src/retention/policy.js';
-import { LocalAudioStore } from '../../src/storage/audio-store.js';
+import { FsAudioStore } from '../../src/storage/fs-store.js';
 import { makeEntry, ulidAt } from '../unit/index/entry.js';
 import { tempDir } from '../support/cleanup.js';
+import { storeFile } from '../support/store.js';
+import { recordingKey } from '../../src/storage/audio-store.js';
 
 const NOW = Date.now();
 const START = NOW - 3_600_000;
@@ -59,7 +61,7 @@ erasure_refused_reason = "statutory task (notice clause 16)"
 
   beforeAll(async () => {
     const c = ctx.loaded.config;
-    const store = new LocalAudioStore(c.storage.dir);
+    const store = new FsAudioStore(c.storage.dir);
     const hasher = NumberHasher.open(c.privacy.hash_key_file);
     const ix = await openIndex(c.storage.dir);
     const rows = [
@@ -70,10 +72,10 @@ erasure_refused_reason = "statutory task (notice clause 16)"
     for (let i = 0; i < rows.length; i++) {
       const id = ulidAt(START + i * 60_000, i);
       ids.push(id);
-      const key = store.keyFor(id, START);
-      const tmp = store.tempPathFor(key);
+      const key = recordingKey(id, START);
+      const tmp = join(dir, `source-${i}.opus`);
       execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `sine=frequency=${440 + i * 100}:duration=2:sample_rate=48000`, '-ac', '2', '-c:a', 'libopus', '-f', 'ogg', '-y', tmp]);
-      const size = store.commit(tmp, key);
+      const size = (await storeFile(store, key, tmp)).storedBytes;
       const p = protectNumber(rows[i]!.number, c.privacy, hasher);
       const agent = c.agents.find((a) => a.id === rows[i]!.agent);
       await ix.put(

@@ -18,7 +18,7 @@ import { decodeWithFfmpeg, tonePower } from '../support/audio.js';
 import { answerCrypto, cryptoLine, newKey, senderPolicy, toSrtpOffer } from '../support/srtp-offer.js';
 import { tempDir } from '../support/cleanup.js';
 import { Keyring } from '../../src/crypto/keyring.js';
-import { LocalAudioStore } from '../../src/storage/audio-store.js';
+import { FsAudioStore } from '../../src/storage/fs-store.js';
 import { exportAudioToFile } from '../../src/storage/audio-export.js';
 import { readSpool, spoolKeyOf } from '../../src/spool/reader.js';
 import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC_SEALED } from '../../src/spool/format.js';
@@ -146,7 +146,7 @@ describe('the spool at rest', () => {
     // The stored file is encrypted too: read it through the store, as an export does.
     const ring = Keyring.open({ master_key_file: join(dir, 'data', 'master.key') }, { create: false });
     const out = join(tempDir('spool-export'), 'call.opus');
-    await exportAudioToFile(new LocalAudioStore(join(dir, 'data'), { keys: ring }), entry, 'opus', out);
+    await exportAudioToFile(new FsAudioStore(join(dir, 'data'), { keys: ring }), entry, 'opus', out);
     const pcm = decodeWithFfmpeg(out);
     for (const [ch, hz] of TONES.entries()) expect(tonePower(pcm.channels[ch]!, 8000, hz, 8000 * 0.3, 8000 * 1.5)).toBeGreaterThan(0.3);
   });

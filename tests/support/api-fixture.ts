@@ -14,13 +14,15 @@ import type { Config } from '../../src/config/schema.js';
 import { openIndex, type RecordingIndex } from '../../src/index/index.js';
 import { createLogger } from '../../src/log.js';
 import { NumberHasher, protectNumber } from '../../src/privacy/numbers.js';
-import { LocalAudioStore } from '../../src/storage/audio-store.js';
+import { FsAudioStore } from '../../src/storage/fs-store.js';
 import { withRetention } from '../../src/retention/policy.js';
 import { apiDeps } from '../../src/api/http.js';
 import { buildServer, type ServerDeps } from '../../src/api/server.js';
 import type { Metrics } from '../../src/api/metrics.js';
 import { ROLES, type AccessRole } from '../../src/access/roles.js';
 import type { RecordingEntry } from '../../src/types.js';
+import { storeFile } from './store.js';
+import { recordingKey } from '../../src/storage/audio-store.js';
 
 export const CUSTOMER = '+358401112223';
 /** Two helpdesk agents, one in sales, and the helpdesk's supervisor; extensions 1001-1003. */
@@ -89,27 +91,28 @@ ${AGENTS_TOML}
   const config = parseConfigText(toml, join(dir, 'tallenne.toml')).config;
   mkdirSync(config.storage.dir, { recursive: true });
   const index = await openIndex(config.storage.dir);
-  const store = new LocalAudioStore(config.storage.dir);
+  const store = new FsAudioStore(config.storage.dir);
   const hasher = NumberHasher.open(config.privacy.hash_key_file);
   const registry = new Registry();
   const metrics = { registry, text: () => registry.metrics(), contentType: () => registry.contentType } as unknown as Metrics;
-  const deps = apiDeps({ config: () => config, index, store, hasher, metrics, ready: () => ({ ready: true, checks: {} }), log: createLogger('silent') });
+  const deps = apiDeps({ config: () => config, index, store, hasher, metrics, ready: () => Promise.resolve({ ready: true, checks: {} }), log: createLogger('silent') });
   const app = await buildServer(deps);
   await app.ready();
 
   const t0 = Date.parse('2026-11-20T10:00:00Z');
   const put = async (n: number, agentId: string, team: string): Promise<{ id: string; bytes: number }> => {
     const id = `REC${n}AAAAAAAAAAAAAAAAAAAAAA`.slice(0, 26);
-    const key = store.keyFor(id, t0 + n * 60_000);
-    const file = store.localPath(key);
+    const key = recordingKey(id, t0 + n * 60_000);
+    const file = join(dir, `source-${n}.opus`);
     makeOpus(file);
+    const stored = await storeFile(store, key, file);
     const p = protectNumber(CUSTOMER, config.privacy, hasher);
     const entry: RecordingEntry = {
       id, callId: `call-${n}`, siprec: true, answeredAt: t0 + n * 60_000, direction: 'inbound',
       customerNumber: p.masked, customerNumberHash: p.hash, serviceNumber: '+358201234567', agentId, agentName: agentId, team,
       participants: [], startedAt: new Date(t0 + n * 60_000).toISOString(), endedAt: new Date(t0 + n * 60_000 + 3000).toISOString(),
       durationMs: 3000, status: 'complete', endReason: 'bye', legs: [], pauses: [{ startMs: 1000, endMs: 1500 }], dtmf: [],
-      file: key, fileBytes: store.size(key)!, sampleRate: 48000, channels: 2,
+      file: key, fileBytes: stored.bytes, sampleRate: 48000, channels: 2,
     };
     await index.put(withRetention(entry, config.retention, { defaultCountry: config.privacy.default_country }));
     return { id, bytes: entry.fileBytes };

@@ -15,6 +15,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { RecordingEntry } from '../../types.js';
 import type { AudioInfo } from '../../storage/audio-store.js';
+import { withLocalCopy } from '../../storage/local-copy.js';
 import type { TallenneError } from '../../errors.js';
 import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
@@ -61,7 +62,7 @@ export const audioRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
         return sendExport(deps, reply, e, request.query.format);
       }
       const allowed = await authorize(deps, request, 'audio', e);
-      const size = audioInfo(deps, e).bytes;
+      const size = (await audioInfo(deps, e)).bytes;
       const etag = `"${e.id}-${size.toString(36)}"`;
       reply.header('accept-ranges', 'bytes').header('etag', etag).header('cache-control', 'private, no-cache').header('vary', 'Cookie, Authorization');
       if (request.headers['if-none-match'] === etag) return reply.code(304).send(null);
@@ -101,10 +102,10 @@ export const audioRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
     async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
       const e = entryOr404(deps, request.params.id);
       const allowed = await authorize(deps, request, 'peaks', e);
-      audioInfo(deps, e);
+      await audioInfo(deps, e);
       let text: string;
       try {
-        text = await deps.peaks.get({ id: e.id, fileBytes: e.fileBytes }, () => deps.store.open(e));
+        text = await deps.peaks.get({ id: e.id, fileBytes: e.fileBytes }, (use) => withLocalCopy(deps.store, e, use));
       } catch (err) {
         deps.log.error({ err: (err as Error).message, recordingId: e.id }, 'computing peaks failed');
         throw new ApiError('API_EXPORT_FAILED', 'the audio could not be decoded for peaks');
@@ -116,23 +117,26 @@ export const audioRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) => 
   );
 };
 
-/** Resolves with `s` once it has data (or has ended); a read error becomes a logged 500. */
-async function started(deps: ApiDeps, e: RecordingEntry, s: Readable): Promise<Readable> {
+/** Resolves with the opened stream once it has data (or has ended); a read error becomes a logged 500. */
+async function started(deps: ApiDeps, e: RecordingEntry, opening: Promise<Readable>): Promise<Readable> {
+  let s: Readable | undefined;
   try {
+    s = await opening;
+    const stream = s;
     await new Promise<void>((resolve, reject) => {
       const ok = (): void => {
-        s.off('error', fail);
+        stream.off('error', fail);
         resolve();
       };
       const fail = (err: Error): void => {
-        s.off('readable', ok);
+        stream.off('readable', ok);
         reject(err);
       };
-      s.once('readable', ok);
-      s.once('error', fail);
+      stream.once('readable', ok);
+      stream.once('error', fail);
     });
   } catch (err) {
-    s.destroy();
+    s?.destroy();
     deps.log.error({ err: (err as Error).message, code: (err as TallenneError).code, recordingId: e.id }, 'the audio cannot be decrypted');
     throw new ApiError('API_EXPORT_FAILED', 'the audio could not be read');
   }
@@ -143,11 +147,11 @@ async function started(deps: ApiDeps, e: RecordingEntry, s: Readable): Promise<R
  * The plaintext size of a recording's audio, or 410 when it is no longer stored. A file whose
  * key does not open it is logged and answered 500 (counted by the store).
  */
-export function audioInfo(deps: ApiDeps, e: RecordingEntry): AudioInfo {
+export async function audioInfo(deps: ApiDeps, e: RecordingEntry): Promise<AudioInfo> {
   if (e.audioPurgedAt !== undefined) throw new ApiError('API_AUDIO_GONE');
   let info: AudioInfo | null;
   try {
-    info = deps.store.info(e);
+    info = await deps.store.stat(e);
   } catch (err) {
     deps.log.error({ err: (err as Error).message, code: (err as TallenneError).code, recordingId: e.id }, 'the audio cannot be decrypted');
     throw new ApiError('API_EXPORT_FAILED', 'the audio could not be read');

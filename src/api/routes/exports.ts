@@ -93,9 +93,13 @@ export const exportRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) =>
       await auditAllowed(deps, request, allowed, 'export-bulk', undefined, { batch, count: entries.length, filters: Object.keys(filters).sort().join(',') });
       for (const e of entries) await auditAllowed(deps, request, allowed, 'export', e.id, { batch, format: 'opus' });
 
+      // Audio no longer stored is left out (listed in the manifest without a file); one that
+      // does not open fails the export below, as it is read.
+      const stored = new Set<string>();
+      for (const e of entries) if (e.audioPurgedAt === undefined && (await deps.store.stat(e).catch(() => true)) !== null) stored.add(e.id);
       const zip = new yazl.ZipFile();
       const files: Array<Promise<{ path: string; sha256: string; bytes: number } | null>> = entries.map((e) => {
-        if (e.audioPurgedAt !== undefined || !deps.store.exists(e.file)) return Promise.resolve(null);
+        if (!stored.has(e.id)) return Promise.resolve(null);
         const path = `audio/${e.id}.opus`;
         const hash = createHash('sha256');
         let bytes = 0;
@@ -111,9 +115,13 @@ export const exportRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) =>
           tap.on('end', () => resolve({ path, sha256: hash.digest('hex'), bytes }));
           tap.on('error', reject);
         });
-        const src = deps.store.open(e);
-        src.on('error', (err) => tap.destroy(err));
-        src.pipe(tap);
+        deps.store.open(e).then(
+          (src) => {
+            src.on('error', (err) => tap.destroy(err));
+            src.pipe(tap);
+          },
+          (err: Error) => tap.destroy(err),
+        );
         // Opus is already compressed: stored, not deflated.
         zip.addReadStream(tap, path, { compress: false, mtime: new Date(e.endedAt) });
         return done;

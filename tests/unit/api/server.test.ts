@@ -233,7 +233,7 @@ describe('bulk export', () => {
       const bytes = execFileSync('unzip', ['-p', zip, e.audio.path], { maxBuffer: 1 << 26 });
       expect(bytes.length).toBe(e.audio.bytes);
       expect(createHash('sha256').update(bytes).digest('hex')).toBe(e.audio.sha256);
-      const stored = readFileSync(f.deps.store.localPath(f.index.get(e.recording.id)!.file));
+      const stored = readFileSync(join(f.config.storage.dir, f.index.get(e.recording.id)!.file));
       expect(bytes.equals(stored)).toBe(true);
     }
     const exported = f.index.audit.list({ limit: 100_000 }).filter((e) => e.action === 'export' && e.details?.batch !== undefined);
@@ -270,7 +270,7 @@ describe('register actions, audit and access review', () => {
     expectCleanError(await f.app.inject({ method: 'PATCH', url: `/api/v1/recordings/${id}`, headers: bearer(f.tokens.dpo), payload: { fields: { file: 'x' } } }), 400, 'API_BAD_REQUEST');
     expectCleanError(await f.app.inject({ method: 'PATCH', url: `/api/v1/recordings/${id}`, headers: bearer(f.tokens.security), payload: { reason: 'r', fields: { trunk: 'x' } } }), 403, 'API_FORBIDDEN');
 
-    const file = f.deps.store.localPath(f.index.get(id)!.file);
+    const file = join(f.config.storage.dir, f.index.get(id)!.file);
     expectCleanError(await f.app.inject({ method: 'DELETE', url: `/api/v1/recordings/${id}`, headers: bearer(f.tokens.dpo) }), 403, 'API_REASON_REQUIRED');
     const del = await f.app.inject({ method: 'DELETE', url: `/api/v1/recordings/${id}?reason=erasure%20request`, headers: bearer(f.tokens.dpo) });
     expect(del.statusCode).toBe(200);

@@ -18,7 +18,8 @@ function result(job: EncodeJob): EncodeResult {
   const answeredAt = Date.UTC(2026, 0, 1);
   return {
     meta: { id: job.id, callId: 'c@x', siprec: false, answeredAt, direction: 'inbound', participants: [], legs: [] },
-    file: `recordings/2026/01/01/${job.id}.opus`, fileBytes: 100, answeredAt, endedAt: answeredAt + 1000, durationMs: 1000, status: 'complete', endReason: 'bye',
+    staged: { key: `recordings/2026/01/01/${job.id}.opus`, bytes: 100, storedBytes: 100, sha256: 'ab'.repeat(32), encrypted: false, area: job.staging },
+    answeredAt, endedAt: answeredAt + 1000, durationMs: 1000, status: 'complete', endReason: 'bye',
     legs: [], pauses: [], dtmf: [], sampleRate: 8000, channels: 2, audioMs: 1000, encodeCpuMs: 1, framesEncoded: 50, framesSkipped: 0, spoolRecordsRejected: 0,
   };
 }
@@ -62,6 +63,8 @@ describe('Finaliser', () => {
       config: () => config,
       log: createLogger('silent'),
       spoolDir: dir,
+      // Publishing answers what was staged (the store itself is tested by the conformance suite).
+      store: { staging: { kind: 'local', dir }, publish: async (s) => ({ key: s.key, bytes: s.bytes, storedBytes: s.storedBytes, sha256: s.sha256 }) },
       retry: { baseMs: 5, maxMs: 20 },
       encoder: {
         follow: (job) => void followed.push(job),

@@ -61,7 +61,7 @@ describe('CallManager', () => {
       log: createLogger('silent'),
       ports,
       rtpCounters: newRtpCounters(),
-      store: { freeBytes: () => free },
+      store: { usage: async () => ({ freeBytes: free }) },
       hasher: NumberHasher.open(join(dir, 'hash.key')),
       spoolDir: join(dir, 'spool'),
       hangUp: (id) => hungUp.push(id),

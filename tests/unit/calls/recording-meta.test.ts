@@ -64,11 +64,11 @@ describe('recording metadata', () => {
   it('the index entry of an encoded recording carries the details and the results, not the descriptors', () => {
     const d = initialDetails({ id: 'r1', callId: 'x@y', siprec: false, answeredAt: Date.UTC(2026, 0, 1), roles: answer, metadata: undefined, protect, node: 'rec-1' });
     const r = {
-      meta: { ...d, legs: [legDescriptor({ index: 0 }, [PCMU], answer, 0)] }, file: 'recordings/2026/01/01/r1.opus', fileBytes: 10, answeredAt: d.answeredAt, endedAt: d.answeredAt + 2000,
+      meta: { ...d, legs: [legDescriptor({ index: 0 }, [PCMU], answer, 0)] }, staged: { key: 'recordings/2026/01/01/r1.opus', bytes: 10, storedBytes: 10, sha256: 'cd'.repeat(32), encrypted: false, area: { kind: 'local', dir: '/nowhere' } }, answeredAt: d.answeredAt, endedAt: d.answeredAt + 2000,
       durationMs: 2000, status: 'complete', endReason: 'bye', legs: [], pauses: [], dtmf: [], sampleRate: 8000, channels: 2, audioMs: 2000, encodeCpuMs: 5, framesEncoded: 1, framesSkipped: 0, spoolRecordsRejected: 0,
     } satisfies EncodeResult;
-    const e = entryFrom(r);
-    expect([e.startedAt, e.endedAt, e.durationMs, e.file, e.agentId]).toEqual(['2026-01-01T00:00:00.000Z', '2026-01-01T00:00:02.000Z', 2000, r.file, 'aino']);
+    const e = entryFrom(r, { key: r.staged.key, bytes: 10, storedBytes: 10, sha256: r.staged.sha256 });
+    expect([e.startedAt, e.endedAt, e.durationMs, e.file, e.fileBytes, e.fileSha256, e.agentId]).toEqual(['2026-01-01T00:00:00.000Z', '2026-01-01T00:00:02.000Z', 2000, r.staged.key, 10, r.staged.sha256, 'aino']);
     expect(e.legs).toEqual([]);
   });
 });

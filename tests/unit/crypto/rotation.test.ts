@@ -6,7 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { Keyring, newDataKey } from '../../../src/crypto/keyring.js';
 import { keyUsage, retireKey, rotateKeys, ROTATION_MARK } from '../../../src/crypto/rotation.js';
 import { openIndex, type RecordingIndex } from '../../../src/index/index.js';
-import { LocalAudioStore, dataKeyContext } from '../../../src/storage/audio-store.js';
+import { dataKeyContext, recordingKey } from '../../../src/storage/audio-store.js';
+import { storeBytes, storedSize } from '../../support/store.js';
+import { FsAudioStore } from '../../../src/storage/fs-store.js';
 import { TallenneError } from '../../../src/errors.js';
 import { makeEntry, ulidAt } from '../index/entry.js';
 import { tempDir, trackChild } from '../../support/cleanup.js';
@@ -20,17 +22,15 @@ async function setup(n: number) {
   const dir = tempDir('rotate');
   const keyFile = join(dir, 'master.key');
   const keyring = Keyring.open({ master_key_file: keyFile });
-  const store = new LocalAudioStore(dir, { keys: keyring });
+  const store = new FsAudioStore(dir, { keys: keyring });
   const plain = new Map<string, Buffer>();
   const ix = await openIndex(dir);
   for (let i = 0; i < n; i++) {
     const id = ulidAt(T0 + i, i);
-    const key = store.keyFor(id, T0);
+    const key = recordingKey(id, T0);
     const sealed = newDataKey(keyring, dataKeyContext(id));
-    const w = store.createWriter(key, sealed.key);
     const p = randomBytes(500 + i);
-    w.write(p);
-    w.commit();
+    await storeBytes(store, key, p, sealed.key);
     plain.set(id, p);
     await ix.put(makeEntry(id, T0 + i, { file: key, dataKey: sealed.wrapped, fileBytes: p.length }));
   }
@@ -38,10 +38,10 @@ async function setup(n: number) {
   return { dir, keyFile, keyring, store, plain };
 }
 
-async function readsBack(ix: RecordingIndex, store: LocalAudioStore, plain: Map<string, Buffer>): Promise<void> {
+async function readsBack(ix: RecordingIndex, store: FsAudioStore, plain: Map<string, Buffer>): Promise<void> {
   for (const [id, p] of plain) {
     const parts: Buffer[] = [];
-    for await (const c of store.open(ix.get(id)!)) parts.push(c as Buffer);
+    for await (const c of await store.open(ix.get(id)!)) parts.push(c as Buffer);
     expect(Buffer.concat(parts).equals(p), id).toBe(true);
   }
 }
@@ -61,7 +61,7 @@ describe('key rotation', () => {
     const { dir, keyring, store, plain } = await setup(5);
     const old = keyring.currentKeyId;
     const ix = await openIndex(dir);
-    const files = [...plain.keys()].map((id) => store.size(ix.get(id)!.file));
+    const files = await Promise.all([...plain.keys()].map((id) => storedSize(store, ix.get(id)!.file)));
     await expect(retireKey(ix, keyring, old, 'test')).rejects.toMatchObject({ code: 'TALLENNE_KEY_IN_USE' });
 
     const report = await rotateKeys(ix, keyring, { actor: 'test:admin', batch: 2 });
@@ -71,7 +71,7 @@ describe('key rotation', () => {
       { keyId: old, recordings: 0, held: true, current: false },
       { keyId: report.to, recordings: 5, held: true, current: true },
     ]);
-    expect([...plain.keys()].map((id) => store.size(ix.get(id)!.file))).toEqual(files);
+    expect(await Promise.all([...plain.keys()].map((id) => storedSize(store, ix.get(id)!.file)))).toEqual(files);
     await readsBack(ix, store, plain);
     expect(ix.audit.list({ limit: 10 }).map((e) => [e.action, e.details])).toEqual([
       ['keys-rotate-start', { to: report.to }],

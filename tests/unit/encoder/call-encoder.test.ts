@@ -15,9 +15,10 @@ import { writeSpoolFixture, type FixtureSpec } from '../../support/spool-fixture
 import { decodeWithFfmpeg } from '../../support/audio.js';
 import { tempDir } from '../../support/cleanup.js';
 import { prng } from '../../support/fuzz.js';
+import { stagedFile, stagingIn } from '../../support/store.js';
 
 
-const job = (dir: string, spoolPath: string, id: string): EncodeJob => ({ spoolPath, storageDir: join(dir, id), id, complexity: 5, bitrate: 24000, skipSilence: true, maskDtmf: false });
+const job = (dir: string, spoolPath: string, id: string): EncodeJob => ({ spoolPath, staging: stagingIn(join(dir, id)), id, complexity: 5, bitrate: 24000, skipSilence: true, maskDtmf: false });
 
 /**
  * Writes the fixture, then replays its bytes into a growing file in random chunks (a few
@@ -49,16 +50,16 @@ async function liveAndWhole(spec: Omit<FixtureSpec, 'path'>, seed: number) {
   return {
     live: liveResult,
     whole: wholeResult,
-    livePcm: decodeWithFfmpeg(join(dir, 'live', liveResult.file), liveResult.sampleRate),
-    wholePcm: decodeWithFfmpeg(join(dir, 'whole', wholeResult.file), wholeResult.sampleRate),
+    livePcm: decodeWithFfmpeg(stagedFile(liveResult), liveResult.sampleRate),
+    wholePcm: decodeWithFfmpeg(stagedFile(wholeResult), wholeResult.sampleRate),
     maxBuffer,
     maxBehindMs,
   };
 }
 
 function expectSameAudio(r: Awaited<ReturnType<typeof liveAndWhole>>): void {
-  const { file: _a, encodeCpuMs: _b, ...live } = r.live;
-  const { file: _c, encodeCpuMs: _d, ...whole } = r.whole;
+  const { staged: _a, encodeCpuMs: _b, ...live } = r.live;
+  const { staged: _c, encodeCpuMs: _d, ...whole } = r.whole;
   expect(live).toEqual(whole);
   for (const ch of [0, 1]) {
     const a = r.livePcm.channels[ch]!;

@@ -10,6 +10,7 @@ import { tempDir } from '../../support/cleanup.js';
 import { Keyring } from '../../../src/crypto/keyring.js';
 import { SPOOL_TAG_BYTES, newSpoolKey } from '../../../src/spool/cipher.js';
 import { estimateQuality, roundMos } from '../../../src/quality/emodel.js';
+import { stagedFile, stagingIn } from '../../support/store.js';
 
 let dir: string;
 beforeAll(() => {
@@ -20,8 +21,8 @@ let n = 0;
 async function run(spec: Omit<FixtureSpec, 'path'>, job: Partial<EncodeJob> = {}) {
   const name = `call${++n}`;
   const fx = await writeSpoolFixture({ ...spec, path: join(dir, `${name}.spool`) });
-  const result = await encodeSpool({ spoolPath: fx.path, storageDir: dir, id: `01JTEST${String(n).padStart(19, '0')}`, complexity: 5, bitrate: 32000, skipSilence: false, maskDtmf: false, ...job });
-  const file = join(dir, result.file);
+  const result = await encodeSpool({ spoolPath: fx.path, staging: stagingIn(dir), id: `01JTEST${String(n).padStart(19, '0')}`, complexity: 5, bitrate: 32000, skipSilence: false, maskDtmf: false, ...job });
+  const file = stagedFile(result);
   return { fx, result, file };
 }
 
@@ -67,8 +68,9 @@ describe('encodeSpool', () => {
     expect(result.endedAt).toBe(fx.endedAt);
     expect(result.sampleRate).toBe(8000);
     expect(result.channels).toBe(2);
-    expect(result.file).toMatch(/^recordings\/2026\/11\/22\/01JTEST\d+\.opus$/);
-    expect(readFileSync(file).length).toBe(result.fileBytes);
+    expect(result.staged.key).toMatch(/^recordings\/2026\/11\/22\/01JTEST\d+\.opus$/);
+    expect(readFileSync(file).length).toBe(result.staged.bytes);
+    expect(result.staged.storedBytes).toBe(result.staged.bytes);
     expect(existsSync(fx.path)).toBe(true);
 
     expect(execFileSync('opusinfo', [file]).toString()).toMatch(/Original sample rate: 8000 Hz/);
@@ -323,11 +325,11 @@ describe('encodeSpool', () => {
   it('leaves no temp file behind and reports a spool that is not a spool', async () => {
     const bad = join(dir, 'not-a-spool');
     execFileSync('sh', ['-c', `printf 'hello world, not a spool' > ${bad}`]);
-    await expect(encodeSpool({ spoolPath: bad, storageDir: dir, id: 'BAD', complexity: 5, bitrate: 24000, skipSilence: true, maskDtmf: false })).rejects.toMatchObject({
+    await expect(encodeSpool({ spoolPath: bad, staging: stagingIn(dir), id: 'BAD', complexity: 5, bitrate: 24000, skipSilence: true, maskDtmf: false })).rejects.toMatchObject({
       code: 'TALLENNE_SPOOL_CORRUPT',
     });
     const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [e.name]));
-    expect(walk(join(dir, 'recordings')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect(walk(join(dir, 'recordings')).filter((f) => f.endsWith('.staged') && f.includes('BAD'))).toEqual([]);
   });
 
   it('skips a damaged META that is valid JSON of another shape (a leg of null, as the fuzzer made it)', async () => {
@@ -338,7 +340,7 @@ describe('encodeSpool', () => {
     writeRecordHeader(rec, 0, RecordType.Meta, 0, payload.length, Date.now());
     payload.copy(rec, RECORD_HEADER_BYTES);
     appendFileSync(fx.path, rec);
-    const result = await encodeSpool({ spoolPath: fx.path, storageDir: dir, id: `01JTEST${String(n).padStart(19, '0')}`, complexity: 5, bitrate: 32000, skipSilence: false, maskDtmf: false });
+    const result = await encodeSpool({ spoolPath: fx.path, staging: stagingIn(dir), id: `01JTEST${String(n).padStart(19, '0')}`, complexity: 5, bitrate: 32000, skipSilence: false, maskDtmf: false });
     expect(result.legs.map((l) => l.index)).toEqual([0]);
     expect(result.legs[0]!.packets).toBeGreaterThan(40);
   });
@@ -365,7 +367,7 @@ describe('encodeSpool on a long call', () => {
     }, 50);
     let result: EncodeResult;
     try {
-      result = await encodeSpool({ spoolPath: fx.path, storageDir: dir, id: 'LONGCALL', complexity: 0, bitrate: 16000, skipSilence: true, maskDtmf: false });
+      result = await encodeSpool({ spoolPath: fx.path, staging: stagingIn(dir), id: 'LONGCALL', complexity: 0, bitrate: 16000, skipSilence: true, maskDtmf: false });
     } finally {
       clearInterval(timer);
     }
@@ -374,7 +376,7 @@ describe('encodeSpool on a long call', () => {
     // Buffering the call would need 30 min × 16 kHz × 2 ch × 2 B = 115 MB of PCM alone.
     expect(peakRss - base.rss).toBeLessThan(80 * 1024 * 1024);
     expect(peakHeap - base.heapUsed).toBeLessThan(60 * 1024 * 1024);
-    const probe = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-print_format', 'json', '-show_format', join(dir, result.file)]).toString());
+    const probe = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-print_format', 'json', '-show_format', stagedFile(result)]).toString());
     expect(Math.abs(Number(probe.format.duration) - 1800)).toBeLessThan(0.06);
   });
 });
@@ -400,7 +402,7 @@ describe('encodeSpool on a sealed spool', () => {
     file[lastRtp + RECORD_HEADER_BYTES + 4]! ^= 0x10;
     writeFileSync(fx.path, file);
 
-    const job = { spoolPath: fx.path, storageDir: dir, complexity: 5, bitrate: 32000, skipSilence: false, maskDtmf: false };
+    const job = { spoolPath: fx.path, staging: stagingIn(dir), complexity: 5, bitrate: 32000, skipSilence: false, maskDtmf: false };
     await expect(encodeSpool({ ...job, id: 'SEALEDNOKEY' })).rejects.toMatchObject({ code: 'TALLENNE_SPOOL_KEY' });
     const sealed = await encodeSpool({ ...job, id: 'SEALED', spoolKey: key });
     expect(sealed.spoolRecordsRejected).toBe(1);
@@ -408,7 +410,7 @@ describe('encodeSpool on a sealed spool', () => {
     expect(sealed.status).toBe(plain.result.status);
     expect(sealed.durationMs).toBe(plain.result.durationMs);
     expect(sealed.legs.map((l) => l.packets)).toEqual(plain.result.legs.map((l, i) => l.packets - (i === file[lastRtp + 1] ? 1 : 0)));
-    const { left, right } = decodeStereo(join(dir, sealed.file));
+    const { left, right } = decodeStereo(stagedFile(sealed));
     expect(toneLevel(left, 440, 8000, ms(500), ms(2500))).toBeGreaterThan(TONE_MIN);
     expect(toneLevel(right, 1000, 8000, ms(500), ms(2500))).toBeGreaterThan(TONE_MIN);
   });

@@ -11,6 +11,7 @@ import { encodeSpool } from '../../../src/encoder/encode-spool.js';
 import { fixtureMeta, PT } from '../../support/spool-fixture.js';
 import { rtpPacket } from '../rtp/fixtures.js';
 import { estimateQuality, roundMos } from '../../../src/quality/emodel.js';
+import { stagingIn } from '../../support/store.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -72,7 +73,7 @@ describe('leg statistics: capture and the stored recording count alike', () => {
     expect(live.ssrcs).toBe(2);
     expect(live.meanJitterMs).toBeGreaterThan(0.5);
 
-    const result = await encodeSpool({ spoolPath: spool.path, storageDir: dir, id: '01JTESTLEGSTATS00000000000', complexity: 5, bitrate: 32000, skipSilence: false, maskDtmf: false });
+    const result = await encodeSpool({ spoolPath: spool.path, staging: stagingIn(dir), id: '01JTESTLEGSTATS00000000000', complexity: 5, bitrate: 32000, skipSilence: false, maskDtmf: false });
     expect(result.legs[0]).toEqual({
       index: 0, role: 'customer', codec: 'PCMU',
       packets: live.packets, lost: live.lost, ssrcs: live.ssrcs, jitterMs: Math.round(live.meanJitterMs * 100) / 100,

@@ -6,6 +6,7 @@ import { EncoderPool } from '../../../src/encoder/pool.js';
 import type { EncodeJob } from '../../../src/encoder/encode-spool.js';
 import { writeSpoolFixture } from '../../support/spool-fixture.js';
 import { tempDir } from '../../support/cleanup.js';
+import { stagingIn } from '../../support/store.js';
 
 // The pool runs the compiled worker (a thread cannot load TypeScript): `npm test` builds
 // first; alone, run `npx tsc -p .` before these tests.
@@ -39,7 +40,7 @@ function pool(opts: ConstructorParameters<typeof EncoderPool>[0]): EncoderPool {
   return p;
 }
 
-const job = (id: string, spoolPath = spool): EncodeJob => ({ spoolPath, storageDir: dir, id, complexity: 3, bitrate: 24000, skipSilence: true, maskDtmf: false });
+const job = (id: string, spoolPath = spool): EncodeJob => ({ spoolPath, staging: stagingIn(dir), id, complexity: 3, bitrate: 24000, skipSilence: true, maskDtmf: false });
 
 /** A worker speaking the pool's protocol that dies on the job named CRASH / THROW. */
 function crashingWorker(): URL {
@@ -67,11 +68,11 @@ describe('EncoderPool', () => {
     expect(p.busy).toBe(2);
     expect(p.queueLength).toBe(3);
     const results = await Promise.all(jobs);
-    expect(results.map((r) => r.file)).toEqual(['J1', 'J2', 'J3'].map((id) => `recordings/2026/11/22/${id}.opus`));
+    expect(results.map((r) => r.staged.key)).toEqual(['J1', 'J2', 'J3'].map((id) => `recordings/2026/11/22/${id}.opus`));
     for (const r of results) {
       expect(r.status).toBe('complete');
       expect(r.durationMs).toBe(2000);
-      expect(r.fileBytes).toBeGreaterThan(1000);
+      expect(r.staged.bytes).toBeGreaterThan(1000);
     }
     expect(p.busy).toBe(0);
     expect(p.queueLength).toBe(0);

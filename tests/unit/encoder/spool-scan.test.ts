@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import { encodeSpool, type EncodeResult } from '../../../src/encoder/encode-spool.js';
 import { TallenneError } from '../../../src/errors.js';
 import { tempDir } from '../../support/cleanup.js';
+import { stagingIn } from '../../support/store.js';
 
 const encode = (path: string): Promise<EncodeResult> =>
-  encodeSpool({ spoolPath: path, storageDir: tempDir('spool-scan-store'), id: 'fuzz', complexity: 0, bitrate: 24000, skipSilence: true, maskDtmf: false });
+  encodeSpool({ spoolPath: path, staging: stagingIn(tempDir('spool-scan-store')), id: 'fuzz', complexity: 0, bitrate: 24000, skipSilence: true, maskDtmf: false });
 
 function fuzzSpool(name: string): string {
   const f = JSON.parse(readFileSync(new URL(`../../fixtures/fuzz/${name}`, import.meta.url), 'utf8')) as { input: { data: string } };

@@ -12,6 +12,7 @@ import type { MediaFormat, RecordingMeta } from '../../../src/types.js';
 import { senderReport } from '../rtp/fixtures.js';
 import { decodeWithFfmpeg } from '../../support/audio.js';
 import { tempDir } from '../../support/cleanup.js';
+import { stagedFile, stagingIn } from '../../support/store.js';
 
 const PCMU: MediaFormat = { pt: 0, codec: 'PCMU', clockRate: 8000, channels: 1 };
 const NTP_UNIX_OFFSET_S = 2_208_988_800;
@@ -77,8 +78,8 @@ function onsetMs(x: Int16Array, rate: number): number {
 
 async function skew(withSr: boolean): Promise<number> {
   const { dir, path } = await spoolWithDelayedLeg(withSr);
-  const r = await encodeSpool({ spoolPath: path, storageDir: dir, id: 'sr-test', complexity: 5, bitrate: 24000, skipSilence: true, maskDtmf: false });
-  const pcm = decodeWithFfmpeg(join(dir, r.file));
+  const r = await encodeSpool({ spoolPath: path, staging: stagingIn(dir), id: 'sr-test', complexity: 5, bitrate: 24000, skipSilence: true, maskDtmf: false });
+  const pcm = decodeWithFfmpeg(stagedFile(r));
   return onsetMs(pcm.channels[1]!, pcm.rate) - onsetMs(pcm.channels[0]!, pcm.rate);
 }
 

@@ -1,15 +1,16 @@
 import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfigText } from '../../../src/config/load.js';
 import { openIndex } from '../../../src/index/index.js';
-import { LocalAudioStore } from '../../../src/storage/audio-store.js';
+import { FsAudioStore } from '../../../src/storage/fs-store.js';
 import { Purger } from '../../../src/retention/purge.js';
 import { withRetention } from '../../../src/retention/policy.js';
 import { makeEntry, ulidAt } from '../index/entry.js';
 import { tempDir, trackChild } from '../../support/cleanup.js';
+import { isStored, storeBytes } from '../../support/store.js';
+import { recordingKey } from '../../../src/storage/audio-store.js';
 
 const T0 = Date.UTC(2026, 2, 1, 8, 0, 0);
 const retention = parseConfigText('[retention]\naudio = "2s"\nmetadata = "5s"\n', 'x.toml').config.retention;
@@ -28,12 +29,10 @@ function runChild(dir: string, now: number, step: string): Promise<{ code: numbe
 
 async function oneRecording() {
   const dir = tempDir('crash');
-  const store = new LocalAudioStore(dir);
+  const store = new FsAudioStore(dir);
   const id = ulidAt(T0 - 60_000, 1);
-  const key = store.keyFor(id, T0);
-  const tmp = store.tempPathFor(key);
-  writeFileSync(tmp, 'OggS');
-  store.commit(tmp, key);
+  const key = recordingKey(id, T0);
+  await storeBytes(store, key, Buffer.from('OggS'));
   const ix = await openIndex(dir);
   await ix.put(withRetention(makeEntry(id, T0 - 60_000, { file: key }), retention));
   await ix.close();
@@ -56,13 +55,13 @@ describe('purge killed mid-way', () => {
       // The crash left the intent committed and the entry in place.
       expect(ix.getIntent(id)).toMatchObject({ kind, file: key });
       expect(ix.get(id)).toBeDefined();
-      expect(store.exists(key)).toBe(step === 'intent');
+      expect((await isStored(store, key))).toBe(step === 'intent');
       expect(ix.audit.list({ limit: 10 })).toEqual([]);
 
       const report = await new Purger({ index: ix, store, now: () => at }).runOnce();
       expect(report.resumed).toEqual([id]);
       expect(report.errors).toEqual([]);
-      expect(store.exists(key)).toBe(false);
+      expect((await isStored(store, key))).toBe(false);
       expect(ix.getIntent(id)).toBeUndefined();
       if (kind === 'audio') expect(ix.get(id)!.audioPurgedAt).toBeDefined();
       else expect(ix.get(id)).toBeUndefined();
@@ -84,7 +83,7 @@ describe('purge killed mid-way', () => {
     const child = await runChild(dir, T0 + 2000, 'index-commit');
     expect(child.signal, child.stderr).toBe('SIGKILL');
     const ix = await openIndex(dir);
-    expect(store.exists(key)).toBe(false);
+    expect((await isStored(store, key))).toBe(false);
     expect(ix.get(id)!.audioPurgedAt).toBeDefined();
     expect(ix.getIntent(id)).toBeUndefined();
     expect(ix.audit.list({ limit: 10 }).map((a) => a.action)).toEqual(['purge-audio']);

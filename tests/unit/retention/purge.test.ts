@@ -1,13 +1,14 @@
 import { describe, it, expect } from 'vitest';
-import { writeFileSync } from 'node:fs';
 import { parseConfigText } from '../../../src/config/load.js';
 import { openIndex, type RecordingIndex } from '../../../src/index/index.js';
-import { LocalAudioStore } from '../../../src/storage/audio-store.js';
+import { FsAudioStore } from '../../../src/storage/fs-store.js';
 import { Purger, paceOf } from '../../../src/retention/purge.js';
 import { withRetention } from '../../../src/retention/policy.js';
 import { hold, release, erase, rectify } from '../../../src/retention/actions.js';
 import { makeEntry, ulidAt } from '../index/entry.js';
 import { tempDir } from '../../support/cleanup.js';
+import { isStored, storeBytes } from '../../support/store.js';
+import { recordingKey } from '../../../src/storage/audio-store.js';
 
 const T0 = Date.UTC(2026, 2, 1, 8, 0, 0);
 const retention = parseConfigText(
@@ -28,17 +29,15 @@ const privacy = parseConfigText('', 'x.toml').config.privacy;
 
 async function setup() {
   const dir = tempDir('purge');
-  const store = new LocalAudioStore(dir);
+  const store = new FsAudioStore(dir);
   let now = T0;
   const ix = await openIndex(dir, { now: () => now });
   const purger = new Purger({ index: ix, store, now: () => now });
   let n = 0;
   const record = async (over: Parameters<typeof makeEntry>[2] = {}) => {
     const id = ulidAt(T0 - 60_000, n++);
-    const key = store.keyFor(id, T0 - 60_000);
-    const tmp = store.tempPathFor(key);
-    writeFileSync(tmp, 'OggS fake audio');
-    store.commit(tmp, key);
+    const key = recordingKey(id, T0 - 60_000);
+    await storeBytes(store, key, Buffer.from('OggS fake audio'));
     // The call ended at T0.
     const e = withRetention(makeEntry(id, T0 - 60_000, { file: key, ...over }), retention);
     await ix.put(e);
@@ -57,16 +56,16 @@ describe('Purger', () => {
     const e = await record();
     setNow(T0 + 1999);
     expect(await purger.runOnce()).toMatchObject({ audio: [], metadata: [] });
-    expect(store.exists(e.file)).toBe(true);
+    expect((await isStored(store, e.file))).toBe(true);
 
     setNow(T0 + 2000);
     const dry = await purger.runOnce({ dryRun: true });
     expect(dry).toMatchObject({ dryRun: true, audio: [e.id], metadata: [] });
-    expect(store.exists(e.file)).toBe(true);
+    expect((await isStored(store, e.file))).toBe(true);
 
     const r1 = await purger.runOnce();
     expect(r1).toMatchObject({ audio: [e.id], metadata: [], errors: [] });
-    expect(store.exists(e.file)).toBe(false);
+    expect((await isStored(store, e.file))).toBe(false);
     const after = ix.get(e.id)!;
     expect(after.audioPurgedAt).toBe(new Date(T0 + 2000).toISOString());
     expect(after.fileBytes).toBe(0);
@@ -92,13 +91,13 @@ describe('Purger', () => {
     setNow(T0 + 10_000);
     const r = await purger.runOnce();
     expect(r.metadata).toEqual([other.id]);
-    expect(store.exists(kept.file)).toBe(true);
+    expect((await isStored(store, kept.file))).toBe(true);
     expect(ix.get(kept.id)!.hold).toMatchObject({ reason: 'complaint 2026/17', by: 'dpo' });
 
     await release(ix, kept.id, { actor: 'dpo', reason: 'complaint closed' });
     expect(ix.get(kept.id)!.hold).toBeUndefined();
     expect((await purger.runOnce()).metadata).toEqual([kept.id]);
-    expect(store.exists(kept.file)).toBe(false);
+    expect((await isStored(store, kept.file))).toBe(false);
     expect(actions(ix)).toEqual([`hold:${kept.id}`, `purge-recording:${other.id}`, `release:${kept.id}`, `purge-recording:${kept.id}`]);
   });
 
@@ -119,12 +118,12 @@ describe('Purger', () => {
     expect(gov.retention!.policy).toBe('statutory');
     expect(await erase(ix, store, ok.id, { actor: 'dpo', reason: 'subject request 5' }, retention)).toEqual({ fileDeleted: true });
     expect(ix.get(ok.id)).toBeUndefined();
-    expect(store.exists(ok.file)).toBe(false);
+    expect((await isStored(store, ok.file))).toBe(false);
     await expect(erase(ix, store, gov.id, { actor: 'dpo', reason: 'subject request 6' }, retention)).rejects.toMatchObject({
       code: 'TALLENNE_ERASURE_REFUSED',
       message: expect.stringMatching(/statutory task/),
     });
-    expect(store.exists(gov.file)).toBe(true);
+    expect((await isStored(store, gov.file))).toBe(true);
     const held = await record();
     await hold(ix, held.id, { actor: 'dpo', reason: 'authority' });
     await expect(erase(ix, store, held.id, { actor: 'dpo', reason: 'r' }, retention)).rejects.toMatchObject({ code: 'TALLENNE_ERASURE_REFUSED' });
@@ -149,28 +148,24 @@ describe('Purger', () => {
     const { ix, store, purger, record, setNow } = await setup();
     const good = await record();
     const lost = await record();
-    store.remove(lost.file);
+    await store.remove(lost.file);
     const oldOrphanId = ulidAt(T0 - 7_200_000, 99);
-    const oldKey = store.keyFor(oldOrphanId, T0);
-    let tmp = store.tempPathFor(oldKey);
-    writeFileSync(tmp, 'x');
-    store.commit(tmp, oldKey);
+    const oldKey = recordingKey(oldOrphanId, T0);
+    await storeBytes(store, oldKey, Buffer.from('x'));
     const newOrphanId = ulidAt(T0 - 1000, 98);
-    const newKey = store.keyFor(newOrphanId, T0);
-    tmp = store.tempPathFor(newKey);
-    writeFileSync(tmp, 'x');
-    store.commit(tmp, newKey);
+    const newKey = recordingKey(newOrphanId, T0);
+    await storeBytes(store, newKey, Buffer.from('x'));
     setNow(T0);
 
     const report = await purger.sweepOrphans();
     expect(report).toEqual({ orphanFiles: [oldKey], recentOrphanFiles: [newKey], missingFiles: [lost.id], removedFiles: 0, repairedEntries: 0 });
-    expect(store.exists(oldKey)).toBe(true);
+    expect((await isStored(store, oldKey))).toBe(true);
 
     const fixed = await purger.sweepOrphans({ remove: true, repair: true, actor: 'ops' });
     expect(fixed).toMatchObject({ removedFiles: 1, repairedEntries: 1 });
-    expect(store.exists(oldKey)).toBe(false);
-    expect(store.exists(newKey)).toBe(true);
-    expect(store.exists(good.file)).toBe(true);
+    expect((await isStored(store, oldKey))).toBe(false);
+    expect((await isStored(store, newKey))).toBe(true);
+    expect((await isStored(store, good.file))).toBe(true);
     expect(ix.get(lost.id)!.audioPurgedAt).toBeDefined();
     expect(await purger.sweepOrphans()).toMatchObject({ orphanFiles: [], missingFiles: [] });
     expect(actions(ix)).toEqual(['orphan-file-removed:', `audio-missing:${lost.id}`]);

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { copyFileSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import type { Readable } from 'node:stream';
 import { Keyring, newDataKey } from '../../../src/crypto/keyring.js';
 import { openAll, CHUNK_OVERHEAD, HEADER_BYTES } from '../../../src/crypto/chunked.js';
-import { LocalAudioStore, dataKeyContext, type AudioRef } from '../../../src/storage/audio-store.js';
+import { dataKeyContext, recordingKey, type AudioRef } from '../../../src/storage/audio-store.js';
+import { FsAudioStore } from '../../../src/storage/fs-store.js';
 import { TallenneError } from '../../../src/errors.js';
 import { parseConfigText } from '../../../src/config/load.js';
 import { openIndex } from '../../../src/index/index.js';
@@ -19,25 +20,25 @@ import { tempDir } from '../../support/cleanup.js';
 const T0 = Date.UTC(2026, 2, 1, 8, 0, 0);
 const CHUNK = 64 * 1024;
 
-async function bytes(r: Readable): Promise<Buffer> {
+async function bytes(opening: Promise<Readable>): Promise<Buffer> {
   const parts: Buffer[] = [];
-  for await (const c of r) parts.push(c as Buffer);
+  for await (const c of await opening) parts.push(c as Buffer);
   return Buffer.concat(parts);
 }
 
 function setup() {
   const dir = tempDir('encstore');
   const keyring = Keyring.open({ master_key_file: join(dir, 'master.key') });
-  const store = new LocalAudioStore(dir, { keys: keyring });
+  const store = new FsAudioStore(dir, { keys: keyring });
   let n = 0;
   /** Writes `plain` as recording n, encrypted (or plain with `encrypted: false`). */
-  const write = (plain: Buffer, encrypted = true): AudioRef & { key: string } => {
+  const write = async (plain: Buffer, encrypted = true): Promise<AudioRef & { key: string }> => {
     const id = ulidAt(T0 - 60_000, n++);
-    const key = store.keyFor(id, T0);
+    const key = recordingKey(id, T0);
     const sealed = encrypted ? newDataKey(keyring, dataKeyContext(id)) : null;
-    const w = store.createWriter(key, sealed?.key);
+    const w = store.create(key, sealed?.key);
     for (let at = 0; at < plain.length; at += 4000) w.write(plain.subarray(at, at + 4000));
-    expect(w.commit()).toBe(plain.length);
+    expect((await w.commit()).bytes).toBe(plain.length);
     return { id, file: key, key, ...(sealed ? { dataKey: sealed.wrapped } : {}) };
   };
   return { dir, keyring, store, write };
@@ -52,15 +53,15 @@ async function code(p: Promise<unknown>): Promise<string | undefined> {
   return undefined;
 }
 
-describe('LocalAudioStore with encryption', () => {
+describe('FsAudioStore with encryption', () => {
   it('stores ciphertext and reads plaintext back, whole and by any byte range', async () => {
     const { store, write, dir } = setup();
     const plain = randomBytes(3 * CHUNK + 1234);
-    const ref = write(plain);
+    const ref = await write(plain);
     const onDisk = readFileSync(join(dir, ref.file));
     expect(onDisk.length).toBe(HEADER_BYTES + 4 * CHUNK_OVERHEAD + plain.length);
     expect(onDisk.includes(plain.subarray(100, 132))).toBe(false);
-    expect(store.info(ref)).toEqual({ bytes: plain.length, encrypted: true, complete: true });
+    expect(await store.stat(ref)).toEqual({ bytes: plain.length, encrypted: true, complete: true });
     expect((await bytes(store.open(ref))).equals(plain)).toBe(true);
     for (const [start, end] of [[0, 0], [0, 99], [CHUNK - 1, CHUNK], [CHUNK + 5, 3 * CHUNK + 10], [plain.length - 1, plain.length - 1], [100, plain.length - 1]] as const) {
       expect((await bytes(store.open(ref, { start, end }))).equals(plain.subarray(start, end + 1)), `${start}-${end}`).toBe(true);
@@ -68,17 +69,17 @@ describe('LocalAudioStore with encryption', () => {
   });
 
   it('reads plain and encrypted recordings side by side (a store from before encryption, or with it off)', async () => {
-    const { store, write } = setup();
+    const { store, write, dir } = setup();
     const a = Buffer.from('OggS plain recording');
     const b = Buffer.from('OggS encrypted recording');
-    const plainRef = write(a, false);
-    const encRef = write(b);
-    expect(await text(store.open(plainRef, { start: 5, end: 9 }))).toBe('plain');
-    expect(await text(store.open(encRef))).toBe(b.toString());
-    expect(store.info(plainRef)).toEqual({ bytes: a.length, encrypted: false, complete: true });
+    const plainRef = await write(a, false);
+    const encRef = await write(b);
+    expect(await text(await store.open(plainRef, { start: 5, end: 9 }))).toBe('plain');
+    expect(await text(await store.open(encRef))).toBe(b.toString());
+    expect(await store.stat(plainRef)).toEqual({ bytes: a.length, encrypted: false, complete: true });
     // Without the keyring, plain files still read; encrypted ones are refused with a typed error.
-    const bare = new LocalAudioStore(store.root);
-    expect(await text(bare.open(plainRef))).toBe(a.toString());
+    const bare = new FsAudioStore(dir);
+    expect(await text(await bare.open(plainRef))).toBe(a.toString());
     expect(await code(bytes(bare.open(encRef)))).toBe('TALLENNE_KEY_UNKNOWN');
     // An encrypted file whose entry lost its key is never served as if it were plain.
     expect(await code(bytes(store.open({ id: encRef.id, file: encRef.file })))).toBe('TALLENNE_DECRYPT_FAILED');
@@ -87,15 +88,15 @@ describe('LocalAudioStore with encryption', () => {
   it('serves a file cut short up to its last whole chunk, and says it is incomplete', async () => {
     const { store, write, dir } = setup();
     const plain = randomBytes(3 * CHUNK + 500);
-    const ref = write(plain);
+    const ref = await write(plain);
     truncateSync(join(dir, ref.file), HEADER_BYTES + 2 * (CHUNK + CHUNK_OVERHEAD) + 1000);
-    expect(store.info(ref)).toEqual({ bytes: 2 * CHUNK, encrypted: true, complete: false });
+    expect(await store.stat(ref)).toEqual({ bytes: 2 * CHUNK, encrypted: true, complete: false });
     expect((await bytes(store.open(ref))).equals(plain.subarray(0, 2 * CHUNK))).toBe(true);
   });
 
   it('refuses a tampered chunk, a reordered file and a data key moved to another recording, and counts each', async () => {
     const { store, write, dir } = setup();
-    const ref = write(randomBytes(3 * CHUNK + 500));
+    const ref = await write(randomBytes(3 * CHUNK + 500));
     const path = join(dir, ref.file);
     const good = readFileSync(path);
     const bad = Buffer.from(good);
@@ -112,7 +113,7 @@ describe('LocalAudioStore with encryption', () => {
     expect(await code(bytes(store.open(ref)))).toBe('TALLENNE_DECRYPT_FAILED');
 
     writeFileSync(path, good);
-    const other = write(randomBytes(10));
+    const other = await write(randomBytes(10));
     expect(await code(bytes(store.open({ ...other, dataKey: ref.dataKey! })))).toBe('TALLENNE_DECRYPT_FAILED');
     expect(store.decryptFailures).toBe(3);
   });
@@ -120,17 +121,17 @@ describe('LocalAudioStore with encryption', () => {
   it('tells a tampered final chunk (its length is what the entry says) from a file cut short', async () => {
     const { store, write, dir } = setup();
     const plain = randomBytes(CHUNK + 300);
-    const ref = { ...write(plain), fileBytes: plain.length };
+    const ref = { ...(await write(plain)), fileBytes: plain.length };
     const path = join(dir, ref.file);
     const good = readFileSync(path);
     const bad = Buffer.from(good);
     bad[bad.length - 20]! ^= 0x04;
     writeFileSync(path, bad);
-    expect(() => store.info(ref)).toThrow(TallenneError);
+    await expect(store.stat(ref)).rejects.toThrow(TallenneError);
     expect(await code(bytes(store.open(ref)))).toBe('TALLENNE_DECRYPT_FAILED');
     // Cut inside the final chunk: served up to the last whole chunk.
     writeFileSync(path, good.subarray(0, good.length - 20));
-    expect(store.info(ref)).toEqual({ bytes: CHUNK, encrypted: true, complete: false });
+    expect(await store.stat(ref)).toEqual({ bytes: CHUNK, encrypted: true, complete: false });
     expect((await bytes(store.open(ref))).equals(plain.subarray(0, CHUNK))).toBe(true);
   });
 });
@@ -143,7 +144,7 @@ describe('crypto-shredding', () => {
     let now = T0;
     const ix = await openIndex(dir, { now: () => now });
     const plain = randomBytes(2 * CHUNK);
-    const refs = [write(plain), write(plain)];
+    const refs = [await write(plain), await write(plain)];
     for (const r of refs) await ix.put(withRetention(makeEntry(r.id, T0 - 60_000, { file: r.file, dataKey: r.dataKey!, fileBytes: plain.length }), retention));
     const backup = join(dir, 'backup-of-audio.bin');
     copyFileSync(join(dir, refs[0]!.file), backup);
@@ -178,14 +179,14 @@ describe('crypto-shredding', () => {
   it('shreds the key in the same transaction as the intent, before any file is touched', async () => {
     const { dir, store, write } = setup();
     const ix = await openIndex(dir, { now: () => T0 + 10_000 });
-    const r = write(randomBytes(100));
+    const r = await write(randomBytes(100));
     await ix.put(withRetention(makeEntry(r.id, T0 - 60_000, { file: r.file, dataKey: r.dataKey! }), retention));
     let seen: unknown = 'unset';
     const purger = new Purger({ index: ix, store, now: () => T0 + 10_000 });
     await purger.runOnce({
       hooks: {
         afterStep(step, id) {
-          if (step === 'intent') seen = { key: ix.get(id)?.dataKey, file: store.exists(r.file) };
+          if (step === 'intent') seen = { key: ix.get(id)?.dataKey, file: existsSync(join(dir, r.file)) };
         },
       },
     });

@@ -8,9 +8,9 @@
  * level steady from start to end.
  */
 import { describe, expect, it } from 'vitest';
-import { copyFileSync, mkdirSync, openSync, closeSync, createReadStream } from 'node:fs';
+import { copyFileSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { LocalAudioStore } from '../../../src/storage/audio-store.js';
+import { FsAudioStore } from '../../../src/storage/fs-store.js';
 import { exportAudioToFile } from '../../../src/storage/audio-export.js';
 import { computePeaks } from '../../../src/api/peaks.js';
 import { makeEntry } from '../index/entry.js';
@@ -21,12 +21,12 @@ const FIXTURE = join(import.meta.dirname, '..', '..', 'fixtures', 'opus', 'silk-
 const RATE = 8000;
 
 /** The fixture in a store, as the API and the CLI reach it. */
-function storeWithFixture(): { store: LocalAudioStore; dir: string; file: string } {
+function storeWithFixture(): { store: FsAudioStore; dir: string; file: string } {
   const dir = tempDir('opus-decode');
   const file = 'recordings/2026/11/24/fixture.opus';
   mkdirSync(join(dir, 'recordings/2026/11/24'), { recursive: true });
   copyFileSync(FIXTURE, join(dir, file));
-  return { store: new LocalAudioStore(dir), dir, file };
+  return { store: new FsAudioStore(dir), dir, file };
 }
 
 describe('decoding our Opus files', () => {
@@ -53,7 +53,7 @@ describe('decoding our Opus files', () => {
   });
 
   it('waveform peaks of the agent channel stay at the tone amplitude', async () => {
-    const peaks = await computePeaks(createReadStream(FIXTURE));
+    const peaks = await computePeaks(FIXTURE);
     const agent = peaks.channels[1]!;
     expect(agent.role).toBe('agent');
     // Skip the first and last 100 ms (encoder start-up and the end granule).
