@@ -11,7 +11,7 @@ import { TallenneError } from '../errors.js';
 import { openIndex, type RecordingIndex } from '../index/index.js';
 import { ActionInputError } from '../retention/actions.js';
 import type { AudioStore } from '../storage/audio-store.js';
-import { FsAudioStore } from '../storage/fs-store.js';
+import { openAudioStore, type OpenedStore } from '../storage/open-store.js';
 import { keyringFor } from '../crypto/keyring.js';
 import type { RecordingEntry } from '../types.js';
 
@@ -35,13 +35,16 @@ export class UsageError extends Error {
  */
 export async function withRegister(ctx: CliContext, fn: (r: Register) => Promise<number>): Promise<number> {
   let index: RecordingIndex | undefined;
+  let opened: OpenedStore | undefined;
   try {
     const config = ctx.loaded.config;
     index = await openIndex(config.storage.dir);
-    return await fn({ config, index, store: new FsAudioStore(config.storage.dir, { keys: keyringFor(config.encryption, { create: false }) }) });
+    opened = openAudioStore(config, keyringFor(config.encryption, { create: false }));
+    return await fn({ config, index, store: opened.store });
   } catch (e) {
     return reportError(ctx, e);
   } finally {
+    opened?.close();
     await index?.close();
   }
 }

@@ -1,6 +1,6 @@
 /**
- * The local outbox of a remote audio store: finished recordings staged on local disk that are
- * not yet confirmed in the bucket. A delivery that fails (S3 down, refusing, or holding other
+ * The local outbox of a remote audio store: finished recordings staged on local disk (its
+ * staging area, staging.ts) that are not yet confirmed in the bucket. A delivery that fails (S3 down, refusing, or holding other
  * bytes than were sent) is tried again after 1 s, doubling up to 1 min, for as long as it
  * takes; calls go on being recorded meanwhile, and each recording's spool stays until its
  * audio is confirmed and its entry committed (src/calls/finaliser.ts).
@@ -9,9 +9,10 @@
  * left there is counted until it is staged again (its spool is finalised again at start-up).
  * It owns the backlog figures that readiness and the metrics show.
  */
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import { TallenneError } from '../errors.js';
+import type { StagingArea } from './audio-store.js';
+import { localStaging, removeStaged } from './staging.js';
 
 export interface OutboxOptions {
   /** First retry delay, doubled each time up to maxMs. */
@@ -21,10 +22,14 @@ export interface OutboxOptions {
   readonly onFailure?: (key: string, err: Error, attempt: number, retryInMs: number) => void;
 }
 
-const STAGED = '.staged';
+/** Staged files are `.<key, URI-encoded>.staged` (staging.ts). */
+const STAGED = /^\.(.+)\.staged$/;
+
+/** An error that another attempt cannot mend: the delivery rejects at once. */
+export class Undeliverable extends TallenneError {}
 
 export class Outbox {
-  readonly dir: string;
+  readonly area: StagingArea;
   private readonly baseMs: number;
   private readonly maxMs: number;
   /** Keys staged (or left by an earlier run) whose upload is not confirmed yet. */
@@ -35,18 +40,13 @@ export class Outbox {
   private closed = false;
 
   constructor(dir: string, private readonly opts: OutboxOptions = {}) {
-    this.dir = dir;
+    this.area = localStaging(dir);
     this.baseMs = opts.baseMs ?? 1000;
     this.maxMs = opts.maxMs ?? 60_000;
-    mkdirSync(dir, { recursive: true, mode: 0o750 });
     for (const name of readdirSync(dir)) {
-      if (name.endsWith(STAGED)) this.pending.add(decodeURIComponent(name.slice(0, -STAGED.length)));
+      const m = STAGED.exec(name);
+      if (m) this.pending.add(decodeURIComponent(m[1]!));
     }
-  }
-
-  /** The local file a recording is staged in (one per key; staging again replaces it). */
-  stagedPath(key: string): string {
-    return join(this.dir, `${encodeURIComponent(key)}${STAGED}`);
   }
 
   /** Recordings waiting for their upload to be confirmed. */
@@ -64,19 +64,15 @@ export class Outbox {
     return this.last;
   }
 
-  /** A recording is being staged at `key`. */
-  staged(key: string): void {
-    this.pending.add(key);
-  }
-
   /** Drops a staged recording (its writer was aborted). */
   discard(key: string): void {
-    rmSync(this.stagedPath(key), { force: true });
+    removeStaged(this.area, key);
     this.pending.delete(key);
   }
 
   /**
    * Runs `send` until it succeeds, backing off between attempts; then removes the staged file.
+   * An Undeliverable error rejects at once (the finaliser tries the recording again from its spool).
    * Once the outbox is closed (the daemon stopping) a failed attempt is not repeated: it
    * rejects, the spool is kept and the recording is finalised again at the next start.
    */
@@ -87,13 +83,17 @@ export class Outbox {
       try {
         const out = await send();
         this.last = null;
-        rmSync(this.stagedPath(key), { force: true });
+        removeStaged(this.area, key);
         this.pending.delete(key);
         return out;
       } catch (e) {
-        if (this.closed) throw stopped(key);
         this.failed++;
         this.last = (e as Error).message;
+        if (e instanceof Undeliverable) {
+          this.pending.delete(key);
+          throw e;
+        }
+        if (this.closed) throw stopped(key);
         const delay = Math.min(this.baseMs * 2 ** attempt, this.maxMs);
         this.opts.onFailure?.(key, e as Error, attempt, delay);
         await new Promise<void>((resolve, reject) => {

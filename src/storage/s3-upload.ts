@@ -12,6 +12,7 @@ import { stat } from 'node:fs/promises';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { TallenneError } from '../errors.js';
+import { Undeliverable } from './outbox.js';
 
 /** Part size of multipart uploads; a file up to this size goes up in one PUT. */
 export const PART_BYTES = 8 * 1024 * 1024;
@@ -71,12 +72,14 @@ export function storageError(op: string, e: unknown): TallenneError {
 /**
  * Uploads `file` to `bucket`/`objectKey`, then checks the stored object's size and ETag.
  * Resolves with the file's digest; throws TALLENNE_STORAGE_UNAVAILABLE when S3 cannot be
- * reached or refuses, TALLENNE_UPLOAD_MISMATCH when what it holds is not what was sent.
+ * reached or refuses, TALLENNE_UPLOAD_MISMATCH when what it holds is not what was sent. A
+ * file that is not what was written (`expectSha256`) is Undeliverable: it is not sent.
  */
-export async function uploadVerified(client: S3Client, bucket: string, objectKey: string, file: string): Promise<FileDigest> {
+export async function uploadVerified(client: S3Client, bucket: string, objectKey: string, file: string, expectSha256?: string): Promise<FileDigest> {
   const digest = await digestFile(file);
   const { size } = await stat(file);
-  if (size !== digest.bytes) throw new TallenneError('TALLENNE_UPLOAD_MISMATCH', `${objectKey}: the staged file changed while it was hashed`);
+  if (size !== digest.bytes) throw new Undeliverable('TALLENNE_UPLOAD_MISMATCH', `${objectKey}: the staged file changed while it was hashed`);
+  if (expectSha256 !== undefined && digest.sha256 !== expectSha256) throw new Undeliverable('TALLENNE_UPLOAD_MISMATCH', `${objectKey}: the staged file is not what was written (SHA-256 differs)`);
   try {
     const upload = new Upload({
       client,
