@@ -28,6 +28,7 @@ import { basename, dirname, join } from 'node:path';
 import { ulid } from 'ulid';
 import { openIndex } from '../dist/index/index.js';
 import { FsAudioStore } from '../dist/storage/fs-store.js';
+import { everyStored } from '../dist/storage/audio-store.js';
 import { BenchDaemon, REPO } from './daemon.mjs';
 import { Generator } from './generator.mjs';
 import { SiprecClient, siprecOffer } from './sip-uac.mjs';
@@ -249,14 +250,8 @@ async function inParallel(jobs, width) {
 
 /** Audio keys, through the daemon's own store, and staged or temporary files (dot files) left among them. */
 async function audioFiles(dataDir) {
-  const store = new FsAudioStore(dataDir);
   const files = [];
-  let cursor;
-  do {
-    const page = await store.list(cursor === undefined ? { limit: 1000 } : { cursor, limit: 1000 });
-    files.push(...page.items.map((i) => i.key));
-    cursor = page.cursor;
-  } while (cursor !== undefined);
+  for await (const i of everyStored(new FsAudioStore(dataDir))) files.push(i.key);
   const temps = readdirSync(join(dataDir, 'recordings'), { recursive: true, withFileTypes: true })
     .filter((d) => d.isFile() && d.name.startsWith('.'))
     .map((d) => join(d.parentPath ?? d.path, d.name));

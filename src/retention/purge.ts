@@ -9,7 +9,7 @@
  */
 import { basename } from 'node:path';
 import type { Logger } from '../log.js';
-import type { AudioStore } from '../storage/audio-store.js';
+import { everyStored, type AudioStore } from '../storage/audio-store.js';
 import type { RecordingIndex } from '../index/index.js';
 import type { RecordingEntry } from '../types.js';
 import { completeIntent, destroyRecording, type DestroyHooks } from './destroy.js';
@@ -208,28 +208,23 @@ export class Purger {
 
     // Every stored key, a page at a time; kept to find the entries whose audio is gone below.
     const stored = new Set<string>();
-    let next: string | undefined;
-    do {
-      const page = await this.store.list(next === undefined ? { limit: 1000 } : { cursor: next, limit: 1000 });
-      for (const { key } of page.items) {
-        stored.add(key);
-        const id = basename(key, '.opus');
-        const e = this.index.get(id);
-        if (e && e.file === key && e.audioPurgedAt === undefined) continue;
-        if (this.index.getIntent(id)) continue; // a destruction in progress owns it
-        const born = idTime(id);
-        if (born === null || now - born < grace) {
-          report.recentOrphanFiles.push(key);
-          continue;
-        }
-        report.orphanFiles.push(key);
-        if (opts.remove && (await this.store.remove(key))) {
-          report.removedFiles++;
-          await this.index.audit.append({ actor, action: 'orphan-file-removed', ...(e ? { recordingId: id } : {}), details: { file: key } });
-        }
+    for await (const { key } of everyStored(this.store)) {
+      stored.add(key);
+      const id = basename(key, '.opus');
+      const e = this.index.get(id);
+      if (e && e.file === key && e.audioPurgedAt === undefined) continue;
+      if (this.index.getIntent(id)) continue; // a destruction in progress owns it
+      const born = idTime(id);
+      if (born === null || now - born < grace) {
+        report.recentOrphanFiles.push(key);
+        continue;
       }
-      next = page.cursor;
-    } while (next !== undefined);
+      report.orphanFiles.push(key);
+      if (opts.remove && (await this.store.remove(key))) {
+        report.removedFiles++;
+        await this.index.audit.append({ actor, action: 'orphan-file-removed', ...(e ? { recordingId: id } : {}), details: { file: key } });
+      }
+    }
 
     let cursor: string | undefined;
     do {

@@ -152,6 +152,16 @@ export interface AudioStore {
   readonly decryptFailures: number;
 }
 
+/** Every stored recording, in key order, read a page at a time. */
+export async function* everyStored(store: Pick<AudioStore, 'list'>, pageSize = 1000): AsyncGenerator<AudioListing> {
+  let cursor: string | undefined;
+  do {
+    const page = await store.list(cursor === undefined ? { limit: pageSize } : { cursor, limit: pageSize });
+    yield* page.items;
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+}
+
 /** The associated data a recording's data key is wrapped with. */
 export function dataKeyContext(recordingId: string): string {
   return `recording:${recordingId}`;

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { TallenneError } from '../errors.js';
 import type { KeyWrapper } from '../crypto/keyring.js';
-import { checkKey, type AudioInfo, type AudioListing, type AudioPage, type AudioRef, type AudioStore, type AudioWriter, type ByteRange, type StagedAudio, type StagingArea, type StoreUsage, type StoredAudio } from './audio-store.js';
+import { checkKey, everyStored, type AudioInfo, type AudioListing, type AudioPage, type AudioRef, type AudioStore, type AudioWriter, type ByteRange, type StagedAudio, type StagingArea, type StoreUsage, type StoredAudio } from './audio-store.js';
 import { localStaging, openStagedWriter, stagedPath } from './staging.js';
 import { PlaintextReader, type StoredObject } from './sealed-read.js';
 
@@ -22,7 +22,6 @@ export interface FsAudioStoreOptions {
 
 /** Used bytes are walked again after this long (another process may have removed files). */
 const USED_REFRESH_MS = 60_000;
-const WALK_PAGE = 1000;
 
 export class FsAudioStore implements AudioStore {
   readonly staging: StagingArea;
@@ -121,12 +120,7 @@ export class FsAudioStore implements AudioStore {
     this.walking ??= (async () => {
       try {
         let total = 0;
-        let cursor: string | undefined;
-        do {
-          const p = await this.list(cursor === undefined ? { limit: WALK_PAGE } : { cursor, limit: WALK_PAGE });
-          for (const i of p.items) total += i.storedBytes;
-          cursor = p.cursor;
-        } while (cursor !== undefined);
+        for await (const i of everyStored(this)) total += i.storedBytes;
         this.used = { at: Date.now(), bytes: total };
         return total;
       } finally {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { localStaging, stagedPath } from '../../src/storage/staging.js';
-import type { AudioStore, StagedAudio, StagingArea, StoredAudio } from '../../src/storage/audio-store.js';
+import { everyStored, type AudioStore, type StagedAudio, type StagingArea, type StoredAudio } from '../../src/storage/audio-store.js';
 
 /** The staging area of a file-system store rooted at `dir` (where FsAudioStore stages). */
 export function stagingIn(dir: string): StagingArea {
@@ -37,12 +37,6 @@ export async function isStored(store: AudioStore, key: string): Promise<boolean>
 
 /** The stored bytes of `key` as the store lists them; null when it is not stored. */
 export async function storedSize(store: AudioStore, key: string): Promise<number | null> {
-  let cursor: string | undefined;
-  do {
-    const page = await store.list(cursor === undefined ? { limit: 1000 } : { cursor, limit: 1000 });
-    const hit = page.items.find((i) => i.key === key);
-    if (hit) return hit.storedBytes;
-    cursor = page.cursor;
-  } while (cursor !== undefined);
+  for await (const i of everyStored(store)) if (i.key === key) return i.storedBytes;
   return null;
 }
