@@ -8,7 +8,8 @@
  *
  * Reads are ranged GETs: the chunked format is opened by sealed-read.ts over them, fetching
  * a window at a time. Free and volume bytes are those of the local volume holding the
- * outbox (where audio waits); used bytes come from a listing, at most once a minute.
+ * outbox (where audio waits); used bytes come from a listing, at most once a minute (the
+ * last count while the bucket cannot be listed).
  */
 import { DeleteObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { stat, statfs } from 'node:fs/promises';
@@ -78,7 +79,9 @@ export class S3AudioStore implements AudioStore {
         return stored;
       },
       abort: () => {
-        if (!committed) this.outbox.discard(key);
+        if (committed) return;
+        staged.abort();
+        this.outbox.discard(key);
       },
     };
   }
@@ -149,7 +152,11 @@ export class S3AudioStore implements AudioStore {
   async usage(opts: { readonly used?: boolean } = {}): Promise<StoreUsage> {
     const s = await statfs(this.staging.dir);
     const volume = { freeBytes: s.bavail * s.bsize, volumeBytes: s.blocks * s.bsize };
-    return opts.used ? { ...volume, usedBytes: await this.usedBytes() } : volume;
+    if (!opts.used) return volume;
+    // While the bucket cannot be listed the last count stands (none before the first):
+    // the metrics page and readiness must not fail with S3.
+    const used = await this.usedBytes().catch(() => this.used?.bytes);
+    return used === undefined ? volume : { ...volume, usedBytes: used };
   }
 
   /** Stops retrying uploads (the daemon stopping); see Outbox.close. */

@@ -5,7 +5,7 @@
  * to S3 (a TCP relay of this file's own, so the shared Swift is untouched) is cut under a few
  * calls: none is lost, the outbox gauge and the failure counter rise and /readyz says why; the
  * daemon is restarted with S3 still away and counts its outbox at once; when S3 is back the
- * outbox drains and every call is stored exactly once. The purge deletes the objects.
+ * outbox drains and every call is stored exactly once. Erasure deletes the object.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -116,10 +116,11 @@ describe.skipIf(!swiftInstalled())('audio in S3 through the daemon', () => {
     const [left, right] = decodeWithFfmpeg(ogg).channels;
     expect(tonePower(left!, 8000, 440, 4000, 16000)).toBeGreaterThan(0.5);
     expect(tonePower(right!, 8000, 1000, 4000, 16000)).toBeGreaterThan(0.5);
-    const part = await audio(id, 'bytes=70000-70099');
+    const from = Math.floor(entry.fileBytes / 2);
+    const part = await audio(id, `bytes=${from}-${from + 99}`);
     expect(part.status).toBe(206);
-    expect(part.contentRange).toBe(`bytes 70000-70099/${entry.fileBytes}`);
-    expect(part.body.equals(whole.body.subarray(70000, 70100))).toBe(true);
+    expect(part.contentRange).toBe(`bytes ${from}-${from + 99}/${entry.fileBytes}`);
+    expect(part.body.equals(whole.body.subarray(from, from + 100))).toBe(true);
     const stored = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}${entry.file}`, Range: 'bytes=0-3' }));
     expect(Buffer.from(await stored.Body!.transformToByteArray()).toString('latin1')).toBe('TLNE');
   });
@@ -159,13 +160,13 @@ describe.skipIf(!swiftInstalled())('audio in S3 through the daemon', () => {
     const objects = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
     expect(objects.Contents?.map((o) => o.Key).sort()).toEqual(all.map((r) => `${prefix}${r.file}`).sort());
     for (const r of all) expect((await audio(r.id)).status).toBe(200);
-  });
+  }, 300_000);
 
-  it('purges a recording by deleting its object, its data key destroyed first', async () => {
+  it('erasing a recording deletes its object from the bucket', async () => {
     const [victim] = await listed();
     await cli('recordings', 'erase', victim!.id, '--reason', 'subject request');
     const gone = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: `${prefix}${victim!.file}` })).then(() => null, (e: { $metadata?: { httpStatusCode?: number } }) => e.$metadata?.httpStatusCode);
     expect(gone).toBe(404);
     expect((await audio(victim!.id)).status).toBe(404);
-  });
+  }, 120_000);
 });
