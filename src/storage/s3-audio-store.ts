@@ -16,7 +16,7 @@ import { stat, statfs } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { TallenneError } from '../errors.js';
 import type { KeyWrapper } from '../crypto/keyring.js';
-import { checkKey, type AudioInfo, type AudioListing, type AudioPage, type AudioRef, type AudioStore, type AudioWriter, type ByteRange, type StagedAudio, type StagingArea, type StoreUsage, type StoredAudio } from './audio-store.js';
+import { checkKey, everyStored, type AudioInfo, type AudioListing, type AudioPage, type AudioRef, type AudioStore, type AudioWriter, type ByteRange, type StagedAudio, type StagingArea, type StoreUsage, type StoredAudio } from './audio-store.js';
 import { openStagedWriter, stagedPath } from './staging.js';
 import { PlaintextReader, type StoredObject } from './sealed-read.js';
 import { Outbox, Undeliverable, type OutboxOptions } from './outbox.js';
@@ -174,12 +174,7 @@ export class S3AudioStore implements AudioStore {
     this.counting ??= (async () => {
       try {
         let total = 0;
-        let cursor: string | undefined;
-        do {
-          const p = await this.list(cursor === undefined ? { limit: LIST_PAGE } : { cursor, limit: LIST_PAGE });
-          for (const i of p.items) total += i.storedBytes;
-          cursor = p.cursor;
-        } while (cursor !== undefined);
+        for await (const i of everyStored(this, LIST_PAGE)) total += i.storedBytes;
         this.used = { at: Date.now(), bytes: total };
         return total;
       } finally {
