@@ -25,7 +25,7 @@ import type { RecordingIndex } from './index/index.js';
 import { openRegister } from './index/open.js';
 import { SpoolLeases } from './calls/spool-leases.js';
 import { NumberHasher } from './privacy/numbers.js';
-import { FsAudioStore } from './storage/fs-store.js';
+import { openAudioStore, type OpenedStore } from './storage/open-store.js';
 import type { AudioStore } from './storage/audio-store.js';
 import { keyringFor } from './crypto/keyring.js';
 import { Purger } from './retention/purge.js';
@@ -57,6 +57,7 @@ export class Daemon {
   private metrics!: Metrics;
   private ports!: PortAllocator;
   private store!: AudioStore;
+  private opened: OpenedStore | null = null;
   private closing: Promise<void> | null = null;
   private destroying: Promise<void> | null = null;
   private started = false;
@@ -75,7 +76,12 @@ export class Daemon {
     const tls = this.loadTls(c);
     const keyring = keyringFor(c.encryption, { create: true });
     if (keyring?.created) this.log.warn({ file: keyring.file, keyId: keyring.currentKeyId }, 'created the master key file (mode 0600); back it up apart from the recordings: without it no recording can be played');
-    this.store = new FsAudioStore(c.storage.dir, { keys: keyring });
+    const storeLog = this.log.child({ component: 'storage' });
+    this.opened = openAudioStore(c, keyring, {
+      onFailure: (key, err, attempt, retryInMs) => storeLog.error({ key, err: err.message, attempt, retryInMs }, 'uploading a recording failed; it waits in the outbox, its spool kept, and is tried again'),
+    });
+    this.store = this.opened.store;
+    if (this.opened.outbox && this.opened.outbox.waiting > 0) storeLog.warn({ recordings: this.opened.outbox.waiting }, 'recordings left in the outbox by an earlier run; their spools are finalised again');
     const hasher = NumberHasher.open(c.privacy.hash_key_file);
     if (hasher.created) this.log.info({ file: c.privacy.hash_key_file }, 'created the number hash key (mode 0600); back it up: without it numbers cannot be looked up');
     const register = await openRegister(c, { onError: (err) => this.log.warn({ err }, 'the register dropped a connection; the pool opens another') });
@@ -129,7 +135,7 @@ export class Daemon {
     });
     this.metrics = new Metrics({
       calls: this.manager, finaliser: this.finaliser, sip: this.ua, rtp: rtpCounters, encoder: this.encoder, index: this.index,
-      store: this.store, ports: this.ports, purger: this.purger, build: { version: VERSION, node: c.cluster.node_id },
+      store: this.store, ports: this.ports, purger: this.purger, outbox: this.opened.outbox, build: { version: VERSION, node: c.cluster.node_id },
     });
     this.http = new HttpApi({
       config: () => this.config, index: this.index, store: this.store, hasher,
@@ -147,7 +153,7 @@ export class Daemon {
     if (http.metrics) this.log.info({ address: http.metrics.address, port: http.metrics.port }, 'metrics listening');
     this.purger.start(durationMs(c.retention.purge_interval));
     this.started = true;
-    this.log.info({ maxCalls: c.calls.max_concurrent, rtpPorts: `${c.rtp.port_min}-${c.rtp.port_max}`, storage: c.storage.dir }, 'tallenne ready');
+    this.log.info({ maxCalls: c.calls.max_concurrent, rtpPorts: `${c.rtp.port_min}-${c.rtp.port_max}`, storage: c.storage.dir, audio: c.storage.backend }, 'tallenne ready');
     return { sip, http: http.http, ...(http.metrics ? { metrics: http.metrics } : {}) };
   }
 
@@ -214,6 +220,9 @@ export class Daemon {
     // Single sign-on is reported but never stops the daemon being ready to record.
     const sso = this.http?.deps.oidc;
     if (sso) checks.oidc = sso.status();
+    // Recordings waiting for S3 are reported too: the recorder goes on recording meanwhile.
+    const outbox = this.opened?.outbox;
+    if (outbox) checks.outbox = outbox.waiting === 0 ? 'ok' : `${outbox.waiting} recordings wait for upload: ${outbox.lastError ?? 'uploading'}`;
     return { ready, checks };
   }
 
@@ -229,6 +238,7 @@ export class Daemon {
       this.ua?.stopAccepting();
       this.manager?.stopAccepting();
       this.finaliser?.stopRetrying();
+      this.opened?.stopRetrying();
       await this.purger?.stop();
       if (this.manager) await this.manager.drain(deadline);
       await this.finaliser?.settled();
@@ -238,6 +248,7 @@ export class Daemon {
       await this.http?.close();
       await this.leases?.close();
       await this.index?.close();
+      this.opened?.close();
       this.log.info('stopped');
     })();
     return this.closing;
@@ -254,6 +265,7 @@ export class Daemon {
       this.log.warn({ activeCalls: this.manager?.activeCalls ?? 0, pendingRecordings: this.finaliser?.pending ?? 0 }, 'stopping now: unfinished recordings are recovered at the next start');
       this.ua?.stopAccepting();
       this.finaliser?.close();
+      this.opened?.stopRetrying();
       void this.purger?.stop();
       await this.manager?.abort();
       await this.encoder?.destroy();

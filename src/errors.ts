@@ -34,6 +34,9 @@ export const ERROR_CODES = {
   TALLENNE_KEY_UNKNOWN: 'data is wrapped under a master key the key file does not hold',
   TALLENNE_KEY_IN_USE: 'the master key still wraps data keys (or is the current key)',
   TALLENNE_DECRYPT_FAILED: 'encrypted data failed authentication: damaged, tampered, reordered, or the wrong key',
+  TALLENNE_S3_CREDENTIALS: 'the S3 credentials are missing, unreadable or malformed',
+  TALLENNE_STORAGE_UNAVAILABLE: 'the audio store cannot be reached or refused the request',
+  TALLENNE_UPLOAD_MISMATCH: 'an uploaded recording does not match what was written (size or checksum)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

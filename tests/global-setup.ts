@@ -4,11 +4,23 @@
  * run the folder must be empty: anything a test, a helper or a child process left there fails
  * the run with the list. The folder is removed either way, so a failed run leaks nothing.
  * Runs of other worktrees and other programs' temp files are outside it and never counted.
+ *
+ * It also offers the run one throwaway Swift (the tests' S3, tests/support/swift.ts), started
+ * only when a test file first asks for it and stopped before the temp folder is checked.
  */
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
 import { TEMP_PREFIX } from './support/cleanup.js';
+import { serveSwiftOnDemand } from './support/swift.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The loopback URL of the run's Swift broker (tests/support/swift.ts `useSwift`). */
+    swiftBroker: string;
+  }
+}
 
 function sizeOf(path: string): number {
   const st = statSync(path, { throwIfNoEntry: false });
@@ -19,11 +31,14 @@ function sizeOf(path: string): number {
   return total;
 }
 
-export default function setup(): () => void {
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const root = mkdtempSync(join(tmpdir(), `${TEMP_PREFIX}run-`));
   const outer = process.env.TMPDIR;
   process.env.TMPDIR = root;
-  return () => {
+  const swift = await serveSwiftOnDemand();
+  project.provide('swiftBroker', swift.url);
+  return async () => {
+    await swift.close();
     if (outer === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = outer;
     const left = readdirSync(root).map((name) => `  ${name} (${Math.ceil(sizeOf(join(root, name)) / 1024)} KiB)`);

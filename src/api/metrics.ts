@@ -53,6 +53,8 @@ export interface MetricSources {
   readonly store: Pick<AudioStore, 'usage' | 'decryptFailures'>;
   readonly ports: { readonly inUse: number; readonly total: number };
   readonly purger: { readonly runs: number; readonly purgedTotal: { readonly audio: number; readonly metadata: number } };
+  /** The upload outbox of a remote audio store; null when the audio is stored locally. */
+  readonly outbox: { readonly waiting: number; readonly failures: number } | null;
   /** This build and recorder: the labels of tallenne_build_info. */
   readonly build: { readonly version: string; readonly node: string };
 }
@@ -181,6 +183,8 @@ export class Metrics {
     new Counter({ name: 'tallenne_retention_purge_runs_total', help: 'Runs of the purge job (scheduled every retention.purge_interval, or on demand).', registers: [r], collect() { mirror(this, {}, src.purger.runs); } });
     new Gauge({ name: 'tallenne_rtp_ports_in_use', help: 'UDP ports held by live legs (each leg holds an RTP and an RTCP port).', registers: [r], collect() { this.set(2 * src.ports.inUse); } });
     new Gauge({ name: 'tallenne_rtp_ports_total', help: 'UDP ports of the configured RTP range usable as RTP/RTCP pairs.', registers: [r], collect() { this.set(2 * src.ports.total); } });
+    new Gauge({ name: 'tallenne_storage_outbox_recordings', help: 'Finished recordings waiting in the local outbox for their upload to S3 to be confirmed (0 with local storage).', registers: [r], collect() { this.set(src.outbox?.waiting ?? 0); } });
+    new Counter({ name: 'tallenne_storage_upload_failures_total', help: 'Failed attempts to upload a recording to S3 (each is retried with backoff).', registers: [r], collect() { mirror(this, {}, src.outbox?.failures ?? 0); } });
     new Gauge({ name: 'tallenne_spool_pending', help: 'Ended calls not yet encoded and indexed.', registers: [r], collect() { this.set(src.finaliser.pending); } });
   }
 

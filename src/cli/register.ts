@@ -13,7 +13,7 @@ import { openRegister } from '../index/open.js';
 import type { JobLock } from '../retention/purge.js';
 import { ActionInputError } from '../retention/actions.js';
 import type { AudioStore } from '../storage/audio-store.js';
-import { FsAudioStore } from '../storage/fs-store.js';
+import { openAudioStore, type OpenedStore } from '../storage/open-store.js';
 import { keyringFor } from '../crypto/keyring.js';
 import type { RecordingEntry } from '../types.js';
 
@@ -40,14 +40,17 @@ export class UsageError extends Error {
  */
 export async function withRegister(ctx: CliContext, fn: (r: Register) => Promise<number>): Promise<number> {
   let index: RecordingIndex | undefined;
+  let opened: OpenedStore | undefined;
   try {
     const config = ctx.loaded.config;
-    const opened = await openRegister(config);
-    index = opened.index;
-    return await fn({ config, index, ...(opened.purgeLock ? { purgeLock: opened.purgeLock } : {}), store: new FsAudioStore(config.storage.dir, { keys: keyringFor(config.encryption, { create: false }) }) });
+    const register = await openRegister(config);
+    index = register.index;
+    opened = openAudioStore(config, keyringFor(config.encryption, { create: false }));
+    return await fn({ config, index, ...(register.purgeLock ? { purgeLock: register.purgeLock } : {}), store: opened.store });
   } catch (e) {
     return reportError(ctx, e);
   } finally {
+    opened?.close();
     await index?.close();
   }
 }

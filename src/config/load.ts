@@ -73,7 +73,7 @@ function resolvePaths(c: Config, baseDir: string): Config {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   return {
     ...c,
-    storage: { ...c.storage, dir: abs(c.storage.dir) },
+    storage: { ...c.storage, dir: abs(c.storage.dir), ...(c.storage.credentials_file ? { credentials_file: abs(c.storage.credentials_file) } : {}) },
     privacy: { ...c.privacy, hash_key_file: abs(c.privacy.hash_key_file) },
     encryption: { ...c.encryption, master_key_file: abs(c.encryption.master_key_file) },
     auth: c.auth.oidc?.client_secret_file ? { ...c.auth, oidc: { ...c.auth.oidc, client_secret_file: abs(c.auth.oidc.client_secret_file) } } : c.auth,
@@ -103,3 +103,11 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
+/** S3 credentials from the environment (the standard AWS variables); null when either is unset. */
+export function s3CredentialsFromEnvironment(): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | null {
+  const accessKeyId = process.env.AWS_ACCESS_KEY_ID;
+  const secretAccessKey = process.env.AWS_SECRET_ACCESS_KEY;
+  if (!accessKeyId || !secretAccessKey) return null;
+  const sessionToken = process.env.AWS_SESSION_TOKEN;
+  return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
+}

@@ -217,9 +217,25 @@ export const configSchema = z.strictObject({
     source: z.enum(['latch', 'strict']).default('latch'),
   }).prefault({}),
   storage: z.strictObject({
+    /** Spools, the index and (with backend "fs") the audio; with "s3" the outbox of uploads. */
     dir: z.string().default('./var'),
     /** Below this much free space new calls are refused with 503. */
     min_free: bytes.prefault('256MiB'),
+    /** Where finished recordings are kept: "fs" (files under dir) or "s3" (a bucket). */
+    backend: z.enum(['fs', 's3']).default('fs'),
+    /** backend "s3": the bucket, and a key prefix inside it ("site-a/"). */
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'bucket: 3 to 63 lower-case letters, digits, "." and "-"').optional(),
+    prefix: z.string().regex(/^(?!\/)(?!.*\.\.)[A-Za-z0-9!_.*'()/-]*$/, 'prefix: letters, digits and !_.*\'()/- without a leading "/" or ".."').default(''),
+    /** An S3-compatible endpoint URL; absent: AWS's endpoint for the region. */
+    endpoint: z.url({ protocol: /^https?$/ }).optional(),
+    region: z.string().min(1).default('us-east-1'),
+    /** Bucket in the path (https://host/bucket/key), as most S3-compatible servers want. */
+    force_path_style: z.boolean().default(false),
+    /**
+     * Access key and secret (private to its owner: aws_access_key_id and
+     * aws_secret_access_key lines); absent: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+     */
+    credentials_file: z.string().optional(),
   }).prefault({}),
   /** The register: the embedded LMDB under storage.dir, or one PostgreSQL shared by several recorders. */
   index: z.strictObject({
@@ -315,6 +331,9 @@ export const configSchema = z.strictObject({
     node_id: z.string().regex(NODE_ID_RE, 'node_id: letters, digits, ".", "_" and "-", up to 63 characters, starting with a letter or digit').default(defaultNodeId),
   }).prefault({}),
 }).superRefine((c, ctx) => {
+  if (c.storage.backend === 's3' && !c.storage.bucket) {
+    ctx.addIssue({ code: 'custom', path: ['storage', 'bucket'], message: 'backend "s3" needs the bucket the recordings go to' });
+  }
   if ((c.rtp.address === '0.0.0.0' || c.rtp.address === '::') && !c.rtp.advertise_address) {
     ctx.addIssue({ code: 'custom', path: ['rtp', 'advertise_address'], message: `rtp.address is the wildcard ${c.rtp.address}: set advertise_address to the address the SBC should send media to` });
   }

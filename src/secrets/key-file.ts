@@ -1,8 +1,8 @@
 /**
  * The one rule for files that hold secrets (the number-hash HMAC key, TLS private keys, the
  * OpenID client secret, the master key file of encryption at rest, the register's PostgreSQL
- * URL file): only their owner may read or write them. A file that its group or
- * others can reach is refused, naming the config key, the path and the mode, and saying how
+ * URL file, the S3 credentials file): only their owner may read or write them. A file that
+ * its group or others can reach is refused, naming the config key, the path and the mode, and saying how
  * to fix it. Paths and modes only: never a byte of the file.
  */
 import { statSync } from 'node:fs';
@@ -57,6 +57,7 @@ export function configKeyFiles(c: Config): Array<{ key: string; file: string }> 
   if (c.http.tls.mode === 'own' && c.http.tls.key_file) files.push({ key: 'http.tls.key_file', file: c.http.tls.key_file });
   if (c.auth.oidc?.client_secret_file) files.push({ key: 'auth.oidc.client_secret_file', file: c.auth.oidc.client_secret_file });
   if (c.index.backend === 'postgres' && c.index.url_file) files.push({ key: 'index.url_file', file: c.index.url_file });
+  if (c.storage.backend === 's3' && c.storage.credentials_file) files.push({ key: 'storage.credentials_file', file: c.storage.credentials_file });
   // Read whenever it exists (recordings encrypted earlier stay readable with encryption off).
   files.push({ key: 'encryption.master_key_file', file: c.encryption.master_key_file });
   return files;

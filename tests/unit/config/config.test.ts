@@ -78,6 +78,17 @@ describe('config', () => {
     }
   });
 
+  it('keeps audio on the file system by default and takes an S3 bucket with backend "s3"', () => {
+    expect(parseConfigText('', 'x.toml').config.storage.backend).toBe('fs');
+    const { config } = parseConfigText('[storage]\nbackend = "s3"\nbucket = "rec-audio"\nprefix = "site-a/"\nendpoint = "http://127.0.0.1:9000"\nforce_path_style = true\ncredentials_file = "s3.credentials"\n', '/etc/tallenne/tallenne.toml');
+    expect(config.storage).toMatchObject({ backend: 's3', bucket: 'rec-audio', prefix: 'site-a/', endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', force_path_style: true, credentials_file: '/etc/tallenne/s3.credentials' });
+    expect(() => parseConfigText('[storage]\nbackend = "s3"\n', 'x.toml')).toThrow(/storage\.bucket/);
+    expect(() => parseConfigText('[storage]\nbackend = "s3"\nbucket = "Bad_Bucket"\n', 'x.toml')).toThrow(/storage\.bucket/);
+    expect(() => parseConfigText('[storage]\nbackend = "s3"\nbucket = "b12"\nprefix = "../x/"\n', 'x.toml')).toThrow(/storage\.prefix/);
+    expect(() => parseConfigText('[storage]\nbackend = "s3"\nbucket = "b12"\nendpoint = "ftp://x"\n', 'x.toml')).toThrow(/storage\.endpoint/);
+    expect(() => parseConfigText('[storage]\nbackend = "nfs"\n', 'x.toml')).toThrow(/storage\.backend/);
+  });
+
   it('requires an advertised address when RTP binds a wildcard', () => {
     expect(() => parseConfigText('[rtp]\naddress = "0.0.0.0"\n', 'x.toml')).toThrow(/rtp\.advertise_address/);
     const { config } = parseConfigText('[rtp]\naddress = "0.0.0.0"\nadvertise_address = "198.51.100.7"\n', 'x.toml');

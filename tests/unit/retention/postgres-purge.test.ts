@@ -5,12 +5,13 @@
  * the next pass, which completes it once.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../../src/config/load.js';
 import { FsAudioStore } from '../../../src/storage/fs-store.js';
+import { isStored, storeBytes } from '../../support/store.js';
+import { recordingKey } from '../../../src/storage/audio-store.js';
 import { Purger } from '../../../src/retention/purge.js';
 import { withRetention } from '../../../src/retention/policy.js';
 import { migratePostgres, openPostgresIndex } from '../../../src/index/postgres/open.js';
@@ -46,10 +47,8 @@ async function twoNodes(n: number) {
   const keys: string[] = [];
   for (let i = 0; i < n; i++) {
     const id = ulidAt(T0 - 60_000, i);
-    const key = store.keyFor(id, T0);
-    const tmp = store.tempPathFor(key);
-    writeFileSync(tmp, 'OggS');
-    store.commit(tmp, key);
+    const key = recordingKey(id, T0);
+    await storeBytes(store, key, Buffer.from('OggS'));
     keys.push(key);
     // Half the recordings are stored by each node, audited as they are.
     await (i % 2 === 0 ? a : b).put(withRetention(makeEntry(id, T0 - 60_000, { file: key }), retention), { audit: { actor: 'test', action: 'stored', recordingId: id } });
@@ -97,7 +96,7 @@ describe.skipIf(!postgresInstalled())('retention purge on a shared PostgreSQL re
     }
     expect(await a.count()).toBe(0);
     expect(await b.intents(10)).toEqual([]);
-    for (const k of keys) expect(store.exists(k)).toBe(false);
+    for (const k of keys) expect(await isStored(store, k)).toBe(false);
     const entries = await allAudit(a);
     const destroyed = destructionsById(entries);
     expect(destroyed.size).toBe(keys.length);
@@ -130,7 +129,7 @@ describe.skipIf(!postgresInstalled())('retention purge on a shared PostgreSQL re
     expect(report.resumed).toEqual([pending[0]!.id]);
     expect(report.errors).toEqual([]);
     expect(await a.count()).toBe(0);
-    for (const k of keys) expect(store.exists(k)).toBe(false);
+    for (const k of keys) expect(await isStored(store, k)).toBe(false);
     const entries = await allAudit(a);
     expect([...destructionsById(entries).values()]).toEqual(keys.map(() => 1));
     expect((await a.audit.verify()).ok).toBe(true);
