@@ -462,6 +462,9 @@ class LmdbRecordingIndex implements RecordingIndex {
   }
 
   async count(): Promise<number> {
+    // lmdb-js keeps one read snapshot until its next timer tick; a count asked for right
+    // after a commit (of this process or another one) must see it.
+    this.env.resetReadTxn();
     return this.entryCount();
   }
 
