@@ -25,6 +25,11 @@ export function procCpuSeconds(pid) {
   }
 }
 
+/** utime + stime of one thread (task) of a process in seconds, or null when it is gone. */
+export function threadCpuSeconds(pid, tid) {
+  return procCpuSeconds(`${pid}/task/${tid}`);
+}
+
 /** { rss, hwm } in bytes from /proc/PID/status, or null. */
 export function procMemory(pid) {
   try {
@@ -81,16 +86,18 @@ export class BenchDaemon {
     const dir = mkdtempSync(join(tmpdir(), 'tallenne-bench-'));
     const configFile = join(dir, 'tallenne.toml');
     writeFileSync(configFile, benchConfig(dir, o));
-    const d = new BenchDaemon(dir, configFile);
+    const d = new BenchDaemon(dir, configFile, o.env ?? {});
+    d.stages = Boolean(o.env?.TALLENNE_STAGE_CLOCK);
     await d.ready();
     return d;
   }
 
-  constructor(dir, configFile) {
+  /** `env`: extra environment for the daemon (TALLENNE_STAGE_CLOCK for `--stages`). */
+  constructor(dir, configFile, env = {}) {
     this.dir = dir;
     // BENCH_DAEMON_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") go to the daemon's node only.
     const flags = (process.env.BENCH_DAEMON_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
-    this.proc = spawn(process.execPath, [...flags, BIN, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(process.execPath, [...flags, BIN, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     this.pid = this.proc.pid;
     this.ended = new Map(); // recording id → log time of 'call ended'
     this.stored = new Map(); // recording id → log time of 'recording stored'
@@ -155,6 +162,11 @@ export class BenchDaemon {
 
   memory() {
     return procMemory(this.pid);
+  }
+
+  /** CPU seconds of the daemon's main thread (capture, SIP, HTTP, index, timers). */
+  mainThreadCpuSeconds() {
+    return threadCpuSeconds(this.pid, this.pid);
   }
 
   async stop() {

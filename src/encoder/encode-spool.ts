@@ -16,7 +16,7 @@
  * spool is left in place for the caller to delete once the index entry is durable.
  */
 import { closeSync, openSync, unlinkSync } from 'node:fs';
-import { readSpool } from '../spool/reader.js';
+import { readSpool, type SpoolRecord } from '../spool/reader.js';
 import { RecordType } from '../spool/format.js';
 import { LocalAudioStore } from '../storage/audio-store.js';
 import { TallenneError } from '../errors.js';
@@ -30,6 +30,7 @@ import { FrameEncoder, SAMPLES_48K_PER_FRAME } from './frame-encoder.js';
 import { LegPipeline } from './leg-pipeline.js';
 import { parseRecordJson, scanSpool } from './spool-scan.js';
 import { threadCpuMicros } from './cpu-time.js';
+import { Stage, stageTimed } from '../stage-clock.js';
 
 export interface EncodeJob {
   spoolPath: string;
@@ -131,7 +132,7 @@ export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
     let now = -Infinity;
     let metaSeen = false;
     const header = newRtpHeader();
-    await readSpool(job.spoolPath, (r) => {
+    await readSpool(job.spoolPath, stageTimed(Stage.encoderRecord, (r: SpoolRecord) => {
       if (Number.isFinite(r.time) && r.time > now) now = r.time;
       switch (r.type) {
         case RecordType.Meta: {
@@ -154,7 +155,7 @@ export async function encodeSpool(job: EncodeJob): Promise<EncodeResult> {
       }
       for (const leg of legs.values()) if (leg.spurtOpen && now - leg.lastArrival > SPURT_IDLE_MS) leg.flushSpurt();
       timeline.advance(Math.floor(((now - answeredAt) * outRate) / 1000), sink);
-    });
+    }));
     for (const leg of legs.values()) leg.finish();
     timeline.finish(sink);
     frames.finish();

@@ -10,6 +10,7 @@
 import type { OpusEncoderHandle } from './opus-native.js';
 import { multistreamPacket, type OggOpusWriter } from './ogg.js';
 import { isGated, SilenceGate } from './silence-gate.js';
+import { Stage, stageBegin, stageEnd } from '../stage-clock.js';
 
 /** Samples at 48 kHz in one 20 ms frame: what each Ogg packet decodes to. */
 export const SAMPLES_48K_PER_FRAME = 960;
@@ -44,13 +45,18 @@ class ChannelEncoder {
       this.lastSilent = null;
       this.silentRun = 0;
       this.framesEncoded++;
-      return this.encoder.encode(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength));
+      const t = stageBegin(Stage.libopus);
+      const packet = this.encoder.encode(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength));
+      stageEnd(Stage.libopus, t);
+      return packet;
     }
     if (this.settled) {
       this.framesSkipped++;
       return this.settled;
     }
+    const t = stageBegin(Stage.libopus);
     const packet = this.encoder.encode(this.zeros);
+    stageEnd(Stage.libopus, t);
     this.framesEncoded++;
     this.silentRun++;
     if (this.silentRun >= SILENCE_SETTLE_FRAMES && this.lastSilent && packet.equals(this.lastSilent)) this.settled = packet;
@@ -96,8 +102,10 @@ export class FrameEncoder {
       l[i] = frame[j]!;
       r[i] = frame[j + 1]!;
     }
+    const ts = stageBegin(Stage.silence);
     const q0 = this.channels[0].gate.observe(l);
     const q1 = this.channels[1].gate.observe(r);
+    stageEnd(Stage.silence, ts);
     if (this.hasPending) this.emit(q0, q1);
     this.pending[0].set(l);
     this.pending[1].set(r);
@@ -115,6 +123,8 @@ export class FrameEncoder {
   private emit(nextQuiet0: boolean, nextQuiet1: boolean): void {
     const a = this.channels[0].encode(this.pending[0], this.skipSilence && isGated(this.pendingRun[0], nextQuiet0));
     const b = this.channels[1].encode(this.pending[1], this.skipSilence && isGated(this.pendingRun[1], nextQuiet1));
+    const t = stageBegin(Stage.ogg);
     this.ogg.writePacket(multistreamPacket([a, b]), SAMPLES_48K_PER_FRAME);
+    stageEnd(Stage.ogg, t);
   }
 }

@@ -16,6 +16,7 @@ import { createPayloadDecoder, isAudioCodec, PT_COMFORT_NOISE, StreamResampler, 
 import type { CallTimeline } from './timeline.js';
 import { LegPlacer } from './timeline.js';
 import { DtmfCollector } from './dtmf.js';
+import { Stage, stageBegin, stageEnd } from '../stage-clock.js';
 
 /** RTP payload types are 7 bits. */
 const PAYLOAD_TYPES = 128;
@@ -98,7 +99,9 @@ export class LegPipeline {
       this.decoderSsrc = h.ssrc;
     }
     this.codecSeen = format.codec;
+    const td = stageBegin(Stage.decode);
     const pcm = this.decoder.decode(payload);
+    stageEnd(Stage.decode, td);
     if (pcm.length === 0) return;
     const rate = this.decoder.rate;
     if (rate === this.outRate) {

@@ -27,6 +27,8 @@
  * heard. A packet placed before the emitted edge is dropped as too late.
  */
 
+import { Stage, stageBegin, stageEnd } from '../stage-clock.js';
+
 export const JUMP_MS = 1000;
 export const DRIFT_MS = 300;
 export const DRIFT_WINDOW_MS = 1000;
@@ -339,6 +341,7 @@ export class CallTimeline {
   }
 
   private emit(sink: FrameSink): void {
+    const tm = stageBegin(Stage.mix);
     const n = this.frameSamples;
     const f = this.frame;
     f.fill(0);
@@ -360,6 +363,7 @@ export class CallTimeline {
       const v = f[i]!;
       out[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
     }
+    stageEnd(Stage.mix, tm);
     sink(out, this.framesEmitted);
     this.emittedPos += n;
     this.framesEmitted++;
