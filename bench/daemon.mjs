@@ -86,18 +86,21 @@ export class BenchDaemon {
     const dir = mkdtempSync(join(tmpdir(), 'tallenne-bench-'));
     const configFile = join(dir, 'tallenne.toml');
     writeFileSync(configFile, benchConfig(dir, o));
-    const d = new BenchDaemon(dir, configFile, o.env ?? {});
+    const d = new BenchDaemon(dir, configFile, o.env ?? {}, o.repo ? join(o.repo, 'bin', 'tallenne') : BIN);
     d.stages = Boolean(o.env?.TALLENNE_STAGE_CLOCK);
     await d.ready();
     return d;
   }
 
-  /** `env`: extra environment for the daemon (TALLENNE_STAGE_CLOCK for `--stages`). */
-  constructor(dir, configFile, env = {}) {
+  /**
+   * `env`: extra environment for the daemon (TALLENNE_STAGE_CLOCK for `--stages`); `bin`: the
+   * daemon to run (another checkout's, for `--against`).
+   */
+  constructor(dir, configFile, env = {}, bin = BIN) {
     this.dir = dir;
     // BENCH_DAEMON_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") go to the daemon's node only.
     const flags = (process.env.BENCH_DAEMON_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
-    this.proc = spawn(process.execPath, [...flags, BIN, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    this.proc = spawn(process.execPath, [...flags, bin, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     this.pid = this.proc.pid;
     this.ended = new Map(); // recording id → log time of 'call ended'
     this.stored = new Map(); // recording id → log time of 'recording stored'

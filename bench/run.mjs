@@ -34,6 +34,8 @@ const AUDIO_KINDS = ['conversational', 'continuous', 'tone'];
 const DEFAULT_STAGE_PERIOD = 16;
 /** The stage clock's worker threads post every 250 ms; a phase's last figures wait this long. */
 const STAGE_SETTLE_MS = 600;
+/** While waiting for the last recordings, failures are read from /metrics this often. */
+const DRAIN_SCRAPE_MS = 2000;
 const FIND_MAX_LEVELS = [25, 50, 100, 150, 200, 300, 400, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000];
 
 function parseArgs(argv) {
@@ -41,7 +43,7 @@ function parseArgs(argv) {
     calls: 10, seconds: 30, codec: 'pcmu', audio: 'both', findMax: false, complexity: 5, bitrate: 24000,
     workers: 0, setupRate: 100, genThreads: 2, baselineCalls: -1, out: '', skipSilence: true, drainTimeout: 900,
     maxLevel: 3000, floor: true, indexEntries: 0, longSpoolHours: 0, stopAtSustained: false, srtp: '',
-    repeat: 1, stages: 0,
+    repeat: 1, stages: 0, against: '',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -74,8 +76,9 @@ function parseArgs(argv) {
       case '--repeat': o.repeat = Number(v()); break;
       case '--stages': o.stages = o.stages || DEFAULT_STAGE_PERIOD; break;
       case '--stage-period': o.stages = Number(v()); break;
+      case '--against': o.against = v(); break;
       case '--help': case '-h':
-        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--audio conversational|continuous|tone|both|LIST] [--repeat N] [--stages] [--stage-period N] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--baseline-calls N] [--index-entries N] [--long-spool-hours H] [--out FILE.json]');
+        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--audio conversational|continuous|tone|both|LIST] [--repeat N] [--stages] [--stage-period N] [--against DIR] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--baseline-calls N] [--index-entries N] [--long-spool-hours H] [--out FILE.json]');
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a}`);
@@ -87,7 +90,8 @@ function parseArgs(argv) {
   if (o.kinds.length === 0 || !o.kinds.every((k) => AUDIO_KINDS.includes(k))) throw new Error(`--audio must be both or a comma list of ${AUDIO_KINDS.join(', ')}`);
   if (!Number.isInteger(o.repeat) || o.repeat < 1) throw new Error('--repeat must be a whole number of runs, at least 1');
   if (!Number.isInteger(o.stages) || o.stages < 0) throw new Error('--stage-period must be a whole number (1: time every call)');
-  if (o.findMax && (o.repeat > 1 || o.stages)) throw new Error('--find-max runs once, without --repeat or --stages');
+  if (o.findMax && (o.repeat > 1 || o.stages || o.against)) throw new Error('--find-max runs once, without --repeat, --stages or --against');
+  if (o.stages && o.against) throw new Error('--stages and --against are separate runs');
   if (!(o.calls >= 0) || !(o.seconds >= 1)) throw new Error('--calls must be 0 or more (0: only the index and long-spool measurements), --seconds at least 1');
   if (o.baselineCalls < 0) o.baselineCalls = Math.min(o.calls, 4);
   return o;
@@ -183,6 +187,7 @@ async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
   const genCpu0 = process.cpuUsage();
   const t0 = Date.now();
   const endedBefore = new Set(daemon.ended.keys());
+  const storedBefore = daemon.stored.size;
   let peakRss = mem0.rss;
   let loopP99 = 0;
   let queueMax = 0;
@@ -278,17 +283,22 @@ async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
   sip.close();
 
   // Wait until every answered call of this phase is stored (or failed), or the timeout.
-  const recorded0 = metric(m0, 'tallenne_calls_total{result="recorded"}') + metric(m0, 'tallenne_calls_total{result="truncated"}');
   const failed0 = metric(m0, 'tallenne_calls_total{result="failed"}');
+  // Stored recordings are seen in the daemon's log as they happen; /metrics (for failures) is
+  // scraped only every 2 s, as a scrape costs the daemon CPU that would be charged to the calls.
   let m1 = await daemon.metrics();
+  let scrapedAt = Date.now();
   const deadline = Date.now() + o.drainTimeout * 1000;
   for (;;) {
-    const done = metric(m1, 'tallenne_calls_total{result="recorded"}') + metric(m1, 'tallenne_calls_total{result="truncated"}') - recorded0
-      + metric(m1, 'tallenne_calls_total{result="failed"}') - failed0;
-    if (done >= results.answered || Date.now() > deadline) break;
-    await sleep(250);
-    m1 = await daemon.metrics();
+    const failed = metric(m1, 'tallenne_calls_total{result="failed"}') - failed0;
+    if (daemon.stored.size - storedBefore + failed >= results.answered || Date.now() > deadline) break;
+    await sleep(50);
+    if (Date.now() - scrapedAt >= DRAIN_SCRAPE_MS) {
+      m1 = await daemon.metrics();
+      scrapedAt = Date.now();
+    }
   }
+  m1 = await daemon.metrics();
   const drainedAt = Date.now();
   if (o.stages) {
     // The encoder threads post their stage figures every 250 ms: wait for the last post (in
@@ -517,6 +527,7 @@ function report(res) {
       ['× floor before', (r) => range(r.vsFloorBefore)], ['× floor after', (r) => range(r.vsFloorAfter)], ['× two-mono floor', (r) => range(r.vsMonoPairFloor)],
       ['floor before', (r) => range(r.floorBefore, 0)], ['floor after', (r) => range(r.floorAfter, 0)],
       ['with stage clock µs/call-s', (r) => range(r.instrumentedUsPerCallSecond, 0)], ['stage clock overhead %', (r) => range(r.stageClockOverheadPct, 1)],
+      ['--against µs/call-s', (r) => range(r.againstUsPerCallSecond, 0)], ['--against × floor', (r) => range(r.againstVsFloorSameAudio)], ['this ÷ --against', (r) => range(r.vsAgainst, 3)],
     ]));
     const withStages = sum.filter((r) => r.stages);
     if (withStages.length > 0) {
@@ -548,14 +559,15 @@ function report(res) {
 }
 
 /** Bare-libopus floors of every audio kind asked for (and continuous, the reference): stereo and the engine's two mono streams. */
-function measureFloors(o, kinds, audio) {
+function measureFloors(o, kinds, audio, monoPair = true) {
   const out = {};
   for (const k of [...new Set(['conversational', 'continuous', ...kinds])]) {
     const a = audio[k] ?? (audio[k] = prepareAudio(o.codec, k));
-    const args = { left: a.pcm[0], right: a.pcm[1], rate: a.rate, complexity: o.complexity, bitrate: o.bitrate, repeat: 2 };
+    // One pass of the clip each time: measured before and after, that is two passes per run.
+    const args = { left: a.pcm[0], right: a.pcm[1], rate: a.rate, complexity: o.complexity, bitrate: o.bitrate, repeat: 1 };
     const stereo = measureFloor(args);
-    const mono2 = measureFloor({ ...args, layout: 'mono2' });
-    out[k] = { cpuUsPerCallSecond: round(stereo.cpuUsPerCallSecond, 1), monoPairUsPerCallSecond: round(mono2.cpuUsPerCallSecond, 1), seconds: stereo.seconds, talkFraction: a.talk.map((x) => round(x, 2)) };
+    const mono2 = monoPair ? measureFloor({ ...args, layout: 'mono2' }) : null;
+    out[k] = { cpuUsPerCallSecond: round(stereo.cpuUsPerCallSecond, 1), monoPairUsPerCallSecond: mono2 ? round(mono2.cpuUsPerCallSecond, 1) : null, seconds: stereo.seconds, talkFraction: a.talk.map((x) => round(x, 2)) };
   }
   return out;
 }
@@ -570,7 +582,8 @@ function runFloor(before, after) {
     out[k] = {
       cpuUsPerCallSecond: round((b.cpuUsPerCallSecond + a.cpuUsPerCallSecond) / 2, 1),
       before: b.cpuUsPerCallSecond, after: a.cpuUsPerCallSecond,
-      monoPairUsPerCallSecond: round((b.monoPairUsPerCallSecond + a.monoPairUsPerCallSecond) / 2, 1),
+      // The engine's layout (two mono streams) is measured before the engine only.
+      monoPairUsPerCallSecond: b.monoPairUsPerCallSecond,
       seconds: b.seconds, talkFraction: b.talkFraction,
     };
   }
@@ -624,6 +637,17 @@ function summarise(runs, kinds) {
       monoPairFloor: stat(floors.map((f) => f.monoPairUsPerCallSecond)),
       lossPct: stat(plain.map((p) => p.lossPct)),
     };
+    const against = runs.map((r) => r.engine.against?.phases.find((p) => p.audio === k)).filter(Boolean);
+    if (against.length > 0) {
+      o.againstUsPerCallSecond = stat(against.map((p) => p.cpuUsPerCallSecond));
+      o.againstVsFloorSameAudio = stat(against.map((p) => p.vsFloorSameAudio));
+      // This build's CPU over the other build's, run by run (each pair in one window).
+      o.vsAgainst = stat(runs.map((r) => {
+        const a = r.engine.plain?.phases.find((p) => p.audio === k);
+        const b = r.engine.against?.phases.find((p) => p.audio === k);
+        return a && b && b.cpuUsPerCallSecond ? round(a.cpuUsPerCallSecond / b.cpuUsPerCallSecond, 3) : null;
+      }));
+    }
     if (timed.length > 0) {
       o.instrumentedUsPerCallSecond = stat(timed.map((p) => p.cpuUsPerCallSecond));
       // The stage clock's own cost: instrumented ÷ uninstrumented total, run by run.
@@ -658,12 +682,14 @@ async function main() {
       const before = o.floor ? measureFloors(o, kinds, audio) : null;
       // With --stages the same phases run twice, once with the stage clock and once without,
       // in alternating order, so its overhead is measured in the same window.
-      const variants = o.stages ? (r % 2 === 0 ? ['stages', 'plain'] : ['plain', 'stages']) : ['plain'];
+      // With --against DIR, this build and DIR's (built) alternate the same way.
+      const other = o.stages ? 'stages' : o.against ? 'against' : null;
+      const variants = other ? (r % 2 === 0 ? [other, 'plain'] : ['plain', other]) : ['plain'];
       for (const v of variants) {
-        console.error(`run ${r + 1}/${o.repeat}: ${v === 'stages' ? `daemon with the stage clock (1 in ${o.stages})` : 'daemon'}`);
-        run.engine[v] = await runDaemonPhases(o, kinds, audio, maxCalls, v === 'stages' ? { TALLENNE_STAGE_CLOCK: String(o.stages) } : {});
+        console.error(`run ${r + 1}/${o.repeat}: ${v === 'stages' ? `daemon with the stage clock (1 in ${o.stages})` : v === 'against' ? `daemon of ${o.against}` : 'daemon'}`);
+        run.engine[v] = await runDaemonPhases(o, kinds, audio, maxCalls, v === 'stages' ? { TALLENNE_STAGE_CLOCK: String(o.stages) } : {}, v === 'against' ? o.against : undefined);
       }
-      const after = o.floor ? measureFloors(o, kinds, audio) : null;
+      const after = o.floor ? measureFloors(o, kinds, audio, false) : null;
       run.floor = runFloor(before, after);
       run.system = othersBetween(snap, systemSnapshot());
       for (const v of Object.values(run.engine)) for (const p of v.phases) withRatios(p, run.floor, indexPut);
@@ -710,11 +736,11 @@ async function main() {
 }
 
 /** One daemon (with `env`), a warm-up round, then the phases (or the find-max ramp). */
-async function runDaemonPhases(o, kinds, audio, maxCalls, env) {
+async function runDaemonPhases(o, kinds, audio, maxCalls, env, repo) {
   const out = { phases: [], findMax: null, daemonErrors: [] };
   const daemon = await BenchDaemon.start({
     portMin: 20000, portMax: Math.min(65535, 20000 + 4 * maxCalls + 400), maxCalls: maxCalls + 10,
-    complexity: o.complexity, bitrate: o.bitrate, skipSilence: o.skipSilence, workers: o.workers, env,
+    complexity: o.complexity, bitrate: o.bitrate, skipSilence: o.skipSilence, workers: o.workers, env, repo,
   });
   try {
     // Warm-up: JIT, encoder worker, LMDB and the first spool directory entries, not measured.

@@ -8,7 +8,7 @@
  * listens; the sides also cannot leak into each other through joint coding.
  */
 import type { OpusEncoderHandle } from './opus-native.js';
-import { multistreamPacket, type OggOpusWriter } from './ogg.js';
+import type { OggOpusWriter } from './ogg.js';
 import { isGated, SilenceGate } from './silence-gate.js';
 import { Stage, stageBegin, stageEnd } from '../stage-clock.js';
 
@@ -39,14 +39,15 @@ class ChannelEncoder {
     this.zeros = Buffer.alloc(frameSamples * 2);
   }
 
-  encode(pcm: Int16Array, gated: boolean): Buffer {
+  /** `pcm`: the frame's samples as bytes (a view the caller keeps: no Buffer per frame). */
+  encode(pcm: Buffer, gated: boolean): Buffer {
     if (!gated) {
       this.settled = null;
       this.lastSilent = null;
       this.silentRun = 0;
       this.framesEncoded++;
       const t = stageBegin(Stage.libopus);
-      const packet = this.encoder.encode(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength));
+      const packet = this.encoder.encode(pcm);
       stageEnd(Stage.libopus, t);
       return packet;
     }
@@ -72,9 +73,13 @@ class ChannelEncoder {
 export class FrameEncoder {
   private readonly channels: [ChannelEncoder, ChannelEncoder];
   private readonly pending: [Int16Array, Int16Array];
+  /** The pending frames' bytes, made once: libopus reads them from there. */
+  private readonly pendingBytes: [Buffer, Buffer];
   private readonly current: [Int16Array, Int16Array];
   private hasPending = false;
   private readonly pendingRun: [number, number] = [0, 0];
+  /** The two legs' packets of the frame being written (reused). */
+  private readonly pair: Buffer[] = [];
 
   constructor(
     encoders: [OpusEncoderHandle, OpusEncoderHandle],
@@ -84,6 +89,7 @@ export class FrameEncoder {
   ) {
     this.channels = [new ChannelEncoder(encoders[0], frameSamples), new ChannelEncoder(encoders[1], frameSamples)];
     this.pending = [new Int16Array(frameSamples), new Int16Array(frameSamples)];
+    this.pendingBytes = [Buffer.from(this.pending[0].buffer), Buffer.from(this.pending[1].buffer)];
     this.current = [new Int16Array(frameSamples), new Int16Array(frameSamples)];
   }
 
@@ -121,10 +127,13 @@ export class FrameEncoder {
   }
 
   private emit(nextQuiet0: boolean, nextQuiet1: boolean): void {
-    const a = this.channels[0].encode(this.pending[0], this.skipSilence && isGated(this.pendingRun[0], nextQuiet0));
-    const b = this.channels[1].encode(this.pending[1], this.skipSilence && isGated(this.pendingRun[1], nextQuiet1));
+    const a = this.channels[0].encode(this.pendingBytes[0], this.skipSilence && isGated(this.pendingRun[0], nextQuiet0));
+    const b = this.channels[1].encode(this.pendingBytes[1], this.skipSilence && isGated(this.pendingRun[1], nextQuiet1));
     const t = stageBegin(Stage.ogg);
-    this.ogg.writePacket(multistreamPacket([a, b]), SAMPLES_48K_PER_FRAME);
+    const pair = this.pair;
+    pair[0] = a;
+    pair[1] = b;
+    this.ogg.writeMultistreamPacket(pair, SAMPLES_48K_PER_FRAME);
     stageEnd(Stage.ogg, t);
   }
 }

@@ -27,6 +27,10 @@ export function oggCrc32(buf: Uint8Array, crc = 0): number {
 }
 
 const HEADER_BYTES = 27;
+/** Where a page's packet bytes start in the writer's buffer: after a header with 255 lacing values. */
+const DATA_AT = HEADER_BYTES + 255;
+/** Room past PAGE_MAX_BYTES for the packet that starts a page on its own. */
+const MAX_PACKET_SLACK = 8 * 1024;
 /** Flush a page once it holds this much audio (about 1 s at 20 ms per packet)... */
 const PAGE_MAX_PACKETS = 50;
 /** ...or this many bytes, well under the 255 × 255 bytes a page can hold. */
@@ -70,6 +74,28 @@ function readLength(p: Buffer, off: number): { value: number; size: number } | n
  * follow it. Which length that field carries depends on the packet's frame-count code.
  */
 export function selfDelimitedPacket(p: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(selfDelimitedLength(p));
+  writeSelfDelimited(p, out, 0);
+  return out;
+}
+
+/** Bytes of `p` in self-delimiting framing. */
+function selfDelimitedLength(p: Buffer): number {
+  return p.length + lengthBytes(selfDelimitation(p).extra).length;
+}
+
+/** Writes `p` in self-delimiting framing at `out[at]`; returns the bytes written. */
+function writeSelfDelimited(p: Buffer, out: Buffer, at: number): number {
+  const { header, extra } = selfDelimitation(p);
+  const len = lengthBytes(extra);
+  p.copy(out, at, 0, header);
+  for (let i = 0; i < len.length; i++) out[at + header + i] = len[i]!;
+  p.copy(out, at + header + len.length, header);
+  return p.length + len.length;
+}
+
+/** Where the extra length field goes (after `header` bytes) and the length it carries. */
+function selfDelimitation(p: Buffer): { header: number; extra: number } {
   if (p.length < 1) throw new RangeError('empty Opus packet');
   const code = p[0]! & 3;
   let header = 1;
@@ -111,12 +137,7 @@ export function selfDelimitedPacket(p: Buffer): Buffer {
     extra = vbr ? data - listed : data / count;
   }
   if (!Number.isInteger(extra) || extra < 0) throw new RangeError('inconsistent Opus packet lengths');
-  const len = lengthBytes(extra);
-  const out = Buffer.allocUnsafe(p.length + len.length);
-  p.copy(out, 0, 0, header);
-  for (let i = 0; i < len.length; i++) out[header + i] = len[i]!;
-  p.copy(out, header + len.length, header);
-  return out;
+  return { header, extra };
 }
 
 /**
@@ -136,7 +157,13 @@ export class OggOpusWriter {
   private sequence = 0;
   /** Granule position after the last packet written (48 kHz samples, including pre-skip). */
   private granule = 0;
-  private packets: Buffer[] = [];
+  /**
+   * The pending page, laid out as it is written: header, room for 255 lacing values, then the
+   * packets' bytes, copied in as they come. One buffer for the whole file, no Buffer per packet.
+   */
+  private page = Buffer.allocUnsafe(DATA_AT + PAGE_MAX_BYTES + MAX_PACKET_SLACK);
+  private readonly lacing = new Uint8Array(255);
+  private pagePackets = 0;
   private pageBytes = 0;
   private pageSegments = 0;
   private finished = false;
@@ -164,7 +191,7 @@ export class OggOpusWriter {
       head.writeUInt8(0, 20);
       for (let i = 0; i < opts.channels; i++) head.writeUInt8(i, 21 + i);
     }
-    this.writePage([head], 0, 0x02);
+    this.writeHeaderPage(head, 0x02);
 
     const vendor = Buffer.from(OPUS_VENDOR, 'utf8');
     const tags = Buffer.alloc(8 + 4 + vendor.length + 4);
@@ -172,22 +199,63 @@ export class OggOpusWriter {
     tags.writeUInt32LE(vendor.length, 8);
     vendor.copy(tags, 12);
     tags.writeUInt32LE(0, 12 + vendor.length);
-    this.writePage([tags], 0, 0);
+    this.writeHeaderPage(tags, 0);
+  }
+
+  /** A page of its own for one header packet (OpusHead, OpusTags). */
+  private writeHeaderPage(packet: Buffer, flags: number): void {
+    packet.copy(this.page, this.copyIn(packet.length));
+    this.flushPage(flags, true);
   }
 
   /** Queues one Opus packet that decodes to `samples48k` samples (960 for 20 ms). */
   writePacket(packet: Buffer, samples48k: number): void {
+    packet.copy(this.page, this.copyIn(packet.length));
+    this.granule += samples48k;
+  }
+
+  /**
+   * Queues one multistream packet made of each stream's packet (as multistreamPacket builds
+   * it), framed straight into the page: the same bytes, without a Buffer in between.
+   */
+  writeMultistreamPacket(packets: readonly Buffer[], samples48k: number): void {
+    if (packets.length === 0) throw new RangeError('no stream packets');
+    const last = packets.length - 1;
+    let length = packets[last]!.length;
+    for (let i = 0; i < last; i++) length += selfDelimitedLength(packets[i]!);
+    let at = this.copyIn(length);
+    for (let i = 0; i < last; i++) at += writeSelfDelimited(packets[i]!, this.page, at);
+    packets[last]!.copy(this.page, at);
+    this.granule += samples48k;
+  }
+
+  /**
+   * Room for one packet of `length` bytes on the pending page: its offset in this.page, to
+   * be filled by the caller; the page is flushed first when the packet would not fit.
+   */
+  private copyIn(length: number): number {
     if (this.finished) throw new Error('OggOpusWriter: packet after finish');
-    const segments = Math.floor(packet.length / 255) + 1;
+    const segments = Math.floor(length / 255) + 1;
     // A full page is written only when the next packet arrives, so the last packets are
     // always still pending at finish() and end up on the EOS page that carries the trim.
-    if (this.packets.length >= PAGE_MAX_PACKETS || this.pageSegments + segments > 255 || this.pageBytes + packet.length > PAGE_MAX_BYTES) {
+    if (this.pagePackets >= PAGE_MAX_PACKETS || this.pageSegments + segments > 255 || (this.pagePackets > 0 && this.pageBytes + length > PAGE_MAX_BYTES)) {
       this.flushPage(0);
     }
-    this.packets.push(packet);
-    this.pageBytes += packet.length;
-    this.pageSegments += segments;
-    this.granule += samples48k;
+    const at = DATA_AT + this.pageBytes;
+    if (at + length > this.page.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(2 * this.page.length, at + length));
+      this.page.copy(bigger, 0, 0, at);
+      this.page = bigger;
+    }
+    let n = length;
+    while (n >= 255) {
+      this.lacing[this.pageSegments++] = 255;
+      n -= 255;
+    }
+    this.lacing[this.pageSegments++] = n;
+    this.pagePackets++;
+    this.pageBytes += length;
+    return at;
   }
 
   /**
@@ -197,7 +265,7 @@ export class OggOpusWriter {
   finish(totalSamples48k: number): void {
     if (this.finished) return;
     const end = this.preSkip + Math.max(0, Math.round(totalSamples48k));
-    if (this.packets.length === 0) throw new Error('OggOpusWriter: finish without a pending packet');
+    if (this.pagePackets === 0) throw new Error('OggOpusWriter: finish without a pending packet');
     if (end > this.granule) throw new RangeError(`end granule ${end} beyond the ${this.granule} samples written`);
     this.granule = end;
     this.flushPage(0x04, true);
@@ -205,43 +273,26 @@ export class OggOpusWriter {
   }
 
   private flushPage(flags: number, force = false): void {
-    if (this.packets.length === 0 && !force) return;
-    this.writePage(this.packets, this.granule, flags);
-    this.packets = [];
-    this.pageBytes = 0;
-    this.pageSegments = 0;
-  }
-
-  private writePage(packets: Buffer[], granule: number, flags: number): void {
-    const lacing: number[] = [];
-    let dataBytes = 0;
-    for (const p of packets) {
-      let n = p.length;
-      while (n >= 255) {
-        lacing.push(255);
-        n -= 255;
-      }
-      lacing.push(n);
-      dataBytes += p.length;
-    }
-    const page = Buffer.alloc(HEADER_BYTES + lacing.length + dataBytes);
+    if (this.pagePackets === 0 && !force) return;
+    // The header and lacing go right before the packets' bytes, so the page is one run.
+    const segs = this.pageSegments;
+    const start = DATA_AT - HEADER_BYTES - segs;
+    const page = this.page.subarray(start, DATA_AT + this.pageBytes);
     page.write('OggS', 0, 'latin1');
     page.writeUInt8(0, 4);
     page.writeUInt8(flags, 5);
-    page.writeBigUInt64LE(BigInt(granule), 6);
+    page.writeBigUInt64LE(BigInt(this.granule), 6);
     page.writeUInt32LE(this.serial, 14);
     page.writeUInt32LE(this.sequence++, 18);
     page.writeUInt32LE(0, 22);
-    page.writeUInt8(lacing.length, 26);
-    for (let i = 0; i < lacing.length; i++) page[HEADER_BYTES + i] = lacing[i]!;
-    let o = HEADER_BYTES + lacing.length;
-    for (const p of packets) {
-      p.copy(page, o);
-      o += p.length;
-    }
+    page.writeUInt8(segs, 26);
+    page.set(this.lacing.subarray(0, segs), HEADER_BYTES);
     page.writeUInt32LE(oggCrc32(page), 22);
     let off = 0;
     while (off < page.length) off += writeSync(this.fd, page, off, page.length - off);
+    this.pagePackets = 0;
+    this.pageBytes = 0;
+    this.pageSegments = 0;
     this.bytesWritten += page.length;
     this.pagesWritten++;
   }

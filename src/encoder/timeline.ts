@@ -285,6 +285,8 @@ export class CallTimeline {
   private readonly lag: number;
   private readonly ringSize: number;
   private readonly tracks = new Map<number, Track>();
+  /** The same tracks as a list, for the per-frame mix (no iterator per frame). */
+  private readonly trackList: Track[] = [];
   private readonly silenced: ReadonlyArray<readonly [number, number]>;
   private readonly frame: Int32Array;
   private readonly out: Int16Array;
@@ -310,7 +312,10 @@ export class CallTimeline {
 
   /** Declares a leg on its output channel (idempotent; the channel of the first call stays). */
   addLeg(leg: number, channel: 0 | 1): void {
-    if (!this.tracks.has(leg)) this.tracks.set(leg, { channel, ring: new Int16Array(this.ringSize) });
+    if (this.tracks.has(leg)) return;
+    const t: Track = { channel, ring: new Int16Array(this.ringSize) };
+    this.tracks.set(leg, t);
+    this.trackList.push(t);
   }
 
   hasLeg(leg: number): boolean {
@@ -346,7 +351,8 @@ export class CallTimeline {
     const f = this.frame;
     f.fill(0);
     const base = this.emittedPos % this.ringSize;
-    for (const t of this.tracks.values()) {
+    for (let k = 0; k < this.trackList.length; k++) {
+      const t = this.trackList[k]!;
       const ring = t.ring;
       for (let i = 0, o = t.channel; i < n; i++, o += 2) f[o]! += ring[base + i]!;
       ring.fill(0, base, base + n);
