@@ -148,7 +148,7 @@ export class BenchDaemon {
   ready() {
     if (this.readyAt) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`daemon did not start:\n${this.tail}`)), 30_000);
+      const t = setTimeout(() => reject(new Error(`daemon did not start within 90 s:\n${this.tail}`)), 90_000);
       this.waiters.push({ pred: (l) => l.msg === 'tallenne ready', resolve: () => { clearTimeout(t); resolve(); } });
       this.exited.then((c) => { clearTimeout(t); reject(new Error(`daemon exited (${c}):\n${this.tail}`)); });
     });
