@@ -88,7 +88,14 @@ export class BenchDaemon {
     writeFileSync(configFile, benchConfig(dir, o));
     const d = new BenchDaemon(dir, configFile, o.env ?? {}, o.repo ? join(o.repo, 'bin', 'tallenne') : BIN);
     d.stages = Boolean(o.env?.TALLENNE_STAGE_CLOCK);
-    await d.ready();
+    try {
+      await d.ready();
+    } catch (e) {
+      // A daemon that did not come up in time is not left behind.
+      await d.stop();
+      d.remove();
+      throw e;
+    }
     return d;
   }
 
