@@ -15,10 +15,11 @@ import { CODECS, encodePayloads, synthConversation } from './audio.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 
-export async function writeLongSpool(repo, path, hours) {
+/** `kind`: the bench audio (audio.mjs): conversational (default), continuous or tone. */
+export async function writeLongSpool(repo, path, hours, kind = 'conversational') {
   const { SpoolWriter } = await import(join(repo, 'dist', 'spool', 'writer.js'));
   const { RecordType } = await import(join(repo, 'dist', 'spool', 'format.js'));
-  const pcm = synthConversation('conversational', 8000, 60);
+  const pcm = synthConversation(kind, 8000, 60);
   const parties = pcm.map((p) => encodePayloads('pcmu', p));
   const answeredAt = Date.UTC(2026, 0, 1, 8);
   const w = new SpoolWriter(path);

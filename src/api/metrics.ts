@@ -8,6 +8,7 @@ import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom
 import type { RtpCounters } from '../rtp/counters.js';
 import type { EncodeResult } from '../encoder/encode-spool.js';
 import type { RecordingEntry } from '../types.js';
+import { stageTotals } from '../stage-clock.js';
 
 /**
  * What the metrics read, as small structural interfaces: the components satisfy them
@@ -176,6 +177,18 @@ export class Metrics {
     new Gauge({ name: 'tallenne_rtp_ports_in_use', help: 'UDP ports held by live legs (each leg holds an RTP and an RTCP port).', registers: [r], collect() { this.set(2 * src.ports.inUse); } });
     new Gauge({ name: 'tallenne_rtp_ports_total', help: 'UDP ports of the configured RTP range usable as RTP/RTCP pairs.', registers: [r], collect() { this.set(2 * src.ports.total); } });
     new Gauge({ name: 'tallenne_spool_pending', help: 'Ended calls not yet encoded and indexed.', registers: [r], collect() { this.set(src.finaliser.pending); } });
+    // The bench's stage clock (TALLENNE_STAGE_CLOCK): present only when it is on.
+    if (stageTotals()) {
+      new Gauge({
+        name: 'tallenne_stage_cpu_seconds', help: 'Bench stage clock: estimated CPU seconds per pipeline stage so far.', labelNames: ['stage'], registers: [r],
+        collect() { for (const f of stageTotals()!.stages) this.set({ stage: f.stage }, f.seconds); },
+      });
+      new Gauge({
+        name: 'tallenne_stage_calls', help: 'Bench stage clock: calls of each stage so far (timed 1 in TALLENNE_STAGE_CLOCK).', labelNames: ['stage'], registers: [r],
+        collect() { for (const f of stageTotals()!.stages) this.set({ stage: f.stage }, f.calls); },
+      });
+      new Gauge({ name: 'tallenne_stage_worker_cpu_seconds', help: 'Bench stage clock: CPU seconds of the encoder threads, by their own clocks.', registers: [r], collect() { this.set(stageTotals()!.workerCpuSeconds); } });
+    }
   }
 
   private usedBytes(): number {

@@ -38,6 +38,7 @@ import { parseMeta, parseRecordJson, StartScan } from './spool-scan.js';
 import { threadCpuMicros } from './cpu-time.js';
 import { openRecordingOutput, type RecordingOutput } from './recording-output.js';
 import type { EncodeJob, EncodeResult } from './encode-spool.js';
+import { Stage, stageTimed } from '../stage-clock.js';
 
 /** End reason recorded when the spool has no END record (the daemon died mid-call). */
 export const END_REASON_NO_END_RECORD = 'spool-without-end';
@@ -74,6 +75,8 @@ export class CallEncoder {
   private end: SpoolEnd | null = null;
   private cpuMicros = 0;
   private done = false;
+  /** onRecord, timed as the bench's encoderRecord stage when the stage clock is on. */
+  private readonly record = stageTimed(Stage.encoderRecord, (r: SpoolRecord): void => this.onRecord(r));
 
   constructor(job: EncodeJob, opts: SpoolFollowerOptions = {}) {
     this.job = job;
@@ -136,7 +139,7 @@ export class CallEncoder {
         this.shifts = await this.scan.advance(closed);
         if (this.shifts) this.scan = null;
       }
-      if (this.shifts) await this.media.read((r) => this.onRecord(r));
+      if (this.shifts) await this.media.read(this.record);
     } catch (e) {
       await this.abort();
       throw wrap(this.job.id, e);

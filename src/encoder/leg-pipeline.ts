@@ -17,6 +17,7 @@ import type { CallTimeline } from './timeline.js';
 import { LegPlacer } from './timeline.js';
 import { DtmfCollector } from './dtmf.js';
 import { DEFAULT_PACKET_MS, estimateQuality, roundMos } from '../quality/emodel.js';
+import { Stage, stageBegin, stageEnd } from '../stage-clock.js';
 
 /** RTP payload types are 7 bits. */
 const PAYLOAD_TYPES = 128;
@@ -101,7 +102,9 @@ export class LegPipeline {
       this.decoderSsrc = h.ssrc;
     }
     this.codecSeen = format.codec;
+    const td = stageBegin(Stage.decode);
     const pcm = this.decoder.decode(payload);
+    stageEnd(Stage.decode, td);
     if (pcm.length === 0) return;
     const rate = this.decoder.rate;
     this.packetMs = (pcm.length * 1000) / rate;

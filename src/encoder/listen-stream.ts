@@ -153,7 +153,7 @@ export class ListenStream {
     this.rate = chooseOutputRate(first.formats);
     const frameSamples = (this.rate * FRAME_MS) / 1000;
     this.timeline = new CallTimeline({ sampleRate: this.rate, frameSamples, totalFrames: Number.MAX_SAFE_INTEGER, lagMs: LISTEN_LAG_MS });
-    this.ogg = new OggOpusWriter({ write: this.opts.onPage }, { channels: 2, channelMapping: 1, inputSampleRate: this.rate, preSkip: OPUS_PRE_SKIP_48K, pagePackets: PAGE_PACKETS });
+    this.ogg = new OggOpusWriter({ write: (page) => this.opts.onPage(Buffer.from(page)) }, { channels: 2, channelMapping: 1, inputSampleRate: this.rate, preSkip: OPUS_PRE_SKIP_48K, pagePackets: PAGE_PACKETS });
     const legEncoder = () => createOpusEncoder({ sampleRate: this.rate, channels: 1, bitrate: Math.round(this.opts.bitrate / 2), complexity: this.opts.complexity });
     this.frames = new FrameEncoder([legEncoder(), legEncoder()], this.ogg, true, frameSamples);
   }

@@ -30,6 +30,8 @@
  * be placed ahead before its leg is re-anchored.
  */
 
+import { Stage, stageBegin, stageEnd } from '../stage-clock.js';
+
 export const JUMP_MS = 1000;
 export const DRIFT_MS = 300;
 export const DRIFT_WINDOW_MS = 1000;
@@ -292,6 +294,8 @@ export class CallTimeline {
   private readonly lag: number;
   private readonly ringSize: number;
   private readonly tracks = new Map<number, Track>();
+  /** The same tracks as a list, for the per-frame mix (no iterator per frame). */
+  private readonly trackList: Track[] = [];
   /** [start, end) in samples since answer, in order; end is Infinity while a pause lasts. */
   private readonly silenced: Array<[number, number]>;
   private readonly frame: Int32Array;
@@ -341,7 +345,10 @@ export class CallTimeline {
 
   /** Declares a leg on its output channel (idempotent; the channel of the first call stays). */
   addLeg(leg: number, channel: 0 | 1): void {
-    if (!this.tracks.has(leg)) this.tracks.set(leg, { channel, ring: new Int16Array(this.ringSize) });
+    if (this.tracks.has(leg)) return;
+    const t: Track = { channel, ring: new Int16Array(this.ringSize) };
+    this.tracks.set(leg, t);
+    this.trackList.push(t);
   }
 
   hasLeg(leg: number): boolean {
@@ -372,11 +379,13 @@ export class CallTimeline {
   }
 
   private emit(sink: FrameSink): void {
+    const tm = stageBegin(Stage.mix);
     const n = this.frameSamples;
     const f = this.frame;
     f.fill(0);
     const base = this.emittedPos % this.ringSize;
-    for (const t of this.tracks.values()) {
+    for (let k = 0; k < this.trackList.length; k++) {
+      const t = this.trackList[k]!;
       const ring = t.ring;
       for (let i = 0, o = t.channel; i < n; i++, o += 2) f[o]! += ring[base + i]!;
       ring.fill(0, base, base + n);
@@ -393,6 +402,7 @@ export class CallTimeline {
       const v = f[i]!;
       out[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
     }
+    stageEnd(Stage.mix, tm);
     sink(out, this.framesEmitted);
     this.emittedPos += n;
     this.framesEmitted++;
