@@ -5,11 +5,12 @@
  * left by a crash is never trusted: the next encode of the same spool opens the same temp
  * path and truncates it.
  */
-import { LocalAudioStore, type AudioWriter } from '../storage/audio-store.js';
+import { LocalAudioStore } from '../storage/audio-store.js';
+import type { PageWriter } from './ogg.js';
 
 export interface RecordingOutput {
   /** What the OggOpusWriter writes its pages to. */
-  readonly sink: AudioWriter;
+  readonly sink: PageWriter;
   /** Seals the end and commits the file; returns its AudioStore key and plaintext size. */
   commit(): { file: string; bytes: number };
   /** Removes the partial file (a failed or abandoned encode). */
