@@ -5,61 +5,68 @@
  * suppressed), not a ring the length of the whole placement window: that window is mostly
  * empty, and at hundreds of live calls per thread it was most of the encoder's memory.
  *
- * A block is a slot in one Int16Array; slots are handed out from a free list and given back,
- * zeroed, when their frame is emitted. The array grows (doubling) when every slot is in use
- * and never shrinks, so the thread keeps what its busiest moment needed.
+ * Blocks live in slabs of SLAB_BLOCKS; a block's slot number names its slab and place. Slots
+ * are handed out from a free list and given back, zeroed, when their frame is emitted. A slab
+ * is added when every slot is in use (nothing is copied) and slabs are never dropped, so the
+ * thread keeps what its busiest moment needed, plus at most one slab.
  */
+
+/** Blocks per slab: 40 KB of 8 kHz frames. */
+const SLAB_BLOCKS = 128;
+const SLAB_SHIFT = 7;
 
 export class FrameArena {
   readonly blockSamples: number;
-  /** All blocks, slot k at [k × blockSamples, (k + 1) × blockSamples). */
-  samples: Int16Array;
+  private readonly slabs: Int16Array[] = [];
   /** Free slots, a stack: free[0 .. freeCount). */
-  private free: Int32Array;
-  private freeCount: number;
+  private free = new Int32Array(0);
+  private freeCount = 0;
 
-  constructor(blockSamples: number, initialBlocks = 64) {
+  constructor(blockSamples: number) {
     this.blockSamples = blockSamples;
-    this.samples = new Int16Array(blockSamples * initialBlocks);
-    this.free = new Int32Array(initialBlocks);
-    for (let i = 0; i < initialBlocks; i++) this.free[i] = initialBlocks - 1 - i;
-    this.freeCount = initialBlocks;
   }
 
   /** Slots in the arena. */
   get capacity(): number {
-    return this.free.length;
+    return this.slabs.length * SLAB_BLOCKS;
   }
 
   /** Slots handed out and not given back. */
   get inUse(): number {
-    return this.free.length - this.freeCount;
+    return this.capacity - this.freeCount;
   }
 
   /** A zeroed block's slot. */
   take(): number {
-    if (this.freeCount === 0) this.grow();
+    if (this.freeCount === 0) this.addSlab();
     return this.free[--this.freeCount]!;
   }
 
   /** Gives a slot back, zeroed for its next user. */
   give(slot: number): void {
-    const at = slot * this.blockSamples;
-    this.samples.fill(0, at, at + this.blockSamples);
+    const at = this.offsetOf(slot);
+    this.slabOf(slot).fill(0, at, at + this.blockSamples);
     this.free[this.freeCount++] = slot;
   }
 
-  private grow(): void {
-    const old = this.free.length;
-    const size = old * 2;
-    const samples = new Int16Array(this.blockSamples * size);
-    samples.set(this.samples);
-    this.samples = samples;
-    const free = new Int32Array(size);
-    // Only the new slots are free (the stack is empty when this runs).
-    for (let i = 0; i < size - old; i++) free[i] = size - 1 - i;
+  /** The slab that holds `slot`'s samples... */
+  slabOf(slot: number): Int16Array {
+    return this.slabs[slot >> SLAB_SHIFT]!;
+  }
+
+  /** ...and where in it they start. */
+  offsetOf(slot: number): number {
+    return (slot & (SLAB_BLOCKS - 1)) * this.blockSamples;
+  }
+
+  private addSlab(): void {
+    const first = this.slabs.length * SLAB_BLOCKS;
+    this.slabs.push(new Int16Array(SLAB_BLOCKS * this.blockSamples));
+    // The stack is empty when this runs: room for every slot, the new ones free.
+    const free = new Int32Array(first + SLAB_BLOCKS);
+    for (let i = 0; i < SLAB_BLOCKS; i++) free[i] = first + SLAB_BLOCKS - 1 - i;
     this.free = free;
-    this.freeCount = size - old;
+    this.freeCount = SLAB_BLOCKS;
   }
 }
 

@@ -399,7 +399,7 @@ export class CallTimeline {
         t.slots[b] = slot;
         this.held++;
       }
-      this.arena.samples.set(pcm.subarray(i, i + run), slot * fs + off);
+      this.arena.slabOf(slot).set(pcm.subarray(i, i + run), this.arena.offsetOf(slot) + off);
       i += run;
     }
   }
@@ -420,12 +420,12 @@ export class CallTimeline {
     const f = this.frame;
     f.fill(0);
     const b = (this.emittedPos % this.ringSize) / n;
-    const samples = this.arena.samples;
     for (let k = 0; k < this.trackList.length; k++) {
       const t = this.trackList[k]!;
       const slot = t.slots[b]!;
       if (slot < 0) continue;
-      const base = slot * n;
+      const samples = this.arena.slabOf(slot);
+      const base = this.arena.offsetOf(slot);
       for (let i = 0, o = t.channel; i < n; i++, o += 2) f[o]! += samples[base + i]!;
       this.arena.give(slot);
       t.slots[b] = -1;
