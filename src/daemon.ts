@@ -2,7 +2,6 @@
  * Composition root: builds every component from the config, wires them, and gives the
  * entry point start / close / destroy. Signals and exit codes stay in src/cli/main.ts.
  */
-import { availableParallelism } from 'node:os';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadedConfig } from './config/load.js';
@@ -20,7 +19,7 @@ import { Finaliser } from './calls/finaliser.js';
 import { LiveCalls } from './calls/live.js';
 import { PortAllocator } from './rtp/ports.js';
 import { rtpCounters } from './rtp/counters.js';
-import { EncoderPool } from './encoder/pool.js';
+import { EncoderPool, encoderWorkerCount } from './encoder/pool.js';
 import { openIndex, type RecordingIndex } from './index/index.js';
 import { NumberHasher } from './privacy/numbers.js';
 import { LocalAudioStore } from './storage/audio-store.js';
@@ -75,7 +74,7 @@ export class Daemon {
     const hasher = NumberHasher.open(c.privacy.hash_key_file);
     if (hasher.created) this.log.info({ file: c.privacy.hash_key_file }, 'created the number hash key (mode 0600); back it up: without it numbers cannot be looked up');
     this.index = await openIndex(c.storage.dir);
-    this.encoder = new EncoderPool({ workers: c.encoder.workers ?? Math.max(1, availableParallelism() - 1) });
+    this.encoder = new EncoderPool({ workers: encoderWorkerCount(c.encoder.workers) });
     this.ports = new PortAllocator({ address: c.rtp.address, min: c.rtp.port_min, max: c.rtp.port_max });
     const spoolDir = join(c.storage.dir, 'spool');
     mkdirSync(spoolDir, { recursive: true, mode: 0o750 });

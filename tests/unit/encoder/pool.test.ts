@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterEach, vi } from 'vitest';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { EncoderPool } from '../../../src/encoder/pool.js';
+import { EncoderPool, encoderWorkerCount } from '../../../src/encoder/pool.js';
 import type { EncodeJob } from '../../../src/encoder/encode-spool.js';
 import { writeSpoolFixture } from '../../support/spool-fixture.js';
 import { tempDir } from '../../support/cleanup.js';
@@ -138,5 +138,15 @@ describe('EncoderPool', () => {
       expect(r.status).toBe('rejected');
       expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'TALLENNE_SHUTTING_DOWN' });
     }
+  });
+});
+
+describe('encoderWorkerCount', () => {
+  it('gives one thread per core for "auto" and the number itself otherwise', () => {
+    expect(encoderWorkerCount('auto', 2)).toBe(2);
+    expect(encoderWorkerCount('auto', 1)).toBe(1);
+    expect(encoderWorkerCount('auto', 0)).toBe(1);
+    expect(encoderWorkerCount('auto', 200)).toBe(64);
+    expect(encoderWorkerCount(3, 2)).toBe(3);
   });
 });
