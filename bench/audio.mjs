@@ -12,7 +12,7 @@
  * then a short overlap or back-channel "mm"), so each leg is silent roughly half the time.
  * During silence a leg still sends packets carrying faint line noise (about -62 dBFS), as a
  * telephone without DTX does. Continuous: both parties talk all the time (the libopus floor's
- * case).
+ * case). Tone: a steady tone on each leg, no quiet frame at all.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -128,8 +128,25 @@ function inTurns(list) {
   };
 }
 
-/** PCM of both parties, `rate` Hz, `seconds` long. kind: 'conversational' | 'continuous'. */
+/**
+ * Tone: a steady tone on each leg (425 Hz on the customer's, 1020 Hz with its third harmonic
+ * on the agent's, about -12 dBFS), never a quiet frame: the silence gate never closes, so it
+ * is the worst case for the gate and libopus runs on every frame of both legs.
+ */
+function synthTone(rate, seconds, partials) {
+  const n = Math.round(rate * seconds);
+  const out = new Int16Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (const [f, a] of partials) s += a * Math.sin((2 * Math.PI * f * i) / rate);
+    out[i] = Math.round(s);
+  }
+  return out;
+}
+
+/** PCM of both parties, `rate` Hz, `seconds` long. kind: 'conversational' | 'continuous' | 'tone'. */
 export function synthConversation(kind, rate, seconds, seed = 7) {
+  if (kind === 'tone') return [synthTone(rate, seconds, [[425, 8000]]), synthTone(rate, seconds, [[1020, 6000], [3060, 2000]])];
   if (kind === 'continuous') {
     return [synthVoice(rate, seconds, seed + 1, 120, () => true), synthVoice(rate, seconds, seed + 2, 190, () => true)];
   }
@@ -139,7 +156,7 @@ export function synthConversation(kind, rate, seconds, seed = 7) {
 
 /** Fraction of 20 ms frames of a party that are speech (for the report). */
 export function talkFraction(kind, seconds, seed = 7) {
-  if (kind === 'continuous') return [1, 1];
+  if (kind === 'continuous' || kind === 'tone') return [1, 1];
   const turns = conversationTurns(seconds, seed);
   return turns.map((list) => list.reduce((s, [a, b]) => s + (b - a), 0) / seconds);
 }

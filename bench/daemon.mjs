@@ -25,6 +25,11 @@ export function procCpuSeconds(pid) {
   }
 }
 
+/** utime + stime of one thread (task) of a process in seconds, or null when it is gone. */
+export function threadCpuSeconds(pid, tid) {
+  return procCpuSeconds(`${pid}/task/${tid}`);
+}
+
 /** { rss, hwm } in bytes from /proc/PID/status, or null. */
 export function procMemory(pid) {
   try {
@@ -86,24 +91,30 @@ export class BenchDaemon {
     const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'tallenne-bench-'));
     const configFile = join(dir, 'tallenne.toml');
     if (!o.dir) writeFileSync(configFile, benchConfig(dir, o));
-    const d = new BenchDaemon(dir, configFile);
+    const d = new BenchDaemon(dir, configFile, o.env ?? {}, o.repo ? join(o.repo, 'bin', 'tallenne') : BIN);
+    d.stages = Boolean(o.env?.TALLENNE_STAGE_CLOCK);
     try {
       await d.ready();
     } catch (e) {
-      // Never leave a daemon behind that the caller has no handle on.
+      // Never leave a daemon behind that the caller has no handle on, nor a folder it made.
       await d.kill();
+      if (!o.dir) d.remove();
       throw e;
     }
     return d;
   }
 
-  constructor(dir, configFile) {
+  /**
+   * `env`: extra environment for the daemon (TALLENNE_STAGE_CLOCK for `--stages`); `bin`: the
+   * daemon to run (another checkout's, for `--against`).
+   */
+  constructor(dir, configFile, env = {}, bin = BIN) {
     this.dir = dir;
     this.configFile = configFile;
     this.spawnedAt = Date.now();
     // BENCH_DAEMON_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") go to the daemon's node only.
     const flags = (process.env.BENCH_DAEMON_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
-    this.proc = spawn(process.execPath, [...flags, BIN, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(process.execPath, [...flags, bin, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     this.pid = this.proc.pid;
     this.ended = new Map(); // recording id → log time of 'call ended'
     this.stored = new Map(); // recording id → { time, durationMs, status } of 'recording stored'
@@ -157,7 +168,7 @@ export class BenchDaemon {
     return new Promise((resolve, reject) => {
       // Generous: on a box shared with other work (the chaos mode restarts it a hundred times)
       // a start has taken over 25 s.
-      const t = setTimeout(() => reject(new Error(`daemon did not start:\n${this.tail}`)), 120_000);
+      const t = setTimeout(() => reject(new Error(`daemon did not start within 120 s:\n${this.tail}`)), 120_000);
       this.waiters.push({ pred: (l) => l.msg === 'tallenne ready', resolve: () => { clearTimeout(t); resolve(); } });
       this.exited.then((c) => { clearTimeout(t); reject(new Error(`daemon exited (${c}):\n${this.tail}`)); });
     });
@@ -174,6 +185,11 @@ export class BenchDaemon {
 
   memory() {
     return procMemory(this.pid);
+  }
+
+  /** CPU seconds of the daemon's main thread (capture, SIP, HTTP, index, timers). */
+  mainThreadCpuSeconds() {
+    return threadCpuSeconds(this.pid, this.pid);
   }
 
   async stop() {

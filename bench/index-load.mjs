@@ -131,3 +131,26 @@ export async function measureIndex(repo, entries, queriesPerKind = 300, backend 
     await cleanup();
   }
 }
+
+/**
+ * CPU of one index write as the finaliser makes it (one entry per transaction, awaited):
+ * `n` puts into a fresh index, this process's CPU (LMDB's write thread included) per put.
+ */
+export async function measurePutCost(repo, n = 300) {
+  const { openIndex } = await import(join(repo, 'dist', 'index', 'index.js'));
+  const dir = mkdtempSync(join(tmpdir(), 'tallenne-bench-index-'));
+  try {
+    const index = await openIndex(dir);
+    const rnd = prng(13);
+    const t0 = Date.UTC(2025, 0, 1);
+    // A few first, unmeasured: JIT and the first pages of the file.
+    for (let i = 0; i < 20; i++) await index.put(entry(i, t0, rnd));
+    const c0 = process.cpuUsage();
+    for (let i = 20; i < 20 + n; i++) await index.put(entry(i, t0, rnd));
+    const c = process.cpuUsage(c0);
+    await index.close();
+    return { puts: n, cpuUsPerPut: Math.round((c.user + c.system) / n) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

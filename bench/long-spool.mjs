@@ -15,37 +15,55 @@ import { CODECS, encodePayloads, synthConversation } from './audio.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 
-export async function writeLongSpool(repo, path, hours) {
-  const { SpoolWriter } = await import(join(repo, 'dist', 'spool', 'writer.js'));
-  const { RecordType } = await import(join(repo, 'dist', 'spool', 'format.js'));
-  const pcm = synthConversation('conversational', 8000, 60);
-  const parties = pcm.map((p) => encodePayloads('pcmu', p));
-  const answeredAt = Date.UTC(2026, 0, 1, 8);
-  const w = new SpoolWriter(path);
+/** The META of a synthetic two-leg PCMU call answered at `answeredAt`. */
+export function benchSpoolMeta(id, answeredAt) {
   const fmt = { pt: 0, codec: 'PCMU', clockRate: 8000, channels: 1 };
-  w.appendMeta(answeredAt, {
-    id: 'LONGSPOOL', callId: 'bench-long', siprec: true, answeredAt, direction: 'inbound', participants: [],
+  return {
+    id, callId: `bench-${id}`, siprec: true, answeredAt, direction: 'inbound', participants: [],
     legs: [
       { index: 0, label: '1', role: 'customer', channel: 0, formats: [fmt] },
       { index: 1, label: '2', role: 'agent', channel: 1, formats: [fmt] },
     ],
+  };
+}
+
+/** The bench's audio of `kind` (audio.mjs) as PCMU payloads of the two parties. */
+export function benchParties(kind) {
+  return synthConversation(kind, 8000, 60).map((p) => {
+    const t = encodePayloads('pcmu', p);
+    return { frames: t.frames, data: Buffer.from(t.data), offsets: new Int32Array(t.offsets) };
   });
-  const frames = hours * 3600 * 50;
+}
+
+/** Appends 20 ms frames [from, to) of both legs to SpoolWriter `w`, in arrival order. */
+export function appendBenchFrames(w, rtpType, parties, answeredAt, from, to) {
   const pkt = Buffer.alloc(12 + 160);
   pkt[0] = 0x80;
-  for (let n = 0; n < frames; n++) {
+  for (let n = from; n < to; n++) {
     for (let leg = 0; leg < 2; leg++) {
       const t = parties[leg];
-      const data = Buffer.from(t.data);
-      const offsets = new Int32Array(t.offsets);
       const f = n % t.frames;
       pkt.writeUInt16BE(n & 0xffff, 2);
       pkt.writeUInt32BE((n * 160) >>> 0, 4);
       pkt.writeUInt32BE(0x1000 + leg, 8);
-      data.copy(pkt, 12, offsets[f], offsets[f + 1]);
-      w.appendPacket(RecordType.Rtp, leg, answeredAt + n * 20 + 1 + leg * 0.3, pkt);
+      t.data.copy(pkt, 12, t.offsets[f], t.offsets[f + 1]);
+      w.appendPacket(rtpType, leg, answeredAt + n * 20 + 1 + leg * 0.3, pkt);
     }
-    if (n % 5000 === 0) await w.drain();
+  }
+}
+
+/** `kind`: the bench audio (audio.mjs): conversational (default), continuous or tone. */
+export async function writeLongSpool(repo, path, hours, kind = 'conversational') {
+  const { SpoolWriter } = await import(join(repo, 'dist', 'spool', 'writer.js'));
+  const { RecordType } = await import(join(repo, 'dist', 'spool', 'format.js'));
+  const parties = benchParties(kind);
+  const answeredAt = Date.UTC(2026, 0, 1, 8);
+  const w = new SpoolWriter(path);
+  w.appendMeta(answeredAt, benchSpoolMeta('LONGSPOOL', answeredAt));
+  const frames = hours * 3600 * 50;
+  for (let n = 0; n < frames; n += 5000) {
+    appendBenchFrames(w, RecordType.Rtp, parties, answeredAt, n, Math.min(frames, n + 5000));
+    await w.drain();
   }
   await w.close({ endedAt: answeredAt + frames * 20, reason: 'bye' });
 }

@@ -22,12 +22,20 @@ import { BenchDaemon, REPO } from './daemon.mjs';
 import { Generator } from './generator.mjs';
 import { measureFloor } from './floor.mjs';
 import { FfmpegLeg, baselineDir, removeBaselineDir } from './baseline.mjs';
-import { measureIndex } from './index-load.mjs';
+import { measureIndex, measurePutCost } from './index-load.mjs';
+import { systemSnapshot, othersBetween } from './system-load.mjs';
 import { measureLongSpool } from './long-spool.mjs';
 import { runChaos, chaosReport } from './chaos.mjs';
 
 const CLIP_SECONDS = 60;
 const HANGUP_AFTER_MEDIA_MS = 200;
+const AUDIO_KINDS = ['conversational', 'continuous', 'tone'];
+/** --stages: the stage clock times 1 call in this many of each stage. */
+const DEFAULT_STAGE_PERIOD = 16;
+/** The stage clock's worker threads post every 250 ms; a phase's last figures wait this long. */
+const STAGE_SETTLE_MS = 600;
+/** While waiting for the last recordings, failures are read from /metrics this often. */
+const DRAIN_SCRAPE_MS = 2000;
 const FIND_MAX_LEVELS = [25, 50, 100, 150, 200, 300, 400, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000];
 
 function parseArgs(argv) {
@@ -35,6 +43,7 @@ function parseArgs(argv) {
     calls: 10, seconds: 30, codec: 'pcmu', audio: 'both', findMax: false, complexity: 5, bitrate: 24000,
     workers: 0, setupRate: 100, genThreads: 2, baselineCalls: -1, out: '', skipSilence: true, drainTimeout: 900,
     maxLevel: 3000, floor: true, indexEntries: 0, indexBackend: 'lmdb', indexUrl: undefined, longSpoolHours: 0, stopAtSustained: false, srtp: '', chaos: 0, keepData: false,
+    repeat: 1, stages: 0, against: '',
   };
   const given = new Set();
   for (let i = 0; i < argv.length; i++) {
@@ -71,8 +80,12 @@ function parseArgs(argv) {
       case '--index': o.indexBackend = v(); break;
       case '--index-url': o.indexUrl = v(); break;
       case '--long-spool-hours': o.longSpoolHours = Number(v()); break;
+      case '--repeat': o.repeat = Number(v()); break;
+      case '--stages': o.stages = o.stages || DEFAULT_STAGE_PERIOD; break;
+      case '--stage-period': o.stages = Number(v()); break;
+      case '--against': o.against = v(); break;
       case '--help': case '-h':
-        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--audio conversational|continuous|both] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--baseline-calls N] [--index-entries N [--index lmdb|postgres] [--index-url URL]] [--long-spool-hours H] [--out FILE.json]\n       npm run bench -- --chaos N [--calls SLOTS] [--seconds MAX_CALL_S] [--keep-data] [--note TEXT] [--out FILE.json]');
+        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--audio conversational|continuous|tone|both|LIST] [--repeat N] [--stages] [--stage-period N] [--against DIR] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--baseline-calls N] [--index-entries N [--index lmdb|postgres] [--index-url URL]] [--long-spool-hours H] [--out FILE.json]\n       npm run bench -- --chaos N [--calls SLOTS] [--seconds MAX_CALL_S] [--keep-data] [--note TEXT] [--out FILE.json]');
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a}`);
@@ -80,7 +93,12 @@ function parseArgs(argv) {
   }
   if (!CODECS[o.codec]) throw new Error(`--codec must be one of ${Object.keys(CODECS).join(', ')}`);
   if (o.srtp && !Object.hasOwn(SRTP_SUITES, o.srtp)) throw new Error(`--srtp must be one of ${Object.keys(SRTP_SUITES).join(', ')}`);
-  if (!['conversational', 'continuous', 'both'].includes(o.audio)) throw new Error('--audio must be conversational, continuous or both');
+  o.kinds = o.audio === 'both' ? ['conversational', 'continuous'] : o.audio.split(',');
+  if (o.kinds.length === 0 || !o.kinds.every((k) => AUDIO_KINDS.includes(k))) throw new Error(`--audio must be both or a comma list of ${AUDIO_KINDS.join(', ')}`);
+  if (!Number.isInteger(o.repeat) || o.repeat < 1) throw new Error('--repeat must be a whole number of runs, at least 1');
+  if (!Number.isInteger(o.stages) || o.stages < 0) throw new Error('--stage-period must be a whole number (1: time every call)');
+  if (o.findMax && (o.repeat > 1 || o.stages || o.against)) throw new Error('--find-max runs once, without --repeat, --stages or --against');
+  if (o.stages && o.against) throw new Error('--stages and --against are separate runs');
   if (!(o.calls >= 0) || !(o.seconds >= 1)) throw new Error('--calls must be 0 or more (0: only the index and long-spool measurements), --seconds at least 1');
   if (o.baselineCalls < 0) o.baselineCalls = Math.min(o.calls, 4);
   if (!(Number.isInteger(o.chaos) && o.chaos >= 0)) throw new Error('--chaos needs a whole number of kills');
@@ -88,8 +106,8 @@ function parseArgs(argv) {
     // Chaos: call slots placing calls of 1 s to --seconds, one daemon life per kill.
     if (!given.has('--calls')) o.calls = 12;
     if (!given.has('--seconds')) o.seconds = 6;
-    if (!given.has('--audio')) o.audio = 'conversational';
-    if (o.calls < 1 || o.audio === 'both') throw new Error('--chaos needs --calls of 1 or more and one --audio kind');
+    if (!given.has('--audio')) o.kinds = ['conversational'];
+    if (o.calls < 1 || o.kinds.length !== 1) throw new Error('--chaos needs --calls of 1 or more and one --audio kind');
   }
   return o;
 }
@@ -127,9 +145,11 @@ async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
   const m0 = await daemon.metrics();
   const mem0 = daemon.memory();
   const cpu0 = daemon.cpuSeconds();
+  const main0 = daemon.mainThreadCpuSeconds();
   const genCpu0 = process.cpuUsage();
   const t0 = Date.now();
   const endedBefore = new Set(daemon.ended.keys());
+  const storedBefore = daemon.stored.size;
   let peakRss = mem0.rss;
   let loopP99 = 0;
   let queueMax = 0;
@@ -160,12 +180,15 @@ async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
   // (the encoder works only on ended calls), so its CPU and memory per call are measured here.
   let started = 0;
   const steady = { from: null, to: null };
+  // With the stage clock on, the window's main-thread CPU and stage figures tell how much
+  // capture costs per packet outside our JS (Node's datagram delivery).
+  const mark = () => ({ t: Date.now(), cpu: daemon.cpuSeconds(), main: daemon.mainThreadCpuSeconds(), mem: daemon.memory(), metrics: daemon.stages ? daemon.metrics().catch(() => null) : null });
   const markUp = () => {
-    if (++started === calls) steady.from = { t: Date.now(), cpu: daemon.cpuSeconds(), mem: daemon.memory() };
+    if (++started === calls) steady.from = mark();
   };
   const markDown = () => {
     if (steady.to || !steady.from) return;
-    steady.to = { t: Date.now(), cpu: daemon.cpuSeconds(), mem: daemon.memory() };
+    steady.to = mark();
   };
   const frames = audio.parties[0].frames;
   // Sustained mode: each of the `calls` slots places a new call as soon as its last one
@@ -222,19 +245,31 @@ async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
   sip.close();
 
   // Wait until every answered call of this phase is stored (or failed), or the timeout.
-  const recorded0 = metric(m0, 'tallenne_calls_total{result="recorded"}') + metric(m0, 'tallenne_calls_total{result="truncated"}');
   const failed0 = metric(m0, 'tallenne_calls_total{result="failed"}');
+  // Stored recordings are seen in the daemon's log as they happen; /metrics (for failures) is
+  // scraped only every 2 s, as a scrape costs the daemon CPU that would be charged to the calls.
   let m1 = await daemon.metrics();
+  let scrapedAt = Date.now();
   const deadline = Date.now() + o.drainTimeout * 1000;
   for (;;) {
-    const done = metric(m1, 'tallenne_calls_total{result="recorded"}') + metric(m1, 'tallenne_calls_total{result="truncated"}') - recorded0
-      + metric(m1, 'tallenne_calls_total{result="failed"}') - failed0;
-    if (done >= results.answered || Date.now() > deadline) break;
-    await sleep(250);
+    const failed = metric(m1, 'tallenne_calls_total{result="failed"}') - failed0;
+    if (daemon.stored.size - storedBefore + failed >= results.answered || Date.now() > deadline) break;
+    await sleep(50);
+    if (Date.now() - scrapedAt >= DRAIN_SCRAPE_MS) {
+      m1 = await daemon.metrics();
+      scrapedAt = Date.now();
+    }
+  }
+  m1 = await daemon.metrics();
+  const drainedAt = Date.now();
+  if (o.stages) {
+    // The encoder threads post their stage figures every 250 ms: wait for the last post (in
+    // the runs without the clock too, so both count the same idle moment).
+    await sleep(STAGE_SETTLE_MS);
     m1 = await daemon.metrics();
   }
-  const drainedAt = Date.now();
   const cpu1 = daemon.cpuSeconds();
+  const main1 = daemon.mainThreadCpuSeconds();
   sampling = false;
   await sampler;
 
@@ -273,8 +308,11 @@ async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
         rssMb: round(Math.max(steady.from.mem.rss, steady.to.mem.rss) / 2 ** 20, 1),
       }
     : null;
+  const stages = daemon.stages && callSeconds > 0
+    ? stageTable({ m0, m1, cpu, main: main1 - main0, callSeconds, received, steady: steady.from && steady.to ? { from: steady.from, to: steady.to, m0: await steady.from.metrics, m1: await steady.to.metrics } : null })
+    : null;
   return {
-    calls, seconds, audio: audio.kind, sustainSeconds,
+    calls, seconds, audio: audio.kind, sustainSeconds, stageClock: daemon.stages ? o.stages : 0,
     offered: results.offered, answered: results.answered, recorded: recorded + truncated, truncated, sipFailed: results.failed, rejected: results.rejected,
     sipRetransmits: sip.retransmits,
     packetsSent: sent, packetsReceived: received, lossPct: sent > 0 ? (100 * Math.max(0, sent - received)) / sent : 0, rfc3550Lost: lostRfc,
@@ -282,6 +320,8 @@ async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
     legsJitterOver20ms: jitterCount - jitterLe20, legsWithJitter: jitterCount, daemonDropped: dropped,
     recordedCallSeconds: round(callSeconds, 1),
     daemonCpuSeconds: round(cpu, 2),
+    mainThreadCpuSeconds: round(main1 - main0, 2),
+    stages,
     cpuSecondsPerCallMinute: callSeconds > 0 ? round((cpu * 60) / callSeconds, 4) : null,
     cpuUsPerCallSecond: callSeconds > 0 ? round((cpu * 1e6) / callSeconds, 1) : null,
     encodeCpuSeconds: round(encodeCpu, 2),
@@ -298,6 +338,72 @@ async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
     wallSeconds: round((drainedAt - t0) / 1000, 1),
   };
 }
+
+const stageMetric = (m, stage) => metric(m, `tallenne_stage_cpu_seconds{stage="${stage}"}`);
+const stageCalls = (m, stage) => metric(m, `tallenne_stage_calls{stage="${stage}"}`);
+
+/**
+ * The phase's CPU itemised per stage, in µs per recorded call-second. Threads from the kernel
+ * (the whole process and its main thread from /proc, the encoder threads by their own clocks),
+ * stages inside a thread from the daemon's stage clock; each thread's remainder is a row of
+ * its own, so the rows add up to the total.
+ */
+function stageTable({ m0, m1, cpu, main, callSeconds, received, steady }) {
+  const raw = (stage) => Math.max(0, stageMetric(m1, stage) - stageMetric(m0, stage));
+  const enc = Math.max(0, metric(m1, 'tallenne_stage_worker_cpu_seconds') - metric(m0, 'tallenne_stage_worker_cpu_seconds'));
+  // Wall time can exceed a thread's CPU when the thread waits for a core (a busy box); then a
+  // thread's stages are scaled down together so that they fit in its CPU.
+  const encScale = raw('encoderRecord') > enc && enc > 0 ? enc / raw('encoderRecord') : 1;
+  const mainScale = raw('captureRtp') > main && main > 0 ? main / raw('captureRtp') : 1;
+  const d = (stage) => raw(stage) * (stage === 'captureRtp' || stage === 'spoolAppend' ? mainScale : encScale);
+  const captureRtp = d('captureRtp');
+  // Node's own work per datagram (libuv → Buffer → 'message'), from the steady window, where
+  // capture is about all the main thread does.
+  let receivePerPacket = null;
+  if (steady?.m0 && steady?.m1) {
+    const packets = metric(steady.m1, 'tallenne_rtp_packets_total') - metric(steady.m0, 'tallenne_rtp_packets_total');
+    const js = stageMetric(steady.m1, 'captureRtp') - stageMetric(steady.m0, 'captureRtp');
+    if (packets > 0) receivePerPacket = Math.max(0, (steady.to.main - steady.from.main) - js) / packets;
+  }
+  const receive = receivePerPacket === null ? 0 : Math.min(Math.max(0, main - captureRtp), receivePerPacket * received);
+  const record = d('encoderRecord');
+  const inRecord = d('decode') + d('mix') + d('silence') + d('libopus') + d('ogg');
+  const us = (x) => round((x * 1e6) / callSeconds, 1);
+  const rows = {
+    receive: us(receive),
+    parse: us(Math.max(0, captureRtp - d('spoolAppend'))),
+    spoolAppend: us(d('spoolAppend')),
+    mainRest: us(Math.max(0, main - captureRtp - receive)),
+    spoolReadScan: us(Math.max(0, enc - record)),
+    decode: us(d('decode')),
+    timeline: us(Math.max(0, record - inRecord)),
+    mix: us(d('mix')),
+    silence: us(d('silence')),
+    libopus: us(d('libopus')),
+    ogg: us(d('ogg')),
+    otherThreads: us(Math.max(0, cpu - main - enc)),
+    total: us(cpu),
+  };
+  const timed = Object.fromEntries(['captureRtp', 'spoolAppend', 'encoderRecord', 'decode', 'mix', 'silence', 'libopus', 'ogg'].map((k) => [k, stageCalls(m1, k) - stageCalls(m0, k)]));
+  return { usPerCallSecond: rows, scaledToThreadCpu: { main: round(mainScale, 3), encoder: round(encScale, 3) }, receiveUsPerPacket: receivePerPacket === null ? null : round(receivePerPacket * 1e6, 2), encoderThreadCpuSeconds: round(enc, 2), stageCalls: timed };
+}
+
+/** Rows of the stage table: key, label. The rows add up to the total. */
+const STAGE_ROWS = [
+  ['receive', 'capture: receive (Node datagram delivery; per packet from the steady window)'],
+  ['parse', 'capture: source check, SRTP, parse, RTP statistics'],
+  ['spoolAppend', 'spool write: append (copy into the chunk)'],
+  ['otherThreads', 'other threads: spool write/read syscalls and fsync (libuv), LMDB writer, V8 GC and compiler'],
+  ['spoolReadScan', 'spool read: reading, scan pass, job handling, the encoder thread\'s GC'],
+  ['decode', 'decode (G.711, G.722, Opus)'],
+  ['timeline', 'timeline: statistics, placing, ring writes, frame split'],
+  ['mix', 'timeline: mixing 20 ms frames'],
+  ['silence', 'silence analysis'],
+  ['libopus', 'libopus'],
+  ['ogg', 'Ogg multistream muxing'],
+  ['mainRest', 'everything else on the main thread: SIP, HTTP, metrics, timers, index, GC'],
+  ['total', 'total'],
+];
 
 /** The ffmpeg-per-leg baseline on the same audio: `calls` calls of `seconds`. */
 async function runBaseline(o, audio, calls, seconds) {
@@ -374,7 +480,31 @@ function report(res) {
       ['loop p99 ms', (r) => r.eventLoopP99Ms], ['BYE→index p50/p99 ms', (r) => `${r.byeToIndexMs.p50 ?? '–'}/${r.byeToIndexMs.p99 ?? '–'}`], ['encode RTF', (r) => r.encodeRealtimeFactor],
     ]));
   }
-  if (res.floor) out.push('', 'bare libopus floor (µs CPU per call-second): ' + Object.entries(res.floor).map(([k, v]) => `${k} ${v.cpuUsPerCallSecond}`).join(', '));
+  if (res.floor) out.push('', 'bare libopus floor (µs CPU per call-second, one stereo stream; mean of before and after the engine): ' + Object.entries(res.floor).map(([k, v]) => `${k} ${v.cpuUsPerCallSecond} (before ${v.before}, after ${v.after}; two mono streams ${v.monoPairUsPerCallSecond})`).join(', '));
+  for (const r of res.runs ?? []) {
+    const sy = r.system;
+    out.push(`run ${r.repetition}: load average ${sy.loadStart?.join(' ')} at the start, ${sy.loadEnd?.join(' ')} at the end; other processes used ${sy.othersCpuSeconds} CPU s in ${sy.wallSeconds} s (${sy.othersCores} cores)${sy.top.length ? ': ' + sy.top.map((t) => `${t.name} ${t.cpuSeconds}`).join(', ') : ''}`);
+  }
+  if (res.summary && Object.keys(res.summary).length > 0) {
+    const range = (x, d = 2) => (x ? `${round(x.median, d)} [${round(x.min, d)}–${round(x.max, d)}]` : '–');
+    const sum = Object.entries(res.summary).map(([audio, v]) => ({ audio, ...v }));
+    out.push('', `median [range] of ${res.runs.length} run(s):`, table(sum, [
+      ['audio', (r) => r.audio], ['runs', (r) => r.runs], ['µs/call-s', (r) => range(r.cpuUsPerCallSecond, 0)], ['× floor (same audio)', (r) => range(r.vsFloorSameAudio)],
+      ['× floor before', (r) => range(r.vsFloorBefore)], ['× floor after', (r) => range(r.vsFloorAfter)], ['× two-mono floor', (r) => range(r.vsMonoPairFloor)],
+      ['floor before', (r) => range(r.floorBefore, 0)], ['floor after', (r) => range(r.floorAfter, 0)],
+      ['with stage clock µs/call-s', (r) => range(r.instrumentedUsPerCallSecond, 0)], ['stage clock overhead %', (r) => range(r.stageClockOverheadPct, 1)],
+      ['--against µs/call-s', (r) => range(r.againstUsPerCallSecond, 0)], ['--against × floor', (r) => range(r.againstVsFloorSameAudio)], ['this ÷ --against', (r) => range(r.vsAgainst, 3)],
+    ]));
+    const withStages = sum.filter((r) => r.stages);
+    if (withStages.length > 0) {
+      const pct = (r, key) => (r.stages[key] && r.stages.total?.median ? ` (${round((100 * r.stages[key].median) / r.stages.total.median, 0)} %)` : '');
+      out.push('', `CPU per recorded call-second by stage, µs, median [range] of the runs with the stage clock (1 call in ${res.options.stages} timed):`, table(STAGE_ROWS.map(([key, label]) => ({ key, label })), [
+        ['stage', (r) => r.label],
+        ...withStages.map((a) => [a.audio, (r) => `${range(a.stages[r.key], 0)}${r.key === 'total' ? '' : pct(a, r.key)}`]),
+      ]));
+      out.push('index writes, measured apart (inside the main thread\'s rest and other threads): ' + withStages.map((a) => `${a.audio} ${range(a.stages.index, 1)}`).join(', ') + ` µs per call-second (${res.indexPut?.cpuUsPerPut} µs per write)`);
+    }
+  }
   if (res.baseline) out.push('ffmpeg per leg baseline: ' + Object.entries(res.baseline).map(([k, v]) => `${k}: ${v.cpuUsPerCallSecond} µs CPU per call-second, ${v.rssPerCallMb} MB per call (${v.calls} calls)`).join('; '));
   if (res.findMax) {
     out.push('', table(res.findMax.levels, [
@@ -394,25 +524,166 @@ function report(res) {
   return out.join('\n');
 }
 
+/** Bare-libopus floors of every audio kind asked for (and continuous, the reference): stereo and the engine's two mono streams. */
+function measureFloors(o, kinds, audio, monoPair = true) {
+  const out = {};
+  for (const k of [...new Set(['conversational', 'continuous', ...kinds])]) {
+    const a = audio[k] ?? (audio[k] = prepareAudio(o.codec, k));
+    // One pass of the clip each time: measured before and after, that is two passes per run.
+    const args = { left: a.pcm[0], right: a.pcm[1], rate: a.rate, complexity: o.complexity, bitrate: o.bitrate, repeat: 1 };
+    const stereo = measureFloor(args);
+    const mono2 = monoPair ? measureFloor({ ...args, layout: 'mono2' }) : null;
+    out[k] = { cpuUsPerCallSecond: round(stereo.cpuUsPerCallSecond, 1), monoPairUsPerCallSecond: mono2 ? round(mono2.cpuUsPerCallSecond, 1) : null, seconds: stereo.seconds, talkFraction: a.talk.map((x) => round(x, 2)) };
+  }
+  return out;
+}
+
+/** The floor of one run: the mean of before and after, with both kept. */
+function runFloor(before, after) {
+  if (!before) return null;
+  const out = {};
+  for (const k of Object.keys(before)) {
+    const b = before[k];
+    const a = after?.[k] ?? b;
+    out[k] = {
+      cpuUsPerCallSecond: round((b.cpuUsPerCallSecond + a.cpuUsPerCallSecond) / 2, 1),
+      before: b.cpuUsPerCallSecond, after: a.cpuUsPerCallSecond,
+      // The engine's layout (two mono streams) is measured before the engine only.
+      monoPairUsPerCallSecond: b.monoPairUsPerCallSecond,
+      seconds: b.seconds, talkFraction: b.talkFraction,
+    };
+  }
+  return out;
+}
+
+function withRatios(p, floor, indexPut) {
+  const f = floor?.[p.audio];
+  if (floor?.continuous && p.cpuUsPerCallSecond) p.vsFloor = round(p.cpuUsPerCallSecond / floor.continuous.cpuUsPerCallSecond, 2);
+  if (f && p.cpuUsPerCallSecond) {
+    p.vsFloorSameAudio = round(p.cpuUsPerCallSecond / f.cpuUsPerCallSecond, 2);
+    p.vsFloorBefore = round(p.cpuUsPerCallSecond / f.before, 2);
+    p.vsFloorAfter = round(p.cpuUsPerCallSecond / f.after, 2);
+    p.vsMonoPairFloor = round(p.cpuUsPerCallSecond / f.monoPairUsPerCallSecond, 2);
+  }
+  if (p.stages && indexPut && p.recordedCallSeconds > 0) {
+    // One index write per recorded call, measured apart: part of mainRest and otherThreads.
+    p.stages.indexUsPerCallSecond = round((indexPut.cpuUsPerPut * p.recorded) / p.recordedCallSeconds, 1);
+  }
+}
+
+const stat = (xs) => {
+  const v = xs.filter((x) => x !== null && x !== undefined && Number.isFinite(x));
+  if (v.length === 0) return null;
+  return { median: quantileMid(v), min: Math.min(...v), max: Math.max(...v), n: v.length };
+};
+function quantileMid(v) {
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return round(s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2, 2);
+}
+
+/** Median and range over the runs, per audio kind (runs without the stage clock). */
+function summarise(runs, kinds) {
+  const out = {};
+  for (const k of kinds) {
+    const plain = runs.map((r) => r.engine.plain?.phases.find((p) => p.audio === k)).filter(Boolean);
+    const timed = runs.map((r) => r.engine.stages?.phases.find((p) => p.audio === k)).filter(Boolean);
+    if (plain.length === 0) continue;
+    const floors = runs.map((r) => r.floor?.[k]).filter(Boolean);
+    const o = {
+      runs: plain.length,
+      cpuUsPerCallSecond: stat(plain.map((p) => p.cpuUsPerCallSecond)),
+      vsFloorSameAudio: stat(plain.map((p) => p.vsFloorSameAudio)),
+      vsFloorBefore: stat(plain.map((p) => p.vsFloorBefore)),
+      vsFloorAfter: stat(plain.map((p) => p.vsFloorAfter)),
+      vsMonoPairFloor: stat(plain.map((p) => p.vsMonoPairFloor)),
+      vsFloor: stat(plain.map((p) => p.vsFloor)),
+      floorBefore: stat(floors.map((f) => f.before)),
+      floorAfter: stat(floors.map((f) => f.after)),
+      monoPairFloor: stat(floors.map((f) => f.monoPairUsPerCallSecond)),
+      lossPct: stat(plain.map((p) => p.lossPct)),
+    };
+    const against = runs.map((r) => r.engine.against?.phases.find((p) => p.audio === k)).filter(Boolean);
+    if (against.length > 0) {
+      o.againstUsPerCallSecond = stat(against.map((p) => p.cpuUsPerCallSecond));
+      o.againstVsFloorSameAudio = stat(against.map((p) => p.vsFloorSameAudio));
+      // This build's CPU over the other build's, run by run (each pair in one window).
+      o.vsAgainst = stat(runs.map((r) => {
+        const a = r.engine.plain?.phases.find((p) => p.audio === k);
+        const b = r.engine.against?.phases.find((p) => p.audio === k);
+        return a && b && b.cpuUsPerCallSecond ? round(a.cpuUsPerCallSecond / b.cpuUsPerCallSecond, 3) : null;
+      }));
+    }
+    if (timed.length > 0) {
+      o.instrumentedUsPerCallSecond = stat(timed.map((p) => p.cpuUsPerCallSecond));
+      // The stage clock's own cost: instrumented ÷ uninstrumented total, run by run.
+      o.stageClockOverheadPct = stat(runs.map((r) => {
+        const a = r.engine.stages?.phases.find((p) => p.audio === k);
+        const b = r.engine.plain?.phases.find((p) => p.audio === k);
+        return a && b && b.cpuUsPerCallSecond ? round(100 * (a.cpuUsPerCallSecond / b.cpuUsPerCallSecond - 1), 1) : null;
+      }));
+      o.stages = Object.fromEntries(STAGE_ROWS.map(([key]) => [key, stat(timed.map((p) => p.stages?.usPerCallSecond[key]))]));
+      o.stages.index = stat(timed.map((p) => p.stages?.indexUsPerCallSecond));
+    }
+    out[k] = o;
+  }
+  return out;
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (o.chaos > 0) return chaosMain(o);
-  const kinds = o.audio === 'both' ? ['conversational', 'continuous'] : [o.audio];
+  const kinds = o.kinds;
   const audio = Object.fromEntries(kinds.map((k) => [k, prepareAudio(o.codec, k)]));
-  const res = { date: new Date().toISOString(), machine: machine(), options: o, phases: [], floor: null, baseline: null, findMax: null };
-
-  if (o.floor) {
-    // Both floors, whatever the phases: ratios are stated against the continuous one.
-    res.floor = {};
-    for (const k of ['conversational', 'continuous']) {
-      const a = audio[k] ?? prepareAudio(o.codec, k);
-      const f = measureFloor({ left: a.pcm[0], right: a.pcm[1], rate: a.rate, complexity: o.complexity, bitrate: o.bitrate, repeat: 2 });
-      res.floor[k] = { cpuUsPerCallSecond: round(f.cpuUsPerCallSecond, 1), seconds: f.seconds, talkFraction: a.talk.map((x) => round(x, 2)) };
-    }
-  }
+  const res = { date: new Date().toISOString(), machine: machine(), options: o, phases: [], floor: null, baseline: null, findMax: null, runs: [] };
 
   const maxCalls = o.findMax ? Math.max(o.maxLevel, o.calls) : o.calls;
-  if (maxCalls > 0) await runDaemonPhases(o, kinds, audio, res, maxCalls);
+  if (maxCalls > 0) {
+    const indexPut = o.stages ? await measurePutCost(REPO) : null;
+    if (indexPut) res.indexPut = indexPut;
+    for (let r = 0; r < o.repeat; r++) {
+      const run = { repetition: r + 1, engine: {} };
+      const snap = systemSnapshot();
+      // The floor right before and right after the engine, so a box that got busier (or
+      // quieter) during the run shows as two floors that differ.
+      const before = o.floor ? measureFloors(o, kinds, audio) : null;
+      // With --stages the same phases run twice, once with the stage clock and once without,
+      // in alternating order, so its overhead is measured in the same window.
+      // With --against DIR, this build and DIR's (built) alternate the same way.
+      const other = o.stages ? 'stages' : o.against ? 'against' : null;
+      const variants = other ? (r % 2 === 0 ? [other, 'plain'] : ['plain', other]) : ['plain'];
+      for (const v of variants) {
+        console.error(`run ${r + 1}/${o.repeat}: ${v === 'stages' ? `daemon with the stage clock (1 in ${o.stages})` : v === 'against' ? `daemon of ${o.against}` : 'daemon'}`);
+        run.engine[v] = await runDaemonPhases(o, kinds, audio, maxCalls, v === 'stages' ? { TALLENNE_STAGE_CLOCK: String(o.stages) } : {}, v === 'against' ? o.against : undefined);
+      }
+      const after = o.floor ? measureFloors(o, kinds, audio, false) : null;
+      run.floor = runFloor(before, after);
+      run.system = othersBetween(snap, systemSnapshot());
+      for (const v of Object.values(run.engine)) for (const p of v.phases) withRatios(p, run.floor, indexPut);
+      res.runs.push(run);
+    }
+    const first = res.runs[0];
+    res.phases = first.engine.plain.phases;
+    res.findMax = first.engine.plain.findMax;
+    res.floor = first.floor;
+    res.daemonErrors = res.runs.flatMap((r) => Object.values(r.engine).flatMap((v) => v.daemonErrors)).slice(0, 20);
+  } else if (o.floor) {
+    res.floor = runFloor(measureFloors(o, kinds, audio), null);
+  }
+
+  if (o.baselineCalls > 0 && !o.findMax && maxCalls > 0) {
+    res.baseline = {};
+    for (const k of kinds) res.baseline[k] = await runBaseline(o, audio[k], o.baselineCalls, Math.min(o.seconds, 60));
+    for (const run of res.runs) for (const v of Object.values(run.engine)) for (const p of v.phases) {
+      const b = res.baseline[p.audio];
+      if (b && p.cpuUsPerCallSecond) p.vsFfmpegCpu = round(p.cpuUsPerCallSecond / b.cpuUsPerCallSecond, 2);
+      // Memory per call: the capture window's RSS growth per call when measured, else peak growth.
+      const perCallKb = p.capture?.rssPerCallKb ?? p.rssPerCallKb;
+      if (b && perCallKb !== null) p.vsFfmpegMem = round(Math.max(perCallKb, 1) / 1024 / b.rssPerCallMb, 4);
+    }
+  }
+  if (res.runs.length > 0 && !o.findMax) res.summary = summarise(res.runs, kinds);
+
   if (o.indexEntries > 0) {
     console.error(`index (${o.indexBackend}): filling ${o.indexEntries} entries`);
     res.index = await measureIndex(REPO, o.indexEntries, 300, o.indexBackend, o.indexUrl);
@@ -433,7 +704,7 @@ async function main() {
 
 /** `--chaos N`: the kill-and-recover run of bench/chaos.mjs instead of the capacity phases. */
 async function chaosMain(o) {
-  const res = { date: new Date().toISOString(), machine: machine(), options: o, chaos: await runChaos(o, prepareAudio(o.codec, o.audio)) };
+  const res = { date: new Date().toISOString(), machine: machine(), options: o, chaos: await runChaos(o, prepareAudio(o.codec, o.kinds[0])) };
   const text = chaosReport(res.chaos);
   console.log(text);
   if (o.out) {
@@ -445,10 +716,12 @@ async function chaosMain(o) {
   return res;
 }
 
-async function runDaemonPhases(o, kinds, audio, res, maxCalls) {
+/** One daemon (with `env`), a warm-up round, then the phases (or the find-max ramp). */
+async function runDaemonPhases(o, kinds, audio, maxCalls, env, repo) {
+  const out = { phases: [], findMax: null, daemonErrors: [] };
   const daemon = await BenchDaemon.start({
     portMin: 20000, portMax: Math.min(65535, 20000 + 4 * maxCalls + 400), maxCalls: maxCalls + 10,
-    complexity: o.complexity, bitrate: o.bitrate, skipSilence: o.skipSilence, workers: o.workers,
+    complexity: o.complexity, bitrate: o.bitrate, skipSilence: o.skipSilence, workers: o.workers, env, repo,
   });
   try {
     // Warm-up: JIT, encoder worker, LMDB and the first spool directory entries, not measured.
@@ -484,34 +757,20 @@ async function runDaemonPhases(o, kinds, audio, res, maxCalls) {
         if (r.sustainedClean) sustainedCeiling = n;
         if (!r.captureClean || (o.stopAtSustained && !r.sustainedClean)) break;
       }
-      res.findMax = { audio: kind, seconds: o.seconds, levels, captureCeiling, sustainedCeiling };
+      out.findMax = { audio: kind, seconds: o.seconds, levels, captureCeiling, sustainedCeiling };
     } else {
       for (const k of kinds) {
         const r = await runLoad(daemon, o, audio[k], o.calls, o.seconds);
         console.error(`${k}: ${r.answered}/${r.offered} answered, ${r.recorded} recorded, loss ${round(r.lossPct, 4)} %`);
-        res.phases.push(r);
+        out.phases.push(r);
       }
     }
   } finally {
     await daemon.stop();
-    res.daemonErrors = daemon.errors.slice(0, 20);
+    out.daemonErrors = daemon.errors.slice(0, 20);
     daemon.remove();
   }
-
-  if (o.baselineCalls > 0 && !o.findMax) {
-    res.baseline = {};
-    for (const k of kinds) res.baseline[k] = await runBaseline(o, audio[k], o.baselineCalls, Math.min(o.seconds, 60));
-  }
-  for (const p of res.phases) {
-    const floor = res.floor?.continuous ?? res.floor?.[p.audio];
-    if (floor && p.cpuUsPerCallSecond) p.vsFloor = round(p.cpuUsPerCallSecond / floor.cpuUsPerCallSecond, 2);
-    if (res.floor?.[p.audio] && p.cpuUsPerCallSecond) p.vsFloorSameAudio = round(p.cpuUsPerCallSecond / res.floor[p.audio].cpuUsPerCallSecond, 2);
-    const b = res.baseline?.[p.audio];
-    if (b && p.cpuUsPerCallSecond) p.vsFfmpegCpu = round(p.cpuUsPerCallSecond / b.cpuUsPerCallSecond, 2);
-    // Memory per call: the capture window's RSS growth per call when measured, else peak growth.
-    const perCallKb = p.capture?.rssPerCallKb ?? p.rssPerCallKb;
-    if (b && perCallKb !== null) p.vsFfmpegMem = round(Math.max(perCallKb, 1) / 1024 / b.rssPerCallMb, 4);
-  }
+  return out;
 }
 
 main().catch((e) => {

@@ -2,7 +2,6 @@
  * Composition root: builds every component from the config, wires them, and gives the
  * entry point start / close / destroy. Signals and exit codes stay in src/cli/main.ts.
  */
-import { availableParallelism } from 'node:os';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import type { LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -20,7 +19,7 @@ import { spoolDirOf } from './spool/format.js';
 import { LiveCalls } from './calls/live.js';
 import { PortAllocator } from './rtp/ports.js';
 import { rtpCounters } from './rtp/counters.js';
-import { EncoderPool } from './encoder/pool.js';
+import { EncoderPool, encoderWorkerCount } from './encoder/pool.js';
 import type { RecordingIndex } from './index/index.js';
 import { openRegister } from './index/open.js';
 import { SpoolLeases } from './calls/spool-leases.js';
@@ -87,7 +86,7 @@ export class Daemon {
     const register = await openRegister(c, { onError: (err) => this.log.warn({ err }, 'the register dropped a connection; the pool opens another') });
     this.index = register.index;
     this.leases = new SpoolLeases(this.index, c.cluster.node_id, this.log.child({ component: 'calls' }));
-    this.encoder = new EncoderPool({ workers: c.encoder.workers ?? Math.max(1, availableParallelism() - 1) });
+    this.encoder = new EncoderPool({ workers: encoderWorkerCount(c.encoder.workers) });
     this.ports = new PortAllocator({ address: c.rtp.address, min: c.rtp.port_min, max: c.rtp.port_max });
     const spoolDir = spoolDirOf(c.storage.dir);
     mkdirSync(spoolDir, { recursive: true, mode: 0o750 });

@@ -9,6 +9,7 @@ import type { RtpCounters } from '../rtp/counters.js';
 import type { EncodeResult } from '../encoder/encode-spool.js';
 import type { RecordingEntry } from '../types.js';
 import type { AudioStore } from '../storage/audio-store.js';
+import { stageTotals } from '../stage-clock.js';
 
 /**
  * What the metrics read, as small structural interfaces: the components satisfy them
@@ -186,6 +187,18 @@ export class Metrics {
     new Gauge({ name: 'tallenne_storage_outbox_recordings', help: 'Finished recordings waiting in the local outbox for their upload to S3 to be confirmed (0 with local storage).', registers: [r], collect() { this.set(src.outbox?.waiting ?? 0); } });
     new Counter({ name: 'tallenne_storage_upload_failures_total', help: 'Failed attempts to upload a recording to S3 (each is retried with backoff).', registers: [r], collect() { mirror(this, {}, src.outbox?.failures ?? 0); } });
     new Gauge({ name: 'tallenne_spool_pending', help: 'Ended calls not yet encoded and indexed.', registers: [r], collect() { this.set(src.finaliser.pending); } });
+    // The bench's stage clock (TALLENNE_STAGE_CLOCK): present only when it is on.
+    if (stageTotals()) {
+      new Gauge({
+        name: 'tallenne_stage_cpu_seconds', help: 'Bench stage clock: estimated CPU seconds per pipeline stage so far.', labelNames: ['stage'], registers: [r],
+        collect() { for (const f of stageTotals()!.stages) this.set({ stage: f.stage }, f.seconds); },
+      });
+      new Gauge({
+        name: 'tallenne_stage_calls', help: 'Bench stage clock: calls of each stage so far (timed 1 in TALLENNE_STAGE_CLOCK).', labelNames: ['stage'], registers: [r],
+        collect() { for (const f of stageTotals()!.stages) this.set({ stage: f.stage }, f.calls); },
+      });
+      new Gauge({ name: 'tallenne_stage_worker_cpu_seconds', help: 'Bench stage clock: CPU seconds of the encoder threads, by their own clocks.', registers: [r], collect() { this.set(stageTotals()!.workerCpuSeconds); } });
+    }
   }
 
   contentType(): string {

@@ -10,6 +10,7 @@
  * kill, failed encode) is finalised at start-up. It takes ended calls from the call manager's
  * `ended` event and knows nothing of SIP or RTP.
  */
+import { TallenneError } from '../errors.js';
 import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -226,6 +227,7 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
       // A call that just ended is finished by the worker that followed it (or from its whole
       // spool there); recovery and retries encode the whole spool.
       const result = await (endedAt !== null ? this.deps.encoder.finish(job) : this.deps.encoder.encode(job));
+      if (!result.staged) throw new TallenneError('TALLENNE_ENCODE_FAILED', `${id}: the encoder staged no recording`);
       const stored = await this.deps.store.publish(result.staged);
       const plain = withRetention(entryFrom(result, stored), c.retention, { defaultCountry: c.privacy.default_country });
       const entry: RecordingEntry = prep.wrapped ? { ...plain, dataKey: prep.wrapped } : plain;

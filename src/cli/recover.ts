@@ -7,14 +7,13 @@
  * is finalised twice. Spools of calls never answered are left to their own node.
  * Exit 0 when every spool taken was stored, 1 when any failed (it stays for a later run).
  */
-import { availableParallelism } from 'node:os';
 import { existsSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Finaliser } from '../calls/finaliser.js';
 import { SpoolLeases } from '../calls/spool-leases.js';
 import { keyringFor } from '../crypto/keyring.js';
-import { EncoderPool } from '../encoder/pool.js';
+import { EncoderPool, encoderWorkerCount } from '../encoder/pool.js';
 import { createLogger } from '../log.js';
 import { flagString, parseArgs, type CliContext } from './context.js';
 import { UsageError, withRegister } from './register.js';
@@ -40,7 +39,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     const log = createLogger(c.log.level, process.stderr).child({ component: 'recover' });
     const keyring = keyringFor(c.encryption, { create: false });
     const leases = new SpoolLeases(r.index, `${c.cluster.node_id}:recover:${process.pid}:${randomBytes(4).toString('hex')}`, log);
-    const encoder = new EncoderPool({ workers: c.encoder.workers ?? Math.max(1, availableParallelism() - 1) });
+    const encoder = new EncoderPool({ workers: encoderWorkerCount(c.encoder.workers) });
     const finaliser = new Finaliser({
       config: () => c,
       log,

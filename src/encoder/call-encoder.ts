@@ -11,7 +11,8 @@
  * is bounded by the rings, one Ogg page and the follower's buffer, whatever the call's
  * length. finish() reads the rest once the spool is closed, encodes the last LAG_MS, sets the
  * end granule and commits the file. A whole spool (recovery, a retry) is the same run in one
- * go (encode-spool.ts).
+ * go (encode-spool.ts). A live listener's stream (listen-stream.ts) is the same run too, from
+ * a point in the call on, with a shorter lag, small pages and its pages sent to the listener.
  *
  * What a whole-file pass could look up in advance is decided as it comes:
  *   - the output rate, from the first META's formats (8 kHz, or 16 kHz with a wideband
@@ -29,7 +30,7 @@ import { TallenneError } from '../errors.js';
 import type { LegDescriptor, PauseInterval, RecordingMeta, RecordingStatus } from '../types.js';
 import { newRtpHeader, readRtpHeader } from '../rtp/packet.js';
 import { chooseOutputRate } from './codecs.js';
-import { CallTimeline } from './timeline.js';
+import { CallTimeline, JUMP_MS, LAG_MS } from './timeline.js';
 import { createOpusEncoder, OPUS_PRE_SKIP_48K, type OpusEncoderHandle } from './opus-native.js';
 import { OggOpusWriter } from './ogg.js';
 import { FrameEncoder, SAMPLES_48K_PER_FRAME } from './frame-encoder.js';
@@ -38,6 +39,8 @@ import { parseMeta, parseRecordJson, StartScan } from './spool-scan.js';
 import { threadCpuMicros } from './cpu-time.js';
 import { openRecordingOutput, type RecordingOutput } from './recording-output.js';
 import type { EncodeJob, EncodeResult } from './encode-spool.js';
+import type { StagingArea } from '../storage/audio-store.js';
+import { Stage, stageTimed } from '../stage-clock.js';
 
 /** End reason recorded when the spool has no END record (the daemon died mid-call). */
 export const END_REASON_NO_END_RECORD = 'spool-without-end';
@@ -46,9 +49,32 @@ const FRAME_MS = 20;
 /** A talk spurt whose leg has sent nothing for this long is flushed out of its resampler. */
 const SPURT_IDLE_MS = 200;
 
+/** A job as the CallEncoder takes it: without a staging area when its options give an output of their own. */
+export type CallEncoderJob = Omit<EncodeJob, 'staging'> & { readonly staging?: StagingArea };
+
+function stagingOf(job: CallEncoderJob): StagingArea {
+  if (!job.staging) throw new TallenneError('TALLENNE_ENCODE_FAILED', `${job.id}: an encode job without a staging area and no output of its own`);
+  return job.staging;
+}
+
+export interface CallEncoderOptions extends SpoolFollowerOptions {
+  /** Where the Ogg pages go (default: the recording's file in the AudioStore, openRecordingOutput). */
+  readonly output?: (meta: RecordingMeta) => RecordingOutput;
+  /** How far behind the newest record frames are emitted (default LAG_MS). */
+  readonly lagMs?: number;
+  /** Audio packets per Ogg page (default about 1 s). */
+  readonly pagePackets?: number;
+  /** Arrival time (epoch ms) the audio starts at; earlier packets are skipped (default: the answer). */
+  readonly fromMs?: number;
+  /** Move the legs' first anchors by their sender reports (default true; a listener starts at once without). */
+  readonly alignSenderReports?: boolean;
+}
+
 /** What exists once the first META is read. */
 interface Started {
   readonly answeredAt: number;
+  /** Epoch ms of the audio's first sample: the answer, or fromMs if later. */
+  readonly origin: number;
   readonly outRate: number;
   readonly timeline: CallTimeline;
   readonly output: RecordingOutput;
@@ -58,7 +84,7 @@ interface Started {
 }
 
 export class CallEncoder {
-  readonly job: EncodeJob;
+  readonly job: CallEncoderJob;
   private readonly media: SpoolFollower;
   /** The start-of-call look-ahead; dropped (with its buffer) once it has decided. */
   private scan: StartScan | null;
@@ -74,11 +100,30 @@ export class CallEncoder {
   private end: SpoolEnd | null = null;
   private cpuMicros = 0;
   private done = false;
+  /** onRecord, timed as the bench's encoderRecord stage when the stage clock is on. */
+  private readonly record = stageTimed(Stage.encoderRecord, (r: SpoolRecord): void => this.onRecord(r));
+  private readonly opts: CallEncoderOptions;
+  private readonly fromMs: number;
 
-  constructor(job: EncodeJob, opts: SpoolFollowerOptions = {}) {
+  constructor(job: CallEncoderJob, opts: CallEncoderOptions = {}) {
     this.job = job;
-    this.media = new SpoolFollower(job.spoolPath, { ...opts, key: job.spoolKey });
-    this.scan = new StartScan(job.spoolPath, job.spoolKey);
+    this.opts = opts;
+    this.fromMs = opts.fromMs ?? -Infinity;
+    this.media = new SpoolFollower(job.spoolPath, { bufferBytes: opts.bufferBytes, key: job.spoolKey });
+    if (opts.alignSenderReports === false) {
+      this.scan = null;
+      this.shifts = new Map();
+    } else this.scan = new StartScan(job.spoolPath, job.spoolKey);
+  }
+
+  /** The spool has no more to give: its END record was read, or it is damaged there. */
+  get spoolEnded(): boolean {
+    return this.media.ended || this.media.damaged;
+  }
+
+  /** 20 ms frames encoded so far. */
+  get framesEmitted(): number {
+    return this.started?.timeline.framesEmitted ?? 0;
   }
 
   /** Epoch ms of the call's answer, once the first META is read. */
@@ -98,15 +143,35 @@ export class CallEncoder {
     return answeredAt === null ? 0 : Math.max(0, nowMs - answeredAt - this.encodedMs);
   }
 
-  /** This call's share of the encoder's memory: the timeline's rings and the read buffer. */
+  /**
+   * This call's buffers in the encoder: the follower's read buffer (and the start scan's
+   * while it lasts), the audio its timeline holds and its Ogg page buffer.
+   */
   get bufferBytes(): number {
     const s = this.started;
-    return this.media.bufferBytes + (s ? s.timeline.ringBytes * this.legs.size : 0);
+    return this.media.bufferBytes + (this.scan?.bufferBytes ?? 0) + (s ? s.timeline.heldBytes + s.ogg.bufferBytes : 0);
   }
 
-  /** Reads what the spool holds now and encodes up to LAG_MS behind its newest record. */
-  async advance(): Promise<void> {
+  /** Reads what the spool holds now and encodes up to the lag behind its newest record; returns the records read. */
+  async advance(): Promise<number> {
+    const before = this.media.records;
     await this.step(false);
+    return this.media.records - before;
+  }
+
+  /**
+   * Every record that arrived before epoch ms `t` is on disk (the caller knows the capture's
+   * flush interval): the arrival clock moves to `t`, so a quiet call still goes on, as silence.
+   */
+  settledUntil(t: number): void {
+    if (this.done || !(t > this.now)) return;
+    this.now = t;
+    this.emitDue();
+  }
+
+  /** Writes the audio queued on the pending Ogg page now (a listener hears it without waiting for a full page). */
+  flushPages(): void {
+    if (!this.done) this.started?.ogg.flush();
   }
 
   /** The spool is closed: reads the rest, encodes to the end and commits the file. */
@@ -124,6 +189,7 @@ export class CallEncoder {
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
+    this.started?.timeline.release();
     this.started?.output.discard();
     await Promise.all([this.media.close(), this.scan?.close()]);
   }
@@ -136,7 +202,7 @@ export class CallEncoder {
         this.shifts = await this.scan.advance(closed);
         if (this.shifts) this.scan = null;
       }
-      if (this.shifts) await this.media.read((r) => this.onRecord(r));
+      if (this.shifts) await this.media.read(this.record);
     } catch (e) {
       await this.abort();
       throw wrap(this.job.id, e);
@@ -162,7 +228,7 @@ export class CallEncoder {
         break;
       }
       case RecordType.Rtp: {
-        if (!this.started || this.paused) break;
+        if (!this.started || this.paused || r.time < this.fromMs) break;
         const leg = this.legs.get(r.leg);
         if (leg && readRtpHeader(r.payload, r.payload.length, this.header) === null) leg.onRtp(r.payload, this.header, r.time);
         break;
@@ -196,26 +262,27 @@ export class CallEncoder {
     const s = this.started;
     if (!s) return;
     for (const leg of this.legs.values()) if (leg.spurtOpen && this.now - leg.lastArrival > SPURT_IDLE_MS) leg.flushSpurt();
-    s.timeline.advance(Math.floor(((this.now - s.answeredAt) * s.outRate) / 1000), s.sink);
+    s.timeline.advance(Math.floor(((this.now - s.origin) * s.outRate) / 1000), s.sink);
   }
 
   /** Samples since answer of epoch ms `t`. */
   private posOf(t: number, round: (x: number) => number): number {
     const s = this.started!;
-    return round((Math.max(0, t - s.answeredAt) * s.outRate) / 1000);
+    return round((Math.max(0, t - s.origin) * s.outRate) / 1000);
   }
 
   private start(m: RecordingMeta): Started {
     const job = this.job;
     const outRate = chooseOutputRate(m.legs.flatMap((l) => l.formats ?? []));
     const frameSamples = (outRate * FRAME_MS) / 1000;
-    const timeline = new CallTimeline({ sampleRate: outRate, frameSamples, totalFrames: Infinity });
-    const output = openRecordingOutput(job.staging, job.id, m.answeredAt, job.dataKey);
-    const ogg = new OggOpusWriter(output.sink, { channels: 2, channelMapping: 1, inputSampleRate: outRate, preSkip: OPUS_PRE_SKIP_48K });
+    const lagMs = this.opts.lagMs ?? LAG_MS;
+    const timeline = new CallTimeline({ sampleRate: outRate, frameSamples, totalFrames: Infinity, lagMs, ringMs: lagMs + JUMP_MS });
+    const output = this.opts.output ? this.opts.output(m) : openRecordingOutput(stagingOf(job), job.id, m.answeredAt, job.dataKey);
+    const ogg = new OggOpusWriter(output.sink, { channels: 2, channelMapping: 1, inputSampleRate: outRate, preSkip: OPUS_PRE_SKIP_48K, pagePackets: this.opts.pagePackets });
     // The configured bitrate is the file's: each leg's stream gets half of it.
     const legEncoder = (): OpusEncoderHandle => createOpusEncoder({ sampleRate: outRate, channels: 1, bitrate: Math.round(job.bitrate / 2), complexity: job.complexity });
     const frames = new FrameEncoder([legEncoder(), legEncoder()], ogg, job.skipSilence, frameSamples);
-    const s: Started = { answeredAt: m.answeredAt, outRate, timeline, output, ogg, frames, sink: (frame) => frames.push(frame) };
+    const s: Started = { answeredAt: m.answeredAt, origin: Math.max(m.answeredAt, this.fromMs), outRate, timeline, output, ogg, frames, sink: (frame) => frames.push(frame) };
     this.started = s;
     return s;
   }
@@ -228,7 +295,7 @@ export class CallEncoder {
     }
     // The channel of a leg's first META stays: the two sides of a file never swap.
     s.timeline.addLeg(d.index, d.channel === 1 ? 1 : 0);
-    const created = new LegPipeline(d, s.timeline, s.outRate, s.answeredAt, this.job.maskDtmf);
+    const created = new LegPipeline(d, s.timeline, s.outRate, s.origin, this.job.maskDtmf);
     const shift = this.shifts?.get(d.index);
     if (shift) created.placer.alignFirstAnchor(shift.ssrc, shift.shiftMs);
     this.legs.set(d.index, created);
@@ -242,13 +309,14 @@ export class CallEncoder {
     const { answeredAt, outRate } = s;
     const endedAt = Math.max(answeredAt, this.end ? this.end.endedAt : this.now);
     const durationMs = endedAt - answeredAt;
-    const total48k = Math.round(durationMs * 48);
+    const total48k = Math.round(Math.max(0, endedAt - s.origin) * 48);
     // Enough frames to cover the encoder's look-ahead too; the end granule trims the excess.
     s.timeline.endAt(Math.max(1, Math.ceil((total48k + OPUS_PRE_SKIP_48K) / SAMPLES_48K_PER_FRAME)));
     for (const leg of this.legs.values()) leg.finish();
     s.timeline.finish(s.sink);
     s.frames.finish();
     s.ogg.finish(total48k);
+    s.timeline.release();
     const staged = s.output.finish();
     this.done = true;
     void this.media.close();

@@ -65,7 +65,8 @@ export interface PayloadDecoder {
 
 export function createPayloadDecoder(format: MediaFormat, outputRate: number): PayloadDecoder {
   const rate = decodedRate(format, outputRate);
-  let scratch = new Int16Array(2048);
+  // Sized by the first packet (160 samples for 20 ms of G.711), grown only for a longer one.
+  let scratch = new Int16Array(0);
   const room = (n: number): Int16Array => {
     if (scratch.length < n) scratch = new Int16Array(n);
     return scratch;
@@ -165,7 +166,7 @@ export class StreamResampler {
   private histLen = 0;
   private inputCount = 0;
   private outIndex = 0;
-  private out = new Int16Array(1024);
+  private out = new Int16Array(512);
 
   constructor(inRate: number, outRate: number) {
     const g = gcd(inRate, outRate);
@@ -192,7 +193,8 @@ export class StreamResampler {
       // Unity gain at DC for every phase.
       for (let k = 0; k < width; k++) this.taps[ph * width + k]! /= sum;
     }
-    this.hist = new Float32Array(4096);
+    // A packet's input and the filter's width; grown (append) for longer packets.
+    this.hist = new Float32Array(1024);
   }
 
   reset(): void {

@@ -29,8 +29,8 @@ export interface EncodeJob {
 
 export interface EncodeResult {
   meta: RecordingMeta;
-  /** The staged recording, for the AudioStore to publish. */
-  staged: StagedAudio;
+  /** The staged recording, for the AudioStore to publish (null from an encoder whose output keeps nothing: a live listen). */
+  staged: StagedAudio | null;
   answeredAt: number;
   endedAt: number;
   durationMs: number;

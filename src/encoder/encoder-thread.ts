@@ -140,7 +140,7 @@ export class EncoderThread {
 }
 
 /** The job's raw keys are overwritten once the thread is done with them (they came as copies). */
-function forgetKeys(job: EncodeJob): void {
+function forgetKeys(job: Pick<EncodeJob, 'spoolKey' | 'dataKey'>): void {
   job.spoolKey?.fill(0);
   job.dataKey?.fill(0);
 }

@@ -8,8 +8,9 @@
  * listens; the sides also cannot leak into each other through joint coding.
  */
 import type { OpusEncoderHandle } from './opus-native.js';
-import { multistreamPacket, type OggOpusWriter } from './ogg.js';
+import type { OggOpusWriter } from './ogg.js';
 import { isGated, SilenceGate } from './silence-gate.js';
+import { Stage, stageBegin, stageEnd } from '../stage-clock.js';
 
 /** Samples at 48 kHz in one 20 ms frame: what each Ogg packet decodes to. */
 export const SAMPLES_48K_PER_FRAME = 960;
@@ -38,19 +39,25 @@ class ChannelEncoder {
     this.zeros = Buffer.alloc(frameSamples * 2);
   }
 
-  encode(pcm: Int16Array, gated: boolean): Buffer {
+  /** `pcm`: the frame's samples as bytes (a view the caller keeps: no Buffer per frame). */
+  encode(pcm: Buffer, gated: boolean): Buffer {
     if (!gated) {
       this.settled = null;
       this.lastSilent = null;
       this.silentRun = 0;
       this.framesEncoded++;
-      return this.encoder.encode(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength));
+      const t = stageBegin(Stage.libopus);
+      const packet = this.encoder.encode(pcm);
+      stageEnd(Stage.libopus, t);
+      return packet;
     }
     if (this.settled) {
       this.framesSkipped++;
       return this.settled;
     }
+    const t = stageBegin(Stage.libopus);
     const packet = this.encoder.encode(this.zeros);
+    stageEnd(Stage.libopus, t);
     this.framesEncoded++;
     this.silentRun++;
     if (this.silentRun >= SILENCE_SETTLE_FRAMES && this.lastSilent && packet.equals(this.lastSilent)) this.settled = packet;
@@ -66,9 +73,13 @@ class ChannelEncoder {
 export class FrameEncoder {
   private readonly channels: [ChannelEncoder, ChannelEncoder];
   private readonly pending: [Int16Array, Int16Array];
+  /** The pending frames' bytes, made once: libopus reads them from there. */
+  private readonly pendingBytes: [Buffer, Buffer];
   private readonly current: [Int16Array, Int16Array];
   private hasPending = false;
   private readonly pendingRun: [number, number] = [0, 0];
+  /** The two legs' packets of the frame being written (reused). */
+  private readonly pair: Buffer[] = [];
 
   constructor(
     encoders: [OpusEncoderHandle, OpusEncoderHandle],
@@ -78,6 +89,7 @@ export class FrameEncoder {
   ) {
     this.channels = [new ChannelEncoder(encoders[0], frameSamples), new ChannelEncoder(encoders[1], frameSamples)];
     this.pending = [new Int16Array(frameSamples), new Int16Array(frameSamples)];
+    this.pendingBytes = [Buffer.from(this.pending[0].buffer), Buffer.from(this.pending[1].buffer)];
     this.current = [new Int16Array(frameSamples), new Int16Array(frameSamples)];
   }
 
@@ -96,8 +108,10 @@ export class FrameEncoder {
       l[i] = frame[j]!;
       r[i] = frame[j + 1]!;
     }
+    const ts = stageBegin(Stage.silence);
     const q0 = this.channels[0].gate.observe(l);
     const q1 = this.channels[1].gate.observe(r);
+    stageEnd(Stage.silence, ts);
     if (this.hasPending) this.emit(q0, q1);
     this.pending[0].set(l);
     this.pending[1].set(r);
@@ -113,8 +127,13 @@ export class FrameEncoder {
   }
 
   private emit(nextQuiet0: boolean, nextQuiet1: boolean): void {
-    const a = this.channels[0].encode(this.pending[0], this.skipSilence && isGated(this.pendingRun[0], nextQuiet0));
-    const b = this.channels[1].encode(this.pending[1], this.skipSilence && isGated(this.pendingRun[1], nextQuiet1));
-    this.ogg.writePacket(multistreamPacket([a, b]), SAMPLES_48K_PER_FRAME);
+    const a = this.channels[0].encode(this.pendingBytes[0], this.skipSilence && isGated(this.pendingRun[0], nextQuiet0));
+    const b = this.channels[1].encode(this.pendingBytes[1], this.skipSilence && isGated(this.pendingRun[1], nextQuiet1));
+    const t = stageBegin(Stage.ogg);
+    const pair = this.pair;
+    pair[0] = a;
+    pair[1] = b;
+    this.ogg.writeMultistreamPacket(pair, SAMPLES_48K_PER_FRAME);
+    stageEnd(Stage.ogg, t);
   }
 }

@@ -17,6 +17,7 @@ import type { CallTimeline } from './timeline.js';
 import { LegPlacer } from './timeline.js';
 import { DtmfCollector } from './dtmf.js';
 import { DEFAULT_PACKET_MS, estimateQuality, roundMos } from '../quality/emodel.js';
+import { Stage, stageBegin, stageEnd } from '../stage-clock.js';
 
 /** RTP payload types are 7 bits. */
 const PAYLOAD_TYPES = 128;
@@ -31,7 +32,8 @@ export class LegPipeline {
   readonly placer: LegPlacer;
   readonly reception = new LegReception();
   readonly dtmf: DtmfCollector;
-  private formats: Array<MediaFormat | undefined> = new Array<MediaFormat | undefined>(PAYLOAD_TYPES);
+  /** The leg's formats by payload type (a few entries, not a 128-slot table per leg). */
+  private formats = new Map<number, MediaFormat>();
   private decoder: PayloadDecoder | null = null;
   private decoderPt = -1;
   private decoderSsrc = -1;
@@ -62,8 +64,8 @@ export class LegPipeline {
   /** The leg's formats changed (a later META record: a re-INVITE). */
   setDescriptor(d: LegDescriptor): void {
     this.descriptor = d;
-    const table = new Array<MediaFormat | undefined>(PAYLOAD_TYPES);
-    for (const f of d.formats) if (f.pt >= 0 && f.pt < PAYLOAD_TYPES) table[f.pt] = f;
+    const table = new Map<number, MediaFormat>();
+    for (const f of d.formats) if (f.pt >= 0 && f.pt < PAYLOAD_TYPES) table.set(f.pt, f);
     this.formats = table;
     const audio = audioFormatOf(d.formats);
     if (audio) this.placer.setClockRate(audio.clockRate);
@@ -77,7 +79,7 @@ export class LegPipeline {
   /** One spooled RTP packet, its parsed header and its arrival time (epoch ms). */
   onRtp(packet: Buffer, h: RtpHeader, arrival: number): void {
     const pt = h.payloadType;
-    const format = this.formats[pt];
+    const format = this.formats.get(pt);
     this.lastArrival = arrival;
     const verdict = this.reception.update(h.ssrc, h.sequence, h.timestamp, arrival, format ? jitterClockRate(format) : 0);
     if (verdict === 'duplicate') return;
@@ -101,7 +103,9 @@ export class LegPipeline {
       this.decoderSsrc = h.ssrc;
     }
     this.codecSeen = format.codec;
+    const td = stageBegin(Stage.decode);
     const pcm = this.decoder.decode(payload);
+    stageEnd(Stage.decode, td);
     if (pcm.length === 0) return;
     const rate = this.decoder.rate;
     this.packetMs = (pcm.length * 1000) / rate;

@@ -27,6 +27,15 @@ export function oggCrc32(buf: Uint8Array, crc = 0): number {
 }
 
 const HEADER_BYTES = 27;
+/** Where a page's packet bytes start in the writer's buffer: after a header with 255 lacing values. */
+const DATA_AT = HEADER_BYTES + 255;
+/**
+ * The page buffer starts with room for this many packet bytes and grows in GROW_STEP steps
+ * to what the pages need (about 8 KB for a second of two 24 kbit/s streams), so a
+ * low-bitrate call does not hold a buffer sized for the largest page.
+ */
+const INITIAL_PAGE_BYTES = 2048;
+const GROW_STEP = 512;
 /** Flush a page once it holds this much audio (about 1 s at 20 ms per packet)... */
 const PAGE_MAX_PACKETS = 50;
 /** ...or this many bytes, well under the 255 × 255 bytes a page can hold. */
@@ -72,6 +81,28 @@ function readLength(p: Buffer, off: number): { value: number; size: number } | n
  * follow it. Which length that field carries depends on the packet's frame-count code.
  */
 export function selfDelimitedPacket(p: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(selfDelimitedLength(p));
+  writeSelfDelimited(p, out, 0);
+  return out;
+}
+
+/** Bytes of `p` in self-delimiting framing. */
+function selfDelimitedLength(p: Buffer): number {
+  return p.length + lengthBytes(selfDelimitation(p).extra).length;
+}
+
+/** Writes `p` in self-delimiting framing at `out[at]`; returns the bytes written. */
+function writeSelfDelimited(p: Buffer, out: Buffer, at: number): number {
+  const { header, extra } = selfDelimitation(p);
+  const len = lengthBytes(extra);
+  p.copy(out, at, 0, header);
+  for (let i = 0; i < len.length; i++) out[at + header + i] = len[i]!;
+  p.copy(out, at + header + len.length, header);
+  return p.length + len.length;
+}
+
+/** Where the extra length field goes (after `header` bytes) and the length it carries. */
+function selfDelimitation(p: Buffer): { header: number; extra: number } {
   if (p.length < 1) throw new RangeError('empty Opus packet');
   const code = p[0]! & 3;
   let header = 1;
@@ -113,12 +144,7 @@ export function selfDelimitedPacket(p: Buffer): Buffer {
     extra = vbr ? data - listed : data / count;
   }
   if (!Number.isInteger(extra) || extra < 0) throw new RangeError('inconsistent Opus packet lengths');
-  const len = lengthBytes(extra);
-  const out = Buffer.allocUnsafe(p.length + len.length);
-  p.copy(out, 0, 0, header);
-  for (let i = 0; i < len.length; i++) out[header + i] = len[i]!;
-  p.copy(out, header + len.length, header);
-  return out;
+  return { header, extra };
 }
 
 /**
@@ -131,30 +157,44 @@ export function multistreamPacket(packets: readonly Buffer[]): Buffer {
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
-/** Where pages go: a file descriptor, or a sink such as the AudioStore's writer (which may encrypt). */
-export type PageSink = number | { write(page: Uint8Array): void };
+/**
+ * Where pages go: a file descriptor, or a sink such as the AudioStore's writer (which may
+ * encrypt). A page handed to a sink is a view of the writer's reused buffer, valid only during
+ * the call: a sink that keeps it copies it.
+ */
+export type PageSink = number | PageWriter;
+export interface PageWriter {
+  write(page: Uint8Array): void;
+}
 
 export class OggOpusWriter {
   private readonly sink: PageSink;
-  private readonly pagePackets: number;
+  private readonly maxPagePackets: number;
   private readonly serial: number;
   private readonly preSkip: number;
   private sequence = 0;
   /** Granule position after the last packet written (48 kHz samples, including pre-skip). */
   private granule = 0;
-  private packets: Buffer[] = [];
+  /**
+   * The pending page, laid out as it is written: header, room for 255 lacing values, then the
+   * packets' bytes, copied in as they come. One buffer for the whole file, no Buffer per packet.
+   */
+  private page = Buffer.allocUnsafe(DATA_AT + INITIAL_PAGE_BYTES);
+  private readonly lacing = new Uint8Array(255);
+  private pagePackets = 0;
   private pageBytes = 0;
   private pageSegments = 0;
   private finished = false;
-  /** Samples of the last packet queued (flush() keeps it back). */
+  /** Samples and bytes of the last packet queued (flush() keeps it back). */
   private lastSamples = 0;
+  private lastLength = 0;
   bytesWritten = 0;
   pagesWritten = 0;
 
   constructor(sink: PageSink, opts: OggOpusWriterOptions) {
     if (opts.preSkip < 0 || opts.preSkip > 0xffff) throw new RangeError(`pre-skip ${opts.preSkip} out of range`);
     this.sink = sink;
-    this.pagePackets = Math.max(1, Math.min(PAGE_MAX_PACKETS, opts.pagePackets ?? PAGE_MAX_PACKETS));
+    this.maxPagePackets = Math.max(1, Math.min(PAGE_MAX_PACKETS, opts.pagePackets ?? PAGE_MAX_PACKETS));
     this.serial = (opts.serial ?? (Math.random() * 0x100000000) >>> 0) >>> 0;
     this.preSkip = opts.preSkip;
 
@@ -173,7 +213,7 @@ export class OggOpusWriter {
       head.writeUInt8(0, 20);
       for (let i = 0; i < opts.channels; i++) head.writeUInt8(i, 21 + i);
     }
-    this.writePage([head], 0, 0x02);
+    this.writeHeaderPage(head, 0x02);
 
     const vendor = Buffer.from(OPUS_VENDOR, 'utf8');
     const tags = Buffer.alloc(8 + 4 + vendor.length + 4);
@@ -181,23 +221,80 @@ export class OggOpusWriter {
     tags.writeUInt32LE(vendor.length, 8);
     vendor.copy(tags, 12);
     tags.writeUInt32LE(0, 12 + vendor.length);
-    this.writePage([tags], 0, 0);
+    this.writeHeaderPage(tags, 0);
+  }
+
+  /** A page of its own for one header packet (OpusHead, OpusTags). */
+  private writeHeaderPage(packet: Buffer, flags: number): void {
+    const at = this.copyIn(packet.length); // first: it may replace this.page
+    packet.copy(this.page, at);
+    this.flushPage(flags, true);
   }
 
   /** Queues one Opus packet that decodes to `samples48k` samples (960 for 20 ms). */
   writePacket(packet: Buffer, samples48k: number): void {
-    if (this.finished) throw new Error('OggOpusWriter: packet after finish');
-    const segments = Math.floor(packet.length / 255) + 1;
-    // A full page is written only when the next packet arrives, so the last packets are
-    // always still pending at finish() and end up on the EOS page that carries the trim.
-    if (this.packets.length >= this.pagePackets || this.pageSegments + segments > 255 || this.pageBytes + packet.length > PAGE_MAX_BYTES) {
-      this.flushPage(0);
-    }
-    this.packets.push(packet);
-    this.pageBytes += packet.length;
-    this.pageSegments += segments;
+    const at = this.copyIn(packet.length); // first: it may replace this.page
+    packet.copy(this.page, at);
     this.granule += samples48k;
     this.lastSamples = samples48k;
+  }
+
+  /**
+   * Queues one multistream packet made of each stream's packet (as multistreamPacket builds
+   * it), framed straight into the page: the same bytes, without a Buffer in between.
+   */
+  writeMultistreamPacket(packets: readonly Buffer[], samples48k: number): void {
+    if (packets.length === 0) throw new RangeError('no stream packets');
+    const last = packets.length - 1;
+    let length = packets[last]!.length;
+    for (let i = 0; i < last; i++) length += selfDelimitedLength(packets[i]!);
+    let at = this.copyIn(length);
+    for (let i = 0; i < last; i++) at += writeSelfDelimited(packets[i]!, this.page, at);
+    packets[last]!.copy(this.page, at);
+    this.granule += samples48k;
+    this.lastSamples = samples48k;
+  }
+
+  /** The lacing values of a packet of `length` bytes, after the pending page's. */
+  private lace(length: number): void {
+    let n = length;
+    while (n >= 255) {
+      this.lacing[this.pageSegments++] = 255;
+      n -= 255;
+    }
+    this.lacing[this.pageSegments++] = n;
+  }
+
+  /** Bytes this writer holds for its pending page (its whole memory beside a few numbers). */
+  get bufferBytes(): number {
+    return this.page.length + this.lacing.length;
+  }
+
+  /**
+   * Room for one packet of `length` bytes on the pending page: its offset in this.page, to
+   * be filled by the caller; the page is flushed first when the packet would not fit.
+   */
+  private copyIn(length: number): number {
+    if (this.finished) throw new Error('OggOpusWriter: packet after finish');
+    const segments = Math.floor(length / 255) + 1;
+    // A full page is written only when the next packet arrives, so the last packets are
+    // always still pending at finish() and end up on the EOS page that carries the trim.
+    if (this.pagePackets >= this.maxPagePackets || this.pageSegments + segments > 255 || (this.pagePackets > 0 && this.pageBytes + length > PAGE_MAX_BYTES)) {
+      this.flushPage(0);
+    }
+    const at = DATA_AT + this.pageBytes;
+    if (at + length > this.page.length) {
+      // Grown to what the pages need (a few times per file at most), never shrunk.
+      const size = Math.max(at + length, Math.floor(this.page.length * 1.5));
+      const bigger = Buffer.allocUnsafe(Math.ceil(size / GROW_STEP) * GROW_STEP);
+      this.page.copy(bigger, 0, 0, at);
+      this.page = bigger;
+    }
+    this.lace(length);
+    this.pagePackets++;
+    this.pageBytes += length;
+    this.lastLength = length;
+    return at;
   }
 
   /**
@@ -207,7 +304,7 @@ export class OggOpusWriter {
   finish(totalSamples48k: number): void {
     if (this.finished) return;
     const end = this.preSkip + Math.max(0, Math.round(totalSamples48k));
-    if (this.packets.length === 0) throw new Error('OggOpusWriter: finish without a pending packet');
+    if (this.pagePackets === 0) throw new Error('OggOpusWriter: finish without a pending packet');
     if (end > this.granule) throw new RangeError(`end granule ${end} beyond the ${this.granule} samples written`);
     this.granule = end;
     this.flushPage(0x04, true);
@@ -220,60 +317,46 @@ export class OggOpusWriter {
    * has one for the EOS page.
    */
   flush(): void {
-    if (this.finished || this.packets.length < 2) return;
-    const last = this.packets.pop()!;
-    const lastSegments = Math.floor(last.length / 255) + 1;
+    if (this.finished || this.pagePackets < 2) return;
+    const length = this.lastLength;
+    const lastAt = DATA_AT + this.pageBytes - length;
     const granule = this.granule;
     this.granule -= this.lastSamples;
-    this.pageBytes -= last.length;
-    this.pageSegments -= lastSegments;
+    this.pagePackets--;
+    this.pageBytes -= length;
+    this.pageSegments -= Math.floor(length / 255) + 1;
     this.flushPage(0);
     this.granule = granule;
-    this.packets.push(last);
-    this.pageBytes = last.length;
-    this.pageSegments = lastSegments;
+    // The page's header was written before DATA_AT: the kept packet's bytes are intact.
+    this.page.copyWithin(DATA_AT, lastAt, lastAt + length);
+    this.lace(length);
+    this.pagePackets = 1;
+    this.pageBytes = length;
   }
 
   private flushPage(flags: number, force = false): void {
-    if (this.packets.length === 0 && !force) return;
-    this.writePage(this.packets, this.granule, flags);
-    this.packets = [];
-    this.pageBytes = 0;
-    this.pageSegments = 0;
-  }
-
-  private writePage(packets: Buffer[], granule: number, flags: number): void {
-    const lacing: number[] = [];
-    let dataBytes = 0;
-    for (const p of packets) {
-      let n = p.length;
-      while (n >= 255) {
-        lacing.push(255);
-        n -= 255;
-      }
-      lacing.push(n);
-      dataBytes += p.length;
-    }
-    const page = Buffer.alloc(HEADER_BYTES + lacing.length + dataBytes);
+    if (this.pagePackets === 0 && !force) return;
+    // The header and lacing go right before the packets' bytes, so the page is one run.
+    const segs = this.pageSegments;
+    const start = DATA_AT - HEADER_BYTES - segs;
+    const page = this.page.subarray(start, DATA_AT + this.pageBytes);
     page.write('OggS', 0, 'latin1');
     page.writeUInt8(0, 4);
     page.writeUInt8(flags, 5);
-    page.writeBigUInt64LE(BigInt(granule), 6);
+    page.writeBigUInt64LE(BigInt(this.granule), 6);
     page.writeUInt32LE(this.serial, 14);
     page.writeUInt32LE(this.sequence++, 18);
     page.writeUInt32LE(0, 22);
-    page.writeUInt8(lacing.length, 26);
-    for (let i = 0; i < lacing.length; i++) page[HEADER_BYTES + i] = lacing[i]!;
-    let o = HEADER_BYTES + lacing.length;
-    for (const p of packets) {
-      p.copy(page, o);
-      o += p.length;
-    }
+    page.writeUInt8(segs, 26);
+    page.set(this.lacing.subarray(0, segs), HEADER_BYTES);
     page.writeUInt32LE(oggCrc32(page), 22);
     if (typeof this.sink === 'number') {
       let off = 0;
       while (off < page.length) off += writeSync(this.sink, page, off, page.length - off);
     } else this.sink.write(page);
+    this.pagePackets = 0;
+    this.pageBytes = 0;
+    this.pageSegments = 0;
     this.bytesWritten += page.length;
     this.pagesWritten++;
   }

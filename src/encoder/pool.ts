@@ -8,6 +8,7 @@
  * close() stops taking calls, lets the finishes owed complete, then ends the workers;
  * destroy() ends them now and fails whatever was owed. Both are idempotent.
  */
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ERROR_CODES, TallenneError, type ErrorCode } from '../errors.js';
 import type { EncodeJob, EncodeResult } from './encode-spool.js';
@@ -45,6 +46,16 @@ export interface EncoderPoolOptions {
   maxHeapMb?: number;
   /** Another worker script speaking the same messages (tests, alternative builds). */
   workerUrl?: URL;
+}
+
+/**
+ * The encoder threads for the `[encoder] workers` setting: "auto" is one per core. Live
+ * encoding spreads every call's work over the call's length and over the threads, and the
+ * threads run at a lower priority than the capture (worker.ts), so a thread on every core
+ * costs the capture nothing while it lets the encoder use the whole machine.
+ */
+export function encoderWorkerCount(setting: number | 'auto', cores: number = availableParallelism()): number {
+  return setting === 'auto' ? Math.max(1, Math.min(64, cores)) : setting;
 }
 
 /** Workers that die this many times in a row without finishing a call mark the pool broken. */

@@ -6,13 +6,17 @@
  * crash is never trusted: the next encode of the same spool stages the same key afresh.
  */
 import { openStagedWriter } from '../storage/staging.js';
-import { recordingKey, type StagedAudio, type StagingArea, type StagingWriter } from '../storage/audio-store.js';
+import { recordingKey, type StagedAudio, type StagingArea } from '../storage/audio-store.js';
+import type { PageWriter } from './ogg.js';
 
 export interface RecordingOutput {
   /** What the OggOpusWriter writes its pages to. */
-  readonly sink: StagingWriter;
-  /** Seals the end and fsyncs the staged recording, ready for the store to publish. */
-  finish(): StagedAudio;
+  readonly sink: PageWriter;
+  /**
+   * Seals the end and fsyncs the staged recording, ready for the store to publish; null from
+   * an output that keeps nothing (a live listener's).
+   */
+  finish(): StagedAudio | null;
   /** Removes the partial file (a failed or abandoned encode). */
   discard(): void;
 }

@@ -91,6 +91,11 @@ export class StartScan {
     await this.follower.close();
   }
 
+  /** The read buffer held while the scan lasts. */
+  get bufferBytes(): number {
+    return this.follower.bufferBytes;
+  }
+
   /** false stops the read: the decision is made. */
   private onRecord(r: SpoolRecord): boolean {
     if (this.meta && r.time >= this.meta.answeredAt + SR_HOLD_MS) {

@@ -26,9 +26,14 @@
  * arrival time has passed a frame by LAG_MS, the longest a packet may be late and still be
  * heard. A packet placed before the emitted edge is dropped as too late. LAG_MS is also how
  * far the live encoder stays behind the capture: at hang-up about that much audio is left.
- * The ring holds the lag plus JUMP_MS ahead of the arrival clock, the furthest a packet can
- * be placed ahead before its leg is re-anchored.
+ * The ring spans the lag plus JUMP_MS ahead of the arrival clock, the furthest a packet can
+ * be placed ahead before its leg is re-anchored. Its frames are blocks of the thread's
+ * FrameArena (frame-arena.ts), taken when a packet is written there and given back when the
+ * frame is emitted: a leg holds about LAG_MS of audio while it talks, never the whole span.
  */
+
+import { Stage, stageBegin, stageEnd } from '../stage-clock.js';
+import { frameArena, type FrameArena } from './frame-arena.js';
 
 export const JUMP_MS = 1000;
 export const DRIFT_MS = 300;
@@ -276,7 +281,8 @@ export type FrameSink = (frame: Int16Array, index: number) => void;
 
 interface Track {
   readonly channel: 0 | 1;
-  readonly ring: Int16Array;
+  /** Per frame of the ring, the arena slot holding its samples, or -1 (nothing written: silence). */
+  readonly slots: Int32Array;
 }
 
 /**
@@ -292,8 +298,14 @@ export class CallTimeline {
   private readonly lag: number;
   private readonly ringSize: number;
   private readonly tracks = new Map<number, Track>();
+  /** The same tracks as a list, for the per-frame mix (no iterator per frame). */
+  private readonly trackList: Track[] = [];
   /** [start, end) in samples since answer, in order; end is Infinity while a pause lasts. */
   private readonly silenced: Array<[number, number]>;
+  /** Where the tracks' samples live (shared by the thread's calls). */
+  private readonly arena: FrameArena;
+  /** Arena slots this timeline holds now. */
+  private held = 0;
   private readonly frame: Int32Array;
   private readonly out: Int16Array;
   /** Samples since answer already emitted (a multiple of frameSamples). */
@@ -312,13 +324,26 @@ export class CallTimeline {
     this.ringSize = Math.ceil(ring / opts.frameSamples) * opts.frameSamples;
     if (this.ringSize < this.lag + 2 * opts.frameSamples) throw new RangeError('timeline ring shorter than its lag');
     this.silenced = (opts.silenced ?? []).map(([a, b]): [number, number] => [a, b]).sort((a, b) => a[0] - b[0]);
+    this.arena = frameArena(opts.frameSamples);
     this.frame = new Int32Array(opts.frameSamples * 2);
     this.out = new Int16Array(opts.frameSamples * 2);
   }
 
-  /** The ring of one leg, in bytes (the timeline's memory is one per leg). */
-  get ringBytes(): number {
-    return this.ringSize * 2;
+  /** Bytes of audio this timeline holds in the arena now (at most the ring of each leg). */
+  get heldBytes(): number {
+    return this.held * this.frameSamples * 2;
+  }
+
+  /** Gives every block back to the arena (the call is done, or abandoned). Idempotent. */
+  release(): void {
+    for (const t of this.trackList) {
+      for (let b = 0; b < t.slots.length; b++) {
+        if (t.slots[b]! < 0) continue;
+        this.arena.give(t.slots[b]!);
+        t.slots[b] = -1;
+      }
+    }
+    this.held = 0;
   }
 
   /** A pause starts at `pos` (samples since answer): silence until resumeAt(). */
@@ -341,7 +366,10 @@ export class CallTimeline {
 
   /** Declares a leg on its output channel (idempotent; the channel of the first call stays). */
   addLeg(leg: number, channel: 0 | 1): void {
-    if (!this.tracks.has(leg)) this.tracks.set(leg, { channel, ring: new Int16Array(this.ringSize) });
+    if (this.tracks.has(leg)) return;
+    const t: Track = { channel, slots: new Int32Array(this.ringSize / this.frameSamples).fill(-1) };
+    this.tracks.set(leg, t);
+    this.trackList.push(t);
   }
 
   hasLeg(leg: number): boolean {
@@ -358,7 +386,22 @@ export class CallTimeline {
     const limit = this.emittedPos + this.ringSize;
     if (pos + end > limit) end = Math.max(start, limit - pos);
     this.samplesDropped += pcm.length - (end - start);
-    for (let i = start; i < end; i++) t.ring[(pos + i) % this.ringSize] = pcm[i]!;
+    const fs = this.frameSamples;
+    let i = start;
+    while (i < end) {
+      const p = (pos + i) % this.ringSize;
+      const b = (p / fs) | 0;
+      const off = p - b * fs;
+      const run = Math.min(end - i, fs - off);
+      let slot = t.slots[b]!;
+      if (slot < 0) {
+        slot = this.arena.take();
+        t.slots[b] = slot;
+        this.held++;
+      }
+      this.arena.slabOf(slot).set(pcm.subarray(i, i + run), this.arena.offsetOf(slot) + off);
+      i += run;
+    }
   }
 
   /** Emits every frame that is LAG behind `nowPos` (samples since answer). */
@@ -372,14 +415,21 @@ export class CallTimeline {
   }
 
   private emit(sink: FrameSink): void {
+    const tm = stageBegin(Stage.mix);
     const n = this.frameSamples;
     const f = this.frame;
     f.fill(0);
-    const base = this.emittedPos % this.ringSize;
-    for (const t of this.tracks.values()) {
-      const ring = t.ring;
-      for (let i = 0, o = t.channel; i < n; i++, o += 2) f[o]! += ring[base + i]!;
-      ring.fill(0, base, base + n);
+    const b = (this.emittedPos % this.ringSize) / n;
+    for (let k = 0; k < this.trackList.length; k++) {
+      const t = this.trackList[k]!;
+      const slot = t.slots[b]!;
+      if (slot < 0) continue;
+      const samples = this.arena.slabOf(slot);
+      const base = this.arena.offsetOf(slot);
+      for (let i = 0, o = t.channel; i < n; i++, o += 2) f[o]! += samples[base + i]!;
+      this.arena.give(slot);
+      t.slots[b] = -1;
+      this.held--;
     }
     for (const [s, e] of this.silenced) {
       if (e <= this.emittedPos) continue;
@@ -393,6 +443,7 @@ export class CallTimeline {
       const v = f[i]!;
       out[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
     }
+    stageEnd(Stage.mix, tm);
     sink(out, this.framesEmitted);
     this.emittedPos += n;
     this.framesEmitted++;

@@ -33,6 +33,7 @@ import { buildReceiverReport, parseRtcp, type ReportBlock } from './rtcp.js';
 import { jitterClockRate, LegReception, MAX_SOURCES_PER_LEG } from './stats.js';
 import { rtpCounters, type DropReason, type LegJitterSource, type RtpCounters } from './counters.js';
 import type { PortPair } from './ports.js';
+import { Stage, stageBegin, stageEnd, stageTimed } from '../stage-clock.js';
 
 /** RFC 3550 §6.2 minimum interval; we are one receiver in a two-party session. */
 export const RTCP_REPORT_INTERVAL_MS = 5000;
@@ -117,7 +118,7 @@ export class RtpLegReceiver implements LegJitterSource {
   private srtpOut: SrtpSession | null = null;
   private reportTimer: NodeJS.Timeout | null = null;
 
-  private readonly onRtpMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => this.handleRtp(msg, rinfo);
+  private readonly onRtpMessage = stageTimed(Stage.captureRtp, (msg: Buffer, rinfo: dgram.RemoteInfo): void => this.handleRtp(msg, rinfo));
   private readonly onRtcpMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => this.handleRtcp(msg, rinfo, false);
 
   constructor(opts: RtpLegReceiverOptions) {
@@ -234,7 +235,9 @@ export class RtpLegReceiver implements LegJitterSource {
     if (!this.started) this.firstPacket();
 
     if (this.paused) return this.drop('paused');
+    const ts = stageBegin(Stage.spoolAppend);
     this.spool.appendPacket(RecordType.Rtp, this.legIndex, now, msg);
+    stageEnd(Stage.spoolAppend, ts);
     this.lastAccepted = now;
     this.counters.packets++;
     this.counters.bytes += msg.length;

@@ -30,13 +30,16 @@ export interface SpoolRecord {
 export type RecordHandler = (r: SpoolRecord) => void | boolean | Promise<void>;
 
 export interface SpoolFollowerOptions {
-  /** Size of the read buffer (default 8 KiB: about 400 ms of a two-leg G.711 call; a read loops until it has all). */
+  /**
+   * Size of the read buffer (default 4 KiB: about 200 ms of a two-leg G.711 call; a read
+   * loops until it has all). Small, since a live call's follower lives as long as the call.
+   */
   bufferBytes?: number;
   /** The data key of a sealed spool (unwrapped from its header by the key ring). */
   key?: Uint8Array | undefined;
 }
 
-const DEFAULT_BUFFER_BYTES = 8 * 1024;
+const DEFAULT_BUFFER_BYTES = 4 * 1024;
 
 export class SpoolFollower {
   readonly path: string;

@@ -1,6 +1,7 @@
 /**
  * The capacity bench runs end to end: 3 SIPREC calls of 3 s against the real daemon, the
- * bare-libopus floor, and a one-call ffmpeg baseline. Asserts on counts and on the report's
+ * bare-libopus floor, and a one-call ffmpeg baseline; then tone calls against a daemon with
+ * the stage clock and one without. Asserts on counts and on the report's
  * shape only; timings belong to bench output, never to a test.
  */
 import { describe, expect, it } from 'vitest';
@@ -23,7 +24,7 @@ describe('bench smoke', () => {
       // hands `detached` on to spawn; its option type leaves it out.)
       const bench = run(process.execPath, [
         join(REPO, 'bench', 'run.mjs'), '--calls', '3', '--seconds', '3', '--audio', 'conversational', '--baseline-calls', '1', '--out', out,
-      ], { cwd: REPO, timeout: 150_000, detached: true, env: { ...process.env, TMPDIR: dir } } as ExecFileOptions);
+      ], { cwd: REPO, timeout: 270_000, detached: true, env: { ...process.env, TMPDIR: dir } } as ExecFileOptions);
       trackProcessGroup(bench.child);
       const { stdout } = await bench;
       expect(stdout).toMatch(/tallenne bench/);
@@ -55,5 +56,56 @@ describe('bench smoke', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 180_000);
+  }, 300_000);
+
+  it('runs tone calls with and without the stage clock and itemises the daemon\'s CPU by stage', async () => {
+    const dir = tempDir('bench-smoke-stages');
+    try {
+      const out = join(dir, 'result.json');
+      const bench = run(process.execPath, [
+        join(REPO, 'bench', 'run.mjs'), '--calls', '2', '--seconds', '3', '--audio', 'tone', '--stages', '--baseline-calls', '0', '--out', out,
+      ], { cwd: REPO, timeout: 280_000, detached: true, env: { ...process.env, TMPDIR: dir } } as ExecFileOptions);
+      trackProcessGroup(bench.child);
+      const { stdout } = await bench;
+      expect(stdout).toMatch(/CPU per recorded call-second by stage/);
+      const res = JSON.parse(readFileSync(out, 'utf8'));
+      expect(res.daemonErrors).toEqual([]);
+      expect(res.runs).toHaveLength(1);
+      const r = res.runs[0];
+      // The floor before and after the engine, and what else the box ran meanwhile.
+      expect(r.floor.tone.before).toBeGreaterThan(0);
+      expect(r.floor.tone.after).toBeGreaterThan(0);
+      expect(r.floor.tone.monoPairUsPerCallSecond).toBeGreaterThan(0);
+      expect(r.system.loadStart).toHaveLength(3);
+      expect(r.system.othersCpuSeconds).toBeGreaterThanOrEqual(0);
+      // Both daemons recorded both calls; only one of them had the clock on.
+      for (const v of ['stages', 'plain']) {
+        const p = r.engine[v].phases[0];
+        expect(p.audio).toBe('tone');
+        expect(p.recorded).toBe(2);
+        expect(p.stageClock).toBe(v === 'stages' ? 16 : 0);
+      }
+      expect(r.engine.plain.phases[0].stages).toBeNull();
+      const st = r.engine.stages.phases[0].stages;
+      const rows = ['receive', 'parse', 'spoolAppend', 'otherThreads', 'spoolReadScan', 'decode', 'timeline', 'mix', 'silence', 'libopus', 'ogg', 'mainRest', 'total'];
+      expect(Object.keys(st.usPerCallSecond).sort()).toEqual([...rows].sort());
+      for (const k of rows) {
+        expect(Number.isFinite(st.usPerCallSecond[k])).toBe(true);
+        expect(st.usPerCallSecond[k]).toBeGreaterThanOrEqual(0);
+      }
+      // A tone is never quiet: every frame of both legs went through libopus and was decoded.
+      expect(st.usPerCallSecond.libopus).toBeGreaterThan(0);
+      expect(st.usPerCallSecond.decode).toBeGreaterThan(0);
+      expect(st.stageCalls.libopus).toBeGreaterThan(2 * 2 * 100);
+      expect(st.stageCalls.captureRtp).toBeGreaterThanOrEqual(r.engine.stages.phases[0].packetsReceived);
+      expect(st.encoderThreadCpuSeconds).toBeGreaterThan(0);
+      const s = res.summary.tone;
+      expect(s.runs).toBe(1);
+      expect(typeof s.stageClockOverheadPct.median).toBe('number');
+      expect(s.stages.libopus.median).toBeGreaterThan(0);
+      expect(res.indexPut.cpuUsPerPut).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
 });

@@ -14,7 +14,8 @@ export function stagingIn(dir: string): StagingArea {
 }
 
 /** The local file of a staged recording. */
-export function stagedFile(r: { readonly staged: StagedAudio }): string {
+export function stagedFile(r: { readonly staged: StagedAudio | null }): string {
+  if (!r.staged) throw new Error('the encoder staged no recording');
   return stagedPath(r.staged.area, r.staged.key);
 }
 

@@ -58,7 +58,7 @@ describe('spool leases', () => {
       await tick();
       return result(job);
     };
-    const store = { staging: { kind: 'local' as const, dir }, publish: async (st: EncodeResult['staged']) => ({ key: st.key, bytes: st.bytes, storedBytes: st.storedBytes, sha256: st.sha256 }) };
+    const store = { staging: { kind: 'local' as const, dir }, publish: async (st: NonNullable<EncodeResult['staged']>) => ({ key: st.key, bytes: st.bytes, storedBytes: st.storedBytes, sha256: st.sha256 }) };
     const f = new Finaliser({ config: () => config, log, spoolDir, index: ix, store, leases, encoder: { follow: () => undefined, finish: encode, encode } });
     f.stopRetrying();
     closers.push(async () => {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { CallEncoder } from '../../../src/encoder/call-encoder.js';
 import { encodeSpool, type EncodeJob } from '../../../src/encoder/encode-spool.js';
 import { LAG_MS } from '../../../src/encoder/timeline.js';
+import { frameArena } from '../../../src/encoder/frame-arena.js';
 import { SR_HOLD_MS } from '../../../src/encoder/spool-scan.js';
 import { writeSpoolFixture, type FixtureSpec } from '../../support/spool-fixture.js';
 import { decodeWithFfmpeg } from '../../support/audio.js';
@@ -103,5 +104,40 @@ describe('CallEncoder following a live spool', () => {
     );
     expectSameAudio(r);
     expect(r.live.status).toBe('truncated');
+  });
+});
+
+describe('CallEncoder memory', () => {
+  it('holds no more at the end of a long call than early on: its buffers are bounded by the lag, and every audio block goes back to the arena', async () => {
+    const dir = tempDir('live-mem');
+    const durationMs = 60_000;
+    const fixture = await writeSpoolFixture({
+      path: join(dir, 'whole.spool'),
+      durationMs,
+      legs: [{ index: 0, channel: 0, codec: 'PCMU', toneHz: 440 }, { index: 1, channel: 1, codec: 'PCMA', toneHz: 1000 }],
+    });
+    const bytes = readFileSync(fixture.path);
+    const growing = join(dir, 'growing.spool');
+    writeFileSync(growing, '');
+    const arena = frameArena(160);
+    const blocksBefore = arena.inUse;
+    const live = new CallEncoder(job(dir, growing, 'live'));
+    const steps = durationMs / 1000;
+    const held: number[] = [];
+    for (let k = 1; k <= steps; k++) {
+      appendFileSync(growing, bytes.subarray(Math.floor(((k - 1) * bytes.length) / steps), Math.floor((k * bytes.length) / steps)));
+      await live.advance();
+      held.push(live.bufferBytes);
+    }
+    // Past the start scan's hold: two legs of LAG_MS of 8 kHz audio (and the frame being
+    // written), the follower's buffer and the Ogg page of one second at 24 kbit/s.
+    const bound = 2 * ((LAG_MS + 2 * 20) * 8 * 2) + 4096 + 16 * 1024;
+    const steady = held.slice(Math.ceil((SR_HOLD_MS + LAG_MS) / 1000) + 1);
+    expect(Math.max(...steady)).toBeLessThanOrEqual(bound);
+    const third = Math.floor(steady.length / 3);
+    expect(Math.max(...steady.slice(-third))).toBeLessThanOrEqual(Math.max(...steady.slice(0, third)));
+    const r = await live.finish();
+    expect(r.durationMs).toBe(durationMs);
+    expect(arena.inUse).toBe(blocksBefore);
   });
 });

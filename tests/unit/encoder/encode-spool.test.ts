@@ -68,9 +68,9 @@ describe('encodeSpool', () => {
     expect(result.endedAt).toBe(fx.endedAt);
     expect(result.sampleRate).toBe(8000);
     expect(result.channels).toBe(2);
-    expect(result.staged.key).toMatch(/^recordings\/2026\/11\/22\/01JTEST\d+\.opus$/);
-    expect(readFileSync(file).length).toBe(result.staged.bytes);
-    expect(result.staged.storedBytes).toBe(result.staged.bytes);
+    expect(result.staged!.key).toMatch(/^recordings\/2026\/11\/22\/01JTEST\d+\.opus$/);
+    expect(readFileSync(file).length).toBe(result.staged!.bytes);
+    expect(result.staged!.storedBytes).toBe(result.staged!.bytes);
     expect(existsSync(fx.path)).toBe(true);
 
     expect(execFileSync('opusinfo', [file]).toString()).toMatch(/Original sample rate: 8000 Hz/);

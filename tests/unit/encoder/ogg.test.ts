@@ -216,6 +216,35 @@ describe('self-delimiting Opus packets (RFC 6716 Appendix B)', () => {
     expect(multistreamPacket([b]).equals(b)).toBe(true);
   });
 
+  it('frames multistream packets in place exactly as multistreamPacket does, across pages', () => {
+    const dir = tempDir('ogg-ms-direct');
+    const enc = [0, 1].map(() => createOpusEncoder({ sampleRate: 8000, channels: 1, bitrate: 12000, complexity: 5 }));
+    const packets: Buffer[][] = [];
+    for (let f = 0; f < 180; f++) {
+      const pcm = [0, 1].map((c) => {
+        const x = new Int16Array(160);
+        for (let i = 0; i < 160; i++) x[i] = Math.round(9000 * Math.sin((2 * Math.PI * (300 + 500 * c) * (f * 160 + i)) / 8000));
+        return x;
+      });
+      packets.push(pcm.map((x, c) => enc[c]!.encode(Buffer.from(x.buffer))));
+    }
+    const write = (name: string, direct: boolean): Buffer => {
+      const file = join(dir, name);
+      const fd = openSync(file, 'w');
+      const w = new OggOpusWriter(fd, { channels: 2, channelMapping: 1, inputSampleRate: 8000, preSkip: 312, serial: 7 });
+      for (const p of packets) {
+        if (direct) w.writeMultistreamPacket(p, 960);
+        else w.writePacket(multistreamPacket(p), 960);
+      }
+      w.finish(packets.length * 960 - 312);
+      closeSync(fd);
+      return readFileSync(file);
+    };
+    const direct = write('direct.opus', true);
+    expect(pages(direct).length).toBeGreaterThan(4);
+    expect(direct.equals(write('joined.opus', false))).toBe(true);
+  });
+
   it('writes a family 1 file of two mono streams that ffmpeg decodes as two separate channels', () => {
     const dir = tempDir('ogg-ms');
     const file = join(dir, 'dual.opus');

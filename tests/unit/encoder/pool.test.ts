@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterEach, vi } from 'vitest';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { EncoderPool } from '../../../src/encoder/pool.js';
+import { EncoderPool, encoderWorkerCount } from '../../../src/encoder/pool.js';
 import type { EncodeJob } from '../../../src/encoder/encode-spool.js';
 import { writeSpoolFixture } from '../../support/spool-fixture.js';
 import { tempDir } from '../../support/cleanup.js';
@@ -68,11 +68,11 @@ describe('EncoderPool', () => {
     expect(p.busy).toBe(2);
     expect(p.queueLength).toBe(3);
     const results = await Promise.all(jobs);
-    expect(results.map((r) => r.staged.key)).toEqual(['J1', 'J2', 'J3'].map((id) => `recordings/2026/11/22/${id}.opus`));
+    expect(results.map((r) => r.staged!.key)).toEqual(['J1', 'J2', 'J3'].map((id) => `recordings/2026/11/22/${id}.opus`));
     for (const r of results) {
       expect(r.status).toBe('complete');
       expect(r.durationMs).toBe(2000);
-      expect(r.staged.bytes).toBeGreaterThan(1000);
+      expect(r.staged!.bytes).toBeGreaterThan(1000);
     }
     expect(p.busy).toBe(0);
     expect(p.queueLength).toBe(0);
@@ -139,5 +139,15 @@ describe('EncoderPool', () => {
       expect(r.status).toBe('rejected');
       expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'TALLENNE_SHUTTING_DOWN' });
     }
+  });
+});
+
+describe('encoderWorkerCount', () => {
+  it('gives one thread per core for "auto" and the number itself otherwise', () => {
+    expect(encoderWorkerCount('auto', 2)).toBe(2);
+    expect(encoderWorkerCount('auto', 1)).toBe(1);
+    expect(encoderWorkerCount('auto', 0)).toBe(1);
+    expect(encoderWorkerCount('auto', 200)).toBe(64);
+    expect(encoderWorkerCount(3, 2)).toBe(3);
   });
 });

@@ -1,0 +1,126 @@
+/**
+ * The encoder's memory per live call, at small scale and repeatable: N synthetic two-leg
+ * PCMU calls (the bench's audio), each spool written first with the daemon's SpoolWriter,
+ * then replayed into a growing file one second at a time (the writers are gone by then, so
+ * their chunks are not counted) and followed by its own CallEncoder in this one thread, as
+ * an encoder worker follows its calls. After a warm-up (past the start scan's hold and the
+ * lag) the heap is collected and measured; then the calls run on as long again and it is
+ * measured once more, so a buffer that grows with the call shows as growth.
+ *
+ *   npm run build && node bench/live-memory.mjs [--calls 200] [--seconds 10] [--audio continuous] [--repo DIR]
+ *
+ * `--repo DIR`: measure another checkout's build (its dist/), e.g. the build before a change.
+ * Reported per call: JS memory (heap used + external, which holds the array buffers) over the baseline
+ * taken with the spools written and no encoder yet, RSS over the same baseline (it also holds
+ * libopus's native encoder state, which the JS figures cannot see), and the encoder's own
+ * account of its buffers (CallEncoder.bufferBytes; absent in builds without it).
+ */
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { appendBenchFrames, benchParties, benchSpoolMeta } from './long-spool.mjs';
+
+const SELF = fileURLToPath(import.meta.url);
+
+if (typeof globalThis.gc !== 'function') {
+  // The figures need a full collection before each reading.
+  execFileSync(process.execPath, ['--expose-gc', SELF, ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(0);
+}
+
+const { values: opt } = parseArgs({
+  options: {
+    calls: { type: 'string', default: '200' },
+    seconds: { type: 'string', default: '10' },
+    audio: { type: 'string', default: 'continuous' },
+    repo: { type: 'string', default: resolve(fileURLToPath(new URL('..', import.meta.url))) },
+    complexity: { type: 'string', default: '5' },
+    bitrate: { type: 'string', default: '24000' },
+  },
+});
+const calls = Number(opt.calls);
+const seconds = Number(opt.seconds);
+const repo = resolve(opt.repo);
+const { SpoolWriter } = await import(join(repo, 'dist', 'spool', 'writer.js'));
+const { RecordType } = await import(join(repo, 'dist', 'spool', 'format.js'));
+const { CallEncoder } = await import(join(repo, 'dist', 'encoder', 'call-encoder.js'));
+
+function measure() {
+  globalThis.gc();
+  globalThis.gc();
+  const m = process.memoryUsage();
+  if (process.env.LIVEMEM_DEBUG) console.error(m);
+  // external includes the array buffers (Buffers, typed arrays).
+  return { js: m.heapUsed + m.external, rss: m.rss };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'tallenne-bench-livemem-'));
+try {
+  const parties = benchParties(opt.audio);
+  const answeredAt = Date.UTC(2026, 0, 1, 8);
+  // Each call's spool, written whole; `ends[c][k]`: its size once second k was flushed.
+  const ends = [];
+  for (let c = 0; c < calls; c++) {
+    const path = join(dir, `${c}.full`);
+    const w = new SpoolWriter(path);
+    w.appendMeta(answeredAt, benchSpoolMeta(`LIVEMEM${c}`, answeredAt));
+    const sizes = [];
+    for (let k = 0; k < 2 * seconds; k++) {
+      appendBenchFrames(w, RecordType.Rtp, parties, answeredAt, k * 50, (k + 1) * 50);
+      w.flush();
+      await w.drain();
+      sizes.push(statSync(path).size);
+    }
+    await w.close({ endedAt: answeredAt + 2 * seconds * 1000, reason: 'bye' });
+    ends.push(sizes);
+  }
+  const chunk = Buffer.alloc(64 * 1024);
+  let second = 0;
+  /** Appends second `second` of every call to its growing spool. */
+  const writeSecond = () => {
+    for (let c = 0; c < calls; c++) {
+      const from = second === 0 ? 0 : ends[c][second - 1];
+      const fd = openSync(join(dir, `${c}.full`), 'r');
+      for (let at = from; at < ends[c][second]; ) {
+        const n = readSync(fd, chunk, 0, Math.min(chunk.length, ends[c][second] - at), at);
+        appendFileSync(join(dir, `${c}.spool`), chunk.subarray(0, n));
+        at += n;
+      }
+      closeSync(fd);
+    }
+    second++;
+  };
+  for (let c = 0; c < calls; c++) writeFileSync(join(dir, `${c}.spool`), '');
+  writeSecond();
+  const base = measure();
+  const encoders = ends.map((_, c) => new CallEncoder({
+    spoolPath: join(dir, `${c}.spool`), storageDir: join(dir, 'store'), id: `LIVEMEM${c}`,
+    complexity: Number(opt.complexity), bitrate: Number(opt.bitrate), skipSilence: true, maskDtmf: false,
+  }));
+  const run = async (until) => {
+    while (second < until) {
+      writeSecond();
+      for (const e of encoders) await e.advance();
+    }
+  };
+  const reading = (m) => {
+    const own = encoders.reduce((s, e) => s + (e.bufferBytes ?? NaN), 0);
+    return {
+      atSecond: second,
+      jsKbPerCall: Math.round((m.js - base.js) / calls / 102.4) / 10,
+      rssKbPerCall: Math.round((m.rss - base.rss) / calls / 102.4) / 10,
+      bufferKbPerCall: Number.isFinite(own) ? Math.round(own / calls / 102.4) / 10 : null,
+    };
+  };
+  await run(seconds);
+  const first = reading(measure());
+  await run(2 * seconds);
+  const second2 = reading(measure());
+  for (const e of encoders) await e.abort();
+  process.stdout.write(`${JSON.stringify({ repo, calls, audio: opt.audio, readings: [first, second2], growthKbPerCall: Math.round((second2.jsKbPerCall - first.jsKbPerCall) * 10) / 10 }, null, 2)}\n`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
