@@ -82,6 +82,8 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
   private readonly watchTimer: NodeJS.Timeout;
   private freeSpace = { at: 0, bytes: Number.POSITIVE_INFINITY };
   private freeSpaceRefresh: Promise<void> | null = null;
+  /** INVITEs past the capacity check and not yet answered or refused. */
+  private admitting = 0;
   private accepting = true;
 
   constructor(private readonly deps: ManagerDeps) {
@@ -114,7 +116,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
   private unavailable(): { code: RejectionCode; warning: string } | null {
     const c = this.config;
     if (!this.accepting) return { code: 'TALLENNE_SHUTTING_DOWN', warning: 'shutting down' };
-    if (this.sessions.size >= c.calls.max_concurrent) return { code: 'TALLENNE_CAPACITY', warning: `at capacity (${c.calls.max_concurrent} calls)` };
+    if (this.sessions.size + this.admitting >= c.calls.max_concurrent) return { code: 'TALLENNE_CAPACITY', warning: `at capacity (${c.calls.max_concurrent} calls)` };
     const free = this.freeBytes();
     if (free < c.storage.min_free) return { code: 'TALLENNE_DISK_LOW', warning: `free space ${free} bytes is below the floor of ${c.storage.min_free}` };
     return null;
@@ -129,10 +131,21 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
   }
 
   async invite(req: IncomingRequest): Promise<CallAnswer> {
-    const c = this.config;
     if (this.freeSpaceStale()) await this.refreshFreeSpace();
     const why = this.unavailable();
     if (why) return this.reject(req, why.code, why.warning);
+    // The call holds its place from here: INVITEs handled meanwhile (this one waits for
+    // ports and the spool) see it in the capacity count.
+    this.admitting++;
+    try {
+      return await this.admit(req);
+    } finally {
+      this.admitting--;
+    }
+  }
+
+  private async admit(req: IncomingRequest): Promise<CallAnswer> {
+    const c = this.config;
     if (req.body.length === 0) return this.reject(req, 'TALLENNE_NO_OFFER', 'an SDP offer is required in the INVITE');
     let body: InviteBody;
     try {
