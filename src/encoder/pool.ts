@@ -49,13 +49,14 @@ export interface EncoderPoolOptions {
 }
 
 /**
- * The encoder threads for the `[encoder] workers` setting: "auto" is one per core. Live
- * encoding spreads every call's work over the call's length and over the threads, and the
- * threads run at a lower priority than the capture (worker.ts), so a thread on every core
- * costs the capture nothing while it lets the encoder use the whole machine.
+ * The encoder threads for the `[encoder] workers` setting: "auto" is one per core but one, so
+ * a core stays for the capture. The threads run at a lower priority than the capture
+ * (worker.ts), but that did not protect it: 500 calls on two cores, more than they sustain,
+ * lost 3.6 % of their packets with two encoder threads and 0.24 % with one (bench/README.md,
+ * "Live encoding"). Capture comes first; a backlog of encoding only delays recordings.
  */
 export function encoderWorkerCount(setting: number | 'auto', cores: number = availableParallelism()): number {
-  return setting === 'auto' ? Math.max(1, Math.min(64, cores)) : setting;
+  return setting === 'auto' ? Math.max(1, Math.min(64, cores - 1)) : setting;
 }
 
 /** Workers that die this many times in a row without finishing a call mark the pool broken. */
