@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import { TallenneError } from '../errors.js';
 import type { KeyWrapper } from '../crypto/keyring.js';
 import { checkKey, everyStored, type AudioInfo, type AudioListing, type AudioPage, type AudioRef, type AudioStore, type AudioWriter, type ByteRange, type StagedAudio, type StagingArea, type StoreUsage, type StoredAudio } from './audio-store.js';
-import { localStaging, openStagedWriter, stagedPath } from './staging.js';
+import { localStaging, stagedPath, storeWriter } from './staging.js';
 import { PlaintextReader, type StoredObject } from './sealed-read.js';
 
 export interface FsAudioStoreOptions {
@@ -41,21 +41,7 @@ export class FsAudioStore implements AudioStore {
   }
 
   create(key: string, dataKey?: Uint8Array): AudioWriter {
-    const staged = openStagedWriter(this.staging, key, dataKey);
-    let committed = false;
-    return {
-      key,
-      write: (data) => staged.write(data),
-      finish: () => staged.finish(),
-      commit: async () => {
-        const stored = await this.publish(staged.finish());
-        committed = true;
-        return stored;
-      },
-      abort: () => {
-        if (!committed) staged.abort();
-      },
-    };
+    return storeWriter(this, key, dataKey);
   }
 
   async publish(staged: StagedAudio): Promise<StoredAudio> {

@@ -17,7 +17,7 @@ import { Readable } from 'node:stream';
 import { TallenneError } from '../errors.js';
 import type { KeyWrapper } from '../crypto/keyring.js';
 import { checkKey, everyStored, type AudioInfo, type AudioListing, type AudioPage, type AudioRef, type AudioStore, type AudioWriter, type ByteRange, type StagedAudio, type StagingArea, type StoreUsage, type StoredAudio } from './audio-store.js';
-import { openStagedWriter, stagedPath } from './staging.js';
+import { stagedPath, storeWriter } from './staging.js';
 import { PlaintextReader, type StoredObject } from './sealed-read.js';
 import { Outbox, Undeliverable, type OutboxOptions } from './outbox.js';
 import { makeS3Client, type S3Location } from './s3-client.js';
@@ -67,23 +67,7 @@ export class S3AudioStore implements AudioStore {
   }
 
   create(key: string, dataKey?: Uint8Array): AudioWriter {
-    const staged = openStagedWriter(this.staging, key, dataKey);
-    let committed = false;
-    return {
-      key,
-      write: (data) => staged.write(data),
-      finish: () => staged.finish(),
-      commit: async () => {
-        const stored = await this.publish(staged.finish());
-        committed = true;
-        return stored;
-      },
-      abort: () => {
-        if (committed) return;
-        staged.abort();
-        this.outbox.discard(key);
-      },
-    };
+    return storeWriter(this, key, dataKey, () => this.outbox.discard(key));
   }
 
   async publish(staged: StagedAudio): Promise<StoredAudio> {

@@ -10,7 +10,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, unlinkSync, writeSync } from
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ChunkSealer } from '../crypto/chunked.js';
-import { checkKey, type StagedAudio, type StagingArea, type StagingWriter } from './audio-store.js';
+import { checkKey, type AudioWriter, type StagedAudio, type StagingArea, type StagingWriter, type StoredAudio } from './audio-store.js';
 
 /** The staged file of `key` in `area` (only src/storage uses it). */
 export function stagedPath(area: StagingArea, key: string): string {
@@ -88,4 +88,33 @@ export function removeStaged(area: StagingArea, key: string): boolean {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw e;
   }
+}
+
+/**
+ * A store's writer: staged in its staging area, committed by its own publish. An abort
+ * before the commit drops the staged file, then runs the store's own clean-up.
+ */
+export function storeWriter(
+  store: { readonly staging: StagingArea; publish(staged: StagedAudio): Promise<StoredAudio> },
+  key: string,
+  dataKey?: Uint8Array,
+  onAbort?: () => void,
+): AudioWriter {
+  const staged = openStagedWriter(store.staging, key, dataKey);
+  let committed = false;
+  return {
+    key,
+    write: (data) => staged.write(data),
+    finish: () => staged.finish(),
+    commit: async () => {
+      const stored = await store.publish(staged.finish());
+      committed = true;
+      return stored;
+    },
+    abort: () => {
+      if (committed) return;
+      staged.abort();
+      onAbort?.();
+    },
+  };
 }
