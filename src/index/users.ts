@@ -61,7 +61,7 @@ export interface UserDirectory {
   /** Notes a successful authentication. */
   touch(name: string, tokenId: string | undefined, at: number): Promise<void>;
   /** Keeps a single-sign-on user's roles and last use, for the access review. */
-  noteExternal(u: Pick<UserRecord, 'name' | 'roles' | 'teams'> & { agentId?: string }, at: number): Promise<void>;
+  noteExternal(u: ExternalUser, at: number): Promise<void>;
 }
 
 const TOKEN_PREFIX = 'tln';
@@ -91,6 +91,26 @@ function iso(ms: number): string {
 }
 
 /** The record of a new local user (the name checked, roles and teams without repeats). */
+/** Who an OpenID login says a user is. */
+export type ExternalUser = Pick<UserRecord, 'name' | 'roles' | 'teams'> & { agentId?: string };
+
+/**
+ * The record kept for a user seen through an OpenID login: a local user of the same name keeps
+ * its own record and only its last use moves; otherwise the login's roles and teams are taken.
+ */
+export function externalUserRecord(existing: UserRecord | undefined, u: ExternalUser, at: number): UserRecord {
+  if (existing && existing.source === 'local') return { ...existing, lastUsedAt: iso(at) };
+  return {
+    name: u.name,
+    roles: [...u.roles],
+    teams: [...u.teams],
+    ...(u.agentId !== undefined ? { agentId: u.agentId } : {}),
+    createdAt: existing?.createdAt ?? iso(at),
+    lastUsedAt: iso(at),
+    source: 'oidc',
+  };
+}
+
 export function localUser(u: NewUser, now: number): UserRecord {
   if (!USER_NAME_RE.test(u.name)) throw new Error(`"${u.name}" is not a user name (letters, digits, . _ @ -; at most 64)`);
   return {
@@ -221,23 +241,10 @@ export class LmdbUserDirectory implements UserDirectory {
     });
   }
 
-  async noteExternal(u: Pick<UserRecord, 'name' | 'roles' | 'teams'> & { agentId?: string }, at: number): Promise<void> {
+  async noteExternal(u: ExternalUser, at: number): Promise<void> {
     await this.env.transaction(() => {
-      const existing = this.users.get(u.name);
-      // A local user of the same name keeps its own record; only its last use moves.
-      if (existing && existing.source === 'local') {
-        this.users.put(u.name, { ...existing, lastUsedAt: iso(at) });
-        return;
-      }
-      this.users.put(u.name, {
-        name: u.name,
-        roles: [...u.roles],
-        teams: [...u.teams],
-        ...(u.agentId !== undefined ? { agentId: u.agentId } : {}),
-        createdAt: existing?.createdAt ?? iso(at),
-        lastUsedAt: iso(at),
-        source: 'oidc',
-      });
+      this.users.put(u.name, externalUserRecord(this.users.get(u.name), u, at));
     });
   }
+
 }

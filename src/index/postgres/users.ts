@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { AuditInput } from '../audit.js';
-import { judgeToken, localUser, type NewUser, type TokenCheck, type TokenRecord, type UserDirectory, type UserRecord } from '../users.js';
+import { externalUserRecord, judgeToken, localUser, type ExternalUser, type NewUser, type TokenCheck, type TokenRecord, type UserDirectory, type UserRecord } from '../users.js';
 import type { PostgresAuditLog } from './audit.js';
 import { transaction, type Db, type Tx } from './pool.js';
 
@@ -105,25 +105,12 @@ export class PostgresUserDirectory implements UserDirectory {
     });
   }
 
-  async noteExternal(u: Pick<UserRecord, 'name' | 'roles' | 'teams'> & { agentId?: string }, at: number): Promise<void> {
+  async noteExternal(u: ExternalUser, at: number): Promise<void> {
     await transaction(this.db, async (tx) => {
-      const existing = await lockUser(tx, u.name);
-      // A local user of the same name keeps its own record; only its last use moves.
-      if (existing && existing.source === 'local') {
-        await putUser(tx, { ...existing, lastUsedAt: iso(at) });
-        return;
-      }
-      await putUser(tx, {
-        name: u.name,
-        roles: [...u.roles],
-        teams: [...u.teams],
-        ...(u.agentId !== undefined ? { agentId: u.agentId } : {}),
-        createdAt: existing?.createdAt ?? iso(at),
-        lastUsedAt: iso(at),
-        source: 'oidc',
-      });
+      await putUser(tx, externalUserRecord(await lockUser(tx, u.name), u, at));
     });
   }
+
 }
 
 async function lockUser(tx: Tx, name: string): Promise<UserRecord | undefined> {
