@@ -102,6 +102,7 @@ export class Daemon {
       ...(c.encryption.enabled && keyring ? { spoolKeys: keyring } : {}),
       // The user agent needs the manager first; it exists before any call can be hung up.
       hangUp: (dialogId) => this.ua?.hangUp(dialogId, 'local'),
+      probe: (dialogId) => this.ua?.probe(dialogId),
     });
     this.finaliser = new Finaliser({
       config, log: this.log.child({ component: 'calls' }), encoder: this.encoder, index: this.index, store: this.store, spoolDir,

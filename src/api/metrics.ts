@@ -36,6 +36,7 @@ export interface CallFigures {
   /** null while new calls are taken (OPTIONS answers 200), else the refusal a new call would get. */
   availability(): { readonly status: number } | null;
   on(event: 'rejected' | 'updateRejected', listener: (r: RejectionFigure) => void): unknown;
+  on(event: 'probed', listener: (result: string) => void): unknown;
 }
 
 export interface FinalisationFigures {
@@ -123,6 +124,9 @@ export class Metrics {
     });
     const updateRejections = new Counter({ name: 'tallenne_call_updates_rejected_total', help: 'Refused re-INVITEs and UPDATEs inside calls, by reason (the call goes on).', labelNames: ['reason'], registers: [r] });
     s.calls.on('updateRejected', (x) => updateRejections.inc({ reason: x.reason }));
+    const probes = new Counter({ name: 'tallenne_call_probes_total', help: 'In-dialog OPTIONS sent to the peers of paused, silent calls, by result: answered, gone (481: the call ends), unanswered (the call ends).', labelNames: ['result'], registers: [r] });
+    for (const result of ['answered', 'gone', 'unanswered']) probes.inc({ result }, 0);
+    s.calls.on('probed', (result) => probes.inc({ result }));
     s.finaliser.on('failed', () => calls.inc({ result: 'failed' }));
 
     new Counter({

@@ -43,9 +43,14 @@ export interface ManagerEvents {
   rejected: [rejection: Rejection];
   /** A re-INVITE or UPDATE inside a call was refused; the call goes on. */
   updateRejected: [rejection: Rejection];
+  /** A paused call's peer was asked whether it still has the call (see watchInactivity). */
+  probed: [result: ProbeResult];
   /** The last live call ended. */
   idle: [];
 }
+
+/** What a probe of a paused call's peer found: it answered, it said it has no such call (481), or it never answered. */
+export type ProbeResult = 'answered' | 'gone' | 'unanswered';
 
 export interface ManagerDeps {
   /** The config in force now (capacity, timeouts, roles and the disk floor are reloadable). */
@@ -62,6 +67,11 @@ export interface ManagerDeps {
   readonly spoolKeys?: KeyWrapper;
   /** Ends a dialog from our side with a BYE; the user agent then reports `ended`. */
   readonly hangUp: (dialogId: string) => void;
+  /**
+   * Asks a dialog's peer whether it still has the call (an in-dialog OPTIONS): resolves with
+   * the final status, 408 when none came; undefined when the user agent has no such dialog.
+   */
+  readonly probe: (dialogId: string) => Promise<number> | undefined;
 }
 
 /** Streams one call may record: the spool names a leg in one byte, and SDP_LIMITS caps m-lines at 16. */
@@ -419,12 +429,39 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     const limit = this.config.rtp.inactivity_timeout.ms;
     const now = Date.now();
     for (const s of [...this.sessions.values()]) {
-      if (s.paused || s.state === 'offered') continue;
+      if (s.state === 'offered') continue;
+      if (s.paused) {
+        this.probeIfQuiet(s, now, limit);
+        continue;
+      }
       if (now - s.lastActivity() > limit) {
         s.log.warn({ silentMs: now - s.lastActivity() }, 'no RTP within the inactivity timeout; ending the call');
         this.hangUp(s, 'rtp-timeout');
       }
     }
+  }
+
+  /**
+   * A paused call has no RTP, so its silence proves nothing; a peer that died while the call
+   * was paused would leave it up for good. After the inactivity timeout without a sign of
+   * life, its peer is asked with an in-dialog OPTIONS, and again each timeout after an answer.
+   * Any answer (a 405 too) says the peer is there; 481 (it has no such call) or no answer at
+   * all ends the call, as `peer-gone`.
+   */
+  private probeIfQuiet(s: CallSession, now: number, limit: number): void {
+    if (s.probing || now - s.lastActivity() <= limit) return;
+    const asked = this.deps.probe(s.dialogId);
+    if (!asked) return;
+    s.probing = true;
+    void asked.then((status) => {
+      s.probing = false;
+      const result: ProbeResult = status === 481 ? 'gone' : status === 408 ? 'unanswered' : 'answered';
+      this.emit('probed', result);
+      if (!s.live) return;
+      if (result === 'answered') return s.peerAnswered(Date.now());
+      s.log.warn({ status }, 'the peer of a paused call did not confirm it; ending the call');
+      this.hangUp(s, 'peer-gone');
+    });
   }
 
   /**

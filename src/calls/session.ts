@@ -52,6 +52,10 @@ export class CallSession {
   lastStateChangeAt: number;
   /** Why we end the call ourselves (inactivity, shutdown), before the dialog reports it. */
   endReason: string | null = null;
+  /** An in-dialog OPTIONS to the peer of this paused call awaits its answer. */
+  probing = false;
+  /** Epoch ms the peer last answered such a probe (0: never). */
+  private peerAnsweredAt = 0;
 
   constructor(opts: { id: string; dialogId: string; spool: SpoolWriter; details: CallDetails; metadata?: RecordingMetadata; log: Logger }) {
     this.id = opts.id;
@@ -104,9 +108,14 @@ export class CallSession {
     for (const l of this.legs) l.receiver.setPaused(paused);
   }
 
-  /** Epoch ms of the last sign of life: an RTP packet, the answer, or a pause change. */
+  /** The peer answered a probe of ours: a sign of life while paused. */
+  peerAnswered(now: number): void {
+    this.peerAnsweredAt = now;
+  }
+
+  /** Epoch ms of the last sign of life: an RTP packet, the answer, a pause change, or the peer answering a probe. */
   lastActivity(): number {
-    let t = this.lastStateChangeAt;
+    let t = Math.max(this.lastStateChangeAt, this.peerAnsweredAt);
     for (const l of this.legs) {
       const p = l.receiver.lastPacketAt;
       if (p !== null && p > t) t = p;

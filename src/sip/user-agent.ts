@@ -1,7 +1,8 @@
 /**
  * The recording endpoint's SIP user agent server: the INVITE/ACK/BYE/CANCEL/OPTIONS/UPDATE
- * handling a recorder needs, and the one request it originates: an in-dialog BYE when it
- * ends a call itself. Transactions (transaction.ts) and dialogs (dialog.ts) keep their own
+ * handling a recorder needs, and the two requests it originates: an in-dialog BYE when it
+ * ends a call itself, and an in-dialog OPTIONS when the call manager asks whether the peer
+ * still has a paused call. Transactions (transaction.ts) and dialogs (dialog.ts) keep their own
  * states; this class routes messages to them and decides the responses' fields
  * (response.ts). What to answer a call is decided by a SipCallHandler (the call manager).
  * It reaches the network only through the Transport and time only through the Clock it is
@@ -427,13 +428,30 @@ export class SipUserAgent {
     if (dialog) this.endDialog(dialog, reason, true);
   }
 
+  /**
+   * Asks the peer of a dialog whether it still has it: an in-dialog OPTIONS. Resolves with the
+   * final status (TIMEOUT_STATUS when timer F ran out); undefined when we have no such dialog.
+   */
+  probe(dialogId: string): Promise<number> | undefined {
+    const dialog = this.dialogs.get(dialogId);
+    return dialog ? this.sendInDialog(dialog, 'OPTIONS').done : undefined;
+  }
+
   private sendBye(dialog: Dialog): void {
+    this.sendInDialog(dialog, 'BYE');
+  }
+
+  /** A request of ours inside a dialog, over the dialog's flow (or a fresh one to its peer). */
+  private sendInDialog(dialog: Dialog, method: 'BYE' | 'OPTIONS'): ClientTransaction {
     const flow = this.transport.flowTo(dialog.flow.transport, dialog.flow.remote, dialog.flow.local) ?? dialog.flow;
     const branch = `z9hG4bK${randomBytes(8).toString('hex')}`;
     const via = { transport: flow.transport, host: uriHost(flow.local.address), port: flow.local.port };
-    const bye = dialog.request('BYE', via, branch, this.opts.userAgent);
-    this.tally.request('BYE');
-    this.clientTxns.set(branch, new ClientTransaction(branch, bye, flow, this.clock, (t) => this.clientTxns.delete(t.branch)));
+    const request = dialog.request(method, via, branch, this.opts.userAgent);
+    // The requests counter counts what peers send us, and our BYEs; probes are counted by the call manager.
+    if (method === 'BYE') this.tally.request(method);
+    const txn = new ClientTransaction(branch, request, flow, this.clock, (t) => this.clientTxns.delete(t.branch));
+    this.clientTxns.set(branch, txn);
+    return txn;
   }
 
   private onResponse(res: SipResponse): void {

@@ -86,6 +86,35 @@ describe('daemon lifecycle', () => {
     client.close();
   });
 
+  it('asks the peer of a paused, silent call whether it still has it: kept while it answers, ended as peer-gone once it says 481', async () => {
+    const d = await daemon({ set: { rtp: 'inactivity_timeout = "1s"' } });
+    // Offered paused (a=inactive): no RTP is expected, so silence alone ends nothing.
+    const paused = siprecSdp({ direction: 'inactive' });
+    const alive = await placeCall(d, { sdp: paused });
+    const lost = await placeCall(d, { sdp: paused });
+    expect([alive.res.status, lost.res.status]).toEqual([200, 200]);
+    const options = (c: SipTestClient) => c.received.filter((m) => m.kind === 'request' && m.method === 'OPTIONS').length;
+    const byes = (c: SipTestClient) => c.received.filter((m) => m.kind === 'request' && m.method === 'BYE').length;
+    // The live peer answers each probe, one inactivity timeout after the last answer.
+    await alive.client.waitFor(() => options(alive.client) >= 2, 10_000);
+    // The other peer has lost the call (481 to the probe): the daemon hangs up.
+    lost.client.optionsAnswer = 481;
+    await lost.client.waitFor((m) => m.kind === 'request' && m.method === 'BYE', 10_000);
+    await alive.client.waitFor(() => options(alive.client) >= 4, 10_000);
+    expect(byes(alive.client)).toBe(0);
+    expect((await alive.client.bye()).status).toBe(200);
+    for (const c of [alive, lost]) c.client.close();
+
+    await d.waitForLog((l) => l.msg === 'recording stored' && d.logs.filter((x) => x.msg === 'recording stored').length >= 2);
+    const reasons = d.logs.filter((l) => l.msg === 'recording stored').map((l) => show(d, l.recording as string).endReason).sort();
+    expect(reasons).toEqual(['bye', 'peer-gone']);
+    const metrics = await (await fetch(`http://127.0.0.1:${d.httpPort}/metrics`)).text();
+    expect(Number(/^tallenne_call_probes_total\{result="answered"\} (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(4);
+    expect(/^tallenne_call_probes_total\{result="gone"\} 1$/m.test(metrics)).toBe(true);
+    // Probes go to the peers; the requests counter still counts only what peers send (and our BYEs).
+    expect(/^tallenne_sip_requests_total\{method="OPTIONS"\}/m.test(metrics)).toBe(false);
+  });
+
   it('recovers a call cut by SIGKILL as a truncated recording with the audio captured before the kill', async () => {
     const d = await daemon();
     const { client, res } = await placeCall(d);

@@ -1,6 +1,7 @@
 /**
  * A small SIP user agent client for tests: places an INVITE (plain or SIPREC multipart)
- * over UDP, TCP or TLS to the daemon on loopback, ACKs, answers the daemon's BYE, and sends BYE.
+ * over UDP, TCP or TLS to the daemon on loopback, ACKs, answers the daemon's BYE and OPTIONS,
+ * and sends BYE.
  * It speaks just enough SIP to drive the recorder; it parses with the project's own parser.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
@@ -30,6 +31,8 @@ export class SipTestClient {
   cseq = 1;
   private inviteBranch = '';
   private lastInvite: { uri: string; from: string; to: string } | null = null;
+  /** The status the daemon's OPTIONS get (200, or 481 as a peer that lost the call); null: none at all. */
+  optionsAnswer: 200 | 481 | null = 200;
 
   /** `tlsOptions` (client certificate, CA) for the 'tls' transport. */
   constructor(readonly transport: 'udp' | 'tcp' | 'tls', readonly serverPort: number, readonly host = '127.0.0.1', private readonly tlsOptions: ConnectionOptions = {}) {}
@@ -73,6 +76,9 @@ export class SipTestClient {
     }
     this.received.push(m);
     if (m.kind === 'request' && m.method === 'BYE') this.send(buildResponse(m, 200, 'OK'));
+    if (m.kind === 'request' && m.method === 'OPTIONS' && this.optionsAnswer !== null) {
+      this.send(buildResponse(m, this.optionsAnswer, this.optionsAnswer === 200 ? 'OK' : 'Call/Transaction Does Not Exist'));
+    }
     for (const l of [...this.listeners]) l(m);
   }
 

@@ -65,6 +65,7 @@ describe('CallManager', () => {
       hasher: NumberHasher.open(join(dir, 'hash.key')),
       spoolDir: join(dir, 'spool'),
       hangUp: (id) => hungUp.push(id),
+      probe: () => undefined,
       ...over,
     });
     m.on('rejected', (r) => rejections.push(r));

@@ -393,6 +393,37 @@ describe('BYE', () => {
   });
 });
 
+describe('probing a dialog\'s peer (in-dialog OPTIONS)', () => {
+  it('sends OPTIONS inside the dialog with the next CSeq and resolves with the peer\'s answer', async () => {
+    const peer = await establish({ headers: ['Record-Route: <sip:proxy.example;lr>'] });
+    const id = handler.invites[0]!.dialogId;
+    const asked = ua.probe(id)!;
+    const [options] = transport.requests('OPTIONS');
+    expect(options!.uri).toBe('sip:src@192.0.2.20:5070');
+    expect(firstHeader(options!.headers, 'call-id')).toBe(peer.callId);
+    expect(firstHeader(options!.headers, 'from')).toContain(`tag=${peer.toTag}`);
+    expect(firstHeader(options!.headers, 'to')).toContain(`tag=${peer.fromTag}`);
+    expect(firstHeader(options!.headers, 'route')).toBe('<sip:proxy.example;lr>');
+    const seq = Number(/^(\d+) OPTIONS$/.exec(firstHeader(options!.headers, 'cseq')!)?.[1]);
+    expect(seq).toBeGreaterThan(0);
+    const via = firstHeader(options!.headers, 'via')!;
+    transport.deliver(`SIP/2.0 481 Call/Transaction Does Not Exist\r\nVia: ${via}\r\nFrom: ${firstHeader(options!.headers, 'from')}\r\nTo: ${firstHeader(options!.headers, 'to')}\r\nCall-ID: ${peer.callId}\r\nCSeq: ${seq} OPTIONS\r\nContent-Length: 0\r\n\r\n`, peer.flow);
+    expect(await asked).toBe(481);
+    // The probe does not end the dialog by itself: the next request of ours takes the next CSeq.
+    ua.hangUp(id);
+    expect(firstHeader(transport.requests('BYE')[0]!.headers, 'cseq')).toBe(`${seq + 1} BYE`);
+  });
+
+  it('resolves 408 when the peer never answers (timer F), and undefined for a dialog it does not have', async () => {
+    await establish();
+    const asked = ua.probe(handler.invites[0]!.dialogId)!;
+    clock.advance(TIMER_64T1);
+    expect(await asked).toBe(408);
+    expect(transport.requests('OPTIONS')).toHaveLength(11);
+    expect(ua.probe('no-such-dialog')).toBeUndefined();
+  });
+});
+
 describe('in-dialog re-INVITE and UPDATE', () => {
   it('answers an UPDATE or re-INVITE without SDP with no Content-Type and keeps Session-Expires and Require', async () => {
     // Regression: the answer used to drop its last header, assuming it was Content-Type.
