@@ -2,8 +2,9 @@
  * The daemon side of a fuzz run: the real daemon (started as the tests start it, on
  * 127.0.0.1 with ephemeral ports), a UDP socket and a few TCP connections that deliver
  * fuzz inputs to it, a user agent's minimum on our side (2xx answered with ACK and BYE,
- * the daemon's BYEs answered 200) so that accepted mutants give their ports back, and
- * readings of what the daemon holds: open file descriptors, RSS, RTP ports, live calls.
+ * the daemon's BYEs answered 200, its probes of paused calls 481) so that accepted mutants
+ * give their ports back, and readings of what the daemon holds: open file descriptors, RSS,
+ * RTP ports, live calls.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createConnection, type Socket as TcpSocket } from 'node:net';
@@ -124,7 +125,10 @@ export class DaemonProbe {
       return;
     }
     if (m.kind === 'request') {
-      if (m.method !== 'ACK') send(buildResponse(m, 200, 'OK'));
+      // This side hangs up every call it is given at once, so it has no dialog to confirm:
+      // the daemon's probe of a paused call (an in-dialog OPTIONS) gets 481, as from a real peer.
+      if (m.method === 'OPTIONS') send(buildResponse(m, 481, 'Call/Transaction Does Not Exist'));
+      else if (m.method !== 'ACK') send(buildResponse(m, 200, 'OK'));
       return;
     }
     const callId = firstHeader(m.headers, 'call-id') ?? '';
