@@ -36,6 +36,8 @@ const DEFAULT_STAGE_PERIOD = 16;
 const STAGE_SETTLE_MS = 600;
 /** While waiting for the last recordings, failures are read from /metrics this often. */
 const DRAIN_SCRAPE_MS = 2000;
+/** A level is clean when every call was answered, and less than 0.01 % of packets were lost or sent late. */
+const clean = (x) => x.answered === x.offered && x.lossPct < 0.01 && x.generator.latePct < 0.01;
 const FIND_MAX_LEVELS = [25, 50, 100, 150, 200, 300, 400, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000];
 
 function parseArgs(argv) {
@@ -43,7 +45,7 @@ function parseArgs(argv) {
     calls: 10, seconds: 30, codec: 'pcmu', audio: 'both', findMax: false, complexity: 5, bitrate: 24000,
     workers: 0, setupRate: 100, genThreads: 2, baselineCalls: -1, out: '', skipSilence: true, drainTimeout: 900,
     maxLevel: 3000, floor: true, indexEntries: 0, indexBackend: 'lmdb', indexUrl: undefined, longSpoolHours: 0, stopAtSustained: false, srtp: '', chaos: 0, keepData: false,
-    repeat: 1, stages: 0, against: '',
+    repeat: 1, stages: 0, against: '', sustain: 0, spread: false,
   };
   const given = new Set();
   for (let i = 0; i < argv.length; i++) {
@@ -81,11 +83,13 @@ function parseArgs(argv) {
       case '--index-url': o.indexUrl = v(); break;
       case '--long-spool-hours': o.longSpoolHours = Number(v()); break;
       case '--repeat': o.repeat = Number(v()); break;
+      case '--sustain': o.sustain = Number(v()); break;
+      case '--spread': o.spread = true; break;
       case '--stages': o.stages = o.stages || DEFAULT_STAGE_PERIOD; break;
       case '--stage-period': o.stages = Number(v()); break;
       case '--against': o.against = v(); break;
       case '--help': case '-h':
-        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--audio conversational|continuous|tone|both|LIST] [--repeat N] [--stages] [--stage-period N] [--against DIR] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--baseline-calls N] [--index-entries N [--index lmdb|postgres] [--index-url URL]] [--long-spool-hours H] [--out FILE.json]\n       npm run bench -- --chaos N [--calls SLOTS] [--seconds MAX_CALL_S] [--keep-data] [--note TEXT] [--out FILE.json]');
+        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--audio conversational|continuous|tone|both|LIST] [--repeat N] [--sustain S] [--spread] [--stages] [--stage-period N] [--against DIR] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--baseline-calls N] [--index-entries N [--index lmdb|postgres] [--index-url URL]] [--long-spool-hours H] [--out FILE.json]\n       npm run bench -- --chaos N [--calls SLOTS] [--seconds MAX_CALL_S] [--keep-data] [--note TEXT] [--out FILE.json]');
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a}`);
@@ -98,6 +102,8 @@ function parseArgs(argv) {
   if (!Number.isInteger(o.repeat) || o.repeat < 1) throw new Error('--repeat must be a whole number of runs, at least 1');
   if (!Number.isInteger(o.stages) || o.stages < 0) throw new Error('--stage-period must be a whole number (1: time every call)');
   if (o.findMax && (o.repeat > 1 || o.stages || o.against)) throw new Error('--find-max runs once, without --repeat, --stages or --against');
+  if (!(o.sustain >= 0)) throw new Error('--sustain takes seconds');
+  if (o.findMax && o.sustain) throw new Error('--find-max runs its own sustained levels (3 × --seconds each)');
   if (o.stages && o.against) throw new Error('--stages and --against are separate runs');
   if (!(o.calls >= 0) || !(o.seconds >= 1)) throw new Error('--calls must be 0 or more (0: only the index and long-spool measurements), --seconds at least 1');
   if (o.baselineCalls < 0) o.baselineCalls = Math.min(o.calls, 4);
@@ -225,7 +231,10 @@ async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
     const at = epochNow() + 5;
     await Promise.all([gen.add(`${i}:0`, call.ports[0], 0, startFrame, at, keys?.[0]), gen.add(`${i}:1`, call.ports[1], 1, startFrame, at, keys?.[1])]);
     if (first) markUp();
-    await sleep(Math.max(0, at + seconds * 1000 - epochNow()));
+    // --spread: lengths from 0.5× to 1.5× --seconds (a low-discrepancy sequence by call
+    // number, the same in every run), so hang-ups come spread out, as in a contact centre.
+    const length = o.spread ? seconds * (0.5 + ((i * 0.6180339887) % 1)) : seconds;
+    await sleep(Math.max(0, at + length * 1000 - epochNow()));
     markDown();
     await Promise.all([gen.stop(`${i}:0`), gen.stop(`${i}:1`)]);
     // Media stops, then the hang-up follows a moment later, as with a real SBC; a BYE sent
@@ -736,7 +745,6 @@ async function runDaemonPhases(o, kinds, audio, maxCalls, env, repo) {
         // While the encoder keeps pace, levels run sustained (calls replaced as they end, for
         // three call lengths); above that, capture alone is ramped with one round of calls.
         // Late: sent more than 20 ms behind schedule; the same 0.01 % bound as for loss.
-        const clean = (x) => x.answered === x.offered && x.lossPct < 0.01 && x.generator.latePct < 0.01;
         let r = await runLoad(daemon, o, audio[kind], n, o.seconds, sustaining ? 3 * o.seconds : 0);
         if (!clean(r) && r.answered === r.offered && r.lossPct < 0.01) {
           // Only the generator was late (the box was busy with something else for a moment):
@@ -760,8 +768,12 @@ async function runDaemonPhases(o, kinds, audio, maxCalls, env, repo) {
       out.findMax = { audio: kind, seconds: o.seconds, levels, captureCeiling, sustainedCeiling };
     } else {
       for (const k of kinds) {
-        const r = await runLoad(daemon, o, audio[k], o.calls, o.seconds);
-        console.error(`${k}: ${r.answered}/${r.offered} answered, ${r.recorded} recorded, loss ${round(r.lossPct, 4)} %`);
+        const r = await runLoad(daemon, o, audio[k], o.calls, o.seconds, o.sustain);
+        // --sustain: the level is sustained when capture is clean, every call is recorded and
+        // the backlog at the last hang-up is gone within one call length (as --find-max says).
+        if (o.sustain) r.captureClean = clean(r);
+        if (o.sustain) r.sustainedClean = r.captureClean && r.recorded === r.answered && r.drainAfterLastByeS <= o.seconds;
+        console.error(`${k}: ${r.answered}/${r.offered} answered, ${r.recorded} recorded, loss ${round(r.lossPct, 4)} %${o.sustain ? `, drained ${r.drainAfterLastByeS} s after the last BYE, sustained ${r.sustainedClean ? 'yes' : 'no'}` : ''}`);
         out.phases.push(r);
       }
     }
