@@ -284,10 +284,10 @@ async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
   }
   const cpu1 = daemon.cpuSeconds();
   const main1 = daemon.mainThreadCpuSeconds();
-  // The kernel's high-water mark of the daemon's RSS (its whole life so far, warm-up included).
-  const memHigh = daemon.memory()?.hwm ?? 0;
   sampling = false;
   await sampler;
+  // The kernel's high-water mark of the daemon's RSS (its whole life so far, warm-up included).
+  const memHigh = daemon.memory()?.hwm ?? 0;
 
   const recorded = metric(m1, 'tallenne_calls_total{result="recorded"}') - metric(m0, 'tallenne_calls_total{result="recorded"}');
   const truncated = metric(m1, 'tallenne_calls_total{result="truncated"}') - metric(m0, 'tallenne_calls_total{result="truncated"}');
