@@ -89,7 +89,9 @@ async function runMode(o, audio, codec, mode, sink) {
   const from = { t: performance.now(), gen: gen.cpuSeconds(), sink: procCpuSeconds(sink.pid), pk: gen.packets(), rx: await sink.count() };
   await sleep(o.seconds * 1000);
   const to = { t: performance.now(), gen: gen.cpuSeconds(), sink: procCpuSeconds(sink.pid), pk: gen.packets(), rx: await sink.count() };
-  for (let c = 0; c < o.calls; c++) await Promise.all([gen.stop(`${c}:0`), gen.stop(`${c}:1`)]);
+  const stops = [];
+  for (let c = 0; c < o.calls; c++) stops.push(gen.stop(`${c}:0`), gen.stop(`${c}:1`));
+  await Promise.all(stops);
   await gen.close();
   const s = gen.summary();
   const secs = (to.t - from.t) / 1000;
