@@ -64,12 +64,11 @@ function sinkMain() {
       if (ports.filter(Boolean).length === legs) process.send({ ports });
     });
   }
+  // The parent gone (ended or killed): so is the sink.
+  process.on('disconnect', () => process.exit(0));
   process.on('message', (m) => {
     if (m === 'count') process.send({ received });
-    else if (m === 'end') {
-      for (const s of socks) s.close();
-      process.disconnect();
-    }
+    else if (m === 'end') process.disconnect();
   });
 }
 
