@@ -481,7 +481,7 @@ export async function runChaos(o, audio) {
     portMin: 20000, portMax: Math.min(65535, 20000 + 4 * maxCalls + 400), maxCalls: maxCalls + 10,
     complexity: o.complexity, bitrate: o.bitrate, skipSilence: o.skipSilence, workers: o.workers,
   };
-  const gen = new Generator(o.genThreads, audio, CODECS[o.codec]);
+  const gen = Generator.fromOptions(o, audio, CODECS[o.codec]);
   const run = { o, rotation, daemonOptions, ledger: { placed: 0, answered: new Map() }, verified: new Map(), purgeRunMs: 400, seededWaiting: 0 };
   const kills = [];
   const checks = [];

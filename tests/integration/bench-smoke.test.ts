@@ -58,6 +58,43 @@ describe('bench smoke', () => {
     }
   }, 300_000);
 
+  it('replays a capped schedule from one generator thread and reports lateness, CPU per packet, the cap and peak RSS', async () => {
+    const dir = tempDir('bench-smoke-replay');
+    try {
+      const out = join(dir, 'result.json');
+      // 2 calls = 4 legs = 200 packets/s nominal; a cap of 100 leaves each leg about half.
+      const bench = run(process.execPath, [
+        join(REPO, 'bench', 'run.mjs'), '--calls', '2', '--seconds', '2', '--audio', 'continuous', '--gen-mode', 'replay', '--gen-pps', '100',
+        '--baseline-calls', '0', '--no-floor', '--out', out,
+      ], { cwd: REPO, timeout: 150_000, detached: true, env: { ...process.env, TMPDIR: dir } } as ExecFileOptions);
+      trackProcessGroup(bench.child);
+      const { stdout } = await bench;
+      expect(stdout).toMatch(/generator and daemon/);
+      const res = JSON.parse(readFileSync(out, 'utf8'));
+      expect(res.daemonErrors).toEqual([]);
+      const p = res.phases[0];
+      expect(p.recorded).toBe(2);
+      const g = p.generator;
+      expect(g).toMatchObject({ mode: 'replay', threads: 1, sockets: 'shared', ppsCap: 100, capLimited: true });
+      // The cap held back packets, and what it let through is what the daemon was sent.
+      expect(g.capSkipped).toBeGreaterThan(0);
+      expect(g.legPps).toBeGreaterThan(0);
+      expect(g.legPps).toBeLessThan(50);
+      expect(p.packetsSent).toBeLessThan(4 * 50 * 2);
+      expect(p.packetsReceived).toBeLessThanOrEqual(p.packetsSent);
+      expect(p.limit).toMatch(/generator cap/);
+      expect(g.lateMs.p50).toBeLessThanOrEqual(g.lateMs.p99);
+      expect(g.lateMs.p99).toBeLessThanOrEqual(g.lateMs.max);
+      expect(Object.values(g.lateHistMs).reduce((a: number, b) => a + (b as number), 0)).toBe(p.packetsSent);
+      expect(g.threadCpuSeconds).toBeGreaterThanOrEqual(0);
+      expect(g.cpuUsPerPacket).toBeGreaterThanOrEqual(0);
+      expect(p.daemonCpuUsPerPacket).toBeGreaterThan(0);
+      expect(p.rssHighWaterMb).toBeGreaterThanOrEqual(p.peakRssMb);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+
   it('runs tone calls with and without the stage clock and itemises the daemon\'s CPU by stage', async () => {
     const dir = tempDir('bench-smoke-stages');
     try {
