@@ -17,7 +17,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { makeS3Client } from '../../src/storage/s3-client.js';
@@ -29,7 +29,8 @@ import { sleep } from '../support/legs.js';
 import { kamailioInstalled, startKamailio, type KamailioHandle } from '../support/kamailio.js';
 import { postgresInstalled, startPostgres, type PostgresHandle } from '../support/postgres.js';
 import { swiftInstalled, useSwift, type S3Endpoint } from '../support/swift.js';
-import { ClusterNode, placeCall, type ClusterCall } from '../support/cluster.js';
+import { CLUSTER_SAMPLE, ClusterNode, placeCall, type ClusterCall } from '../support/cluster.js';
+import { SampleDialog, sampleMessage } from '../support/sample-replay.js';
 
 async function until(what: string, pred: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -93,7 +94,9 @@ describe.skipIf(!kamailioInstalled() || !postgresInstalled() || !swiftInstalled(
     const shared = tempDir('cluster');
     const indexUrlFile = join(shared, 'index.url');
     writeFileSync(indexUrlFile, `${url}\n`, { mode: 0o600 });
-    const setup = { s3, bucket, indexUrlFile };
+    const hashKeyFile = join(shared, 'number-hash.key');
+    writeFileSync(hashKeyFile, randomBytes(32), { mode: 0o600 });
+    const setup = { s3, bucket, indexUrlFile, hashKeyFile };
     [a, b] = await Promise.all([ClusterNode.create('rec-a', setup), ClusterNode.create('rec-b', setup)]);
     // Both nodes migrate the new register at once, as two nodes of a site may.
     const migrated = await Promise.all([a.cli('index', 'migrate'), b.cli('index', 'migrate')]);
@@ -143,6 +146,29 @@ describe.skipIf(!kamailioInstalled() || !postgresInstalled() || !swiftInstalled(
     }
   }, 120_000);
 
+  it('answers a copy of one INVITE once between the nodes: the second gets 482', async () => {
+    // What Kamailio's failover sends when the first node was only slow: the same Call-ID,
+    // From tag and CSeq, by another branch, to the other node.
+    const merged = (): Promise<number> => b.metric('tallenne_calls_rejected_total\\{reason="merged_request"\\}').then((v) => (Number.isNaN(v) ? 0 : v));
+    const mergedBefore = await merged();
+    const first = new SampleDialog(a.sipPort);
+    const copy = new SampleDialog(b.sipPort);
+    await Promise.all([first.open(), copy.open()]);
+    try {
+      expect((await first.sendSample(CLUSTER_SAMPLE)).status).toBe(200);
+      answer([{ callId: first.callId } as ClusterCall]);
+      const refused = await copy.sendInvite(sampleMessage(CLUSTER_SAMPLE, { serverPort: b.sipPort, localPort: copy.localPort, callId: first.callId }));
+      expect(refused.status).toBe(482);
+      expect((await first.request('BYE')).status).toBe(200);
+    } finally {
+      first.close();
+      copy.close();
+    }
+    const [entry] = await recorded([first.callId]);
+    expect(entry!.node).toBe('rec-a');
+    expect(await merged()).toBe(mergedBefore + 1);
+  });
+
   it('sends new calls to the survivor when a node is killed mid-call; the other node recovers its calls', async () => {
     const inProgress = await callsAtOnce(kamailio, nodes(), 6);
     const onA = inProgress.filter((c) => c.node === a);
@@ -185,6 +211,9 @@ describe.skipIf(!kamailioInstalled() || !postgresInstalled() || !swiftInstalled(
     const truncated = await recorded(onA.map((c) => c.callId));
     expect(truncated.map((e) => e.status)).toEqual(onA.map(() => 'truncated'));
     expect(truncated.map((e) => e.id).sort()).toEqual([...recovered].sort());
+    // The audio spooled before the kill is in them.
+    for (const e of truncated) expect(e.legs.some((l) => l.packets > 0)).toBe(true);
+    expect(readdirSync(a.spoolDir).filter((f) => f.endsWith('.spool'))).toEqual([]);
     await recorded([...onB, ...after].map((c) => c.callId));
 
     // The killed node comes back on its port; its start-up recovery (done before it is
@@ -208,6 +237,7 @@ describe.skipIf(!kamailioInstalled() || !postgresInstalled() || !swiftInstalled(
     await b.start();
     const truncated = await recorded(onB.map((c) => c.callId));
     expect(truncated.map((e) => [e.status, e.node])).toEqual(onB.map(() => ['truncated', 'rec-b']));
+    for (const e of truncated) expect(e.legs.some((l) => l.packets > 0)).toBe(true);
     await recorded(onA.map((c) => c.callId));
     await probedAgain(b);
   }, 120_000);
@@ -243,6 +273,8 @@ describe.skipIf(!kamailioInstalled() || !postgresInstalled() || !swiftInstalled(
     console.log(`S3 outage: ${calls.length} calls during ${Math.round((restoredAt - cutAt) / 1000)} s, outbox peak ${peak[0]} on rec-a and ${peak[1]} on rec-b, drained ${Date.now() - restoredAt} ms after S3 came back`);
     const stored = await recorded(calls.map((c) => c.callId));
     expect(stored.map((e) => e.status)).toEqual(calls.map(() => 'complete'));
+    // Each spool went once its audio was confirmed in the bucket and its entry committed.
+    await until('the spools are gone', () => nodes().every((n) => readdirSync(n.spoolDir).filter((f) => f.endsWith('.spool')).length === 0));
   }, 180_000);
 
   it('two nodes purging at once destroy each expired recording exactly once; the audit chain verifies across both', async () => {
@@ -257,8 +289,10 @@ describe.skipIf(!kamailioInstalled() || !postgresInstalled() || !swiftInstalled(
     await sleep(Math.max(0, Math.max(...expiring.map((e) => Date.parse(e.retention!.audioExpiresAt))) - Date.now() + 100));
 
     const reports = (await Promise.all(nodes().map((n) => n.cli('retention', 'run', '--json', '--actor', `purge-${n.name}`))))
-      .map((out) => JSON.parse(out) as { audio: string[]; metadata: string[] });
+      .map((out) => JSON.parse(out) as { audio: string[]; metadata: string[]; busyElsewhere?: boolean });
+    console.log(`purge at once: rec-a destroyed ${reports[0]!.audio.length}${reports[0]!.busyElsewhere ? ' (found the lock taken)' : ''}, rec-b ${reports[1]!.audio.length}${reports[1]!.busyElsewhere ? ' (found the lock taken)' : ''} of ${expiring.length}`);
     const destroyed = reports.flatMap((r) => r.audio);
+    expect(reports.every((r) => r.metadata.length === 0)).toBe(true);
     expect(destroyed.sort()).toEqual(expiring.map((e) => e.id).sort());
     const purged = (await entries()).filter((e) => e.audioPurgedAt !== undefined);
     expect(purged.map((e) => e.id).sort()).toEqual(expiring.map((e) => e.id).sort());

@@ -29,6 +29,8 @@ export interface ClusterSetup {
   readonly bucket: string;
   /** File holding the register's URL (with its password). */
   readonly indexUrlFile: string;
+  /** The number hash key every node shares (a customer number hashes alike on every node). */
+  readonly hashKeyFile: string;
 }
 
 export class ClusterNode {
@@ -56,6 +58,7 @@ export class ClusterNode {
     ].join('\n'));
     text = text
       .replace(/^listen = \["udp:.*$/m, `listen = ["udp:127.0.0.1:${sipPort}", "tcp:127.0.0.1:0"]`)
+      .replace(/^hash_key_file = .*$/m, `hash_key_file = "${setup.hashKeyFile}"`)
       .replace('\n[storage]\n', `\n[storage]\nbackend = "s3"\nbucket = "${setup.bucket}"\nprefix = "cluster/"\nendpoint = "${relay.endpoint}"\nregion = "${setup.s3.region}"\nforce_path_style = true\ncredentials_file = "${credentials}"\n`);
     const configFile = join(dir, 'tallenne.toml');
     writeFileSync(configFile, text);
