@@ -23,6 +23,7 @@ import { EncoderPool, encoderWorkerCount } from './encoder/pool.js';
 import type { RecordingIndex } from './index/index.js';
 import { openRegister } from './index/open.js';
 import { SpoolLeases } from './calls/spool-leases.js';
+import { InviteClaims } from './calls/invite-claims.js';
 import { NumberHasher } from './privacy/numbers.js';
 import { openAudioStore, type OpenedStore } from './storage/open-store.js';
 import type { AudioStore } from './storage/audio-store.js';
@@ -103,6 +104,8 @@ export class Daemon {
       // The user agent needs the manager first; it exists before any call can be hung up.
       hangUp: (dialogId) => this.ua?.hangUp(dialogId, 'local'),
       probe: (dialogId) => this.ua?.probe(dialogId),
+      // Recorders sharing a register answer each INVITE once between them (src/calls/invite-claims.ts).
+      ...(c.index.backend === 'postgres' ? { claims: new InviteClaims(this.index, c.cluster.node_id, this.log.child({ component: 'calls' })) } : {}),
     });
     this.finaliser = new Finaliser({
       config, log: this.log.child({ component: 'calls' }), encoder: this.encoder, index: this.index, store: this.store, spoolDir,

@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   TALLENNE_SRTP_UNSUPPORTED: 'the offered media security cannot be used (DTLS-SRTP, or no supported a=crypto)',
   TALLENNE_UNSUPPORTED_MEDIA_TYPE: 'the body is of a type the recorder does not take',
   TALLENNE_DIALOG_NOT_FOUND: 'the request names no call this recorder has',
+  TALLENNE_MERGED_REQUEST: 'a copy of an INVITE another recorder (or another dialog here) has already admitted',
   TALLENNE_SPOOL_UNWRITABLE: 'a spool file for the call cannot be created',
   TALLENNE_CAPACITY: 'the configured capacity is reached',
   TALLENNE_SHUTTING_DOWN: 'the daemon is shutting down',

@@ -15,12 +15,13 @@ import type { CallAnswer, DialogEndReason, IncomingRequest, SipCallHandler } fro
 import { parseInviteBody, parseSessionBody, type InviteBody, type SessionBody } from '../sip/body.js';
 import { buildSdpAnswer, chooseFormats, isPausedMedia, type MediaAnswer, type SdpMedia, type SdpOffer } from '../sip/sdp.js';
 import { mergeMetadata } from '../sip/metadata.js';
-import { uriUser } from '../sip/message.js';
+import { firstHeader, parseCSeq, uriUser } from '../sip/message.js';
 import { assignRoles, type RoleAssignment, type RoleRules } from './roles.js';
 import { CallSession } from './session.js';
 import { Leg, type LegOffer } from './leg.js';
 import { offeredKeying } from '../sip/sdes.js';
 import { initialDetails, legDescriptor, updatedDetails, type ProtectNumber } from './recording-meta.js';
+import { inviteClaimName, type InviteClaims } from './invite-claims.js';
 import { REJECTIONS, isRejectionCode, type Rejection, type RejectionCode } from './rejections.js';
 import type { PortAllocator, PortPair } from '../rtp/ports.js';
 import type { RtpCounters } from '../rtp/counters.js';
@@ -72,6 +73,8 @@ export interface ManagerDeps {
    * the final status, 408 when none came; undefined when the user agent has no such dialog.
    */
   readonly probe: (dialogId: string) => Promise<number> | undefined;
+  /** With a register shared by several recorders: an INVITE copy another one admitted is refused (482). */
+  readonly claims?: InviteClaims;
 }
 
 /** Streams one call may record: the spool names a leg in one byte, and SDP_LIMITS caps m-lines at 16. */
@@ -88,6 +91,8 @@ type MediaPlan = LegOffer | Exclude<PlanRefusal, 'TALLENNE_NO_USABLE_CODEC'> | n
 
 export class CallManager extends EventEmitter<ManagerEvents> implements SipCallHandler {
   private readonly sessions = new Map<string, CallSession>();
+  /** The INVITE claim each live call holds in the shared register (with deps.claims). */
+  private readonly claimed = new Map<CallSession, string>();
   private readonly flushTimer: NodeJS.Timeout;
   private readonly watchTimer: NodeJS.Timeout;
   private freeSpace = { at: 0, bytes: Number.POSITIVE_INFINITY };
@@ -184,11 +189,20 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
       this.roleRules(),
     );
 
+    const claim = this.deps.claims ? inviteClaimName(req.callId, req.from.params.tag ?? '', parseCSeq(firstHeader(req.headers, 'cseq') ?? '0 INVITE').seq) : undefined;
+    if (claim !== undefined && !(await this.deps.claims!.claim(claim, req.dialogId))) {
+      return this.reject(req, 'TALLENNE_MERGED_REQUEST', 'another recorder has answered this INVITE');
+    }
+    const unclaim = (): void => {
+      if (claim !== undefined) this.deps.claims!.release(claim, req.dialogId);
+    };
+
     const pairs: PortPair[] = [];
     try {
       for (let i = 0; i < plan.length; i++) pairs.push(await this.deps.ports.allocatePair());
     } catch (e) {
       for (const p of pairs) this.deps.ports.release(p);
+      unclaim();
       if (e instanceof TallenneError && e.code === 'TALLENNE_NO_PORTS') return this.reject(req, 'TALLENNE_NO_PORTS', 'RTP port range exhausted');
       throw e;
     }
@@ -201,6 +215,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
       spool = new SpoolWriter(join(this.deps.spoolDir, `${id}.spool`), keys ? newSpoolKey(keys, id) : undefined);
     } catch (e) {
       for (const p of pairs) this.deps.ports.release(p);
+      unclaim();
       return this.reject(req, 'TALLENNE_SPOOL_UNWRITABLE', `cannot create a spool file: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
     }
     const answeredAt = Date.now();
@@ -214,6 +229,7 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     });
     spool.appendMeta(answeredAt, session.meta);
     this.sessions.set(req.dialogId, session);
+    if (claim !== undefined) this.claimed.set(session, claim);
     session.transition('answered');
     if (plan.every((p) => isPausedMedia(p.media))) session.setPaused(true, answeredAt);
     const sdp = this.answerSdp(session, body.sdp);
@@ -406,6 +422,11 @@ export class CallManager extends EventEmitter<ManagerEvents> implements SipCallH
     if (!session.live) return;
     session.transition('ended');
     this.sessions.delete(session.dialogId);
+    const claim = this.claimed.get(session);
+    if (claim !== undefined) {
+      this.claimed.delete(session);
+      this.deps.claims!.release(claim, session.dialogId);
+    }
     const endedAt = Date.now();
     for (const l of session.legs) this.deps.ports.release(l.close());
     session.log.info({ reason, durationMs: endedAt - session.details.answeredAt }, 'call ended');

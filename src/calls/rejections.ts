@@ -27,6 +27,7 @@ export const REJECTIONS = {
   TALLENNE_METADATA_MALFORMED: { status: 400, reason: 'malformed' },
   TALLENNE_UNSUPPORTED_MEDIA_TYPE: { status: 415, reason: 'unsupported_media_type' },
   TALLENNE_DIALOG_NOT_FOUND: { status: 481, reason: 'dialog_not_found' },
+  TALLENNE_MERGED_REQUEST: { status: 482, reason: 'merged_request' },
 } as const satisfies Partial<Record<ErrorCode, RejectionRule>>;
 
 export type RejectionCode = keyof typeof REJECTIONS;

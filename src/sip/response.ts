@@ -62,7 +62,7 @@ const PHRASES: Readonly<Record<number, string>> = {
   100: 'Trying', 200: 'OK',
   400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout',
   415: 'Unsupported Media Type', 420: 'Bad Extension', 480: 'Temporarily Unavailable',
-  481: 'Call/Transaction Does Not Exist', 486: 'Busy Here', 487: 'Request Terminated', 488: 'Not Acceptable Here',
+  481: 'Call/Transaction Does Not Exist', 482: 'Loop Detected', 486: 'Busy Here', 487: 'Request Terminated', 488: 'Not Acceptable Here',
   500: 'Server Internal Error', 503: 'Service Unavailable', 513: 'Message Too Large',
 };
 

@@ -18,7 +18,7 @@ export function kamailioInstalled(): boolean {
 }
 
 /** A UDP port free on 127.0.0.1 right now. */
-async function freeUdpPort(): Promise<number> {
+export async function freeUdpPort(): Promise<number> {
   const s = createSocket('udp4');
   await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
   const port = s.address().port;

@@ -19,6 +19,8 @@ import { newRtpCounters } from '../../../src/rtp/counters.js';
 import type { IncomingRequest } from '../../../src/sip/user-agent.js';
 import { offerSdp, rsMetadataDoc, multipart } from '../../support/rs-metadata.js';
 import { toSrtpOffer } from '../../support/srtp-offer.js';
+import { InviteClaims } from '../../../src/calls/invite-claims.js';
+import type { RecordingIndex } from '../../../src/index/index.js';
 
 const SDP = offerSdp(['1', '2']);
 
@@ -44,6 +46,27 @@ function request(over: Partial<IncomingRequest> = {}): IncomingRequest {
     localAddress: '127.0.0.1',
     ...over,
   } as IncomingRequest;
+}
+
+/** The same initial INVITE as a balancer's failover copy would carry it: only the dialog (our tag) differs. */
+function copyOfOneInvite(): IncomingRequest {
+  return request({ callId: 'merged@127.0.0.1', from: { uri: 'sip:src@127.0.0.1', params: { tag: 'f1' } }, headers: [{ name: 'cseq', value: '1 INVITE' }] });
+}
+
+/** The register's lease rule in memory (the LMDB and PostgreSQL ones pass one conformance suite). */
+function leaseRegister(): Pick<RecordingIndex, 'claimLease' | 'releaseLease'> {
+  const leases = new Map<string, string>();
+  return {
+    async claimLease(name, holder) {
+      const cur = leases.get(name);
+      if (cur !== undefined && cur !== holder) return false;
+      leases.set(name, holder);
+      return true;
+    },
+    async releaseLease(name, holder) {
+      if (leases.get(name) === holder) leases.delete(name);
+    },
+  };
 }
 
 describe('CallManager', () => {
@@ -129,6 +152,19 @@ describe('CallManager', () => {
     TALLENNE_METADATA_MALFORMED: () => manager.invite(request({ ...siprecBody(SDP, '<recording xmlns="urn:ietf:params:xml:ns:recording:1"><!DOCTYPE x></recording>') })),
     TALLENNE_UNSUPPORTED_MEDIA_TYPE: () => manager.invite(request({ contentType: 'text/plain', body: Buffer.from('hello') })),
     TALLENNE_DIALOG_NOT_FOUND: () => manager.update(request({ method: 'UPDATE', dialogId: 'no-such-dialog' })),
+    // A copy of one INVITE (same Call-ID, From tag and CSeq, another branch) at two recorders sharing a register.
+    TALLENNE_MERGED_REQUEST: async () => {
+      const register = leaseRegister();
+      const a = make({ claims: new InviteClaims(register, 'rec-a', createLogger('silent')) });
+      await manager.abort();
+      manager = make({ claims: new InviteClaims(register, 'rec-b', createLogger('silent')) });
+      try {
+        expect((await a.invite(copyOfOneInvite())).status).toBe(200);
+        return await manager.invite(copyOfOneInvite());
+      } finally {
+        await a.abort();
+      }
+    },
   };
 
   for (const code of Object.keys(REJECTIONS) as RejectionCode[]) {
@@ -162,6 +198,35 @@ describe('CallManager', () => {
     await idle;
     expect(existsSync(session.spool.path)).toBe(true);
     expect(ports.inUse).toBe(0);
+  });
+
+  it('a recorder sharing a register holds the INVITE\'s claim while the call lives and gives it back at its end', async () => {
+    const register = leaseRegister();
+    const other = make({ claims: new InviteClaims(register, 'rec-a', createLogger('silent')) });
+    await manager.abort();
+    manager = make({ claims: new InviteClaims(register, 'rec-b', createLogger('silent')) });
+    try {
+      const first = copyOfOneInvite();
+      expect((await manager.invite(first)).status).toBe(200);
+      // A second copy reaching this same recorder by another branch is a merged request too.
+      config = { ...config, calls: { ...config.calls, max_concurrent: 2 } };
+      expect((await manager.invite(copyOfOneInvite())).status).toBe(482);
+      expect((await other.invite(copyOfOneInvite())).status).toBe(482);
+      const ended = new Promise<void>((r) => manager.once('ended', () => r()));
+      manager.ended(first.dialogId, 'bye');
+      await ended;
+      await new Promise((r) => setImmediate(r));
+      expect((await other.invite(copyOfOneInvite())).status).toBe(200);
+      // Without the shared register (one recorder) nothing is claimed.
+      const alone = make();
+      try {
+        expect((await alone.invite(copyOfOneInvite())).status).toBe(200);
+      } finally {
+        await alone.abort();
+      }
+    } finally {
+      await other.abort();
+    }
   });
 
   it('drain hangs up the calls still live at the deadline through the hang-up it was given', async () => {
