@@ -89,14 +89,16 @@ export const listenRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) =>
       }
       // A call that ended before this listen subscribed counts as ended too.
       if (callOver || calls.session(id) === undefined) handle.callEnded();
+      // The listener may go at any time from here, even before the first byte.
+      const running = handle;
+      reply.raw.on('close', () => running.stop());
+      if (request.raw.socket.destroyed) running.stop();
       try {
         await auditAllowed(deps, request, allowed, 'listen', id);
       } catch (e) {
-        handle.stop();
+        running.stop();
         throw e;
       }
-      const running = handle;
-      reply.raw.on('close', () => running.stop());
       return reply.type('audio/ogg').header('cache-control', 'no-store').header('x-content-type-options', 'nosniff').send(body);
     },
   );

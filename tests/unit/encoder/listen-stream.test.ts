@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ListenStream, type ListenJob } from '../../../src/encoder/listen-stream.js';
+import { Keyring } from '../../../src/crypto/keyring.js';
+import { newSpoolKey } from '../../../src/spool/cipher.js';
 import { tempDir } from '../../support/cleanup.js';
 import { writeSpoolFixture } from '../../support/spool-fixture.js';
 import { decodeWithFfmpeg, tonePower } from '../../support/audio.js';
@@ -122,16 +124,20 @@ describe('ListenStream flow control', () => {
     expect(stuck.end.frames).toBeLessThan(taken.end.frames);
   });
 
-  it('stops at once when the listener goes away, and overwrites its copy of a sealed spool key', async () => {
-    const { Keyring } = await import('../../../src/crypto/keyring.js');
-    const { newSpoolKey } = await import('../../../src/spool/cipher.js');
-    const dir = tempDir('listen-sealed');
+  /** A sealed spool of `durationMs` (without END when `ongoing`) and a copy of its key. */
+  async function sealedSpool(name: string, durationMs: number, ongoing: boolean): Promise<{ dir: string; spool: string; key: Uint8Array }> {
+    const dir = tempDir(name);
     const ring = Keyring.open({ master_key_file: join(dir, 'master.key') });
-    const sealed = newSpoolKey(ring, 'LISTEN');
+    const sealed = newSpoolKey(ring, name);
     const key = Uint8Array.from(sealed.key);
     const spool = join(dir, 'sealed.spool');
+    await writeSpoolFixture({ path: spool, answeredAt: T0, durationMs, legs, end: !ongoing, key: sealed });
+    return { dir, spool, key };
+  }
+
+  it('stops at once when the listener goes away, and overwrites its copy of a sealed spool key', async () => {
     // A call still going on: no END record, and the call has not ended.
-    await writeSpoolFixture({ path: spool, answeredAt: T0, durationMs: 4000, legs, end: false, key: sealed });
+    const { dir, spool, key } = await sealedSpool('listen-sealed', 4000, true);
     const pages: Buffer[] = [];
     const s = new ListenStream(listenJob(spool, T0, { spoolKey: key }), { onPage: (p) => pages.push(Buffer.from(p)), now: () => T0 + 4000 });
     const running = s.run();
@@ -151,14 +157,8 @@ describe('ListenStream flow control', () => {
   });
 
   it('ends as failed, with the error code and no key in the message, when the sealed spool comes without its key', async () => {
-    const { Keyring } = await import('../../../src/crypto/keyring.js');
-    const { newSpoolKey } = await import('../../../src/spool/cipher.js');
-    const dir = tempDir('listen-nokey');
-    const ring = Keyring.open({ master_key_file: join(dir, 'master.key') });
-    const sealed = newSpoolKey(ring, 'NOKEY');
-    const hex = sealed.key.toString('hex');
-    const spool = join(dir, 'sealed.spool');
-    await writeSpoolFixture({ path: spool, answeredAt: T0, durationMs: 1000, legs, key: sealed });
+    const { spool, key } = await sealedSpool('listen-nokey', 1000, false);
+    const hex = Buffer.from(key).toString('hex');
     const end = await new ListenStream(listenJob(spool, T0), { onPage: () => undefined, now: () => T0 }).run();
     expect(end).toMatchObject({ reason: 'failed', code: 'TALLENNE_SPOOL_KEY', bytes: 0 });
     expect(end.message).not.toContain(hex);
