@@ -103,11 +103,6 @@ export class EncoderThread {
     this.schedule(0);
   }
 
-  /** Live listens running on this thread. */
-  get listening(): number {
-    return this.listens.size;
-  }
-
   private listen(n: number, job: ListenJob): void {
     if (this.listens.has(n)) return;
     const stream = new ListenStream(job, {
