@@ -144,6 +144,13 @@ export class Daemon {
       config: () => this.config, index: this.index, store: this.store, hasher,
       metrics: this.metrics, ready: () => this.readiness(), log: this.log.child({ component: 'http' }),
       calls: new LiveCalls(this.manager),
+      // A listen is the call's own job (its settings, its spool key) encoded on the pool.
+      listen: {
+        open: async (id, fromMs, sink) => {
+          const job = await this.finaliser.listenJob(id, fromMs);
+          return job && this.encoder.listen(id, job, sink);
+        },
+      },
     });
 
     const recovered = await this.finaliser.recoverSpools({ deleteUnanswered: true });

@@ -13,7 +13,7 @@ import type { SessionStore } from './auth/session.js';
 import type { OidcClient } from './auth/oidc.js';
 import type { PeakCache } from './peaks.js';
 import type { LiveCalls } from '../calls/live.js';
-import type { ListenTracker } from './listens.js';
+import type { ListenTracker, LiveListens } from './listens.js';
 
 export interface ApiDeps {
   /** The config in force (it changes on SIGHUP: read it per request). */
@@ -32,6 +32,8 @@ export interface ApiDeps {
   readonly oidc?: OidcClient;
   /** The calls in progress (absent where no call manager runs, e.g. API tests without SIP). */
   readonly calls?: LiveCalls;
+  /** Starts live listens on the encoder threads (absent with no call manager). */
+  readonly listen?: LiveListens;
   readonly listens: ListenTracker;
   readonly now: () => number;
 }

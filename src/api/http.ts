@@ -17,7 +17,7 @@ import { Authenticator } from './auth/authenticate.js';
 import { OidcClient } from './auth/oidc.js';
 import { SessionStore } from './auth/session.js';
 import { PeakCache } from './peaks.js';
-import { ListenTracker } from './listens.js';
+import { ListenTracker, type LiveListens } from './listens.js';
 import { buildMetricsServer, buildServer, type ServerDeps } from './server.js';
 import { HttpsGuard } from './https.js';
 import type { TlsMaterial } from '../tls/material.js';
@@ -31,6 +31,7 @@ export interface HttpDeps {
   readonly ready: () => Promise<{ ready: boolean; checks: Record<string, string> }>;
   readonly log: Logger;
   readonly calls?: LiveCalls;
+  readonly listen?: LiveListens;
   readonly now?: () => number;
 }
 

@@ -18,6 +18,7 @@ import { EventEmitter } from 'node:events';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { EncodeJob, EncodeResult } from '../encoder/encode-spool.js';
+import type { ListenJob } from '../encoder/listen-stream.js';
 import type { RecordingEntry } from '../types.js';
 import { withRetention } from '../retention/policy.js';
 import { newDataKey, type KeyWrapper, type WrappedKey } from '../crypto/keyring.js';
@@ -120,6 +121,28 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
     // A job that cannot be prepared (a key that does not open) is not followed; at hang-up
     // the finalisation fails, is counted and retried like any other.
     prepared.then((p) => this.deps.encoder.follow(p.job), () => undefined);
+  }
+
+  /**
+   * A live listen's job for a followed call, from `fromMs` on: the call's spool, its encoder
+   * settings and a copy of its spool key (the same the encoder follows it with, unwrapped
+   * once). Null when the call is not followed (not answered, or ended). Rejects as the call's
+   * own job did when its key could not be opened.
+   */
+  async listenJob(id: string, fromMs: number): Promise<ListenJob | null> {
+    const prepared = this.followed.get(id);
+    if (!prepared) return null;
+    const { job } = await prepared;
+    // Ended meanwhile: its key is about to be overwritten, and there is nothing to listen to.
+    if (this.followed.get(id) !== prepared) return null;
+    return {
+      spoolPath: job.spoolPath,
+      fromMs,
+      complexity: job.complexity,
+      bitrate: job.bitrate,
+      maskDtmf: job.maskDtmf,
+      ...(job.spoolKey ? { spoolKey: Uint8Array.from(job.spoolKey) } : {}),
+    };
   }
 
   /** Takes an ended call: once its spool is closed its recording is finished and registered. */

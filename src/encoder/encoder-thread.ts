@@ -13,23 +13,44 @@
  * A call whose live encoding failed, or that the thread never followed (recovery, a retry,
  * a call that started on a thread that has since died), is encoded from its whole spool when
  * it is finished: the same pipeline, in one go.
+ *
+ * Live listens run here too, each a ListenStream (listen-stream.ts) with its own 100 ms
+ * steps beside the passes: its pages go back to the pool as transferred buffers, the pool
+ * acknowledges them once they have left for the listener, and a stop ends it at its next
+ * step.
  */
 import { CallEncoder } from './call-encoder.js';
 import { LAG_MS } from './timeline.js';
 import { TallenneError } from '../errors.js';
 import { wholeSpoolEncoder, type EncodeJob, type EncodeResult } from './encode-spool.js';
+import { ListenStream, type ListenEnd, type ListenJob } from './listen-stream.js';
 
 export type WorkerRequest =
   /** Start following a live call's spool. */
   | { readonly op: 'follow'; readonly job: EncodeJob }
   /** The call's spool is closed: finish its recording and answer with `seq`. */
-  | { readonly op: 'finish'; readonly seq: number; readonly job: EncodeJob };
+  | { readonly op: 'finish'; readonly seq: number; readonly job: EncodeJob }
+  /** Start live listen `listen` (its job's spool key is the stream's own, transferred). */
+  | { readonly op: 'listen'; readonly listen: number; readonly job: ListenJob }
+  /** `bytes` of the listen's pages have left for the listener. */
+  | { readonly op: 'listen-ack'; readonly listen: number; readonly bytes: number }
+  /** The listened call has ended: the stream ends once its spool has no more. */
+  | { readonly op: 'listen-call-ended'; readonly listen: number }
+  /** The listener went away: stop now. */
+  | { readonly op: 'listen-stop'; readonly listen: number };
 
 export type WorkerReply =
   | { readonly op: 'done'; readonly seq: number; readonly ok: true; readonly result: EncodeResult }
   | { readonly op: 'done'; readonly seq: number; readonly ok: false; readonly code: string; readonly message: string }
   /** After each pass: calls followed and the largest lag among them. */
-  | { readonly op: 'load'; readonly live: number; readonly maxLagMs: number };
+  | { readonly op: 'load'; readonly live: number; readonly maxLagMs: number }
+  /** One Ogg page of a listen, its buffer transferred. */
+  | { readonly op: 'listen-page'; readonly listen: number; readonly page: ArrayBuffer }
+  /** The listen is over; nothing more comes for it. */
+  | { readonly op: 'listen-end'; readonly listen: number; readonly end: ListenEnd };
+
+/** Sends a reply to the pool; buffers in `transfer` move to it (no copy). */
+export type ReplySender = (reply: WorkerReply, transfer?: ArrayBuffer[]) => void;
 
 /** How often each live call's new records are encoded. */
 export const TICK_MS = 250;
@@ -49,21 +70,51 @@ interface Ending {
 export class EncoderThread {
   private readonly live = new Map<string, CallEncoder>();
   private readonly ending: Ending[] = [];
+  private readonly listens = new Map<number, ListenStream>();
   private running = false;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly send: (reply: WorkerReply) => void,
+    private readonly send: ReplySender,
     private readonly opts: EncoderThreadOptions = {},
   ) {}
 
   handle(req: WorkerRequest): void {
-    if (req.op === 'follow') {
-      if (!this.live.has(req.job.id)) this.live.set(req.job.id, new CallEncoder(req.job));
-    } else {
-      this.ending.push({ seq: req.seq, job: req.job });
+    switch (req.op) {
+      case 'follow':
+        if (!this.live.has(req.job.id)) this.live.set(req.job.id, new CallEncoder(req.job));
+        break;
+      case 'finish':
+        this.ending.push({ seq: req.seq, job: req.job });
+        break;
+      case 'listen':
+        this.listen(req.listen, req.job);
+        return;
+      case 'listen-ack':
+        this.listens.get(req.listen)?.ack(req.bytes);
+        return;
+      case 'listen-call-ended':
+        this.listens.get(req.listen)?.callEnded();
+        return;
+      case 'listen-stop':
+        this.listens.get(req.listen)?.stop();
+        return;
     }
     this.schedule(0);
+  }
+
+  private listen(n: number, job: ListenJob): void {
+    if (this.listens.has(n)) return;
+    const stream = new ListenStream(job, {
+      onPage: (page) => this.send({ op: 'listen-page', listen: n, page: page.buffer as ArrayBuffer }, [page.buffer as ArrayBuffer]),
+    });
+    this.listens.set(n, stream);
+    const ended = (end: ListenEnd): void => {
+      this.listens.delete(n);
+      this.send({ op: 'listen-end', listen: n, end });
+    };
+    // run() answers its own errors; closing the spool can still fail after it.
+    void stream.run().then(ended, (e: unknown) => ended({ reason: 'failed', bytes: 0, frames: stream.frameCount, code: 'TALLENNE_ENCODE_FAILED', message: (e as Error).message }));
   }
 
   private schedule(ms: number): void {

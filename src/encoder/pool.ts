@@ -5,6 +5,11 @@
  * owed with TALLENNE_ENCODE_FAILED and is replaced; the live calls it followed are encoded
  * from their whole spool when they end, so a bad spool can never wedge the pool.
  *
+ * Live listens run on the workers too (listen()): on the worker that follows the call when
+ * there is one, else on the least loaded. Their pages come back as transferred buffers and
+ * are acknowledged to the worker once the listener's sink has passed them on, so a listener
+ * that does not read is cut off by its worker instead of growing memory on either side.
+ *
  * close() stops taking calls, lets the finishes owed complete, then ends the workers;
  * destroy() ends them now and fails whatever was owed. Both are idempotent.
  */
@@ -13,6 +18,7 @@ import { Worker } from 'node:worker_threads';
 import { ERROR_CODES, TallenneError, type ErrorCode } from '../errors.js';
 import type { EncodeJob, EncodeResult } from './encode-spool.js';
 import type { WorkerReply, WorkerRequest } from './encoder-thread.js';
+import type { ListenEnd, ListenJob } from './listen-stream.js';
 
 /**
  * The compiled worker. Under vitest this module runs from src/*.ts, but a worker thread
@@ -26,12 +32,33 @@ interface Pending {
   readonly reject: (e: Error) => void;
 }
 
+/** Where a live listen's pages go, on the main thread. */
+export interface ListenSink {
+  /**
+   * One Ogg page, its buffer moved from the encoder thread. Call `sent` once it has left for
+   * the listener: until then it counts against the listen's window in the worker.
+   */
+  page(page: Buffer, sent: () => void): void;
+  /** The listen is over; called once, and nothing follows. */
+  end(end: ListenEnd): void;
+}
+
+/** A running live listen, as its caller steers it. */
+export interface ListenHandle {
+  /** The call has ended: the stream ends once its spool has no more. */
+  callEnded(): void;
+  /** The listener went away: the worker stops the stream now. */
+  stop(): void;
+}
+
 interface Slot {
   worker: Worker;
   /** Finishes owed by this worker, by request number. */
   readonly tasks: Map<number, Pending>;
   /** Live calls this worker follows. */
   readonly live: Set<string>;
+  /** Live listens this worker encodes, by number. */
+  readonly listens: Map<number, ListenSink>;
   /** The worker's last report: the largest lag among its live calls. */
   maxLagMs: number;
   /** Being terminated by the pool: not replaced when it exits. */
@@ -103,6 +130,11 @@ export class EncoderPool {
     return this.slots.map((s) => s.live.size);
   }
 
+  /** Live listens running on the workers. */
+  get listening(): number {
+    return this.slots.reduce((n, s) => n + s.listens.size, 0);
+  }
+
   /** The largest encoder lag (ms) among the live calls, as the workers last reported. */
   get maxLagMs(): number {
     return this.slots.reduce((m, s) => (s.live.size > 0 ? Math.max(m, s.maxLagMs) : m), 0);
@@ -158,6 +190,38 @@ export class EncoderPool {
     }
   }
 
+  /**
+   * Starts a live listen of call `callId` on the worker that follows it (else the least
+   * loaded). The job's spool key belongs to the pool from here: it is moved to the worker and
+   * the caller's copy overwritten. Throws TALLENNE_SHUTTING_DOWN once the pool is closing.
+   */
+  listen(callId: string, job: ListenJob, sink: ListenSink): ListenHandle {
+    const given = job.spoolKey;
+    try {
+      if (!this.alive) throw new TallenneError(this.broken ? 'TALLENNE_ENCODE_FAILED' : 'TALLENNE_SHUTTING_DOWN', this.broken ? 'encoder workers cannot start' : 'the encoder pool is closed');
+      const owner = this.owner.get(callId);
+      const slot = owner && !owner.dead && !owner.exiting ? owner : this.leastLoaded();
+      if (!slot) throw new TallenneError('TALLENNE_ENCODE_FAILED', 'no encoder worker can take a listen now');
+      const n = ++this.seq;
+      slot.listens.set(n, sink);
+      slot.worker.ref();
+      // A copy in a buffer of its own, moved (not cloned) to the worker.
+      const key = given ? Uint8Array.from(given) : undefined;
+      const { spoolKey: _given, ...rest } = job;
+      const req: WorkerRequest = { op: 'listen', listen: n, job: { ...rest, ...(key ? { spoolKey: key } : {}) } };
+      slot.worker.postMessage(req, key ? [key.buffer] : []);
+      const post = (r: WorkerRequest): void => {
+        if (slot.listens.has(n)) slot.worker.postMessage(r);
+      };
+      return {
+        callEnded: () => post({ op: 'listen-call-ended', listen: n }),
+        stop: () => post({ op: 'listen-stop', listen: n }),
+      };
+    } finally {
+      given?.fill(0);
+    }
+  }
+
   /** A whole spool (recovery, a retry) encoded in one go. */
   encode(job: EncodeJob): Promise<EncodeResult> {
     return this.finish(job);
@@ -191,7 +255,7 @@ export class EncoderPool {
     let best: Slot | undefined;
     for (const s of this.slots) {
       if (s.exiting || s.dead) continue;
-      if (!best || s.live.size + s.tasks.size < best.live.size + best.tasks.size) best = s;
+      if (!best || load(s) < load(best)) best = s;
     }
     return best;
   }
@@ -199,6 +263,7 @@ export class EncoderPool {
   private async terminateAll(): Promise<void> {
     const slots = this.slots.splice(0);
     this.owner.clear();
+    for (const s of slots) endListens(s, { reason: 'shutdown', bytes: 0, frames: 0 });
     await Promise.all(
       slots.map((s) => {
         s.exiting = true;
@@ -209,7 +274,7 @@ export class EncoderPool {
 
   private spawn(): Slot {
     const worker = new Worker(this.workerUrl, { resourceLimits: { maxOldGenerationSizeMb: this.maxHeapMb } });
-    const slot: Slot = { worker, tasks: new Map(), live: new Set(), maxLagMs: 0, exiting: false, dead: false };
+    const slot: Slot = { worker, tasks: new Map(), live: new Set(), listens: new Map(), maxLagMs: 0, exiting: false, dead: false };
     worker.on('message', (reply: WorkerReply) => this.onReply(slot, reply));
     // An 'error' is always followed by 'exit'; what the worker owed is failed there, once.
     worker.on('error', (err) => {
@@ -227,6 +292,22 @@ export class EncoderPool {
       slot.maxLagMs = reply.maxLagMs;
       return;
     }
+    if (reply.op === 'listen-page') {
+      const sink = slot.listens.get(reply.listen);
+      const bytes = reply.page.byteLength;
+      // A view on the moved buffer: no copy on this side either.
+      sink?.page(Buffer.from(reply.page), () => {
+        if (slot.listens.has(reply.listen)) slot.worker.postMessage({ op: 'listen-ack', listen: reply.listen, bytes } satisfies WorkerRequest);
+      });
+      return;
+    }
+    if (reply.op === 'listen-end') {
+      const sink = slot.listens.get(reply.listen);
+      slot.listens.delete(reply.listen);
+      this.unrefIfIdle(slot);
+      sink?.end(reply.end);
+      return;
+    }
     const t = slot.tasks.get(reply.seq);
     if (!t) return;
     slot.tasks.delete(reply.seq);
@@ -241,7 +322,7 @@ export class EncoderPool {
   }
 
   private unrefIfIdle(slot: Slot): void {
-    if (slot.tasks.size === 0 && slot.live.size === 0) slot.worker.unref();
+    if (slot.tasks.size === 0 && slot.live.size === 0 && slot.listens.size === 0) slot.worker.unref();
   }
 
   private failTasks(slot: Slot, err: Error): void {
@@ -251,8 +332,9 @@ export class EncoderPool {
   }
 
   private onExit(slot: Slot, code: number): void {
-    const hadWork = slot.tasks.size > 0 || slot.live.size > 0;
+    const hadWork = slot.tasks.size > 0 || slot.live.size > 0 || slot.listens.size > 0;
     this.failTasks(slot, new TallenneError('TALLENNE_ENCODE_FAILED', `encoder worker exited with code ${code}`));
+    endListens(slot, { reason: slot.exiting ? 'shutdown' : 'failed', bytes: 0, frames: 0, code: 'TALLENNE_ENCODE_FAILED', message: `encoder worker exited with code ${code}` });
     // Its live calls are finished from their whole spool on another worker.
     for (const id of slot.live) this.owner.delete(id);
     slot.live.clear();
@@ -273,4 +355,16 @@ export class EncoderPool {
     const w = this.drainWaiters.splice(0);
     for (const f of w) f();
   }
+}
+
+/** A worker's share of the work, for placing the next call or listen. */
+function load(s: Slot): number {
+  return s.live.size + s.tasks.size + s.listens.size;
+}
+
+/** Ends the listens of a worker that will send no more (it exited, or is being terminated). */
+function endListens(slot: Slot, end: ListenEnd): void {
+  const sinks = [...slot.listens.values()];
+  slot.listens.clear();
+  for (const sink of sinks) sink.end(end);
 }

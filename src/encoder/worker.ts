@@ -30,6 +30,6 @@ function lowerThreadPriority(): void {
 const port = parentPort;
 if (port) {
   lowerThreadPriority();
-  const thread = new EncoderThread((reply: WorkerReply) => port.postMessage(reply));
+  const thread = new EncoderThread((reply: WorkerReply, transfer?: ArrayBuffer[]) => port.postMessage(reply, transfer));
   port.on('message', (req: WorkerRequest) => thread.handle(req));
 }

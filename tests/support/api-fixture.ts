@@ -16,7 +16,7 @@ import { createLogger } from '../../src/log.js';
 import { NumberHasher, protectNumber } from '../../src/privacy/numbers.js';
 import { FsAudioStore } from '../../src/storage/fs-store.js';
 import { withRetention } from '../../src/retention/policy.js';
-import { apiDeps } from '../../src/api/http.js';
+import { apiDeps, type HttpDeps } from '../../src/api/http.js';
 import { buildServer, type ServerDeps } from '../../src/api/server.js';
 import type { Metrics } from '../../src/api/metrics.js';
 import { ROLES, type AccessRole } from '../../src/access/roles.js';
@@ -75,7 +75,10 @@ export function makeOpus(file: string, seconds = 3): void {
   ]);
 }
 
-export async function startApiFixture(opts: { /** Appended after the fixture's [api] keys: more [api] keys, then other tables. */ toml?: string } = {}): Promise<ApiFixture> {
+export async function startApiFixture(opts: {
+  /** Appended after the fixture's [api] keys: more [api] keys, then other tables. */ toml?: string;
+  /** Calls in progress and live listens, for the /calls routes. */ live?: Pick<HttpDeps, 'calls' | 'listen'>;
+} = {}): Promise<ApiFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'tallenne-api-'));
   const toml = `
 [storage]
@@ -95,7 +98,7 @@ ${AGENTS_TOML}
   const hasher = NumberHasher.open(config.privacy.hash_key_file);
   const registry = new Registry();
   const metrics = { registry, text: () => registry.metrics(), contentType: () => registry.contentType } as unknown as Metrics;
-  const deps = apiDeps({ config: () => config, index, store, hasher, metrics, ready: () => Promise.resolve({ ready: true, checks: {} }), log: createLogger('silent') });
+  const deps = apiDeps({ config: () => config, index, store, hasher, metrics, ready: () => Promise.resolve({ ready: true, checks: {} }), log: createLogger('silent'), ...opts.live });
   const app = await buildServer(deps);
   await app.ready();
 

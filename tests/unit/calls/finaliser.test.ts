@@ -13,6 +13,9 @@ import type { Config } from '../../../src/config/schema.js';
 import { createLogger } from '../../../src/log.js';
 import type { EncodeJob, EncodeResult } from '../../../src/encoder/encode-spool.js';
 import type { RecordingEntry } from '../../../src/types.js';
+import { Keyring } from '../../../src/crypto/keyring.js';
+import { newSpoolKey } from '../../../src/spool/cipher.js';
+import { SpoolWriter } from '../../../src/spool/writer.js';
 
 function result(job: EncodeJob): EncodeResult {
   const answeredAt = Date.UTC(2026, 0, 1);
@@ -138,5 +141,34 @@ describe('Finaliser', () => {
     expect(stored).toHaveLength(1);
     // The failed one is still there for the next start.
     expect([existsSync(join(dir, 'old1.spool')), existsSync(join(dir, 'old2.spool'))].filter(Boolean)).toHaveLength(1);
+  });
+
+  it('gives a live listen the followed call\'s own job: its spool, its settings and a copy of its sealed spool key', async () => {
+    expect(await finaliser.listenJob('nobody', 0)).toBeNull();
+    finaliser.follow({ id: 'r4', spoolPath: spool('r4') });
+    config = { ...config, encoder: { ...config.encoder, bitrate: 32000 } };
+    expect(await finaliser.listenJob('r4', 1234)).toEqual({ spoolPath: join(dir, 'r4.spool'), fromMs: 1234, complexity: 3, bitrate: 24000, maskDtmf: false });
+    // Once the call has ended there is nothing to listen to.
+    finaliser.take({ id: 'r4', spoolPath: join(dir, 'r4.spool'), closed: Promise.resolve() });
+    expect(await finaliser.listenJob('r4', 0)).toBeNull();
+    await finaliser.settled();
+
+    // A sealed spool: the key comes unwrapped once, as the encoder's, and the listen gets its own copy.
+    const ring = Keyring.open({ master_key_file: join(dir, 'master.key') });
+    const sealedPath = join(dir, 'r5.spool');
+    const writer = new SpoolWriter(sealedPath, newSpoolKey(ring, 'r5'));
+    writer.appendMeta(Date.now(), { id: 'r5', callId: 'c@x', siprec: false, answeredAt: Date.now(), direction: 'inbound', participants: [], legs: [] });
+    writer.flush();
+    const sealed = new Finaliser({ config: () => config, log: createLogger('silent'), spoolDir: dir, spoolKeys: ring, store: { staging: { kind: 'local', dir }, publish: async () => { throw new Error('not here'); } }, encoder: { follow: (job) => void followed.push(job), finish: async (job) => result(job), encode: async (job) => result(job) }, index: { put: async () => undefined } });
+    sealed.follow({ id: 'r5', spoolPath: sealedPath });
+    const job = await sealed.listenJob('r5', 0);
+    const own = followed.find((j) => j.id === 'r5')!;
+    expect(own.spoolKey).toHaveLength(32);
+    expect(Buffer.from(job!.spoolKey!).equals(Buffer.from(own.spoolKey!))).toBe(true);
+    expect(job!.spoolKey!.buffer).not.toBe(own.spoolKey!.buffer);
+    job!.spoolKey!.fill(0);
+    expect(own.spoolKey!.some((b) => b !== 0)).toBe(true);
+    sealed.close();
+    await writer.close(null);
   });
 });

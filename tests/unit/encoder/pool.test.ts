@@ -7,6 +7,11 @@ import type { EncodeJob } from '../../../src/encoder/encode-spool.js';
 import { writeSpoolFixture } from '../../support/spool-fixture.js';
 import { tempDir } from '../../support/cleanup.js';
 import { stagingIn } from '../../support/store.js';
+import { decodeWithFfmpeg, tonePower } from '../../support/audio.js';
+import { Keyring } from '../../../src/crypto/keyring.js';
+import { newSpoolKey } from '../../../src/spool/cipher.js';
+import type { ListenSink } from '../../../src/encoder/pool.js';
+import type { ListenEnd, ListenJob } from '../../../src/encoder/listen-stream.js';
 
 // The pool runs the compiled worker (a thread cannot load TypeScript): `npm test` builds
 // first; alone, run `npx tsc -p .` before these tests.
@@ -139,6 +144,80 @@ describe('EncoderPool', () => {
       expect(r.status).toBe('rejected');
       expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'TALLENNE_SHUTTING_DOWN' });
     }
+  });
+});
+
+describe('EncoderPool live listens', () => {
+  const legs = [
+    { index: 0, channel: 0, codec: 'PCMU', toneHz: 440 },
+    { index: 1, channel: 1, codec: 'PCMA', toneHz: 1000 },
+  ] as const;
+  const listenJob = (spoolPath: string, fromMs: number, more: Partial<ListenJob> = {}): ListenJob => ({ spoolPath, fromMs, complexity: 3, bitrate: 24000, maskDtmf: false, ...more });
+
+  /** A listener that keeps every page, acknowledging them or not. */
+  function listener(ack: boolean): { sink: ListenSink; pages: Buffer[]; ended: Promise<ListenEnd> } {
+    const pages: Buffer[] = [];
+    let done!: (e: ListenEnd) => void;
+    const ended = new Promise<ListenEnd>((r) => (done = r));
+    return { pages, ended, sink: { page: (page, sent) => { pages.push(page); if (ack) sent(); }, end: (e) => done(e) } };
+  }
+
+  it('encodes a listen of a sealed spool on an encoder thread and moves its pages back; the key given is overwritten', async () => {
+    const ring = Keyring.open({ master_key_file: join(dir, 'listen-master.key') });
+    const sealed = newSpoolKey(ring, 'LISTENED');
+    const key = Uint8Array.from(sealed.key);
+    const fx = await writeSpoolFixture({ path: join(dir, 'listened.spool'), durationMs: 3000, legs, key: sealed });
+    const p = pool({ workers: 2 });
+    const l = listener(true);
+    p.listen('LISTENED', listenJob(fx.path, fx.answeredAt, { spoolKey: key }), l.sink);
+    expect(key.every((b) => b === 0)).toBe(true);
+    expect(p.listening).toBe(1);
+    const end = await l.ended;
+    expect(end.reason).toBe('call_ended');
+    // Encoded on a worker (the main thread is 0), not here.
+    expect(end.thread).toBeGreaterThan(0);
+    expect(end.bytes).toBe(l.pages.reduce((n, b) => n + b.length, 0));
+    // Each page is a view on the buffer the worker moved, not a slice of a shared pool.
+    for (const page of l.pages) expect(page.buffer.byteLength).toBe(page.length);
+    expect(p.listening).toBe(0);
+    const file = join(dir, 'listened.opus');
+    writeFileSync(file, Buffer.concat(l.pages));
+    const [left, right] = decodeWithFfmpeg(file).channels;
+    expect(tonePower(left!, 8000, 440, 800, 8000 * 2.5)).toBeGreaterThan(0.5);
+    expect(tonePower(right!, 8000, 1000, 800, 8000 * 2.5)).toBeGreaterThan(0.5);
+  });
+
+  it('cuts off a listener that takes nothing once its window waits, and frees the worker', async () => {
+    const fx = await writeSpoolFixture({ path: join(dir, 'slow.spool'), durationMs: 30_000, legs });
+    const p = pool({ workers: 1 });
+    const l = listener(false);
+    p.listen('SLOW', listenJob(fx.path, fx.answeredAt, { windowBytes: 4096 }), l.sink);
+    const end = await l.ended;
+    expect(end.reason).toBe('too_slow');
+    const held = l.pages.reduce((n, b) => n + b.length, 0);
+    expect(held).toBeLessThanOrEqual(4096);
+    expect(end.bytes).toBe(held);
+    // It stopped there: far less than the call's 30 s was encoded.
+    expect(end.frames).toBeLessThan(1500);
+    expect(p.listening).toBe(0);
+  });
+
+  it('stops a listen when the listener goes away, ends the rest as shutdown when the pool goes, and refuses new ones', async () => {
+    // A call still going on (no END record), answered 3 s ago: the worker's arrival clock is the wall clock.
+    const fx = await writeSpoolFixture({ path: join(dir, 'ongoing.spool'), answeredAt: Date.now() - 3000, durationMs: 3000, legs, end: false });
+    const p = pool({ workers: 2 });
+    p.follow(job('ONGOING', fx.path));
+    const gone = listener(true);
+    const stays = listener(true);
+    const h = p.listen('ONGOING', listenJob(fx.path, fx.answeredAt), gone.sink);
+    p.listen('ONGOING', listenJob(fx.path, fx.answeredAt), stays.sink);
+    await vi.waitFor(() => expect(gone.pages.length).toBeGreaterThan(0), { timeout: 10_000 });
+    h.stop();
+    expect((await gone.ended).reason).toBe('listener_gone');
+    expect(p.listening).toBe(1);
+    await p.destroy();
+    expect((await stays.ended).reason).toBe('shutdown');
+    expect(() => p.listen('ONGOING', listenJob(fx.path, fx.answeredAt), listener(true).sink)).toThrow(expect.objectContaining({ code: 'TALLENNE_SHUTTING_DOWN' }));
   });
 });
 
