@@ -111,7 +111,15 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
         ctx.err(`error: ${await failure(res)}\n`);
         return 1;
       }
-      await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(out, { mode: 0o600 }));
+      try {
+        await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(out, { mode: 0o600 }));
+      } catch (e) {
+        // The daemon answered, then the stream broke off: it cut a listener that fell behind,
+        // or it stopped. What came is kept.
+        const why = (e as { cause?: Error }).cause?.message ?? (e as Error).message;
+        ctx.err(`error: the listen stream broke off before the call ended (${why}); the audio received so far is in ${out}\n`);
+        return 1;
+      }
       ctx.err(`the call ended; its audio is in ${out}\n`);
       return 0;
     }
