@@ -183,19 +183,21 @@ export class SpoolFollower {
     this.buf = bigger;
   }
 
-  /** Moves the unread bytes to the front and reads more; true when the file had no more. */
+  /**
+   * Moves the unread bytes to the front and reads more; true when the file had no more. A
+   * read of a regular file that returns less than asked has met its end: that is the end for
+   * this pass, without one more read to be told so.
+   */
   private async fill(): Promise<boolean> {
     if (this.start > 0) {
       this.buf.copy(this.buf, 0, this.start, this.end);
       this.end -= this.start;
       this.start = 0;
     }
-    while (this.end < this.buf.length) {
-      const { bytesRead } = await this.fh!.read(this.buf, this.end, this.buf.length - this.end, this.filePos);
-      if (bytesRead === 0) return true;
-      this.end += bytesRead;
-      this.filePos += bytesRead;
-    }
-    return false;
+    const want = this.buf.length - this.end;
+    const { bytesRead } = await this.fh!.read(this.buf, this.end, want, this.filePos);
+    this.end += bytesRead;
+    this.filePos += bytesRead;
+    return bytesRead < want;
   }
 }
