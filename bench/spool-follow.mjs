@@ -1,12 +1,14 @@
 /**
  * The live encoder's spool reading alone: N growing two-leg PCMU spools, 250 ms of records
  * appended to each per pass (as the capture's flushes leave them), and one SpoolFollower per
- * spool reading what its spool gained, in turn, as an encoder thread's pass does. Reports the process's CPU (every thread: the reads' thread-pool hops
+ * spool reading what its spool gained, in turn, as an encoder thread's pass does (with
+ * blocking reads, as the encoder threads read; `--reads async` for the thread pool's reads
+ * the main thread uses). Reports the process's CPU (every thread: the reads' thread-pool hops
  * included) per call-second of the reads alone, for this build and, with `--against DIR`,
  * another checkout's build, in alternating rounds (A B B A ...), with the median and range of
  * the rounds' ratios (each round runs both builds back to back, under the same load).
  *
- *   npm run build && node bench/spool-follow.mjs [--calls 100] [--seconds 20] [--rounds 6] [--against DIR]
+ *   npm run build && node bench/spool-follow.mjs [--calls 100] [--seconds 20] [--rounds 6] [--reads blocking|async] [--against DIR]
  */
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +23,7 @@ const { values: opt } = parseArgs({
     seconds: { type: 'string', default: '20' },
     rounds: { type: 'string', default: '6' },
     against: { type: 'string' },
+    reads: { type: 'string', default: 'blocking' },
   },
 });
 const calls = Number(opt.calls);
@@ -59,7 +62,7 @@ async function run(dir) {
       const fd = openSync(path, 'wx');
       writeSync(fd, Buffer.from('TLNSPL01', 'latin1'));
       fds.push(fd);
-      followers.push(new SpoolFollower(path));
+      followers.push(new SpoolFollower(path, { blockingReads: opt.reads === 'blocking' }));
     }
     let records = 0;
     const count = () => {
@@ -99,4 +102,4 @@ const out = builds.map((b, i) => ({ build: b, usPerCallSecond: Math.round(median
 const ratios = builds.length > 1 ? figures[0].map((x, r) => x / figures[1][r]) : [];
 const r3 = (x) => Math.round(x * 1000) / 1000;
 const ratio = ratios.length > 0 ? { median: r3(median(ratios)), min: r3(Math.min(...ratios)), max: r3(Math.max(...ratios)) } : null;
-process.stdout.write(`${JSON.stringify({ calls, seconds, builds: out, thisOverAgainst: ratio })}\n`);
+process.stdout.write(`${JSON.stringify({ calls, seconds, reads: opt.reads, builds: out, thisOverAgainst: ratio })}\n`);

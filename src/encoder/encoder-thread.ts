@@ -31,6 +31,12 @@ export type WorkerReply =
   /** After each pass: calls followed and the largest lag among them. */
   | { readonly op: 'load'; readonly live: number; readonly maxLagMs: number };
 
+/**
+ * The thread does one call's step at a time and nothing else meanwhile, so its spool reads
+ * block (SpoolFollowerOptions.blockingReads): no thread-pool hop and no promise per read.
+ */
+const READS = { blockingReads: true } as const;
+
 /** How often each live call's new records are encoded. */
 export const TICK_MS = 250;
 /** A live call further behind than this means the thread is behind: ended calls go first. */
@@ -59,7 +65,7 @@ export class EncoderThread {
 
   handle(req: WorkerRequest): void {
     if (req.op === 'follow') {
-      if (!this.live.has(req.job.id)) this.live.set(req.job.id, new CallEncoder(req.job));
+      if (!this.live.has(req.job.id)) this.live.set(req.job.id, new CallEncoder(req.job, READS));
     } else {
       this.ending.push({ seq: req.seq, job: req.job });
     }
@@ -122,7 +128,7 @@ export class EncoderThread {
     while (this.ending.length > 0) {
       const { seq, job } = this.ending.shift()!;
       this.opts.beforeStep?.();
-      const enc = this.live.get(job.id) ?? wholeSpoolEncoder(job);
+      const enc = this.live.get(job.id) ?? wholeSpoolEncoder(job, READS);
       this.live.delete(job.id);
       try {
         const result = await enc.finish();
