@@ -97,7 +97,8 @@ try {
   writeSecond();
   const base = measure();
   const encoders = ends.map((_, c) => new CallEncoder({
-    spoolPath: join(dir, `${c}.spool`), storageDir: join(dir, 'store'), id: `LIVEMEM${c}`,
+    // `staging` for builds with the store seam, `storageDir` for the ones before it.
+    spoolPath: join(dir, `${c}.spool`), storageDir: join(dir, 'store'), staging: { kind: 'local', dir: join(dir, 'store', 'recordings', '.staging') }, id: `LIVEMEM${c}`,
     complexity: Number(opt.complexity), bitrate: Number(opt.bitrate), skipSilence: true, maskDtmf: false,
   }));
   const run = async (until) => {

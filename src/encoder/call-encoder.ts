@@ -109,11 +109,11 @@ export class CallEncoder {
     this.job = job;
     this.opts = opts;
     this.fromMs = opts.fromMs ?? -Infinity;
-    this.media = new SpoolFollower(job.spoolPath, { bufferBytes: opts.bufferBytes, key: job.spoolKey });
+    this.media = new SpoolFollower(job.spoolPath, { bufferBytes: opts.bufferBytes, key: job.spoolKey, blockingReads: opts.blockingReads });
     if (opts.alignSenderReports === false) {
       this.scan = null;
       this.shifts = new Map();
-    } else this.scan = new StartScan(job.spoolPath, job.spoolKey);
+    } else this.scan = new StartScan(job.spoolPath, job.spoolKey, opts.blockingReads);
   }
 
   /** The spool has no more to give: its END record was read, or it is damaged there. */

@@ -9,7 +9,7 @@
  * entry is durable.
  */
 import type { DtmfEvent, LegStats, PauseInterval, RecordingMeta, RecordingStatus } from '../types.js';
-import { CallEncoder } from './call-encoder.js';
+import { CallEncoder, type CallEncoderOptions } from './call-encoder.js';
 import type { StagedAudio, StagingArea } from '../storage/audio-store.js';
 
 export interface EncodeJob {
@@ -55,8 +55,8 @@ export { END_REASON_NO_END_RECORD } from './call-encoder.js';
 const WHOLE_SPOOL_READ_BYTES = 256 * 1024;
 
 /** A CallEncoder for a spool read from its start in one go (a live call keeps a smaller buffer). */
-export function wholeSpoolEncoder(job: EncodeJob): CallEncoder {
-  return new CallEncoder(job, { bufferBytes: WHOLE_SPOOL_READ_BYTES });
+export function wholeSpoolEncoder(job: EncodeJob, opts: Pick<CallEncoderOptions, 'blockingReads'> = {}): CallEncoder {
+  return new CallEncoder(job, { ...opts, bufferBytes: WHOLE_SPOOL_READ_BYTES });
 }
 
 /** Encodes a closed spool from its first record to its last. */

@@ -52,6 +52,12 @@ export type WorkerReply =
 /** Sends a reply to the pool; buffers in `transfer` move to it (no copy). */
 export type ReplySender = (reply: WorkerReply, transfer?: ArrayBuffer[]) => void;
 
+/**
+ * The thread does one call's step at a time and nothing else meanwhile, so its spool reads
+ * block (SpoolFollowerOptions.blockingReads): no thread-pool hop and no promise per read.
+ */
+const READS = { blockingReads: true } as const;
+
 /** How often each live call's new records are encoded. */
 export const TICK_MS = 250;
 /** A live call further behind than this means the thread is behind: ended calls go first. */
@@ -82,7 +88,7 @@ export class EncoderThread {
   handle(req: WorkerRequest): void {
     switch (req.op) {
       case 'follow':
-        if (!this.live.has(req.job.id)) this.live.set(req.job.id, new CallEncoder(req.job));
+        if (!this.live.has(req.job.id)) this.live.set(req.job.id, new CallEncoder(req.job, READS));
         break;
       case 'finish':
         this.ending.push({ seq: req.seq, job: req.job });
@@ -173,7 +179,7 @@ export class EncoderThread {
     while (this.ending.length > 0) {
       const { seq, job } = this.ending.shift()!;
       this.opts.beforeStep?.();
-      const enc = this.live.get(job.id) ?? wholeSpoolEncoder(job);
+      const enc = this.live.get(job.id) ?? wholeSpoolEncoder(job, READS);
       this.live.delete(job.id);
       try {
         const result = await enc.finish();

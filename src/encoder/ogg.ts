@@ -178,8 +178,10 @@ export class OggOpusWriter {
   /**
    * The pending page, laid out as it is written: header, room for 255 lacing values, then the
    * packets' bytes, copied in as they come. One buffer for the whole file, no Buffer per packet.
+   * Its own allocation, never a slice of Node's shared 8 KB pool: a long-lived slice keeps the
+   * whole pool alive (one per live call, as the per-packet buffers churn through pools).
    */
-  private page = Buffer.allocUnsafe(DATA_AT + INITIAL_PAGE_BYTES);
+  private page = Buffer.allocUnsafeSlow(DATA_AT + INITIAL_PAGE_BYTES);
   private readonly lacing = new Uint8Array(255);
   private pagePackets = 0;
   private pageBytes = 0;
@@ -286,7 +288,7 @@ export class OggOpusWriter {
     if (at + length > this.page.length) {
       // Grown to what the pages need (a few times per file at most), never shrunk.
       const size = Math.max(at + length, Math.floor(this.page.length * 1.5));
-      const bigger = Buffer.allocUnsafe(Math.ceil(size / GROW_STEP) * GROW_STEP);
+      const bigger = Buffer.allocUnsafeSlow(Math.ceil(size / GROW_STEP) * GROW_STEP);
       this.page.copy(bigger, 0, 0, at);
       this.page = bigger;
     }

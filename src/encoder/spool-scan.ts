@@ -61,8 +61,9 @@ export class StartScan {
   private meta: RecordingMeta | null = null;
   private decidedShifts: AnchorShifts | null = null;
 
-  constructor(path: string, key?: Uint8Array) {
-    this.follower = new SpoolFollower(path, { key });
+  /** `blockingReads`: see SpoolFollowerOptions (an encoder thread's scan). */
+  constructor(path: string, key?: Uint8Array, blockingReads = false) {
+    this.follower = new SpoolFollower(path, { key, blockingReads });
   }
 
   /** The call's answer time (epoch ms), once a META record is read. */

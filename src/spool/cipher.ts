@@ -127,7 +127,8 @@ function open(key: Uint8Array, nonce: Buffer, aad: Buffer, sealed: Buffer, tag: 
  */
 export class RecordSealer {
   private counter = 0;
-  private readonly nonce = Buffer.allocUnsafe(12);
+  /** Not a slice of Node's shared pool, which it would keep alive for the life of the call. */
+  private readonly nonce = Buffer.alloc(12);
 
   constructor(private readonly key: Buffer) {}
 
@@ -154,7 +155,8 @@ export class RecordSealer {
 /** Opens records in file order; a record that fails is counted and skipped by the caller. */
 export class RecordOpener {
   private counter = 0;
-  private readonly nonce = Buffer.allocUnsafe(12);
+  /** Not a slice of Node's shared pool, which it would keep alive for the life of the call. */
+  private readonly nonce = Buffer.alloc(12);
 
   constructor(private readonly key: Uint8Array) {}
 

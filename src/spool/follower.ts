@@ -13,6 +13,7 @@
  * position before its payload is handed over, and one that fails is skipped and counted
  * (`rejected`), the others go on.
  */
+import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, SPOOL_MAGIC_SEALED, readRecordHeader } from './format.js';
 import { RecordOpener, SPOOL_TAG_BYTES, checkSpoolKey, parseSealedHeader } from './cipher.js';
@@ -37,6 +38,12 @@ export interface SpoolFollowerOptions {
   bufferBytes?: number;
   /** The data key of a sealed spool (unwrapped from its header by the key ring). */
   key?: Uint8Array | undefined;
+  /**
+   * Read with a blocking pread instead of the thread pool: for an encoder worker thread, which
+   * has nothing else to do while it waits, and saves the pool hop and the promise of each read
+   * (a live call's spool is in the page cache: it was just written). Never on the main thread.
+   */
+  blockingReads?: boolean | undefined;
 }
 
 const DEFAULT_BUFFER_BYTES = 4 * 1024;
@@ -52,6 +59,7 @@ export class SpoolFollower {
   private magicSeen = false;
   private closed = false;
   private readonly key: Uint8Array | undefined;
+  private readonly blocking: boolean;
   /** Opens the records of a sealed spool; null for a plain one. */
   private opener: RecordOpener | null = null;
   /** Sealed records that failed authentication (tampered, damaged or out of place): skipped. */
@@ -69,6 +77,7 @@ export class SpoolFollower {
     this.path = path;
     this.buf = Buffer.allocUnsafe(opts.bufferBytes ?? DEFAULT_BUFFER_BYTES);
     this.key = opts.key;
+    this.blocking = opts.blockingReads === true;
   }
 
   /** Bytes read from the file but not yet whole records (a record being written, or torn). */
@@ -183,19 +192,23 @@ export class SpoolFollower {
     this.buf = bigger;
   }
 
-  /** Moves the unread bytes to the front and reads more; true when the file had no more. */
+  /**
+   * Moves the unread bytes to the front and reads more; true when the file had no more. A
+   * read of a regular file that returns less than asked has met its end: that is the end for
+   * this pass, without one more read to be told so.
+   */
   private async fill(): Promise<boolean> {
     if (this.start > 0) {
       this.buf.copy(this.buf, 0, this.start, this.end);
       this.end -= this.start;
       this.start = 0;
     }
-    while (this.end < this.buf.length) {
-      const { bytesRead } = await this.fh!.read(this.buf, this.end, this.buf.length - this.end, this.filePos);
-      if (bytesRead === 0) return true;
-      this.end += bytesRead;
-      this.filePos += bytesRead;
-    }
-    return false;
+    const want = this.buf.length - this.end;
+    const bytesRead = this.blocking
+      ? readSync(this.fh!.fd, this.buf, this.end, want, this.filePos)
+      : (await this.fh!.read(this.buf, this.end, want, this.filePos)).bytesRead;
+    this.end += bytesRead;
+    this.filePos += bytesRead;
+    return bytesRead < want;
   }
 }

@@ -1,6 +1,7 @@
 /**
  * SpoolFollower: reading a spool while it grows, a torn tail waiting for the rest of its
- * record, END, damage, and readSpool (the same follower read once) on whole files.
+ * record, END, damage, and readSpool (the same follower read once) on whole files; with the
+ * thread pool's reads (the main thread) and with blocking ones (an encoder thread).
  */
 import { describe, expect, it } from 'vitest';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
@@ -25,12 +26,15 @@ function collector(): { seen: Seen[]; on: (r: SpoolRecord) => void } {
 
 const packet = (n: number, size = 172): Buffer => Buffer.alloc(size, n & 0xff);
 
-describe('SpoolFollower', () => {
+describe.each([
+  ['asynchronous', false],
+  ['blocking', true],
+])('SpoolFollower (%s reads)', (_mode, blockingReads) => {
   it('reads only what is new at each read, and the END record ends it', async () => {
     const dir = tempDir('follower');
     const path = join(dir, 'a.spool');
     const w = new SpoolWriter(path);
-    const f = new SpoolFollower(path, { bufferBytes: 512 });
+    const f = new SpoolFollower(path, { bufferBytes: 512, blockingReads });
     const c = collector();
     expect(await f.read(c.on)).toBe(0);
     for (let i = 0; i < 10; i++) w.appendPacket(RecordType.Rtp, i % 2, 1000 + i, packet(i));
@@ -63,7 +67,7 @@ describe('SpoolFollower', () => {
     const bytes = readFileSync(path);
     const grown = join(dir, 'grown.spool');
     writeFileSync(grown, bytes.subarray(0, 3));
-    const f = new SpoolFollower(grown, { bufferBytes: 64 });
+    const f = new SpoolFollower(grown, { bufferBytes: 64, blockingReads });
     const c = collector();
     let got = 0;
     for (let at = 3; at <= bytes.length; at++) {
@@ -86,7 +90,7 @@ describe('SpoolFollower', () => {
     await w.close(null);
     const whole = readFileSync(path);
     appendFileSync(path, whole.subarray(SPOOL_MAGIC.length, SPOOL_MAGIC.length + RECORD_HEADER_BYTES + 7));
-    const f = new SpoolFollower(path);
+    const f = new SpoolFollower(path, { blockingReads });
     expect(await f.read(() => undefined)).toBe(5);
     expect(f.partialBytes).toBe(RECORD_HEADER_BYTES + 7);
     expect(f.damaged).toBe(false);
@@ -97,7 +101,7 @@ describe('SpoolFollower', () => {
     const damagedHeader = Buffer.alloc(RECORD_HEADER_BYTES);
     damagedHeader.writeUInt8(99, 0);
     writeFileSync(bad, Buffer.concat([whole, damagedHeader, whole.subarray(SPOOL_MAGIC.length)]));
-    const g = new SpoolFollower(bad);
+    const g = new SpoolFollower(bad, { blockingReads });
     expect(await g.read(() => undefined)).toBe(5);
     expect(g.damaged).toBe(true);
     expect(await g.read(() => undefined)).toBe(0);
@@ -111,7 +115,7 @@ describe('SpoolFollower', () => {
     w.appendPacket(RecordType.Rtcp, 0, 1, packet(7, 5000));
     w.appendPacket(RecordType.Rtp, 0, 2, packet(8, 100));
     await w.close(null);
-    const f = new SpoolFollower(path, { bufferBytes: 256 });
+    const f = new SpoolFollower(path, { bufferBytes: 256, blockingReads });
     const c = collector();
     expect(await f.read(c.on)).toBe(2);
     expect(c.seen[0]!.payload.equals(packet(7, 5000))).toBe(true);
@@ -119,12 +123,12 @@ describe('SpoolFollower', () => {
 
     const junk = join(dir, 'junk.spool');
     writeFileSync(junk, 'GET / HTTP/1.1\r\n\r\n');
-    const j = new SpoolFollower(junk);
+    const j = new SpoolFollower(junk, { blockingReads });
     await expect(j.read(() => undefined)).rejects.toMatchObject({ code: 'TALLENNE_SPOOL_CORRUPT' });
     await j.close();
     const short = join(dir, 'short.spool');
     writeFileSync(short, SPOOL_MAGIC.subarray(0, 4));
-    const s = new SpoolFollower(short);
+    const s = new SpoolFollower(short, { blockingReads });
     expect(await s.read(() => undefined)).toBe(0);
     expect(s.isSpool).toBe(false);
     await s.close();
