@@ -215,6 +215,18 @@ export class PostgresRecordingIndex implements RecordingIndex {
     return (r.rowCount ?? 0) > 0;
   }
 
+  async renewLeases(names: readonly string[], holder: string, ttlMs: number): Promise<Set<string>> {
+    this.assertOpen();
+    for (const name of names) checkLease(name, holder, ttlMs);
+    if (names.length === 0) return new Set();
+    // One statement for all of them: a row another holder has taken is not matched.
+    const r = await this.db.query<{ name: string }>(
+      `UPDATE leases SET expires_ms = ${SERVER_MS} + $3 WHERE holder = $1 AND name = ANY($2::text[]) RETURNING name`,
+      [holder, names, ttlMs],
+    );
+    return new Set(r.rows.map((x) => x.name));
+  }
+
   async releaseLease(name: string, holder: string): Promise<void> {
     this.assertOpen();
     await this.db.query('DELETE FROM leases WHERE name = $1 AND holder = $2', [name, holder]);
