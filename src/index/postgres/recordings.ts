@@ -22,9 +22,13 @@ const MAX_PAGE = 10_000;
 const SERVER_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 const MAX_ID_CHARS = 200;
 
-/** Rows in, one array parameter per column: one statement whatever the number of rows. */
+/**
+ * Rows in as one JSON array (a row per recording: its id, looked-up columns and entry),
+ * unpacked by the server: one statement and one parameter whatever the number of rows.
+ */
 const UPSERT = `INSERT INTO recordings (id, ${INDEXED_COLUMNS.join(', ')}, entry)
-  SELECT * FROM unnest($1::text[], ${INDEXED_COLUMNS.map((c, i) => `$${i + 2}::${COLUMN_TYPES[c]}[]`).join(', ')}, $${INDEXED_COLUMNS.length + 2}::json[])
+  SELECT id, ${INDEXED_COLUMNS.join(', ')}, entry FROM json_to_recordset($1::json)
+    AS r(id text, ${INDEXED_COLUMNS.map((c) => `${c} ${COLUMN_TYPES[c]}`).join(', ')}, entry json)
   ON CONFLICT (id) DO UPDATE SET ${[...INDEXED_COLUMNS, 'entry'].map((c) => `${c} = EXCLUDED.${c}`).join(', ')}`;
 
 export class PostgresRecordingIndex implements RecordingIndex {
@@ -278,10 +282,11 @@ export async function writeRecording(tx: Tx, e: RecordingEntry): Promise<void> {
  */
 export async function writeRecordings(tx: Tx, entries: readonly RecordingEntry[]): Promise<void> {
   if (entries.length === 0) return;
-  const columns: unknown[][] = Array.from({ length: INDEXED_COLUMNS.length + 2 }, () => []);
-  for (const e of entries) {
-    const row = [e.id, ...columnValues(e), JSON.stringify(e)];
-    for (let c = 0; c < row.length; c++) columns[c]!.push(row[c]);
-  }
-  await tx.query(UPSERT, columns);
+  const rows = entries.map((e) => {
+    const values = columnValues(e);
+    const row: Record<string, unknown> = { id: e.id, entry: e };
+    INDEXED_COLUMNS.forEach((c, i) => (row[c] = values[i]));
+    return row;
+  });
+  await tx.query(UPSERT, [JSON.stringify(rows)]);
 }
