@@ -27,7 +27,8 @@ function customerHash(customer) {
   return h;
 }
 
-function entry(i, t0, rnd) {
+/** Synthetic recording `i` of the bench's seeded sequence (also used by bench/storage-compare.mjs). */
+export function entry(i, t0, rnd) {
   const start = t0 + Math.floor(rnd() * YEAR_MS);
   const durationMs = 30_000 + Math.floor(rnd() * 600_000);
   const agent = Math.floor(rnd() * 200);
