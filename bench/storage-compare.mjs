@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { prng } from './audio.mjs';
 import { entry, quantiles } from './index-load.mjs';
-import { startBenchSwift } from './swift-server.mjs';
+import { startBenchSwift, swiftInstalled } from './swift-server.mjs';
 
 /** Opus at 24 kbit/s: bytes per second of audio. */
 const BYTES_PER_SECOND = 3000;
@@ -36,6 +36,7 @@ async function finaliseOne(store, index, e, bytes) {
 }
 
 export async function measureStorageCompare(repo, recordings) {
+  if (!swiftInstalled()) throw new Error('--storage-compare needs OpenStack Swift with s3api and memcached (Debian: swift-proxy swift-account swift-container swift-object memcached)');
   const dist = (...p) => join(repo, 'dist', ...p);
   const { FsAudioStore } = await import(dist('storage', 'fs-store.js'));
   const { S3AudioStore } = await import(dist('storage', 's3-audio-store.js'));
