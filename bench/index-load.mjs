@@ -18,8 +18,17 @@ import { prng } from './audio.mjs';
 
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 const BATCH = 5000;
+const PG_BATCH = 2000;
 
-function entry(i, t0, rnd) {
+const customerHashes = new Map();
+function customerHash(customer) {
+  let h = customerHashes.get(customer);
+  if (h === undefined) customerHashes.set(customer, (h = createHash('sha256').update(`bench-customer-${customer}`).digest('hex')));
+  return h;
+}
+
+/** Synthetic recording `i` of the bench's seeded sequence (also used by bench/storage-compare.mjs). */
+export function entry(i, t0, rnd) {
   const start = t0 + Math.floor(rnd() * YEAR_MS);
   const durationMs = 30_000 + Math.floor(rnd() * 600_000);
   const agent = Math.floor(rnd() * 200);
@@ -29,7 +38,7 @@ function entry(i, t0, rnd) {
   return {
     id, callId: `bench-${i}`, siprec: true, answeredAt: start, direction: 'inbound',
     customerNumber: `+35840${String(customer).padStart(4, '0')}***`,
-    customerNumberHash: createHash('sha256').update(`bench-customer-${customer}`).digest('hex'),
+    customerNumberHash: customerHash(customer),
     serviceNumber: `+3582000${i % 10}`, agentId: `agent${agent}`, agentName: `Agent ${agent}`, team: `team${agent % 20}`,
     participants: [], startedAt: new Date(start).toISOString(), endedAt: new Date(start + durationMs).toISOString(), durationMs,
     status: 'complete', endReason: 'bye', legs: [], pauses: [], dtmf: [], file: `recordings/${day}/${id}.opus`, fileBytes: durationMs * 3,
@@ -38,17 +47,54 @@ function entry(i, t0, rnd) {
   };
 }
 
+function* entries(n, t0) {
+  const rnd = prng(11);
+  for (let i = 0; i < n; i++) yield entry(i, t0, rnd);
+}
+
 /**
- * Puts `entries` synthetic recordings into an open index (the same seeded sequence every
+ * Puts `n` synthetic recordings into an open index (the same seeded sequence every
  * time): a year from `t0`, 200 agents (`agent0`..) in 20 teams (`team0`..), 10 service
  * numbers, 100,000 customers whose hash is SHA-256 of `bench-customer-<n>`.
  */
-export async function fillIndex(index, entries, t0) {
-  const rnd = prng(11);
-  for (let i = 0; i < entries; i += BATCH) {
-    const puts = [];
-    for (let k = i; k < Math.min(entries, i + BATCH); k++) puts.push(index.put(entry(k, t0, rnd)));
-    await Promise.all(puts);
+export async function fillIndex(index, n, t0) {
+  let puts = [];
+  for (const e of entries(n, t0)) {
+    puts.push(index.put(e));
+    if (puts.length === BATCH) await Promise.all(puts.splice(0));
+  }
+  await Promise.all(puts);
+}
+
+/**
+ * The same recordings into a PostgreSQL register in bulk: batches of PG_BATCH rows, each one
+ * statement of the register's own batch writer (src/index/postgres/recordings.ts
+ * writeRecordings, the one `index copy` uses) in its own transaction, two at a time.
+ */
+async function fillPostgres(repo, url, n, t0) {
+  const { openPool, transaction } = await import(join(repo, 'dist', 'index', 'postgres', 'pool.js'));
+  const { writeRecordings } = await import(join(repo, 'dist', 'index', 'postgres', 'recordings.js'));
+  const db = openPool(url, 2);
+  try {
+    const inFlight = new Set();
+    let batch = [];
+    const flush = async () => {
+      const rows = batch;
+      batch = [];
+      const p = transaction(db, (tx) => writeRecordings(tx, rows)).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      if (inFlight.size >= 2) await Promise.race(inFlight);
+    };
+    for (const e of entries(n, t0)) {
+      batch.push(e);
+      if (batch.length === PG_BATCH) await flush();
+    }
+    if (batch.length > 0) await flush();
+    await Promise.all(inFlight);
+    // Fresh planner statistics, as autovacuum would have them on a register that grew over a year.
+    await db.query('ANALYZE recordings');
+  } finally {
+    await db.end();
   }
 }
 
@@ -76,7 +122,7 @@ async function openBenchIndex(repo, backend, url) {
     await migratePostgres(url ?? server.url);
     const index = await openPostgresIndex({ url: url ?? server.url, poolSize: 16, node: 'bench' });
     if ((await index.count()) > 0) throw new Error('the --index-url database already holds recordings: give an empty one');
-    return { index, cleanup: () => server?.stop() };
+    return { index, fill: (n, t0) => fillPostgres(repo, url ?? server.url, n, t0), cleanup: () => server?.stop() };
   } catch (e) {
     server?.stop();
     throw e;
@@ -84,11 +130,11 @@ async function openBenchIndex(repo, backend, url) {
 }
 
 export async function measureIndex(repo, entries, queriesPerKind = 300, backend = 'lmdb', url = undefined) {
-  const { index, cleanup } = await openBenchIndex(repo, backend, url);
+  const { index, fill, cleanup } = await openBenchIndex(repo, backend, url);
   try {
     const t0 = Date.UTC(2025, 0, 1);
     const fillStart = performance.now();
-    await fillIndex(index, entries, t0);
+    await fill(entries, t0);
     const fillSeconds = (performance.now() - fillStart) / 1000;
     const q = prng(12);
     const kinds = {
@@ -125,6 +171,14 @@ export async function measureIndex(repo, entries, queriesPerKind = 300, backend 
       cursor = page.nextCursor;
     }
     out.queries.nextPage = quantiles(pageTimes);
+    // The count every metrics scrape reads (tallenne_recordings_stored).
+    const countTimes = [];
+    for (let r = 0; r < queriesPerKind; r++) {
+      const a = performance.now();
+      await index.count();
+      countTimes.push(performance.now() - a);
+    }
+    out.queries.count = quantiles(countTimes);
     await index.close();
     return out;
   } finally {

@@ -6,23 +6,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './free-port.mjs';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 
 function asPostgres(args) {
   const r = spawnSync('runuser', ['-u', 'postgres', '--', ...args], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${args[0]} failed: ${r.stderr}${r.stdout}`);
-}
-
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 export async function startBenchPostgres() {

@@ -42,6 +42,7 @@ export interface CallFigures {
 export interface FinalisationFigures {
   readonly pending: number;
   on(event: 'recorded', listener: (entry: RecordingEntry, result: EncodeResult, finaliseMs: number | null) => void): unknown;
+  on(event: 'staged', listener: (id: string, outcome: 'reused' | 'reencoded') => void): unknown;
   on(event: 'failed', listener: (id: string, err: Error) => void): unknown;
 }
 
@@ -107,6 +108,9 @@ export class Metrics {
     let cpuSec = 0;
     const spoolRejected = new Counter({ name: 'tallenne_spool_records_rejected_total', help: 'Sealed spool records that failed authentication when read (tampered or damaged on disk) and were left out.', registers: [r] });
     const finalise = new Histogram({ name: 'tallenne_finalise_seconds', help: 'From a call\'s end to its recording being indexed (calls encoded live; not recovered spools).', buckets: [0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300], registers: [r] });
+    const stagedFound = new Counter({ name: 'tallenne_staged_recordings_total', help: 'Recordings a recovered spool or a retry found staged by an earlier attempt, by outcome: reused (checked whole and published without encoding again) or reencoded (failed the check).', labelNames: ['outcome'], registers: [r] });
+    for (const outcome of ['reused', 'reencoded']) stagedFound.inc({ outcome }, 0);
+    s.finaliser.on('staged', (_id, outcome) => stagedFound.inc({ outcome }));
     s.finaliser.on('recorded', (entry, result, finaliseMs) => {
       calls.inc({ result: entry.status === 'truncated' ? 'truncated' : 'recorded' });
       spoolRejected.inc(result.spoolRecordsRejected);

@@ -2,8 +2,8 @@
  * The Finaliser carries each call from its spool to a stored recording:
  *
  *   answered → the encoder follows the spool → spool closed → the encoder finishes the tail
- *   → staged audio → the AudioStore publishes it (size + checksum) → register entry
- *   (retention + index) → spool deleted
+ *   → staged audio (noted beside the spool) → the AudioStore publishes it (size + checksum)
+ *   → register entry (retention + index) → note and spool deleted
  *
  * The spool is deleted only once the stored audio and its index entry are durable. A failure
  * keeps the spool and tries again later, backing off; a spool left by an earlier run (crash,
@@ -13,7 +13,7 @@
 import { TallenneError } from '../errors.js';
 import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -23,13 +23,26 @@ import type { RecordingEntry } from '../types.js';
 import { withRetention } from '../retention/policy.js';
 import { newDataKey, type KeyWrapper, type WrappedKey } from '../crypto/keyring.js';
 import { dataKeyContext, type AudioStore } from '../storage/audio-store.js';
+import { verifyStaged } from '../storage/staging.js';
+import { readStagedNote, removeStagedNote, writeStagedNote, type StagedNote } from './staged-note.js';
 import { entryFrom } from './recording-meta.js';
 import { isUnansweredSpool, spoolKeyOf } from '../spool/reader.js';
 import type { SpoolLeases } from './spool-leases.js';
 
 export interface FinaliserEvents {
-  /** `finaliseMs`: from the call's end (its hand-over) to its entry being stored; null for a recovered spool or a retry. */
+  /**
+   * `finaliseMs`: from the call's end (its hand-over) to its entry being stored; null for a
+   * recovered spool or a retry. `result` is that of the encode that staged the recording (an
+   * earlier attempt's when its staged recording was reused: counted now, as that attempt
+   * stored nothing).
+   */
   recorded: [entry: RecordingEntry, result: EncodeResult, finaliseMs: number | null];
+  /**
+   * A recovered spool or a retry found the recording an earlier attempt had staged: `reused`
+   * when it passed its check and was published as it was, `reencoded` when it failed (the
+   * spool was encoded again and the staged file replaced).
+   */
+  staged: [id: string, outcome: 'reused' | 'reencoded'];
   /** Emitted once per recording, on its first failure; the spool is kept. */
   failed: [id: string, err: Error];
 }
@@ -242,24 +255,34 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
   private async finalise(spoolPath: string, id: string, attempt = 0, endedAt: number | null = null, prepared?: Promise<PreparedJob>): Promise<void> {
     const log = this.deps.log.child({ recording: id });
     const c = this.deps.config();
+    const spoolDir = dirname(spoolPath);
     let prep: PreparedJob | undefined;
     try {
-      prep = await (prepared ?? this.prepare(spoolPath, id));
-      const { job } = prep;
-      const settings = { complexity: job.complexity, bitrate: job.bitrate, skipSilence: job.skipSilence, maskDtmf: job.maskDtmf };
-      // A call that just ended is finished by the worker that followed it (or from its whole
-      // spool there); recovery and retries encode the whole spool.
-      const result = await (endedAt !== null ? this.deps.encoder.finish(job) : this.deps.encoder.encode(job));
-      if (!result.staged) throw new TallenneError('TALLENNE_ENCODE_FAILED', `${id}: the encoder staged no recording`);
+      // A recovered spool or a retry first looks for what an earlier attempt staged.
+      let done: StagedNote | null = endedAt === null ? await this.earlierStaged(spoolDir, id, log) : null;
+      let settings: Record<string, unknown> | undefined;
+      if (!done) {
+        prep = await (prepared ?? this.prepare(spoolPath, id));
+        const { job } = prep;
+        settings = { complexity: job.complexity, bitrate: job.bitrate, skipSilence: job.skipSilence, maskDtmf: job.maskDtmf };
+        // A call that just ended is finished by the worker that followed it (or from its whole
+        // spool there); recovery and retries encode the whole spool.
+        const result = await (endedAt !== null ? this.deps.encoder.finish(job) : this.deps.encoder.encode(job));
+        if (!result.staged) throw new TallenneError('TALLENNE_ENCODE_FAILED', `${id}: the encoder staged no recording`);
+        done = { result: { ...result, staged: result.staged }, ...(prep.wrapped ? { wrapped: prep.wrapped } : {}) };
+        await writeStagedNote(spoolDir, id, done);
+      }
+      const { result, wrapped } = done;
       const stored = await this.deps.store.publish(result.staged);
       const plain = withRetention(entryFrom(result, stored), c.retention, { defaultCountry: c.privacy.default_country });
-      const entry: RecordingEntry = prep.wrapped ? { ...plain, dataKey: prep.wrapped } : plain;
+      const entry: RecordingEntry = wrapped ? { ...plain, dataKey: wrapped } : plain;
       await this.deps.index.put(entry);
+      await removeStagedNote(spoolDir, id);
       await unlink(spoolPath);
       await this.deps.leases?.release(id).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'could not give back the spool lease; it runs out by itself'));
       if (result.spoolRecordsRejected > 0) log.warn({ records: result.spoolRecordsRejected }, 'spool records failed authentication and were left out (tampered or damaged on disk)');
       const finaliseMs = endedAt !== null ? Date.now() - endedAt : null;
-      log.info({ status: entry.status, durationMs: entry.durationMs, bytes: entry.fileBytes, file: entry.file, encoder: settings, finaliseMs, ...(prep.wrapped ? { masterKey: prep.wrapped.keyId } : {}) }, 'recording stored');
+      log.info({ status: entry.status, durationMs: entry.durationMs, bytes: entry.fileBytes, file: entry.file, encoder: settings ?? 'reused', finaliseMs, ...(wrapped ? { masterKey: wrapped.keyId } : {}) }, 'recording stored');
       this.emit('recorded', entry, result, finaliseMs);
     } catch (e) {
       // Counted once per recording; the spool stays and later attempts may still store it.
@@ -273,6 +296,26 @@ export class Finaliser extends EventEmitter<FinaliserEvents> {
       prep?.job.spoolKey?.fill(0);
       prep?.job.dataKey?.fill(0);
     }
+  }
+
+  /**
+   * The recording an earlier attempt encoded and staged, when its note is readable and the
+   * staged file is whole (its size and SHA-256 as written); else null, the note dropped, and
+   * the spool is encoded again (the new staged file replaces the old one, never uploaded).
+   */
+  private async earlierStaged(spoolDir: string, id: string, log: Logger): Promise<StagedNote | null> {
+    const note = await readStagedNote(spoolDir, id, this.deps.store.staging);
+    if (note === null) return null;
+    const problem = note === 'unreadable' ? 'its note cannot be read' : await verifyStaged(note.result.staged);
+    if (problem === null && note !== 'unreadable') {
+      log.info({ key: note.result.staged.key, storedBytes: note.result.staged.storedBytes }, 'reusing the recording an earlier attempt staged (size and SHA-256 checked); the spool is not encoded again');
+      this.emit('staged', id, 'reused');
+      return note;
+    }
+    log.warn({ problem }, 'the recording an earlier attempt staged failed its check; encoding the spool again');
+    await removeStagedNote(spoolDir, id);
+    this.emit('staged', id, 'reencoded');
+    return null;
   }
 
   /** Tries a failed finalisation again later (a full disk freed, a worker replaced). */

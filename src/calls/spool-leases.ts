@@ -3,7 +3,8 @@
  * its lease, so the daemon's recovery at start-up and `tallenne recover` on another node
  * given the same spool volume never make two recordings of one spool. The daemon takes the
  * lease of each call when it is answered and renews every lease it holds until the
- * recording is stored; a dead node's leases run out after `ttlMs`.
+ * recording is stored, all of them in one write per renewal (a third of `ttlMs`), whatever
+ * the number of live calls; a dead node's leases run out after `ttlMs`.
  */
 import type { Logger } from '../log.js';
 import type { RecordingIndex } from '../index/index.js';
@@ -24,7 +25,7 @@ export class SpoolLeases {
    * (so at a restart it takes its own spools back at once), a recover run a name of its own.
    */
   constructor(
-    private readonly register: Pick<RecordingIndex, 'claimLease' | 'releaseLease'>,
+    private readonly register: Pick<RecordingIndex, 'claimLease' | 'renewLeases' | 'releaseLease'>,
     readonly holder: string,
     private readonly log: Logger,
     private readonly ttlMs = SPOOL_LEASE_TTL_MS,
@@ -66,15 +67,20 @@ export class SpoolLeases {
   }
 
   private async renew(): Promise<void> {
-    for (const id of [...this.held]) {
-      try {
-        if (!(await this.register.claimLease(spoolLeaseName(id), this.holder, this.ttlMs))) {
-          this.held.delete(id);
-          this.log.error({ recording: id }, 'another process took the lease of this spool (this one stalled past its lease)');
-        }
-      } catch (e) {
-        this.log.warn({ recording: id, err: (e as Error).message }, 'could not renew a spool lease; trying again');
-      }
+    const ids = [...this.held];
+    if (ids.length === 0) return;
+    let renewed: Set<string>;
+    try {
+      renewed = await this.register.renewLeases(ids.map(spoolLeaseName), this.holder, this.ttlMs);
+    } catch (e) {
+      this.log.warn({ leases: ids.length, err: (e as Error).message }, 'could not renew the spool leases; trying again');
+      return;
+    }
+    for (const id of ids) {
+      // Given back while the renewal ran: not lost.
+      if (renewed.has(spoolLeaseName(id)) || !this.held.has(id)) continue;
+      this.held.delete(id);
+      this.log.error({ recording: id }, 'another process took the lease of this spool (this one stalled past its lease)');
     }
   }
 }

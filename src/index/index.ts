@@ -137,6 +137,13 @@ export interface RecordingIndex {
    * has not expired. Used so that one spool is finalised by one process only.
    */
   claimLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Renews, in one write, every lease of `names` that `holder` still has: each lasts ttlMs
+   * from now (the register's clock). Returns the names renewed; a name left out was lost
+   * (taken by another holder after it expired, or no longer held at all). Names that are not
+   * valid lease names are refused before anything is written.
+   */
+  renewLeases(names: readonly string[], holder: string, ttlMs: number): Promise<Set<string>>;
   /** Ends lease `name` if `holder` has it; otherwise changes nothing. */
   releaseLease(name: string, holder: string): Promise<void>;
   readonly schemaVersion: number;
@@ -383,6 +390,22 @@ class LmdbRecordingIndex implements RecordingIndex {
       if (cur && cur.holder !== holder && cur.expiresAt > now) return false;
       this.leases.put(name, { holder, expiresAt: now + ttlMs });
       return true;
+    });
+  }
+
+  async renewLeases(names: readonly string[], holder: string, ttlMs: number): Promise<Set<string>> {
+    this.assertOpen();
+    for (const name of names) checkLease(name, holder, ttlMs);
+    if (names.length === 0) return new Set();
+    return this.env.transaction(() => {
+      const now = this.now();
+      const renewed = new Set<string>();
+      for (const name of names) {
+        if (this.leases.get(name)?.holder !== holder) continue;
+        this.leases.put(name, { holder, expiresAt: now + ttlMs });
+        renewed.add(name);
+      }
+      return renewed;
     });
   }
 

@@ -6,7 +6,8 @@
  * left by a crash is truncated by the next writer of the same recording, never trusted.
  * Staged files start with a dot: no store lists them.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, fsyncSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ChunkSealer } from '../crypto/chunked.js';
@@ -117,4 +118,24 @@ export function storeWriter(
       onAbort?.();
     },
   };
+}
+
+/**
+ * Checks a staged file against what its writer recorded when it finished it: the size and the
+ * SHA-256 of every byte. Null when it matches; else why not (missing, cut short, altered).
+ * A staged file is published again after a restart only when this passes.
+ */
+export async function verifyStaged(staged: StagedAudio): Promise<string | null> {
+  const path = stagedPath(staged.area, staged.key);
+  let size: number;
+  try {
+    size = (await stat(path)).size;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'the staged file is gone';
+    throw e;
+  }
+  if (size !== staged.storedBytes) return `the staged file has ${size} bytes, not the ${staged.storedBytes} written`;
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex') === staged.sha256 ? null : 'the staged file\'s SHA-256 is not the one written';
 }

@@ -385,16 +385,44 @@ export function describeIndexConformance(name: string, open: OpenRegister): void
         await expect(ix.claimLease('spool:c', 'n1', 0)).rejects.toThrow();
       });
 
+      /** The register's clock decides expiry: `holder` asks for `name` until it has moved past the lease there. */
+      async function claimOnceExpired(name: string, holder: string): Promise<boolean> {
+        for (let i = 0; i < 200; i++) {
+          if (await ix.claimLease(name, holder, 60_000)) return true;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        return false;
+      }
+
       it('lets another holder take a lease once it has expired', async () => {
         expect(await ix.claimLease('spool:x', 'dead', 1)).toBe(true);
-        // The register's clock decides expiry: ask until it has moved past the 1 ms lease.
-        let taken = false;
-        for (let i = 0; i < 200 && !taken; i++) {
-          taken = await ix.claimLease('spool:x', 'alive', 60_000);
-          if (!taken) await new Promise((r) => setTimeout(r, 5));
-        }
-        expect(taken).toBe(true);
+        expect(await claimOnceExpired('spool:x', 'alive')).toBe(true);
         expect(await ix.claimLease('spool:x', 'dead', 60_000)).toBe(false);
+      });
+
+      it('renews all of a holder\'s leases in one call and names those it lost', async () => {
+        for (const n of ['spool:r1', 'spool:r2', 'spool:r3']) expect(await ix.claimLease(n, 'n1', 60_000)).toBe(true);
+        expect(await ix.claimLease('spool:other', 'n2', 60_000)).toBe(true);
+        // r2 lost: given up, then taken by n2; r4 never held; 'spool:other' is n2's.
+        await ix.releaseLease('spool:r2', 'n1');
+        expect(await ix.claimLease('spool:r2', 'n2', 60_000)).toBe(true);
+        const renewed = await ix.renewLeases(['spool:r1', 'spool:r2', 'spool:r3', 'spool:r4', 'spool:other'], 'n1', 60_000);
+        expect([...renewed].sort()).toEqual(['spool:r1', 'spool:r3']);
+        // Nothing of n2's changed hands, and no lease was made for r4.
+        expect(await ix.claimLease('spool:r2', 'n1', 60_000)).toBe(false);
+        expect(await ix.claimLease('spool:other', 'n1', 60_000)).toBe(false);
+        expect(await ix.claimLease('spool:r4', 'n2', 60_000)).toBe(true);
+        expect(await ix.renewLeases([], 'n1', 60_000)).toEqual(new Set());
+        await expect(ix.renewLeases(['spool:r1', ''], 'n1', 60_000)).rejects.toThrow();
+      });
+
+      it('a renewal runs from now, and renews a lapsed lease nobody has taken', async () => {
+        expect(await ix.claimLease('spool:short', 'n1', 1)).toBe(true);
+        expect(await ix.claimLease('spool:probe', 'n1', 1)).toBe(true);
+        // Once another holder can take the probe, the first 1 ms lease has lapsed too.
+        expect(await claimOnceExpired('spool:probe', 'n3')).toBe(true);
+        expect(await ix.renewLeases(['spool:short'], 'n1', 60_000)).toEqual(new Set(['spool:short']));
+        expect(await ix.claimLease('spool:short', 'n2', 60_000)).toBe(false);
       });
 
       it('of many holders claiming one lease at once, exactly one gets it', async () => {

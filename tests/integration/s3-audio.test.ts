@@ -4,8 +4,10 @@
  * and by range from the bucket, and nothing of it stays on local disk. Then the daemon's path
  * to S3 (a TCP relay of this file's own, so the shared Swift is untouched) is cut under a few
  * calls: none is lost, the outbox gauge and the failure counter rise and /readyz says why; the
- * daemon is restarted with S3 still away and counts its outbox at once; when S3 is back the
- * outbox drains and every call is stored exactly once. Erasure deletes the object.
+ * daemon is restarted with S3 still away and counts its outbox at once; the staged recordings
+ * are uploaded as they are, without a new encode, except one damaged meanwhile, which is
+ * encoded again from its spool; when S3 is back the outbox drains and every call is stored
+ * exactly once. Erasure deletes the object.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -148,6 +150,14 @@ describe.skipIf(!swiftInstalled())('audio in S3 through the daemon', () => {
     // A graceful stop with S3 away leaves the outbox and the spools; the next start counts them.
     expect(await d.stop()).toBe(0);
     expect(readdirSync(join(dir, 'data', 'spool')).filter((f) => f.endsWith('.spool'))).toHaveLength(3);
+    // One staged recording is damaged meanwhile (one byte, same size): it must be encoded
+    // again from its spool, not uploaded; the two intact ones are uploaded as they are.
+    const outbox = join(dir, 'data', 'outbox');
+    const staged = readdirSync(outbox).filter((f) => f.endsWith('.staged')).sort();
+    expect(staged).toHaveLength(3);
+    const damaged = readFileSync(join(outbox, staged[0]!));
+    damaged[Math.floor(damaged.length / 2)] ^= 0xff;
+    writeFileSync(join(outbox, staged[0]!), damaged);
     d = await startDaemon({ dir, configText });
     await until('the restarted daemon counts its outbox', async () => (await metric('tallenne_storage_outbox_recordings')) === 3);
 
@@ -159,7 +169,16 @@ describe.skipIf(!swiftInstalled())('audio in S3 through the daemon', () => {
     expect(new Set(all.map((r) => r.id)).size).toBe(4);
     const objects = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
     expect(objects.Contents?.map((o) => o.Key).sort()).toEqual(all.map((r) => `${prefix}${r.file}`).sort());
-    for (const r of all) expect((await audio(r.id)).status).toBe(200);
+    for (const r of all) {
+      const a = await audio(r.id);
+      expect(a.status).toBe(200);
+      expect(a.body.length).toBe(r.fileBytes);
+    }
+    // The restart took the intact staged recordings as they were, and encoded the damaged one again.
+    expect(await metric('tallenne_staged_recordings_total{outcome="reused"}')).toBe(2);
+    expect(await metric('tallenne_staged_recordings_total{outcome="reencoded"}')).toBe(1);
+    expect(d.logs.filter((l) => String(l.msg).startsWith('reusing the recording an earlier attempt staged'))).toHaveLength(2);
+    expect(d.logs.filter((l) => String(l.msg).startsWith('the recording an earlier attempt staged failed its check'))).toHaveLength(1);
   }, 300_000);
 
   it('erasing a recording deletes its object from the bucket', async () => {

@@ -19,6 +19,12 @@ export const LOOKUP_COLUMNS: Readonly<Record<LookupField, string>> = {
 /** Every column of the recordings table but the entry itself, in insert order. */
 export const INDEXED_COLUMNS = ['start_ms', ...Object.values(LOOKUP_COLUMNS), 'audio_expiry', 'metadata_expiry', 'data_key_id'] as const;
 
+/** The SQL type of each indexed column (times and expiries in epoch ms, the rest text). */
+export const COLUMN_TYPES: Readonly<Record<(typeof INDEXED_COLUMNS)[number], 'bigint' | 'text'>> = {
+  start_ms: 'bigint', number_hash: 'text', group_id: 'text', agent_id: 'text', service_number: 'text', team: 'text', status: 'text',
+  audio_expiry: 'bigint', metadata_expiry: 'bigint', data_key_id: 'text',
+};
+
 const KIND_COLUMN: Record<string, string> = {
   [TIME_KIND]: 'start_ms',
   [AUDIO_EXPIRY_KIND]: 'audio_expiry',

@@ -12,7 +12,7 @@ import { TallenneError } from '../../errors.js';
 import { ROTATION_MARK } from '../../crypto/rotation.js';
 import type { RecordingIndex } from '../index.js';
 import { LOCKS, transaction, withAdvisoryLock, type Db, type Tx } from './pool.js';
-import { writeRecording } from './recordings.js';
+import { writeRecordings } from './recordings.js';
 
 export const COPY_MARK = 'indexCopy';
 
@@ -77,7 +77,7 @@ async function copyLocked(source: RecordingIndex, db: Db, opts: CopyOptions): Pr
     const next: Checkpoint = { ...cp, copied: cp.copied + page.items.length, recordingsDone: page.nextCursor === undefined };
     if (page.nextCursor !== undefined) next.cursor = page.nextCursor;
     await transaction(db, async (tx) => {
-      for (const e of page.items) await writeRecording(tx, e);
+      await writeRecordings(tx, page.items);
       await writeCheckpoint(tx, next);
     });
     cp = next;

@@ -1,10 +1,12 @@
 /**
  * The Finaliser with a stand-in encoder and index: the spool is deleted only after the entry
  * is committed; a failure keeps the spool, is reported once and is retried with backoff
- * until it succeeds; spools of an earlier run are recovered; no retry once stopping.
+ * until it succeeds; spools of an earlier run are recovered; no retry once stopping. A
+ * recording staged by an earlier attempt is published again without an encode when its staged
+ * file is whole, and encoded again (never published) when it is not.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Finaliser } from '../../../src/calls/finaliser.js';
@@ -16,6 +18,7 @@ import type { RecordingEntry } from '../../../src/types.js';
 import { Keyring } from '../../../src/crypto/keyring.js';
 import { newSpoolKey } from '../../../src/spool/cipher.js';
 import { SpoolWriter } from '../../../src/spool/writer.js';
+import { openStagedWriter, verifyStaged } from '../../../src/storage/staging.js';
 
 function result(job: EncodeJob): EncodeResult {
   const answeredAt = Date.UTC(2026, 0, 1);
@@ -170,5 +173,109 @@ describe('Finaliser', () => {
     expect(own.spoolKey!.some((b) => b !== 0)).toBe(true);
     sealed.close();
     await writer.close(null);
+  });
+});
+
+describe('Finaliser: a recording staged by an earlier attempt', () => {
+  let dir: string;
+  let config: Config;
+  let ways: string[];
+  let outcomes: string[];
+  /** What each publish was handed, and whether the staged file then matched it. */
+  let published: Array<{ sha256: string; problem: string | null }>;
+  let publishFailures: number;
+  let finaliser: Finaliser;
+
+  const spool = (id: string): string => {
+    const p = join(dir, `${id}.spool`);
+    writeFileSync(p, 'spool');
+    return p;
+  };
+  /** Stages real bytes (different each encode) in the job's staging area, as the worker does. */
+  const encode = async (job: EncodeJob, way: string): Promise<EncodeResult> => {
+    ways.push(way);
+    const w = openStagedWriter(job.staging, `recordings/2026/01/01/${job.id}.opus`);
+    w.write(Buffer.from(`OggS audio of ${job.id}, encode ${ways.length} `.repeat(50)));
+    return { ...result(job), staged: w.finish() };
+  };
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tallenne-finaliser-'));
+    config = parseConfigText(`[storage]\ndir = "${dir}"\n`, join(dir, 'tallenne.toml')).config;
+    ways = [];
+    outcomes = [];
+    published = [];
+    publishFailures = 0;
+    const staging = { kind: 'local' as const, dir: join(dir, 'outbox') };
+    mkdirSync(staging.dir);
+    finaliser = new Finaliser({
+      config: () => config,
+      log: createLogger('silent'),
+      spoolDir: dir,
+      store: {
+        staging,
+        publish: async (s) => {
+          published.push({ sha256: s.sha256, problem: await verifyStaged(s) });
+          if (publishFailures > 0) {
+            publishFailures--;
+            throw new Error('S3 upload failed');
+          }
+          return { key: s.key, bytes: s.bytes, storedBytes: s.storedBytes, sha256: s.sha256 };
+        },
+      },
+      retry: { baseMs: 5, maxMs: 20 },
+      encoder: { follow: () => undefined, finish: async (job) => encode(job, 'finish'), encode: async (job) => encode(job, 'whole') },
+      index: { put: async () => undefined },
+    });
+    finaliser.on('staged', (_id, outcome) => outcomes.push(outcome));
+  });
+
+  afterEach(() => {
+    finaliser.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('publishes it again without encoding when it is whole; the note goes with the spool', async () => {
+    publishFailures = 2;
+    const recorded = new Promise<void>((r) => finaliser.once('recorded', () => r()));
+    finaliser.take({ id: 's1', spoolPath: spool('s1'), closed: Promise.resolve() });
+    await recorded;
+    expect(ways).toEqual(['finish']);
+    expect(outcomes).toEqual(['reused', 'reused']);
+    expect(published).toHaveLength(3);
+    expect(new Set(published.map((p) => p.sha256)).size).toBe(1);
+    expect(published.every((p) => p.problem === null)).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.startsWith('s1'))).toEqual([]);
+  });
+
+  it('encodes the spool again when the staged file was altered or its note cannot be read, and never publishes the bad file', async () => {
+    publishFailures = 1;
+    finaliser.stopRetrying();
+    finaliser.take({ id: 's2', spoolPath: spool('s2'), closed: Promise.resolve() });
+    await finaliser.settled();
+    expect(ways).toEqual(['finish']);
+    // Left for the next start: one byte of the staged file changes (same size).
+    const [stagedName] = readdirSync(join(dir, 'outbox'));
+    const file = join(dir, 'outbox', stagedName!);
+    const bytes = readFileSync(file);
+    bytes[10] ^= 0xff;
+    writeFileSync(file, bytes);
+    expect(await finaliser.recoverSpools()).toMatchObject({ started: 1 });
+    await finaliser.settled();
+    expect(outcomes).toEqual(['reencoded']);
+    expect(ways).toEqual(['finish', 'whole']);
+    expect(published).toHaveLength(2);
+    expect(published[1]!.sha256).not.toBe(published[0]!.sha256);
+    expect(published[1]!.problem).toBeNull();
+    expect(existsSync(join(dir, 's2.spool'))).toBe(false);
+
+    // A note cut short (a crash while it was written) is not trusted either.
+    spool('s3');
+    writeFileSync(join(dir, 's3.staged.json'), '{"version":1,"res');
+    expect(await finaliser.recoverSpools()).toMatchObject({ started: 1 });
+    await finaliser.settled();
+    expect(outcomes).toEqual(['reencoded', 'reencoded']);
+    expect(ways).toEqual(['finish', 'whole', 'whole']);
+    expect(readdirSync(dir).filter((f) => f.startsWith('s3'))).toEqual([]);
   });
 });

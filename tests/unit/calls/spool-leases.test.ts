@@ -7,6 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
 import { Finaliser } from '../../../src/calls/finaliser.js';
 import { SpoolLeases } from '../../../src/calls/spool-leases.js';
@@ -50,7 +51,7 @@ describe('spool leases', () => {
     await ix.close();
   });
 
-  function finaliser(holder: string, ttlMs: number, register: Pick<RecordingIndex, 'claimLease' | 'releaseLease'> = ix): { f: Finaliser; leases: SpoolLeases } {
+  function finaliser(holder: string, ttlMs: number, register: Pick<RecordingIndex, 'claimLease' | 'renewLeases' | 'releaseLease'> = ix): { f: Finaliser; leases: SpoolLeases } {
     const leases = new SpoolLeases(register, holder, log, ttlMs);
     const encode = async (job: EncodeJob): Promise<EncodeResult> => {
       encodes.push({ id: job.id, by: holder });
@@ -98,11 +99,12 @@ describe('spool leases', () => {
     let renewals = 0;
     let enough: () => void = () => undefined;
     const renewedEnough = new Promise<void>((r) => (enough = r));
-    const counting: Pick<RecordingIndex, 'claimLease' | 'releaseLease'> = {
-      claimLease: async (name, holder, ttl) => {
-        const ok = await ix.claimLease(name, holder, ttl);
-        if (++renewals >= 14) enough();
-        return ok;
+    const counting: Pick<RecordingIndex, 'claimLease' | 'renewLeases' | 'releaseLease'> = {
+      claimLease: (name, holder, ttl) => ix.claimLease(name, holder, ttl),
+      renewLeases: async (names, holder, ttl) => {
+        const renewed = await ix.renewLeases(names, holder, ttl);
+        if (++renewals >= 7) enough();
+        return renewed;
       },
       releaseLease: (name, holder) => ix.releaseLease(name, holder),
     };
@@ -124,5 +126,57 @@ describe('spool leases', () => {
     await rec.f.settled();
     expect(encodes.map((e) => e.id).sort()).toEqual(['live1', 'live2']);
     expect(await ix.count()).toBe(2);
+  });
+
+  it('renews all its leases in one write per renewal, and reports by id each lease another process took', async () => {
+    const lines: Array<{ msg: string; recording?: string }> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l));
+        done();
+      },
+    });
+    const writes: { claims: number; renewals: Array<readonly string[]> } = { claims: 0, renewals: [] };
+    let wanted = 0;
+    let reached: () => void = () => undefined;
+    const renewalsReach = (n: number): Promise<void> => {
+      wanted = n;
+      return new Promise((r) => (reached = r));
+    };
+    const register: Pick<RecordingIndex, 'claimLease' | 'renewLeases' | 'releaseLease'> = {
+      claimLease: (name, holder, ttl) => {
+        writes.claims++;
+        return ix.claimLease(name, holder, ttl);
+      },
+      renewLeases: async (names, holder, ttl) => {
+        const renewed = await ix.renewLeases(names, holder, ttl);
+        writes.renewals.push([...names]);
+        if (writes.renewals.length >= wanted) reached();
+        return renewed;
+      },
+      releaseLease: (name, holder) => ix.releaseLease(name, holder),
+    };
+    const leases = new SpoolLeases(register, 'node-a', createLogger('info', sink), 900);
+    closers.push(() => leases.close());
+    const ids = Array.from({ length: 50 }, (_, i) => `call${String(i).padStart(2, '0')}`);
+    for (const id of ids) expect(await leases.claim(id)).toBe(true);
+    await renewalsReach(3);
+    // 50 leases: one claim each, then one write per renewal naming all 50.
+    expect(writes.claims).toBe(50);
+    for (const names of writes.renewals.slice(0, 3)) expect([...names].sort()).toEqual(ids.map((id) => `spool:${id}`));
+
+    // Two leases are lost to another process (as when this one stalled past their expiry).
+    for (const id of ['call07', 'call31']) {
+      await ix.releaseLease(`spool:${id}`, 'node-a');
+      expect(await ix.claimLease(`spool:${id}`, 'node-b:recover:1', 60_000)).toBe(true);
+    }
+    const lost = (): Array<string | undefined> => lines.filter((l) => l.msg.startsWith('another process took the lease')).map((l) => l.recording);
+    while (lost().length < 2) await renewalsReach(writes.renewals.length + 1);
+    await renewalsReach(writes.renewals.length + 1);
+    expect(lost().sort()).toEqual(['call07', 'call31']);
+    // The lost ones are no longer renewed, the others still are, and the thief keeps its leases.
+    expect(writes.renewals.at(-1)!.length).toBe(48);
+    expect(await ix.claimLease('spool:call07', 'node-a', 60_000)).toBe(false);
+    expect(await ix.claimLease('spool:call00', 'node-b:recover:1', 60_000)).toBe(false);
   });
 });
