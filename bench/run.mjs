@@ -48,7 +48,7 @@ function parseArgs(argv) {
   const o = {
     calls: 10, seconds: 30, codec: 'pcmu', audio: 'both', findMax: false, complexity: 5, bitrate: 24000,
     workers: 0, setupRate: 100, genThreads: 2, baselineCalls: -1, out: '', skipSilence: true, drainTimeout: 900,
-    maxLevel: 3000, floor: true, indexEntries: 0, indexBackend: 'lmdb', indexUrl: undefined, storageCompare: 0, longSpoolHours: 0, stopAtSustained: false, srtp: '', chaos: 0, keepData: false,
+    maxLevel: 3000, floor: true, indexEntries: 0, indexBackend: 'lmdb', indexUrl: undefined, storageCompare: 0, indexQueries: 300, longSpoolHours: 0, stopAtSustained: false, srtp: '', chaos: 0, keepData: false,
     repeat: 1, stages: 0, against: '', sustain: 0, spread: false,
     genMode: 'legs', genSockets: 'shared', genPps: 0,
   };
@@ -89,6 +89,7 @@ function parseArgs(argv) {
       case '--index-entries': o.indexEntries = Number(v()); break;
       case '--index': o.indexBackend = v(); break;
       case '--index-url': o.indexUrl = v(); break;
+      case '--index-queries': o.indexQueries = Number(v()); break;
       case '--storage-compare': o.storageCompare = Number(v()); break;
       case '--long-spool-hours': o.longSpoolHours = Number(v()); break;
       case '--repeat': o.repeat = Number(v()); break;
@@ -98,7 +99,7 @@ function parseArgs(argv) {
       case '--stage-period': o.stages = Number(v()); break;
       case '--against': o.against = v(); break;
       case '--help': case '-h':
-        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--audio conversational|continuous|tone|both|LIST] [--repeat N] [--sustain S] [--spread] [--stages] [--stage-period N] [--against DIR] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--gen-mode legs|replay] [--gen-sockets shared|per-leg] [--gen-pps N] [--baseline-calls N] [--index-entries N [--index lmdb|postgres] [--index-url URL]] [--storage-compare RECORDINGS] [--long-spool-hours H] [--out FILE.json]\n       npm run bench -- --chaos N [--calls SLOTS] [--seconds MAX_CALL_S] [--keep-data] [--note TEXT] [--out FILE.json]');
+        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--audio conversational|continuous|tone|both|LIST] [--repeat N] [--sustain S] [--spread] [--stages] [--stage-period N] [--against DIR] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--gen-mode legs|replay] [--gen-sockets shared|per-leg] [--gen-pps N] [--baseline-calls N] [--index-entries N [--index lmdb|postgres] [--index-url URL] [--index-queries N]] [--storage-compare RECORDINGS] [--long-spool-hours H] [--out FILE.json]\n       npm run bench -- --chaos N [--calls SLOTS] [--seconds MAX_CALL_S] [--keep-data] [--note TEXT] [--out FILE.json]');
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a}`);
@@ -115,6 +116,7 @@ function parseArgs(argv) {
   if (o.findMax && o.sustain) throw new Error('--find-max runs its own sustained levels (3 × --seconds each)');
   if (o.stages && o.against) throw new Error('--stages and --against are separate runs');
   if (!(o.calls >= 0) || !(o.seconds >= 1)) throw new Error('--calls must be 0 or more (0: only the index, storage and long-spool measurements), --seconds at least 1');
+  if (!(Number.isInteger(o.indexQueries) && o.indexQueries >= 100)) throw new Error('--index-queries needs 100 or more queries of each kind');
   if (!(Number.isInteger(o.storageCompare) && o.storageCompare >= 0)) throw new Error('--storage-compare needs a whole number of recordings');
   if (o.baselineCalls < 0) o.baselineCalls = Math.min(o.calls, 4);
   if (!GEN_MODES.includes(o.genMode)) throw new Error(`--gen-mode must be one of ${GEN_MODES.join(', ')}`);
@@ -780,7 +782,7 @@ async function main() {
 
   if (o.indexEntries > 0) {
     console.error(`index (${o.indexBackend}): filling ${o.indexEntries} entries`);
-    res.index = await measureIndex(REPO, o.indexEntries, 300, o.indexBackend, o.indexUrl);
+    res.index = await measureIndex(REPO, o.indexEntries, o.indexQueries, o.indexBackend, o.indexUrl);
   }
   if (o.storageCompare > 0) {
     console.error(`storage: finalising ${o.storageCompare} recordings into the file system and into S3 (a throwaway Swift)`);
