@@ -9,7 +9,6 @@ import { mkdir, open as openFile, readdir, rename, stat, statfs, unlink, type Fi
 import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { TallenneError } from '../errors.js';
 import type { KeyWrapper } from '../crypto/keyring.js';
 import { checkKey, everyStored, type AudioInfo, type AudioListing, type AudioPage, type AudioRef, type AudioStore, type AudioWriter, type ByteRange, type StagedAudio, type StagingArea, type StoreUsage, type StoredAudio } from './audio-store.js';
 import { localStaging, stagedPath, storeWriter } from './staging.js';
@@ -60,19 +59,11 @@ export class FsAudioStore implements AudioStore {
   }
 
   async open(ref: AudioRef, range?: ByteRange): Promise<Readable> {
-    const obj = await this.object(ref.file);
-    if (!obj) throw new TallenneError('TALLENNE_NOT_FOUND', `the audio of recording ${ref.id} is not stored`);
-    return this.reader.open(ref, obj, range);
+    return this.reader.open(ref, await this.object(ref.file), range);
   }
 
   async stat(ref: AudioRef): Promise<AudioInfo | null> {
-    const obj = await this.object(ref.file);
-    if (!obj) return null;
-    try {
-      return await this.reader.stat(ref, obj);
-    } finally {
-      await obj.close();
-    }
+    return this.reader.stat(ref, await this.object(ref.file));
   }
 
   async remove(key: string): Promise<boolean> {

@@ -14,7 +14,6 @@
 import { DeleteObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { stat, statfs } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { TallenneError } from '../errors.js';
 import type { KeyWrapper } from '../crypto/keyring.js';
 import { checkKey, everyStored, type AudioInfo, type AudioListing, type AudioPage, type AudioRef, type AudioStore, type AudioWriter, type ByteRange, type StagedAudio, type StagingArea, type StoreUsage, type StoredAudio } from './audio-store.js';
 import { stagedPath, storeWriter } from './staging.js';
@@ -81,19 +80,11 @@ export class S3AudioStore implements AudioStore {
   }
 
   async open(ref: AudioRef, range?: ByteRange): Promise<Readable> {
-    const obj = await this.object(ref.file);
-    if (!obj) throw new TallenneError('TALLENNE_NOT_FOUND', `the audio of recording ${ref.id} is not stored`);
-    return this.reader.open(ref, obj, range);
+    return this.reader.open(ref, await this.object(ref.file), range);
   }
 
   async stat(ref: AudioRef): Promise<AudioInfo | null> {
-    const obj = await this.object(ref.file);
-    if (!obj) return null;
-    try {
-      return await this.reader.stat(ref, obj);
-    } finally {
-      await obj.close();
-    }
+    return this.reader.stat(ref, await this.object(ref.file));
   }
 
   async remove(key: string): Promise<boolean> {

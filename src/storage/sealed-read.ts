@@ -32,8 +32,17 @@ export class PlaintextReader {
     return this.failures;
   }
 
-  /** Plaintext size and state of the recording in `obj`. */
-  async stat(ref: AudioRef, obj: StoredObject): Promise<AudioInfo> {
+  /** Plaintext size and state of the recording in `obj` (null when the store has none); `obj` is closed after. */
+  async stat(ref: AudioRef, obj: StoredObject | null): Promise<AudioInfo | null> {
+    if (!obj) return null;
+    try {
+      return await this.statOf(ref, obj);
+    } finally {
+      await obj.close();
+    }
+  }
+
+  private async statOf(ref: AudioRef, obj: StoredObject): Promise<AudioInfo> {
     const head = await obj.read(0, HEADER_BYTES);
     if (!ref.dataKey) {
       this.checkPlain(ref, head);
@@ -47,9 +56,11 @@ export class PlaintextReader {
 
   /**
    * The plaintext of `obj`, whole or one range; `obj` is closed when the stream ends. Rejects
-   * before any byte when the object is not what its reference says or its key does not open.
+   * before any byte when the store has no such object (TALLENNE_NOT_FOUND), when it is not
+   * what its reference says, or when its key does not open.
    */
-  async open(ref: AudioRef, obj: StoredObject, range?: ByteRange): Promise<Readable> {
+  async open(ref: AudioRef, obj: StoredObject | null, range?: ByteRange): Promise<Readable> {
+    if (!obj) throw new TallenneError('TALLENNE_NOT_FOUND', `the audio of recording ${ref.id} is not stored`);
     let out: Readable;
     try {
       const head = await obj.read(0, HEADER_BYTES);
