@@ -78,7 +78,8 @@ ${o.workers ? `workers = ${o.workers}` : ''}
 hash_key_file = "${dir}/data/number-hash.key"
 [log]
 level = "info"
-${o.extra ?? ''}`;
+${o.extra ?? ''}
+${process.env.BENCH_EXTRA_TOML ?? ''}`;
 }
 
 export class BenchDaemon {

@@ -106,7 +106,7 @@ export class Metrics {
     const mos = new Histogram({ name: 'tallenne_call_mos', help: 'Estimated MOS (ITU-T G.107 E-model) of each recorded leg with audio, at hang-up.', buckets: [1.5, 2, 2.5, 3, 3.5, 3.8, 4, 4.2, 4.3, 4.4, 4.5], registers: [r] });
     let audioSec = 0;
     let cpuSec = 0;
-    const spoolRejected = new Counter({ name: 'tallenne_spool_records_rejected_total', help: 'Sealed spool records that failed authentication when read (tampered or damaged on disk) and were left out.', registers: [r] });
+    const spoolRejected = new Counter({ name: 'tallenne_spool_records_rejected_total', help: 'Sealed spool blocks (records, in a version 2 spool) that failed authentication when read (tampered or damaged on disk) and were left out.', registers: [r] });
     const finalise = new Histogram({ name: 'tallenne_finalise_seconds', help: 'From a call\'s end to its recording being indexed (calls encoded live; not recovered spools).', buckets: [0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300], registers: [r] });
     const stagedFound = new Counter({ name: 'tallenne_staged_recordings_total', help: 'Recordings a recovered spool or a retry found staged by an earlier attempt, by outcome: reused (checked whole and published without encoding again) or reencoded (failed the check).', labelNames: ['outcome'], registers: [r] });
     for (const outcome of ['reused', 'reencoded']) stagedFound.inc({ outcome }, 0);

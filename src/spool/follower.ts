@@ -9,14 +9,14 @@
  * the live encoder and anything else that follows a call. Memory is one buffer per follower
  * (grown only for a record larger than it), whatever the call's length.
  *
- * A sealed spool (cipher.ts) is read with its data key: each record is authenticated at its
- * position before its payload is handed over, and one that fails is skipped and counted
- * (`rejected`), the others go on.
+ * A sealed spool (cipher.ts) is read with its data key: each block (version 3) or record
+ * (version 2) is authenticated at its position before its records are handed over, and one
+ * that fails is skipped and counted (`rejected`), the others go on.
  */
 import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, SPOOL_MAGIC_SEALED, readRecordHeader } from './format.js';
-import { RecordOpener, SPOOL_TAG_BYTES, checkSpoolKey, parseSealedHeader } from './cipher.js';
+import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, SPOOL_MAGIC_SEALED, SPOOL_MAGIC_SEALED_V2, readBlockHeader, readRecordHeader } from './format.js';
+import { BlockOpener, RecordOpener, SPOOL_TAG_BYTES, checkSpoolKey, parseSealedHeader } from './cipher.js';
 import { TallenneError } from '../errors.js';
 
 export interface SpoolRecord {
@@ -47,6 +47,8 @@ export interface SpoolFollowerOptions {
 }
 
 const DEFAULT_BUFFER_BYTES = 4 * 1024;
+/** nextInBlock: the open block had no record left. */
+const BLOCK_DONE = Symbol('block done');
 
 export class SpoolFollower {
   readonly path: string;
@@ -60,9 +62,14 @@ export class SpoolFollower {
   private closed = false;
   private readonly key: Uint8Array | undefined;
   private readonly blocking: boolean;
-  /** Opens the records of a sealed spool; null for a plain one. */
+  /** Opens the records of a version 2 sealed spool; null for any other. */
   private opener: RecordOpener | null = null;
-  /** Sealed records that failed authentication (tampered, damaged or out of place): skipped. */
+  /** Opens the blocks of a version 3 sealed spool; null for any other. */
+  private blocks: BlockOpener | null = null;
+  /** The plain records of the block being handed over, and the position of the next one. */
+  private block: Buffer | null = null;
+  private blockPos = 0;
+  /** Sealed blocks or records that failed authentication (tampered, damaged or out of place): skipped. */
   rejected = 0;
   /** A sealed spool's magic was read but its key header is not whole (yet, or ever after a crash). */
   headerCut = false;
@@ -118,7 +125,8 @@ export class SpoolFollower {
           continue;
         }
         const magic = this.buf.subarray(this.start, this.start + SPOOL_MAGIC.length);
-        if (magic.equals(SPOOL_MAGIC_SEALED)) {
+        const v3 = magic.equals(SPOOL_MAGIC_SEALED);
+        if (v3 || magic.equals(SPOOL_MAGIC_SEALED_V2)) {
           const parsed = parseSealedHeader(this.buf.subarray(this.start + SPOOL_MAGIC.length, this.end));
           if (parsed === 'short') {
             if (eof) {
@@ -132,7 +140,8 @@ export class SpoolFollower {
           if (parsed === null) throw new TallenneError('TALLENNE_SPOOL_CORRUPT', `${this.path}: the sealed spool's header is damaged`);
           if (!this.key) throw new TallenneError('TALLENNE_SPOOL_KEY', `${this.path}: the spool is sealed and no key was given`);
           checkSpoolKey(parsed.header, this.key);
-          this.opener = new RecordOpener(this.key);
+          if (v3) this.blocks = new BlockOpener(this.key);
+          else this.opener = new RecordOpener(this.key);
           this.start += SPOOL_MAGIC.length + parsed.bytes;
         } else if (magic.equals(SPOOL_MAGIC)) {
           this.start += SPOOL_MAGIC.length;
@@ -141,8 +150,16 @@ export class SpoolFollower {
         }
         this.magicSeen = true;
       }
+      if (this.block) {
+        const p = this.nextInBlock(onRecord);
+        if (p === BLOCK_DONE) continue;
+        n++;
+        if (p === false) return n;
+        if (p instanceof Promise) await p;
+        continue;
+      }
       const avail = this.end - this.start;
-      const h = avail >= RECORD_HEADER_BYTES ? readRecordHeader(this.buf, this.start, this.opener ? SPOOL_TAG_BYTES : 0) : undefined;
+      const h = avail < RECORD_HEADER_BYTES ? undefined : this.blocks ? readBlockHeader(this.buf, this.start, SPOOL_TAG_BYTES) : readRecordHeader(this.buf, this.start, this.opener ? SPOOL_TAG_BYTES : 0);
       if (h === null) {
         // A damaged record: keep what came before it, as after a crash.
         this.damaged = true;
@@ -156,6 +173,16 @@ export class SpoolFollower {
         continue;
       }
       let payload: Buffer = this.buf.subarray(this.start + RECORD_HEADER_BYTES, this.start + total);
+      if (this.blocks) {
+        const opened = this.blocks.open(this.buf.subarray(this.start, this.start + RECORD_HEADER_BYTES), payload);
+        this.start += total;
+        if (opened === null) this.rejected++;
+        else if (opened.length > 0) {
+          this.block = opened;
+          this.blockPos = 0;
+        }
+        continue;
+      }
       if (this.opener) {
         const opened = this.opener.open(this.buf.subarray(this.start, this.start + RECORD_HEADER_BYTES), payload);
         if (opened === null) {
@@ -176,6 +203,27 @@ export class SpoolFollower {
     }
   }
 
+  /**
+   * Hands the open block's next record to `onRecord` and returns what it returned, or
+   * BLOCK_DONE when the block had none left (it is dropped). Records inside an authenticated
+   * block that make no sense mean a writer fault: the spool counts as damaged there.
+   */
+  private nextInBlock(onRecord: RecordHandler): ReturnType<RecordHandler> | typeof BLOCK_DONE {
+    const block = this.block!;
+    const at = this.blockPos;
+    const h = block.length - at >= RECORD_HEADER_BYTES ? readRecordHeader(block, at) : null;
+    if (h === null || at + RECORD_HEADER_BYTES + h.length > block.length) {
+      if (at < block.length) this.damaged = true;
+      this.block = null;
+      return BLOCK_DONE;
+    }
+    this.blockPos = at + RECORD_HEADER_BYTES + h.length;
+    if (this.blockPos >= block.length) this.block = null;
+    this.records++;
+    if (h.type === RecordType.End) this.ended = true;
+    return onRecord({ type: h.type, leg: h.leg, time: h.time, payload: block.subarray(at + RECORD_HEADER_BYTES, this.blockPos) });
+  }
+
   /** Closes the file. Idempotent; read() returns nothing afterwards. */
   async close(): Promise<void> {
     this.closed = true;
@@ -184,8 +232,9 @@ export class SpoolFollower {
     if (fh) await fh.close();
   }
 
+  /** To `need` rounded up to 4 KiB: a sealed block is at most one writer chunk, and the buffer lives as long as the call. */
   private grow(need: number): void {
-    const bigger = Buffer.allocUnsafe(need * 2);
+    const bigger = Buffer.allocUnsafe(Math.ceil(need / 4096) * 4096);
     this.buf.copy(bigger, 0, this.start, this.end);
     this.end -= this.start;
     this.start = 0;

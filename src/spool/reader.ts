@@ -8,7 +8,7 @@
 import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from 'node:fs/promises';
-import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, SPOOL_MAGIC_SEALED } from './format.js';
+import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, SPOOL_MAGIC_SEALED, SPOOL_MAGIC_SEALED_V2 } from './format.js';
 import { MAX_SEALED_HEADER_BYTES, SPOOL_TAG_BYTES, checkSpoolKey, parseSealedHeader, spoolKeyContext, type SealedSpoolHeader } from './cipher.js';
 import type { KeyWrapper } from '../crypto/keyring.js';
 import { SpoolFollower, type RecordHandler } from './follower.js';
@@ -61,7 +61,7 @@ export async function readSpoolHeader(path: string): Promise<SpoolHeader> {
 function spoolHeaderOf(head: Buffer, path: string): SpoolHeader {
   const magic = head.subarray(0, SPOOL_MAGIC.length);
   if (magic.equals(SPOOL_MAGIC)) return { sealed: false };
-  if (!magic.equals(SPOOL_MAGIC_SEALED)) throw new TallenneError('TALLENNE_SPOOL_CORRUPT', `${path}: not a spool file`);
+  if (!magic.equals(SPOOL_MAGIC_SEALED) && !magic.equals(SPOOL_MAGIC_SEALED_V2)) throw new TallenneError('TALLENNE_SPOOL_CORRUPT', `${path}: not a spool file`);
   const parsed = parseSealedHeader(head.subarray(SPOOL_MAGIC.length));
   if (parsed === null || parsed === 'short') throw new TallenneError('TALLENNE_SPOOL_CORRUPT', `${path}: the sealed spool's header is ${parsed === null ? 'damaged' : 'cut short'}`);
   return { sealed: true, header: parsed.header };
@@ -141,7 +141,9 @@ export async function readSpool(path: string, onRecord: RecordHandler, opts: Spo
  * True when the file is only the torn beginning of a spool: empty, a part of the magic, or the
  * magic and a part of the first META record. The META reaches the file before the 200 OK is
  * sent (SpoolWriter.appendMeta), so such a spool belongs to a call that was never answered and
- * holds nothing to record. Anything else, damaged or not, is left to the encoder.
+ * holds nothing to record. In a version 3 sealed spool the META is sealed in the first block,
+ * written on its own at the answer: a cut inside that block is the same. Anything else,
+ * damaged or not, is left to the encoder.
  */
 export function isUnansweredSpool(path: string): boolean {
   const fd = openSync(path, 'r');
@@ -151,7 +153,9 @@ export function isUnansweredSpool(path: string): boolean {
     const n = readSync(fd, head, 0, head.length, 0);
     const magic = Math.min(n, SPOOL_MAGIC.length);
     const plain = head.subarray(0, magic).equals(SPOOL_MAGIC.subarray(0, magic));
-    const sealed = head.subarray(0, magic).equals(SPOOL_MAGIC_SEALED.subarray(0, magic));
+    const v3 = head.subarray(0, magic).equals(SPOOL_MAGIC_SEALED.subarray(0, magic));
+    const v2 = head.subarray(0, magic).equals(SPOOL_MAGIC_SEALED_V2.subarray(0, magic));
+    const sealed = v3 || v2;
     if (!plain && !sealed) return false;
     if (n < SPOOL_MAGIC.length) return true;
     // Where the first record starts: after the magic, and for a sealed spool its key header.
@@ -163,7 +167,7 @@ export function isUnansweredSpool(path: string): boolean {
       first += parsed.bytes;
     }
     if (n < first + RECORD_HEADER_BYTES) return true;
-    if (head.readUInt8(first) !== RecordType.Meta) return false;
+    if (head.readUInt8(first) !== (v3 ? RecordType.Sealed : RecordType.Meta)) return false;
     return size < first + RECORD_HEADER_BYTES + head.readUInt32LE(first + 4);
   } finally {
     closeSync(fd);

@@ -4,8 +4,10 @@
  * background when full or when flush() runs (the SpoolFlusher calls it on a timer), so the
  * cost per packet is one memcpy and no allocation.
  *
- * Given a SpoolKey, the writer seals every record (cipher.ts) as it copies it in: no clear
- * payload reaches the chunk, let alone the disk, and the key is overwritten on close.
+ * Given a SpoolKey, the writer seals each chunk as one block (cipher.ts) before it leaves for
+ * the kernel: no clear record reaches the disk, and the key is overwritten on close. The
+ * records wait in the clear only in the chunk, in the capture's memory, for the 200 ms until
+ * the next flush.
  *
  * A write error (ENOSPC, EIO) is fatal for the writer: it keeps what is on disk, stops
  * taking data (the END record too, so the recording is finalised as truncated), and reports
@@ -13,10 +15,11 @@
  */
 import { openSync, writeSync, closeSync, write as fsWrite, fsync as fsFsync, close as fsClose } from 'node:fs';
 import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, SPOOL_MAGIC_SEALED, writeRecordHeader, type SpoolEnd, type SpoolEvent } from './format.js';
-import { RecordSealer, SPOOL_TAG_BYTES, type SpoolKey } from './cipher.js';
+import { BlockSealer, SPOOL_TAG_BYTES, type SpoolKey } from './cipher.js';
 import type { RecordingMeta } from '../types.js';
 
-const CHUNK_BYTES = 64 * 1024;
+/** A chunk holds 200 ms of a call many times over; a sealed spool's block is at most one chunk. */
+const CHUNK_BYTES = 16 * 1024;
 
 export class SpoolWriter {
   readonly path: string;
@@ -30,9 +33,9 @@ export class SpoolWriter {
   private failed: Error | null = null;
   private closed = false;
   private drainWaiters: Array<() => void> = [];
-  private readonly sealer: RecordSealer | null;
-  /** Bytes a record takes beyond its payload: the header, and the tag when sealed. */
-  private readonly overhead: number;
+  private readonly sealer: BlockSealer | null;
+  /** Arrival time of the open block's first record (a sealed spool's block header carries it). */
+  private blockTime = 0;
   bytesWritten = 0;
   onError: ((err: Error) => void) | null = null;
 
@@ -51,8 +54,7 @@ export class SpoolWriter {
     }
     this.fd = fd;
     this.bytesWritten = head.length;
-    this.sealer = key ? new RecordSealer(key.key) : null;
-    this.overhead = RECORD_HEADER_BYTES + (key ? SPOOL_TAG_BYTES : 0);
+    this.sealer = key ? new BlockSealer(key.key) : null;
     this.chunk = Buffer.allocUnsafe(CHUNK_BYTES);
   }
 
@@ -84,6 +86,7 @@ export class SpoolWriter {
       return;
     }
     this.putJson(RecordType.Meta, 0, time, meta);
+    this.sealBlock();
     const buf = this.chunk.subarray(0, this.used);
     try {
       const written = writeSync(this.fd, buf);
@@ -105,20 +108,27 @@ export class SpoolWriter {
     this.flush();
   }
 
-  /** Copies (or seals) one JSON record into the current chunk. */
+  /** Copies one JSON record into the current chunk. */
   private putJson(type: RecordType, leg: number, time: number, value: unknown): void {
     const body = Buffer.from(JSON.stringify(value), 'utf8');
     this.put(type, leg, time, body, 0, body.length);
   }
 
-  /** Copies (or seals) one record into the current chunk. */
+  /**
+   * Copies one record into the current chunk. In a sealed spool the chunk is one block: its
+   * header's 16 bytes are kept free before the first record and its tag's after the last.
+   */
   private put(type: RecordType, leg: number, time: number, src: Buffer, start: number, end: number): void {
     const len = end - start;
-    const need = this.overhead + len;
-    if (this.used + need > this.chunk.length) this.rotate(need);
-    writeRecordHeader(this.chunk, this.used, type, leg, need - RECORD_HEADER_BYTES, time);
-    if (this.sealer) this.sealer.seal(this.chunk, this.used, RECORD_HEADER_BYTES, src, start, end);
-    else src.copy(this.chunk, this.used + RECORD_HEADER_BYTES, start, end);
+    const need = RECORD_HEADER_BYTES + len;
+    const frame = this.sealer ? (this.used === 0 ? RECORD_HEADER_BYTES : 0) + SPOOL_TAG_BYTES : 0;
+    if (this.used + need + frame > this.chunk.length) this.rotate(need + (this.sealer ? RECORD_HEADER_BYTES + SPOOL_TAG_BYTES : 0));
+    if (this.sealer && this.used === 0) {
+      this.blockTime = time;
+      this.used = RECORD_HEADER_BYTES;
+    }
+    writeRecordHeader(this.chunk, this.used, type, leg, len, time);
+    src.copy(this.chunk, this.used + RECORD_HEADER_BYTES, start, end);
     this.used += need;
   }
 
@@ -127,9 +137,15 @@ export class SpoolWriter {
     if (need > this.chunk.length) this.chunk = Buffer.allocUnsafe(need);
   }
 
+  /** A sealed spool's chunk becomes its block: records encrypted in place, header and tag added. */
+  private sealBlock(): void {
+    if (this.sealer && this.used > 0) this.used = this.sealer.seal(this.chunk, 0, this.used, this.blockTime);
+  }
+
   /** Hands the current chunk to the kernel (asynchronously, in order). */
   flush(): void {
     if (this.used === 0 || this.failed) return;
+    this.sealBlock();
     const full = this.chunk.subarray(0, this.used);
     this.queue.push(full);
     this.chunk = this.spare.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES);

@@ -79,12 +79,12 @@ describe('the spool at rest', () => {
     }
     clear = clear.filter((c, i) => clear.findIndex((x) => x.equals(c)) === i);
 
-    // One bit of the 20th RTP record's ciphertext, as a failing disk might flip it.
+    // One bit of the 4th sealed block's ciphertext (200 ms of the call), as a failing disk might flip it.
     const spoolPath = join(d.dir, 'data', 'spool', `${id}.spool`);
     const file = readFileSync(spoolPath);
     let at = SPOOL_MAGIC_SEALED.length;
     at += 4 + file.readUInt32LE(at) + SPOOL_TAG_BYTES;
-    for (let rtp = 0; ; at += RECORD_HEADER_BYTES + file.readUInt32LE(at + 4)) if (file[at] === RecordType.Rtp && ++rtp === 20) break;
+    for (let block = 0; ; at += RECORD_HEADER_BYTES + file.readUInt32LE(at + 4)) if (file[at] === RecordType.Sealed && ++block === 4) break;
     file[at + RECORD_HEADER_BYTES + 30]! ^= 0x04;
     writeFileSync(spoolPath, file);
 
@@ -137,7 +137,7 @@ describe('the spool at rest', () => {
     for (const k of [...keys.map((x) => x.base64), ...answered]) expect(json.includes(k.slice(0, 16))).toBe(false);
   });
 
-  it('recovers the call cut by SIGKILL as truncated, with both tones, the damaged record left out and counted', async () => {
+  it('recovers the call cut by SIGKILL as truncated, with both tones, the damaged block left out and counted', async () => {
     expect(warned).toBe(1);
     expect(metrics).toMatch(/^tallenne_spool_records_rejected_total 1$/m);
     expect(entry.status).toBe('truncated');

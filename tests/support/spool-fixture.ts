@@ -264,6 +264,8 @@ export async function writeSpoolFixture(spec: FixtureSpec): Promise<FixtureResul
       packets++;
     }
     pending.splice(0, n);
+    // One write (a sealed spool's block) per second of call, as the daemon's flush timer makes them per 200 ms.
+    w.flush();
     if (packets % 2000 === 0) await w.drain();
   };
   // Pull every leg up to a moving horizon; anything that may still be overtaken (delays up

@@ -9,6 +9,7 @@ import { channelOf, decodeWithFfmpeg, peak, toneLevel, writeSpoolFixture, type F
 import { tempDir } from '../../support/cleanup.js';
 import { Keyring } from '../../../src/crypto/keyring.js';
 import { SPOOL_TAG_BYTES, newSpoolKey } from '../../../src/spool/cipher.js';
+import { readSpool } from '../../../src/spool/reader.js';
 import { estimateQuality, roundMos } from '../../../src/quality/emodel.js';
 import { stagedFile, stagingIn } from '../../support/store.js';
 
@@ -381,26 +382,39 @@ describe('encodeSpool on a long call', () => {
   });
 });
 
+/** RTP records per leg (legs 0 and 1) that a sealed spool yields with its key. */
+async function rtpPerLeg(path: string, key: Buffer): Promise<number[]> {
+  const counts = [0, 0];
+  await readSpool(path, (r) => {
+    if (r.type === RecordType.Rtp) counts[r.leg]!++;
+  }, { key });
+  return counts;
+}
+
 describe('encodeSpool on a sealed spool', () => {
   const legs = [
     { index: 0, channel: 0, codec: 'PCMU', toneHz: 440 },
     { index: 1, channel: 1, codec: 'PCMA', toneHz: 1000 },
   ] as const;
 
-  it('makes the same recording as from the plain spool, leaves out a tampered record and counts it, and needs the key', async () => {
+  it('makes the same recording as from the plain spool, leaves out a tampered block and counts it, and needs the key', async () => {
     const ring = Keyring.open({ master_key_file: join(dir, 'sealed-master.key') });
     const plain = await run({ durationMs: 3000, legs });
     const spool = newSpoolKey(ring, 'SEALED');
     const key = Buffer.from(spool.key);
     const fx = await writeSpoolFixture({ durationMs: 3000, legs, path: join(dir, 'sealed.spool'), key: spool });
-    // One bit of the last RTP record's ciphertext.
+    // One bit of the ciphertext of the block before last: the packets it held are left out.
     const file = readFileSync(fx.path);
     let at = SPOOL_MAGIC_SEALED.length;
     at += 4 + file.readUInt32LE(at) + SPOOL_TAG_BYTES;
-    let lastRtp = -1;
-    for (; at < file.length; at += RECORD_HEADER_BYTES + file.readUInt32LE(at + 4)) if (file[at] === RecordType.Rtp) lastRtp = at;
-    file[lastRtp + RECORD_HEADER_BYTES + 4]! ^= 0x10;
+    const blocks: number[] = [];
+    for (; at < file.length; at += RECORD_HEADER_BYTES + file.readUInt32LE(at + 4)) blocks.push(at);
+    expect(blocks.length).toBeGreaterThan(3);
+    const before = await rtpPerLeg(fx.path, key);
+    file[blocks.at(-2)! + RECORD_HEADER_BYTES + 4]! ^= 0x10;
     writeFileSync(fx.path, file);
+    const after = await rtpPerLeg(fx.path, key);
+    expect(after.reduce((a, b) => a + b, 0)).toBeLessThan(before.reduce((a, b) => a + b, 0));
 
     const job = { spoolPath: fx.path, staging: stagingIn(dir), complexity: 5, bitrate: 32000, skipSilence: false, maskDtmf: false };
     await expect(encodeSpool({ ...job, id: 'SEALEDNOKEY' })).rejects.toMatchObject({ code: 'TALLENNE_SPOOL_KEY' });
@@ -409,7 +423,8 @@ describe('encodeSpool on a sealed spool', () => {
     expect(plain.result.spoolRecordsRejected).toBe(0);
     expect(sealed.status).toBe(plain.result.status);
     expect(sealed.durationMs).toBe(plain.result.durationMs);
-    expect(sealed.legs.map((l) => l.packets)).toEqual(plain.result.legs.map((l, i) => l.packets - (i === file[lastRtp + 1] ? 1 : 0)));
+    expect(plain.result.legs.map((l) => l.packets)).toEqual(before);
+    expect(sealed.legs.map((l) => l.packets)).toEqual(after);
     const { left, right } = decodeStereo(stagedFile(sealed));
     expect(toneLevel(left, 440, 8000, ms(500), ms(2500))).toBeGreaterThan(TONE_MIN);
     expect(toneLevel(right, 1000, 8000, ms(500), ms(2500))).toBeGreaterThan(TONE_MIN);

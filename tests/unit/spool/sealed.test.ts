@@ -1,17 +1,18 @@
 /**
- * Sealed spools (src/spool/cipher.ts): records round-trip under the call's data key; the
- * file holds no clear payload and no clear key; a torn tail keeps every whole record; a
- * tampered, moved or swapped record is refused and counted while the others are read; a
- * wrong or missing key is one clean error; plain spools of an older daemon still read; the
- * key reaches the reader only through the key ring, bound to the recording's id.
+ * Sealed spools (src/spool/cipher.ts): records round-trip under the call's data key, sealed
+ * one block per flush; the file holds no clear payload and no clear key; a torn tail keeps
+ * every whole block; a tampered, moved or swapped block is refused and counted while the
+ * others are read; a wrong or missing key is one clean error; plain spools and spools sealed
+ * per record (versions 1 and 2, an older daemon's) still read; the key reaches the reader
+ * only through the key ring, bound to the recording's id.
  */
 import { describe, expect, it } from 'vitest';
 import { copyFileSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { SpoolWriter } from '../../../src/spool/writer.js';
 import { isUnansweredSpool, readSpool, readSpoolHeader, spoolKeyOf, type SpoolReadResult } from '../../../src/spool/reader.js';
-import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, SPOOL_MAGIC_SEALED } from '../../../src/spool/format.js';
+import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, SPOOL_MAGIC_SEALED, SPOOL_MAGIC_SEALED_V2, writeRecordHeader } from '../../../src/spool/format.js';
 import { SPOOL_TAG_BYTES, newSpoolKey, type SpoolKey } from '../../../src/spool/cipher.js';
 import { Keyring } from '../../../src/crypto/keyring.js';
 import { TallenneError } from '../../../src/errors.js';
@@ -30,13 +31,22 @@ function keyring(dir: string): Keyring {
   return Keyring.open({ master_key_file: join(dir, 'master.key') });
 }
 
-/** A spool of META, `n` RTP packets on legs 0/1, one RTCP and END; returns the key bytes used. */
+/** Packets per block: the writer is flushed after every 4th, as the call manager's timer does. */
+const PER_BLOCK = 4;
+
+/**
+ * A spool of a pause event, `n` RTP packets on legs 0/1, one RTCP and END; returns the key
+ * bytes used. Sealed, its blocks are: [event] [4 packets]… [the rest, RTCP, END].
+ */
 async function writeSpool(path: string, n: number, key?: SpoolKey): Promise<{ key: Buffer | undefined; sent: Buffer[] }> {
   const keyCopy = key ? Buffer.from(key.key) : undefined;
   const w = new SpoolWriter(path, key);
   const sent = packets(n);
   w.appendEvent(T0, { kind: 'pause' });
-  sent.forEach((p, i) => w.appendPacket(RecordType.Rtp, i % 2, T0 + i * 20, p));
+  sent.forEach((p, i) => {
+    w.appendPacket(RecordType.Rtp, i % 2, T0 + i * 20, p);
+    if (i % PER_BLOCK === PER_BLOCK - 1) w.flush();
+  });
   w.appendPacket(RecordType.Rtcp, 1, T0 + n * 20, Buffer.from([0x80, 200, 0, 6, 1, 2, 3, 4]));
   await w.close({ endedAt: T0 + n * 20 + 1, reason: 'bye' });
   return { key: keyCopy, sent };
@@ -48,8 +58,8 @@ async function readAll(path: string, key?: Uint8Array): Promise<{ recs: Rec[]; r
   return { recs, result };
 }
 
-/** Byte offsets of each record in a sealed spool (after its header). */
-function recordOffsets(file: Buffer): number[] {
+/** Byte offsets of each block in a sealed spool (after its header); of each record in a version 2 one. */
+function blockOffsets(file: Buffer): number[] {
   let at = SPOOL_MAGIC_SEALED.length;
   at += 4 + file.readUInt32LE(at) + SPOOL_TAG_BYTES;
   const offsets: number[] = [];
@@ -58,6 +68,25 @@ function recordOffsets(file: Buffer): number[] {
     at += RECORD_HEADER_BYTES + file.readUInt32LE(at + 4);
   }
   return offsets;
+}
+
+/**
+ * A version 2 spool as an older daemon wrote it: each record sealed on its own, its nonce
+ * (domain 0) numbered by record, its header the associated data. `sent` on leg 0, then END.
+ */
+function versionTwoSpool(spoolKey: SpoolKey, sent: Buffer[]): Buffer {
+  const parts: Buffer[] = [SPOOL_MAGIC_SEALED_V2, spoolKey.header];
+  const records: Array<[RecordType, Buffer]> = [...sent.map((p) => [RecordType.Rtp, p] as [RecordType, Buffer]), [RecordType.End, Buffer.from(JSON.stringify({ endedAt: T0 + 999, reason: 'bye' }))]];
+  records.forEach(([type, body], i) => {
+    const header = Buffer.alloc(RECORD_HEADER_BYTES);
+    writeRecordHeader(header, 0, type, 0, body.length + SPOOL_TAG_BYTES, T0 + i * 20);
+    const nonce = Buffer.alloc(12);
+    nonce.writeUInt32BE(i, 8);
+    const c = createCipheriv('aes-256-gcm', spoolKey.key, nonce, { authTagLength: SPOOL_TAG_BYTES });
+    c.setAAD(header);
+    parts.push(header, c.update(body), c.final(), c.getAuthTag());
+  });
+  return Buffer.concat(parts);
 }
 
 describe('sealed spool', () => {
@@ -84,18 +113,20 @@ describe('sealed spool', () => {
     expect(file.includes(Buffer.from(key!.toString('base64')))).toBe(false);
   });
 
-  it('reads every whole record of a torn tail, wherever the cut falls in the last record', async () => {
+  it('reads every record of the whole blocks of a torn tail, wherever the cut falls in the last block', async () => {
     const dir = tempDir('spool-sealed');
     const path = join(dir, 'B.spool');
     const { key } = await writeSpool(path, 10, newSpoolKey(keyring(dir), 'B'));
     const whole = readFileSync(path);
-    const offsets = recordOffsets(whole);
+    const offsets = blockOffsets(whole);
+    expect(offsets).toHaveLength(4);
     const last = offsets.at(-1)!;
     for (let cut = last + 1; cut < whole.length; cut += 3) {
       const torn = join(dir, `torn-${cut}.spool`);
       writeFileSync(torn, whole.subarray(0, cut));
       const { recs, result } = await readAll(torn, key);
-      expect(result).toEqual({ torn: true, records: offsets.length - 1, rejected: 0 });
+      // The event and packets 0–7; packets 8 and 9, the RTCP and the END were in the torn block.
+      expect(result).toEqual({ torn: true, records: 9, rejected: 0 });
       expect(recs.every((r) => r.type !== RecordType.End)).toBe(true);
     }
     // Cut inside the header: no record, a torn spool (as an empty plain one).
@@ -104,51 +135,73 @@ describe('sealed spool', () => {
     expect((await readAll(headerCut, key)).result).toEqual({ torn: true, records: 0, rejected: 0 });
   });
 
-  it('refuses and counts a tampered record and reads the others', async () => {
+  it('refuses and counts a tampered block and reads the others', async () => {
     const dir = tempDir('spool-sealed');
     const path = join(dir, 'C.spool');
     const { key, sent } = await writeSpool(path, 10, newSpoolKey(keyring(dir), 'C'));
     const whole = readFileSync(path);
-    const offsets = recordOffsets(whole);
+    const offsets = blockOffsets(whole);
 
-    // One bit of the 4th RTP packet's ciphertext.
+    // One bit of the ciphertext of the block of packets 4–7.
     const flipped = Buffer.from(whole);
-    flipped[offsets[4]! + RECORD_HEADER_BYTES + 20]! ^= 0x01;
+    flipped[offsets[2]! + RECORD_HEADER_BYTES + 20]! ^= 0x01;
     writeFileSync(path, flipped);
     let read = await readAll(path, key);
-    expect(read.result).toEqual({ torn: false, records: offsets.length - 1, rejected: 1 });
-    expect(read.recs.filter((r) => r.type === RecordType.Rtp).map((r) => r.payload)).toEqual(sent.filter((_, i) => i !== 3));
+    expect(read.result).toEqual({ torn: false, records: 13 - 4, rejected: 1 });
+    expect(read.recs.filter((r) => r.type === RecordType.Rtp).map((r) => r.payload)).toEqual(sent.filter((_, i) => i < 4 || i > 7));
 
-    // The arrival time in the clear header is authenticated too.
+    // The block's clear header (here its time) is authenticated too.
     const retimed = Buffer.from(whole);
-    retimed.writeDoubleLE(T0 + 999_999, offsets[2]! + 8);
+    retimed.writeDoubleLE(T0 + 999_999, offsets[1]! + 8);
     writeFileSync(path, retimed);
     read = await readAll(path, key);
-    expect(read.result.rejected).toBe(1);
-    expect(read.recs.some((r) => r.time === T0 + 999_999)).toBe(false);
+    expect(read.result).toEqual({ torn: false, records: 13 - 4, rejected: 1 });
+    expect(read.recs.filter((r) => r.type === RecordType.Rtp).map((r) => r.payload)).toEqual(sent.slice(4));
   });
 
-  it('refuses records swapped in place, copied over another, or moved to another leg', async () => {
+  it('refuses blocks swapped in place, copied over another, or with their leg byte changed', async () => {
     const dir = tempDir('spool-sealed');
     const path = join(dir, 'D.spool');
     const { key } = await writeSpool(path, 10, newSpoolKey(keyring(dir), 'D'));
     const whole = readFileSync(path);
-    const o = recordOffsets(whole);
-    const rec = (i: number): Buffer => whole.subarray(o[i]!, o[i + 1]!);
+    const o = blockOffsets(whole);
+    const block = (i: number): Buffer => whole.subarray(o[i]!, o[i + 1]!);
 
-    // RTP records 2 and 3 are the same size: swap them.
-    writeFileSync(path, Buffer.concat([whole.subarray(0, o[3]!), rec(4), rec(3), whole.subarray(o[5]!)]));
-    expect((await readAll(path, key)).result).toEqual({ torn: false, records: o.length - 2, rejected: 2 });
+    // Blocks 1 and 2 (four packets each) are the same size: swap them.
+    writeFileSync(path, Buffer.concat([whole.subarray(0, o[1]!), block(2), block(1), whole.subarray(o[3]!)]));
+    expect((await readAll(path, key)).result).toEqual({ torn: false, records: 13 - 8, rejected: 2 });
 
-    // Record 3 written over record 5 (a replay inside the file).
-    writeFileSync(path, Buffer.concat([whole.subarray(0, o[5]!), rec(3), whole.subarray(o[6]!)]));
+    // Block 1 written over block 2 (a replay inside the file).
+    writeFileSync(path, Buffer.concat([whole.subarray(0, o[2]!), block(1), whole.subarray(o[3]!)]));
     expect((await readAll(path, key)).result.rejected).toBe(1);
 
-    // The leg byte changed: the packet would land on the other channel.
+    // The leg byte of the block's header changed.
     const moved = Buffer.from(whole);
-    moved[o[3]! + 1] ^= 1;
+    moved[o[1]! + 1] ^= 1;
     writeFileSync(path, moved);
     expect((await readAll(path, key)).result.rejected).toBe(1);
+  });
+
+  it('still reads a spool sealed per record (version 2, an older daemon\'s), and refuses a tampered record alone', async () => {
+    const dir = tempDir('spool-sealed');
+    const path = join(dir, 'V2.spool');
+    const spoolKey = newSpoolKey(keyring(dir), 'V2');
+    const key = Buffer.from(spoolKey.key);
+    const sent = packets(6);
+    writeFileSync(path, versionTwoSpool(spoolKey, sent));
+    expect(await readSpoolHeader(path)).toMatchObject({ sealed: true });
+    let read = await readAll(path, key);
+    expect(read.result).toEqual({ torn: false, records: 7, rejected: 0 });
+    expect(read.recs.filter((r) => r.type === RecordType.Rtp).map((r) => r.payload)).toEqual(sent);
+    expect(read.recs.at(-1)!.type).toBe(RecordType.End);
+
+    const file = readFileSync(path);
+    const o = blockOffsets(file);
+    file[o[2]! + RECORD_HEADER_BYTES + 3]! ^= 0x10;
+    writeFileSync(path, file);
+    read = await readAll(path, key);
+    expect(read.result).toEqual({ torn: false, records: 6, rejected: 1 });
+    expect(read.recs.filter((r) => r.type === RecordType.Rtp).map((r) => r.payload)).toEqual(sent.filter((_, i) => i !== 2));
   });
 
   it('is one TALLENNE_SPOOL_KEY error with a wrong key or none, and no record is handed on', async () => {
@@ -226,7 +279,7 @@ describe('a spool cut before its first META is whole (a call never answered)', (
     w.appendPacket(RecordType.Rtp, 0, T0 + 20, packets(1)[0]!);
     await w.close({ endedAt: T0 + 40, reason: 'bye' });
     const file = readFileSync(path);
-    const metaEnd = seal ? recordOffsets(file)[1]! : SPOOL_MAGIC.length + RECORD_HEADER_BYTES + file.readUInt32LE(SPOOL_MAGIC.length + 4);
+    const metaEnd = seal ? blockOffsets(file)[1]! : SPOOL_MAGIC.length + RECORD_HEADER_BYTES + file.readUInt32LE(SPOOL_MAGIC.length + 4);
     const cut = join(dir, 'cut.spool');
     for (let at = 0; at <= file.length; at++) {
       writeFileSync(cut, file.subarray(0, at));
