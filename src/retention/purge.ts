@@ -5,8 +5,8 @@
  * (the entry stays, marked audio-purged). Both lists come from the expiry indexes, so a run
  * touches only what is due. Every destruction is audited with the recording id and policy
  * name, never personal data. Last, the pass deletes the register's lease rows that ran out
- * long ago (INVITE claims simply run out; a killed node's spool leases too), so the leases do
- * not pile up. The daemon calls start(interval); `tallenne retention run` calls runOnce().
+ * long ago (a killed node's INVITE claims and spool leases, a claim whose release failed),
+ * so the leases do not pile up. The daemon calls start(interval); `tallenne retention run` calls runOnce().
  */
 import { basename } from 'node:path';
 import type { Logger } from '../log.js';
