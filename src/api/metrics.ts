@@ -55,7 +55,7 @@ export interface MetricSources {
   readonly index: { count(): Promise<number> };
   readonly store: Pick<AudioStore, 'usage' | 'decryptFailures'>;
   readonly ports: { readonly inUse: number; readonly total: number };
-  readonly purger: { readonly runs: number; readonly purgedTotal: { readonly audio: number; readonly metadata: number } };
+  readonly purger: { readonly runs: number; readonly purgedTotal: { readonly audio: number; readonly metadata: number }; readonly leasesRemoved: number };
   /** The upload outbox of a remote audio store; null when the audio is stored locally. */
   readonly outbox: { readonly waiting: number; readonly failures: number } | null;
   /** This build and recorder: the labels of tallenne_build_info. */
@@ -190,6 +190,10 @@ export class Metrics {
       collect() { mirror(this, { kind: 'audio' }, src.purger.purgedTotal.audio); mirror(this, { kind: 'metadata' }, src.purger.purgedTotal.metadata); },
     });
     new Counter({ name: 'tallenne_retention_purge_runs_total', help: 'Runs of the purge job (scheduled every retention.purge_interval, or on demand).', registers: [r], collect() { mirror(this, {}, src.purger.runs); } });
+    new Counter({
+      name: 'tallenne_leases_expired_removed_total', help: 'Lease rows (spool leases, INVITE claims) the purge job deleted from the register after they ran out.', registers: [r],
+      collect() { mirror(this, {}, src.purger.leasesRemoved); },
+    });
     new Gauge({ name: 'tallenne_rtp_ports_in_use', help: 'UDP ports held by live legs (each leg holds an RTP and an RTCP port).', registers: [r], collect() { this.set(2 * src.ports.inUse); } });
     new Gauge({ name: 'tallenne_rtp_ports_total', help: 'UDP ports of the configured RTP range usable as RTP/RTCP pairs.', registers: [r], collect() { this.set(2 * src.ports.total); } });
     new Gauge({ name: 'tallenne_storage_outbox_recordings', help: 'Finished recordings waiting in the local outbox for their upload to S3 to be confirmed (0 with local storage).', registers: [r], collect() { this.set(src.outbox?.waiting ?? 0); } });

@@ -29,6 +29,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
         for (const id of report.audio) ctx.out(`  audio      ${id}\n`);
         for (const id of report.metadata) ctx.out(`  recording  ${id}\n`);
         if (report.resumed.length > 0) ctx.out(`${report.dryRun ? 'would complete' : 'completed'} ${report.resumed.length} interrupted destruction(s)\n`);
+        if (report.leasesRemoved > 0) ctx.out(`deleted ${report.leasesRemoved} lease(s) of the register that ran out long ago\n`);
         if (report.truncated) ctx.out('(the list is cut at 10,000 of each kind)\n');
       }
       for (const e of report.errors) ctx.err(`error: recording ${e.id}: ${e.message}\n`);

@@ -146,6 +146,15 @@ export interface RecordingIndex {
   renewLeases(names: readonly string[], holder: string, ttlMs: number): Promise<Set<string>>;
   /** Ends lease `name` if `holder` has it; otherwise changes nothing. */
   releaseLease(name: string, holder: string): Promise<void>;
+  /**
+   * Deletes every lease that ran out more than graceMs ago (the register's clock, as
+   * claimLease reads it) and returns how many it deleted. A lease still running, or one that
+   * lapsed within the grace (its holder may still renew it), is never touched: each expiry is
+   * read again in the write that deletes it, so a lease claimed or renewed meanwhile stays.
+   * Safe while other processes claim, renew and run this at the same time; each deleted
+   * lease is counted by one of them only.
+   */
+  removeExpiredLeases(graceMs: number): Promise<number>;
   readonly schemaVersion: number;
   readonly audit: AuditLog;
   /** Users and API tokens of the access API. */
@@ -156,6 +165,8 @@ export interface RecordingIndex {
 export const SCHEMA_VERSION = 3;
 const MAX_PAGE = 10_000;
 const MAX_ID_CHARS = 200;
+/** Lease rows read per write transaction of removeExpiredLeases. */
+const LEASE_SWEEP_PAGE = 1000;
 const HIGH_TIME = Number.MAX_SAFE_INTEGER;
 /** Sorts after any id or key id (they are ASCII). */
 const HIGH_STRING = '\uffff';
@@ -416,6 +427,40 @@ class LmdbRecordingIndex implements RecordingIndex {
     });
   }
 
+  /**
+   * A page of lease names at a time, each page read and pruned inside one write transaction
+   * (LMDB's writers take turns across processes, so a page never sees a half-done claim), so
+   * no transaction holds the writers up for long however many rows have piled up.
+   */
+  async removeExpiredLeases(graceMs: number): Promise<number> {
+    this.assertOpen();
+    checkLeaseGrace(graceMs);
+    let removed = 0;
+    let after: string | undefined;
+    for (;;) {
+      const from = after;
+      const page = await this.env.transaction(() => {
+        const cutoff = this.now() - graceMs;
+        const doomed: string[] = [];
+        let last: string | undefined;
+        let scanned = 0;
+        // One more than a page: the range starts at the last name of the page before.
+        for (const { key, value } of this.leases.getRange({ ...(from === undefined ? {} : { start: from }), limit: LEASE_SWEEP_PAGE + 1 })) {
+          if (key === from) continue;
+          if (scanned === LEASE_SWEEP_PAGE) break;
+          scanned++;
+          last = key;
+          if (value.expiresAt < cutoff) doomed.push(key);
+        }
+        for (const name of doomed) this.leases.remove(name);
+        return { removed: doomed.length, last, full: scanned === LEASE_SWEEP_PAGE };
+      });
+      removed += page.removed;
+      if (!page.full || page.last === undefined) return removed;
+      after = page.last;
+    }
+  }
+
   async getIntent(id: string): Promise<DestroyIntent | undefined> {
     return this.intentDb.get(id);
   }
@@ -529,6 +574,11 @@ interface Lease {
 export function checkLease(name: string, holder: string, ttlMs: number): void {
   if (name.length === 0 || name.length > MAX_ID_CHARS || holder.length === 0 || holder.length > MAX_ID_CHARS) throw new Error('a lease name and holder must be 1-200 characters');
   if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new Error('a lease lasts a positive whole number of milliseconds');
+}
+
+/** A sweep's grace: how long past its expiry a lease row is kept (whole ms, 0 or more). */
+export function checkLeaseGrace(graceMs: number): void {
+  if (!Number.isSafeInteger(graceMs) || graceMs < 0) throw new Error('a lease sweep\'s grace is a whole number of milliseconds, 0 or more');
 }
 
 export function checkId(id: string): void {

@@ -4,8 +4,9 @@
  * has ended (file and entry), then the audio of recordings whose audio period has ended
  * (the entry stays, marked audio-purged). Both lists come from the expiry indexes, so a run
  * touches only what is due. Every destruction is audited with the recording id and policy
- * name, never personal data. The daemon calls start(interval); `tallenne retention run`
- * calls runOnce().
+ * name, never personal data. Last, the pass deletes the register's lease rows that ran out
+ * long ago (a killed node's INVITE claims and spool leases, a claim whose release failed),
+ * so the leases do not pile up. The daemon calls start(interval); `tallenne retention run` calls runOnce().
  */
 import { basename } from 'node:path';
 import type { Logger } from '../log.js';
@@ -18,6 +19,14 @@ export const PURGE_ACTOR = 'system:purge';
 const BATCH = 200;
 const DRY_RUN_MAX = 10_000;
 
+/**
+ * How long a lease row stays after it ran out before the pass deletes it. A lapsed lease
+ * nobody has taken can still be renewed by its holder (a node that stalled, or lost the
+ * register for a while): it gets this long to come back, longer than any lease we take
+ * lasts. Meanwhile the lapsed lease holds nothing (anyone may claim it); only its row stays.
+ */
+export const LEASE_GRACE_MS = 10 * 60_000;
+
 export interface PurgeReport {
   dryRun: boolean;
   /** Recordings whose audio was deleted (metadata kept). In a dry run: would be. */
@@ -29,6 +38,8 @@ export interface PurgeReport {
   errors: Array<{ id: string; message: string }>;
   /** A dry run lists at most 10,000 of each kind; true when there are more. */
   truncated: boolean;
+  /** Lease rows deleted because they ran out more than LEASE_GRACE_MS ago (none in a dry run). */
+  leasesRemoved: number;
   /** Another node sharing the register was running its pass: this one did nothing. */
   busyElsewhere?: true;
 }
@@ -71,6 +82,7 @@ export class Purger {
   private intervalMs = 0;
   private running: Promise<unknown> | undefined;
   private readonly totals = { audio: 0, metadata: 0 };
+  private leaseRowsRemoved = 0;
   private runsDone = 0;
 
   constructor(opts: PurgerOptions) {
@@ -91,9 +103,14 @@ export class Purger {
     return { ...this.totals };
   }
 
+  /** Expired lease rows this process's passes deleted since it started (for metrics). */
+  get leasesRemoved(): number {
+    return this.leaseRowsRemoved;
+  }
+
   async runOnce(opts: { dryRun?: boolean; actor?: string; hooks?: DestroyHooks } = {}): Promise<PurgeReport> {
     const now = this.now();
-    const report: PurgeReport = { dryRun: opts.dryRun === true, audio: [], metadata: [], resumed: [], errors: [], truncated: false };
+    const report: PurgeReport = { dryRun: opts.dryRun === true, audio: [], metadata: [], resumed: [], errors: [], truncated: false, leasesRemoved: 0 };
     if (opts.dryRun) return this.dryRun(now, report);
     if (!this.lock) return this.pass(now, report, opts);
     const r = await this.lock(() => this.pass(now, report, opts));
@@ -122,11 +139,24 @@ export class Purger {
 
     await this.drain(() => this.index.expiredMetadata(now, BATCH), 'recording', now, actor, hooks, report, report.metadata);
     await this.drain(() => this.index.expiredAudio(now, BATCH), 'audio', now, actor, hooks, report, report.audio);
-    if (report.audio.length + report.metadata.length + report.resumed.length > 0 || report.errors.length > 0) {
-      this.log?.info({ audio: report.audio.length, metadata: report.metadata.length, resumed: report.resumed.length, errors: report.errors.length }, 'purge run');
+    report.leasesRemoved = await this.removeExpiredLeases();
+    if (report.audio.length + report.metadata.length + report.resumed.length + report.leasesRemoved > 0 || report.errors.length > 0) {
+      this.log?.info({ audio: report.audio.length, metadata: report.metadata.length, resumed: report.resumed.length, leases: report.leasesRemoved, errors: report.errors.length }, 'purge run');
     }
     this.runsDone++;
     return report;
+  }
+
+  /** The register's own clock decides what ran out; a failure here leaves the rows for the next pass. */
+  private async removeExpiredLeases(): Promise<number> {
+    try {
+      const n = await this.index.removeExpiredLeases(LEASE_GRACE_MS);
+      this.leaseRowsRemoved += n;
+      return n;
+    } catch (e) {
+      this.log?.warn({ err: (e as Error).message }, 'could not delete expired leases; the next purge pass tries again');
+      return 0;
+    }
   }
 
   private async drain(

@@ -429,6 +429,91 @@ export function describeIndexConformance(name: string, open: OpenRegister): void
         const won = await Promise.all(Array.from({ length: 8 }, (_, i) => ix.claimLease('spool:race', `h${i}`, 60_000)));
         expect(won.filter(Boolean)).toHaveLength(1);
       });
+
+      describe('removing expired leases', () => {
+        let probes = 0;
+        /**
+         * `holder` takes `names` for 1 ms, then this waits until the register's clock is
+         * strictly past them: a probe lease of 2 ms taken after them must have run out.
+         */
+        async function lapsed(holder: string, names: readonly string[]): Promise<void> {
+          expect((await Promise.all(names.map((n) => ix.claimLease(n, holder, 1)))).every(Boolean)).toBe(true);
+          const probe = `probe:${probes++}`;
+          expect(await ix.claimLease(probe, 'probe-a', 2)).toBe(true);
+          expect(await claimOnceExpired(probe, 'probe-b')).toBe(true);
+        }
+
+        it('deletes the leases that ran out more than the grace ago, and keeps live ones', async () => {
+          expect(await ix.claimLease('spool:live', 'n2', 60_000)).toBe(true);
+          await lapsed('n1', ['spool:gone', 'invite:gone']);
+          // Within the grace: kept, so their holder could still renew them.
+          expect(await ix.removeExpiredLeases(60_000)).toBe(0);
+          expect(await ix.removeExpiredLeases(0)).toBe(2);
+          // Gone: their holder can no longer renew them, and nothing is left to delete.
+          expect(await ix.renewLeases(['spool:gone', 'invite:gone'], 'n1', 60_000)).toEqual(new Set());
+          expect(await ix.removeExpiredLeases(0)).toBe(0);
+          // The live lease (and the probe's, taken for a minute) are still held.
+          expect(await ix.claimLease('spool:live', 'n3', 60_000)).toBe(false);
+          expect(await ix.renewLeases(['spool:live'], 'n2', 60_000)).toEqual(new Set(['spool:live']));
+          await expect(ix.removeExpiredLeases(-1)).rejects.toThrow();
+          await expect(ix.removeExpiredLeases(0.5)).rejects.toThrow();
+        });
+
+        it('keeps a lapsed lease its holder renewed just before the sweep', async () => {
+          await lapsed('n1', ['spool:late', 'spool:dropped']);
+          expect(await ix.renewLeases(['spool:late'], 'n1', 60_000)).toEqual(new Set(['spool:late']));
+          expect(await ix.removeExpiredLeases(0)).toBe(1);
+          expect(await ix.claimLease('spool:late', 'n2', 60_000)).toBe(false);
+          expect(await ix.renewLeases(['spool:late', 'spool:dropped'], 'n1', 60_000)).toEqual(new Set(['spool:late']));
+        });
+
+        it('lets a lease be claimed again once its row is gone', async () => {
+          await lapsed('n1', ['invite:again']);
+          expect(await ix.removeExpiredLeases(0)).toBe(1);
+          expect(await ix.claimLease('invite:again', 'n2', 60_000)).toBe(true);
+          expect(await ix.claimLease('invite:again', 'n1', 60_000)).toBe(false);
+          await ix.releaseLease('invite:again', 'n2');
+          expect(await ix.claimLease('invite:again', 'n1', 60_000)).toBe(true);
+        });
+
+        it('sweeps a pile of leases larger than a backend deletes in one go, live ones among them', async () => {
+          const names = Array.from({ length: 6000 }, (_, i) => `invite:${String(i).padStart(5, '0')}`);
+          const live = names.filter((_, i) => i % 7 === 3);
+          const old = names.filter((_, i) => i % 7 !== 3);
+          expect((await Promise.all(live.map((n) => ix.claimLease(n, 'n2', 60_000)))).every(Boolean)).toBe(true);
+          await lapsed('n1', old);
+          expect(await ix.removeExpiredLeases(0)).toBe(old.length);
+          expect(await ix.renewLeases(live, 'n2', 60_000)).toEqual(new Set(live));
+          expect(await ix.renewLeases(old, 'n1', 60_000)).toEqual(new Set());
+        });
+
+        it('sweeps run at once delete each lapsed lease once, and never one claimed meanwhile', async () => {
+          const old = Array.from({ length: 30 }, (_, i) => `spool:old-${String(i).padStart(2, '0')}`);
+          const live = ['spool:live-a', 'spool:live-b'];
+          for (const n of live) expect(await ix.claimLease(n, 'n2', 60_000)).toBe(true);
+          await lapsed('n1', old);
+          const counts = await Promise.all([ix.removeExpiredLeases(0), ix.removeExpiredLeases(0), ix.removeExpiredLeases(0)]);
+          expect(counts.reduce((a, b) => a + b, 0)).toBe(old.length);
+          expect(await ix.renewLeases(live, 'n2', 60_000)).toEqual(new Set(live));
+
+          // Lapsed again; half of them are claimed by another holder while two sweeps run.
+          await lapsed('n1', old);
+          const taken = old.filter((_, i) => i % 2 === 0);
+          const [claims, ...swept] = await Promise.all([
+            Promise.all(taken.map((n) => ix.claimLease(n, 'n3', 60_000))),
+            ix.removeExpiredLeases(0),
+            ix.removeExpiredLeases(0),
+          ]);
+          expect(claims.every(Boolean)).toBe(true);
+          const removed = swept.reduce((a, b) => a + b, 0);
+          expect(removed).toBeGreaterThanOrEqual(old.length - taken.length);
+          expect(removed).toBeLessThanOrEqual(old.length);
+          // Every claim made during the sweeps stands; every lease nobody claimed is gone.
+          expect(await ix.renewLeases(taken, 'n3', 60_000)).toEqual(new Set(taken));
+          expect(await ix.renewLeases(old, 'n1', 60_000)).toEqual(new Set());
+          expect(await ix.removeExpiredLeases(0)).toBe(0);
+        });
+      });
     });
 
     describe('concurrency', () => {

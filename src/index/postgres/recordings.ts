@@ -9,7 +9,7 @@ import type { RecordingEntry } from '../../types.js';
 import type { WrappedKey } from '../../crypto/keyring.js';
 import { TallenneError } from '../../errors.js';
 import type { AuditInput } from '../audit.js';
-import { checkId, checkLease, withoutUndefined, type DestroyIntent, type IntentCondition, type ListQuery, type Page, type RecordingIndex, type RecordingPatch, type WriteOptions } from '../index.js';
+import { checkId, checkLease, checkLeaseGrace, withoutUndefined, type DestroyIntent, type IntentCondition, type ListQuery, type Page, type RecordingIndex, type RecordingPatch, type WriteOptions } from '../index.js';
 import { decodeCursor, effectiveAudioExpiry, effectiveMetadataExpiry, encodeCursor, LOOKUP_KINDS, type LookupField } from '../keys.js';
 import { PostgresAuditLog } from './audit.js';
 import { PostgresUserDirectory } from './users.js';
@@ -21,6 +21,25 @@ const MAX_PAGE = 10_000;
 /** The database server's clock in epoch ms: leases expire on it, whatever the nodes' clocks say. */
 const SERVER_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 const MAX_ID_CHARS = 200;
+/** Lease rows deleted per statement of removeExpiredLeases. */
+const LEASE_SWEEP_BATCH = 5000;
+
+/**
+ * One batch of the lease sweep, in name order after $2: rows that ran out more than $1 ms
+ * ago by the server's clock (read once per statement), locked before they are deleted.
+ * READ COMMITTED reads a row another node changed meanwhile again, so a lease claimed or
+ * renewed while the batch waits for it no longer matches; SKIP LOCKED leaves rows another
+ * writer (or another node's sweep) holds to that writer. The count and the last name go back.
+ */
+const SWEEP_LEASES = `WITH doomed AS (
+    SELECT name FROM leases
+    WHERE name > $2 AND expires_ms < (SELECT ${SERVER_MS} - $1::bigint)
+    ORDER BY name LIMIT $3
+    FOR UPDATE SKIP LOCKED
+  ), gone AS (
+    DELETE FROM leases l USING doomed d WHERE l.name = d.name RETURNING l.name
+  )
+  SELECT count(*)::int AS n, max(name) AS last FROM gone`;
 
 /**
  * Rows in as one JSON array (a row per recording: its id, looked-up columns and entry),
@@ -236,6 +255,23 @@ export class PostgresRecordingIndex implements RecordingIndex {
   async releaseLease(name: string, holder: string): Promise<void> {
     this.assertOpen();
     await this.db.query('DELETE FROM leases WHERE name = $1 AND holder = $2', [name, holder]);
+  }
+
+  /**
+   * In batches walked along the primary key, each its own short statement: the table may
+   * hold every INVITE of a busy site since the last sweep, and no statement locks them all.
+   */
+  async removeExpiredLeases(graceMs: number): Promise<number> {
+    this.assertOpen();
+    checkLeaseGrace(graceMs);
+    let removed = 0;
+    let after = '';
+    for (;;) {
+      const r = (await this.db.query<{ n: number; last: string | null }>(SWEEP_LEASES, [graceMs, after, LEASE_SWEEP_BATCH])).rows[0]!;
+      removed += r.n;
+      if (r.n < LEASE_SWEEP_BATCH || r.last === null) return removed;
+      after = r.last;
+    }
   }
 
   /**

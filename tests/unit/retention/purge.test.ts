@@ -1,14 +1,16 @@
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, vi, afterEach } from 'vitest';
 import { parseConfigText } from '../../../src/config/load.js';
 import { openIndex, type RecordingIndex } from '../../../src/index/index.js';
 import { FsAudioStore } from '../../../src/storage/fs-store.js';
-import { Purger, paceOf } from '../../../src/retention/purge.js';
+import { Purger, paceOf, LEASE_GRACE_MS } from '../../../src/retention/purge.js';
 import { withRetention } from '../../../src/retention/policy.js';
 import { hold, release, erase, rectify } from '../../../src/retention/actions.js';
 import { makeEntry, ulidAt } from '../index/entry.js';
 import { tempDir } from '../../support/cleanup.js';
 import { isStored, storeBytes } from '../../support/store.js';
 import { recordingKey } from '../../../src/storage/audio-store.js';
+import { INVITE_CLAIM_TTL_MS } from '../../../src/calls/invite-claims.js';
+import { SPOOL_LEASE_TTL_MS } from '../../../src/calls/spool-leases.js';
 
 const T0 = Date.UTC(2026, 2, 1, 8, 0, 0);
 const retention = parseConfigText(
@@ -169,6 +171,73 @@ describe('Purger', () => {
     expect((await ix.get(lost.id))!.audioPurgedAt).toBeDefined();
     expect(await purger.sweepOrphans()).toMatchObject({ orphanFiles: [], missingFiles: [] });
     expect(await actions(ix)).toEqual(['orphan-file-removed:', `audio-missing:${lost.id}`]);
+  });
+});
+
+describe('the purge pass and the register\'s leases', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** An INVITE claim and a spool lease a recorder took at T0 and never gave back (it was killed). */
+  async function abandoned(ix: RecordingIndex): Promise<void> {
+    expect(await ix.claimLease('invite:0123abcd', 'rec-1:dialog', INVITE_CLAIM_TTL_MS)).toBe(true);
+    expect(await ix.claimLease('spool:01J0000000000000000000000A', 'rec-1', SPOOL_LEASE_TTL_MS)).toBe(true);
+  }
+
+  it('deletes lease rows once they ran out more than the grace ago, counts them, and leaves live ones', async () => {
+    const { ix, purger, setNow } = await setup();
+    await abandoned(ix);
+    setNow(T0 + SPOOL_LEASE_TTL_MS + LEASE_GRACE_MS);
+    // Run out, but only just the grace ago: a stalled holder may still renew it.
+    expect(await purger.runOnce()).toMatchObject({ leasesRemoved: 0 });
+    setNow(T0 + SPOOL_LEASE_TTL_MS + LEASE_GRACE_MS + 1);
+    expect(await purger.runOnce({ dryRun: true })).toMatchObject({ leasesRemoved: 0 });
+    expect(await purger.runOnce()).toMatchObject({ leasesRemoved: 1, errors: [] });
+    expect(await ix.renewLeases(['spool:01J0000000000000000000000A'], 'rec-1', SPOOL_LEASE_TTL_MS)).toEqual(new Set());
+    // The claim still runs (5 minutes) and stays; a live spool lease taken now stays too.
+    expect(await ix.claimLease('spool:live', 'rec-2', SPOOL_LEASE_TTL_MS)).toBe(true);
+    setNow(T0 + INVITE_CLAIM_TTL_MS + LEASE_GRACE_MS + 1);
+    expect(await ix.renewLeases(['spool:live'], 'rec-2', SPOOL_LEASE_TTL_MS)).toEqual(new Set(['spool:live']));
+    expect(await purger.runOnce()).toMatchObject({ leasesRemoved: 1 });
+    expect(await ix.claimLease('spool:live', 'rec-3', SPOOL_LEASE_TTL_MS)).toBe(false);
+    expect(purger.leasesRemoved).toBe(2);
+    expect(purger.runs).toBe(3);
+    await ix.close();
+  });
+
+  it('the scheduled job sweeps them: the daemon\'s purge timer is all it takes', async () => {
+    const { ix, purger, setNow } = await setup();
+    await abandoned(ix);
+    setNow(T0 + INVITE_CLAIM_TTL_MS + LEASE_GRACE_MS + 1);
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    purger.start(60_000);
+    vi.advanceTimersByTime(60_000);
+    // stop() waits for the run the timer started.
+    await purger.stop();
+    expect(purger.runs).toBe(1);
+    expect(purger.leasesRemoved).toBe(2);
+    await ix.close();
+  });
+
+  it('a failed sweep leaves the rest of the pass done and the rows for the next pass; a node that finds the lock taken sweeps nothing', async () => {
+    const { ix, store, record, setNow } = await setup();
+    const e = await record();
+    await abandoned(ix);
+    const at = T0 + INVITE_CLAIM_TTL_MS + LEASE_GRACE_MS + 1;
+    setNow(at);
+    const busy = new Purger({ index: ix, store, now: () => at, lock: async () => ({ locked: false }) });
+    expect(await busy.runOnce()).toMatchObject({ busyElsewhere: true, leasesRemoved: 0 });
+    const away = Object.assign(Object.create(ix) as RecordingIndex, {
+      removeExpiredLeases: async () => {
+        throw new Error('register unreachable');
+      },
+    });
+    const failing = new Purger({ index: away, store, now: () => at });
+    expect(await failing.runOnce()).toMatchObject({ metadata: [e.id], leasesRemoved: 0, errors: [] });
+    expect(failing.runs).toBe(1);
+    expect(await new Purger({ index: ix, store, now: () => at }).runOnce()).toMatchObject({ leasesRemoved: 2 });
+    await ix.close();
   });
 });
 
