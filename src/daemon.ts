@@ -88,7 +88,7 @@ export class Daemon {
     this.index = register.index;
     this.leases = new SpoolLeases(this.index, c.cluster.node_id, this.log.child({ component: 'calls' }));
     this.encoder = new EncoderPool({ workers: encoderWorkerCount(c.encoder.workers) });
-    this.ports = new PortAllocator({ address: c.rtp.address, min: c.rtp.port_min, max: c.rtp.port_max });
+    this.ports = new PortAllocator({ address: c.rtp.address, min: c.rtp.port_min, max: c.rtp.port_max, receiveBuffer: c.rtp.receive_buffer, log: this.log.child({ component: 'rtp' }) });
     const spoolDir = spoolDirOf(c.storage.dir);
     mkdirSync(spoolDir, { recursive: true, mode: 0o750 });
     const config = () => this.config;

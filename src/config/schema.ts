@@ -215,6 +215,12 @@ export const configSchema = z.strictObject({
     srtp: z.enum(['optional', 'required']).default('optional'),
     /** "latch": the first source of a leg, then only it; "strict": only the offer's address and port. */
     source: z.enum(['latch', 'strict']).default('latch'),
+    /**
+     * Receive buffer asked of the kernel for each RTP socket: room for the packets that come
+     * while the capture thread is held up (a burst of call set-ups, a collection). Linux caps
+     * it at net.core.rmem_max.
+     */
+    receive_buffer: bytes.prefault('1MiB'),
   }).prefault({}),
   storage: z.strictObject({
     /** Spools, the index and (with backend "fs") the audio; with "s3" the outbox of uploads. */

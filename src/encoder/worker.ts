@@ -14,8 +14,11 @@ export type { WorkerReply, WorkerRequest } from './encoder-thread.js';
  * Nice value of an encoder thread. Encoding can wait (the spool holds the call), capture
  * cannot (a datagram not read in time is gone), so when the box is busy the kernel should
  * run the capture thread first; when capture idles the encoders still get every free cycle.
+ * The lowest priority there is: with live encoding the encoders always have work once the
+ * calls outgrow them, and at nice 10 they still took enough of the cores at 1,000 calls for
+ * the capture to fall behind in bursts.
  */
-export const ENCODER_NICE = 10;
+export const ENCODER_NICE = 19;
 
 /** Lowers this thread's scheduling priority (Linux: setpriority on the thread's own id). */
 function lowerThreadPriority(): void {

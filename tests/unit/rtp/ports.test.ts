@@ -1,5 +1,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { createLogger } from '../../../src/log.js';
 import { PortAllocator, type PortPair } from '../../../src/rtp/ports.js';
 import { TallenneError } from '../../../src/errors.js';
 
@@ -31,6 +33,30 @@ describe('PortAllocator', () => {
     expect(pair.rtp.address()).toMatchObject({ address: '127.0.0.1', port: pair.port });
     expect(pair.rtcp.address()).toMatchObject({ address: '127.0.0.1', port: pair.port + 1 });
     expect(alloc.inUse).toBe(1);
+  });
+
+  it('asks the kernel for rtp.receive_buffer on each RTP socket, and says once when net.core.rmem_max caps it', async () => {
+    // Linux grants up to rmem_max and reports twice what it grants.
+    const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim());
+    const lines: Array<{ level: string; msg: string; asked?: number; granted?: number }> = [];
+    const log = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const min = randomBase();
+    const asked = 256 * 1024;
+    const alloc = new PortAllocator({ address: '127.0.0.1', min, max: min + 7, receiveBuffer: asked, log });
+    const pair = await alloc.allocatePair();
+    cleanups.push(() => alloc.release(pair));
+    expect(pair.rtp.getRecvBufferSize() / 2).toBe(Math.min(asked, rmemMax));
+
+    const capped = new PortAllocator({ address: '127.0.0.1', min: min + 4, max: min + 7, receiveBuffer: rmemMax + 4096, log });
+    for (let i = 0; i < 2; i++) {
+      const p = await capped.allocatePair();
+      cleanups.push(() => capped.release(p));
+      expect(p.rtp.getRecvBufferSize() / 2).toBe(rmemMax);
+    }
+    const warnings = lines.filter((l) => l.level === 'warn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ asked: rmemMax + 4096, granted: rmemMax });
+    expect(warnings[0]!.msg).toContain('net.core.rmem_max');
   });
 
   it('hands out every pair once, then throws TALLENNE_NO_PORTS', async () => {
