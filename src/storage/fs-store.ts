@@ -6,7 +6,6 @@
  * between by this process's own publishes and removals.
  */
 import { mkdir, open as openFile, readdir, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
-import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { KeyWrapper } from '../crypto/keyring.js';
@@ -52,8 +51,8 @@ export class FsAudioStore implements AudioStore {
     await mkdir(dirname(to), { recursive: true, mode: 0o750 });
     const replaced = await fileSize(to);
     await rename(from, to);
-    fsyncDir(dirname(to));
-    fsyncDir(this.staging.dir);
+    // On the thread pool: a folder's fsync waits for the disk, and this runs on the capture thread.
+    await Promise.all([fsyncDir(dirname(to)), fsyncDir(this.staging.dir)]);
     if (this.used) this.used.bytes += size - (replaced ?? 0);
     return { key: staged.key, bytes: staged.bytes, storedBytes: size, sha256: staged.sha256 };
   }
@@ -183,11 +182,11 @@ async function fileSize(p: string): Promise<number | null> {
   }
 }
 
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await openFile(dir, 'r');
   try {
-    fsyncSync(fd);
+    await fh.sync();
   } finally {
-    closeSync(fd);
+    await fh.close();
   }
 }
