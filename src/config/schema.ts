@@ -294,7 +294,7 @@ export const configSchema = z.strictObject({
     shutdown_deadline: d('30s'),
   }).prefault({}),
   encoder: z.strictObject({
-    /** Encoder threads: "auto" (one per core but one, see encoderWorkerCount) or a number. */
+    /** Encoder threads: "auto" (one per core, see encoderWorkerCount) or a number. */
     workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
     complexity: z.number().int().min(0).max(10).default(5),
     bitrate: z.number().int().min(6000).max(510000).default(24000),

@@ -76,14 +76,14 @@ export interface EncoderPoolOptions {
 }
 
 /**
- * The encoder threads for the `[encoder] workers` setting: "auto" is one per core but one, so
- * a core stays for the capture. The threads run at a lower priority than the capture
- * (worker.ts), but that did not protect it: 500 calls on two cores, more than they sustain,
- * lost 3.6 % of their packets with two encoder threads and 0.24 % with one (bench/README.md,
- * "Live encoding"). Capture comes first; a backlog of encoding only delays recordings.
+ * The encoder threads for the `[encoder] workers` setting: "auto" is one per core. Live
+ * encoding spreads the work over the calls' whole length, and the threads run at the lowest
+ * priority (worker.ts), so the capture keeps its core when it needs it: on two cores, 1,000
+ * calls lost no packet with two encoder threads, and 500 calls ending at once were stored
+ * 1.5× sooner at p99 than with one (bench/README.md, "Live encoding: the third window").
  */
 export function encoderWorkerCount(setting: number | 'auto', cores: number = availableParallelism()): number {
-  return setting === 'auto' ? Math.max(1, Math.min(64, cores - 1)) : setting;
+  return setting === 'auto' ? Math.max(1, Math.min(64, cores)) : setting;
 }
 
 /** Workers that die this many times in a row without finishing a call mark the pool broken. */

@@ -223,8 +223,8 @@ describe('EncoderPool live listens', () => {
 
 describe('encoderWorkerCount', () => {
   it('gives one thread per core for "auto" and the number itself otherwise', () => {
-    expect(encoderWorkerCount('auto', 2)).toBe(1);
-    expect(encoderWorkerCount('auto', 8)).toBe(7);
+    expect(encoderWorkerCount('auto', 2)).toBe(2);
+    expect(encoderWorkerCount('auto', 8)).toBe(8);
     expect(encoderWorkerCount('auto', 1)).toBe(1);
     expect(encoderWorkerCount('auto', 0)).toBe(1);
     expect(encoderWorkerCount('auto', 200)).toBe(64);
