@@ -173,30 +173,22 @@ export class BlockSealer {
   }
 }
 
-/** Opens a version 3 spool's blocks in file order; a block that fails is counted and skipped by the caller. */
-export class BlockOpener {
+/**
+ * Opens a sealed spool's blocks (version 3) or records (version 2) in file order: each at the
+ * next position of its own nonce domain. One that fails is counted and skipped by the caller.
+ */
+export class SpoolOpener {
   private counter = 0;
   /** Not a slice of Node's shared pool, which it would keep alive for the life of the call. */
   private readonly nonce = Buffer.alloc(12);
+  private readonly domain: number;
 
-  constructor(private readonly key: Uint8Array) {}
-
-  /** The block's plain records, or null when it does not authenticate at its position. */
-  open(header: Buffer, sealed: Buffer): Buffer | null {
-    return openAt(this.key, nonceFor(DOMAIN_BLOCK, this.counter++, this.nonce), header, sealed);
+  constructor(private readonly key: Uint8Array, version: 2 | 3) {
+    this.domain = version === 3 ? DOMAIN_BLOCK : DOMAIN_RECORD;
   }
-}
 
-/** Opens a version 2 spool's records in file order; a record that fails is counted and skipped by the caller. */
-export class RecordOpener {
-  private counter = 0;
-  /** Not a slice of Node's shared pool, which it would keep alive for the life of the call. */
-  private readonly nonce = Buffer.alloc(12);
-
-  constructor(private readonly key: Uint8Array) {}
-
-  /** The record's payload, or null when it does not authenticate at its position. */
+  /** The block's plain records (a version 2 record's payload), or null when it does not authenticate at its position. */
   open(header: Buffer, sealed: Buffer): Buffer | null {
-    return openAt(this.key, nonceFor(DOMAIN_RECORD, this.counter++, this.nonce), header, sealed);
+    return openAt(this.key, nonceFor(this.domain, this.counter++, this.nonce), header, sealed);
   }
 }

@@ -16,7 +16,7 @@
 import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { RECORD_HEADER_BYTES, RecordType, SPOOL_MAGIC, SPOOL_MAGIC_SEALED, SPOOL_MAGIC_SEALED_V2, readBlockHeader, readRecordHeader } from './format.js';
-import { BlockOpener, RecordOpener, SPOOL_TAG_BYTES, checkSpoolKey, parseSealedHeader } from './cipher.js';
+import { SpoolOpener, SPOOL_TAG_BYTES, checkSpoolKey, parseSealedHeader } from './cipher.js';
 import { TallenneError } from '../errors.js';
 
 export interface SpoolRecord {
@@ -62,10 +62,10 @@ export class SpoolFollower {
   private closed = false;
   private readonly key: Uint8Array | undefined;
   private readonly blocking: boolean;
-  /** Opens the records of a version 2 sealed spool; null for any other. */
-  private opener: RecordOpener | null = null;
-  /** Opens the blocks of a version 3 sealed spool; null for any other. */
-  private blocks: BlockOpener | null = null;
+  /** Opens the records (version 2) or blocks (version 3) of a sealed spool; null for a plain one. */
+  private opener: SpoolOpener | null = null;
+  /** The spool is sealed in blocks (version 3). */
+  private blocks = false;
   /** The plain records of the block being handed over, and the position of the next one. */
   private block: Buffer | null = null;
   private blockPos = 0;
@@ -140,8 +140,8 @@ export class SpoolFollower {
           if (parsed === null) throw new TallenneError('TALLENNE_SPOOL_CORRUPT', `${this.path}: the sealed spool's header is damaged`);
           if (!this.key) throw new TallenneError('TALLENNE_SPOOL_KEY', `${this.path}: the spool is sealed and no key was given`);
           checkSpoolKey(parsed.header, this.key);
-          if (v3) this.blocks = new BlockOpener(this.key);
-          else this.opener = new RecordOpener(this.key);
+          this.opener = new SpoolOpener(this.key, v3 ? 3 : 2);
+          this.blocks = v3;
           this.start += SPOOL_MAGIC.length + parsed.bytes;
         } else if (magic.equals(SPOOL_MAGIC)) {
           this.start += SPOOL_MAGIC.length;
@@ -174,7 +174,7 @@ export class SpoolFollower {
       }
       let payload: Buffer = this.buf.subarray(this.start + RECORD_HEADER_BYTES, this.start + total);
       if (this.blocks) {
-        const opened = this.blocks.open(this.buf.subarray(this.start, this.start + RECORD_HEADER_BYTES), payload);
+        const opened = this.opener!.open(this.buf.subarray(this.start, this.start + RECORD_HEADER_BYTES), payload);
         this.start += total;
         if (opened === null) this.rejected++;
         else if (opened.length > 0) {
