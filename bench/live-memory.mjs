@@ -7,8 +7,11 @@
  * lag) the heap is collected and measured; then the calls run on as long again and it is
  * measured once more, so a buffer that grows with the call shows as growth.
  *
- *   npm run build && node bench/live-memory.mjs [--calls 200] [--seconds 10] [--audio continuous] [--repo DIR]
+ *   npm run build && node bench/live-memory.mjs [--calls 200] [--seconds 10] [--audio continuous] [--sealed] [--repo DIR]
  *
+ * `--sealed`: the spools are sealed under a per-call key (the daemon's default) and flushed
+ * every 200 ms as the call manager does, so each block is what a live call's follower meets;
+ * without it they are plain and flushed once a second.
  * `--repo DIR`: measure another checkout's build (its dist/), e.g. the build before a change.
  * Reported per call: JS memory (heap used + external, which holds the array buffers) over the baseline
  * taken with the spools written and no encoder yet, RSS over the same baseline (it also holds
@@ -39,6 +42,7 @@ const { values: opt } = parseArgs({
     repo: { type: 'string', default: resolve(fileURLToPath(new URL('..', import.meta.url))) },
     complexity: { type: 'string', default: '5' },
     bitrate: { type: 'string', default: '24000' },
+    sealed: { type: 'boolean', default: false },
   },
 });
 const calls = Number(opt.calls);
@@ -47,6 +51,11 @@ const repo = resolve(opt.repo);
 const { SpoolWriter } = await import(join(repo, 'dist', 'spool', 'writer.js'));
 const { RecordType } = await import(join(repo, 'dist', 'spool', 'format.js'));
 const { CallEncoder } = await import(join(repo, 'dist', 'encoder', 'call-encoder.js'));
+const sealing = opt.sealed
+  ? { ...(await import(join(repo, 'dist', 'spool', 'cipher.js'))), ...(await import(join(repo, 'dist', 'crypto', 'keyring.js'))) }
+  : null;
+/** Flushes per second of call: the call manager's 200 ms when sealed (each flush is a block). */
+const FLUSHES = opt.sealed ? 5 : 1;
 
 function measure() {
   globalThis.gc();
@@ -63,14 +72,21 @@ try {
   const answeredAt = Date.UTC(2026, 0, 1, 8);
   // Each call's spool, written whole; `ends[c][k]`: its size once second k was flushed.
   const ends = [];
+  const ring = sealing ? sealing.Keyring.open({ master_key_file: join(dir, 'master.key') }) : null;
+  /** Each call's spool key (a copy: the writer overwrites its own when it closes). */
+  const keys = [];
   for (let c = 0; c < calls; c++) {
     const path = join(dir, `${c}.full`);
-    const w = new SpoolWriter(path);
+    const spoolKey = sealing ? sealing.newSpoolKey(ring, `LIVEMEM${c}`) : undefined;
+    keys.push(spoolKey ? Buffer.from(spoolKey.key) : undefined);
+    const w = new SpoolWriter(path, spoolKey);
     w.appendMeta(answeredAt, benchSpoolMeta(`LIVEMEM${c}`, answeredAt));
     const sizes = [];
     for (let k = 0; k < 2 * seconds; k++) {
-      appendBenchFrames(w, RecordType.Rtp, parties, answeredAt, k * 50, (k + 1) * 50);
-      w.flush();
+      for (let f = 0; f < FLUSHES; f++) {
+        appendBenchFrames(w, RecordType.Rtp, parties, answeredAt, k * 50 + (f * 50) / FLUSHES, k * 50 + ((f + 1) * 50) / FLUSHES);
+        w.flush();
+      }
       await w.drain();
       sizes.push(statSync(path).size);
     }
@@ -100,6 +116,7 @@ try {
     // `staging` for builds with the store seam, `storageDir` for the ones before it.
     spoolPath: join(dir, `${c}.spool`), storageDir: join(dir, 'store'), staging: { kind: 'local', dir: join(dir, 'store', 'recordings', '.staging') }, id: `LIVEMEM${c}`,
     complexity: Number(opt.complexity), bitrate: Number(opt.bitrate), skipSilence: true, maskDtmf: false,
+    ...(keys[c] ? { spoolKey: keys[c] } : {}),
   }));
   const run = async (until) => {
     while (second < until) {
@@ -121,7 +138,7 @@ try {
   await run(2 * seconds);
   const second2 = reading(measure());
   for (const e of encoders) await e.abort();
-  process.stdout.write(`${JSON.stringify({ repo, calls, audio: opt.audio, readings: [first, second2], growthKbPerCall: Math.round((second2.jsKbPerCall - first.jsKbPerCall) * 10) / 10 }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ repo, calls, audio: opt.audio, sealed: opt.sealed, readings: [first, second2], growthKbPerCall: Math.round((second2.jsKbPerCall - first.jsKbPerCall) * 10) / 10 }, null, 2)}\n`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
