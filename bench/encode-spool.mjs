@@ -31,8 +31,10 @@ const { values: opt } = parseArgs({
   },
 });
 
+const REPO_OF = new Map();
 async function encoderOf(dir) {
   const { encodeSpool } = await import(join(dir, 'dist', 'encoder', 'encode-spool.js'));
+  REPO_OF.set(encodeSpool, dir);
   return encodeSpool;
 }
 
@@ -41,7 +43,8 @@ async function timed(encode, spool, storageDir, id) {
   // `staging` for builds with the store seam, `storageDir` for the ones before it.
   const r = await encode({ spoolPath: spool, storageDir, staging: { kind: 'local', dir: join(storageDir, 'recordings', '.staging') }, id, complexity: Number(opt.complexity), bitrate: Number(opt.bitrate), skipSilence: true, maskDtmf: false });
   const cpu = process.cpuUsage(t0);
-  const file = join(storageDir, r.result?.file ?? r.file);
+  // Builds since the store seam stage the file (staged.area.dir + key); older ones returned its path.
+  const file = r.staged ? (await import(join(REPO_OF.get(encode), 'dist', 'storage', 'staging.js'))).stagedPath(r.staged.area, r.staged.key) : join(storageDir, r.result?.file ?? r.file);
   const audio = oggAudioHash(readFileSync(file));
   rmSync(file);
   return { cpuMs: (cpu.user + cpu.system) / 1000, result: r, audio };

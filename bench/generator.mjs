@@ -3,7 +3,8 @@
  * the legs it holds at real-time pace. Shared by the capacity runs and the chaos mode.
  */
 import { Worker } from 'node:worker_threads';
-import { threadCpuSeconds } from './daemon.mjs';
+import { procCpuSeconds, threadCpuSeconds } from './daemon.mjs';
+import { NativeSender } from './generator-native.mjs';
 import { LatenessHistogram } from './lateness.mjs';
 
 /** A packet sent more than one packet interval after its schedule counts as late. */
@@ -12,7 +13,7 @@ export const LATE_MS = 20;
 const PACKET_MS = 20;
 
 /** How the generator sends: `--gen-mode`, `--gen-sockets`. */
-export const GEN_MODES = ['legs', 'replay'];
+export const GEN_MODES = ['legs', 'replay', 'sendmmsg'];
 export const GEN_SOCKETS = ['shared', 'per-leg'];
 
 /**
@@ -24,12 +25,14 @@ export const GEN_SOCKETS = ['shared', 'per-leg'];
 export class Generator {
   constructor(threads, audio, codec, opts = {}) {
     this.mode = opts.mode ?? 'legs';
-    this.sockets = this.mode === 'replay' ? (opts.sockets ?? 'shared') : 'per-leg';
+    this.sockets = this.mode === 'legs' ? 'per-leg' : (opts.sockets ?? 'shared');
     this.pps = opts.pps ?? 0;
     this.threads = threads;
     this.workers = [];
     this.waiting = new Map();
     this.tids = [];
+    /** The C sender's process id per slot (`sendmmsg`), where a thread has a tid. */
+    this.pids = [];
     let told = 0;
     let allTold;
     /** Resolves once every thread has said its id (its CPU can be read from then on). */
@@ -40,15 +43,15 @@ export class Generator {
     // [sent, skipped] per thread, written by the threads as they go.
     this.counters = new Float64Array(new SharedArrayBuffer(16 * threads));
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(new URL('./generator-worker.mjs', import.meta.url), {
-        workerData: {
-          parties: audio.parties, pt: codec.pt, tsStep: codec.tsStep, lateMs: LATE_MS, periodMs: PACKET_MS,
-          mode: this.mode, sockets: this.sockets, pps: this.pps / threads, counters: this.counters.buffer, index: i,
-        },
-      });
+      const workerData = {
+        parties: audio.parties, pt: codec.pt, tsStep: codec.tsStep, lateMs: LATE_MS, periodMs: PACKET_MS,
+        mode: this.mode, sockets: this.sockets, pps: this.pps / threads, counters: this.counters.buffer, index: i,
+      };
+      const w = this.mode === 'sendmmsg' ? new NativeSender(workerData) : new Worker(new URL('./generator-worker.mjs', import.meta.url), { workerData });
       w.on('message', (m) => {
         if (m.type === 'thread') {
           this.tids[i] = m.tid;
+          this.pids[i] = m.pid;
           if (++told === threads) allTold();
         }
         else if (m.type === 'stopped') {
@@ -113,10 +116,10 @@ export class Generator {
 
   /** CPU seconds of the generator threads so far (from /proc; null until every thread said its id). */
   cpuSeconds() {
-    if (this.tids.filter((t) => t !== undefined).length < this.threads) return null;
     let s = 0;
-    for (const tid of this.tids) {
-      const c = threadCpuSeconds(process.pid, tid);
+    for (let i = 0; i < this.threads; i++) {
+      if (this.tids[i] === undefined && this.pids[i] === undefined) return null;
+      const c = this.pids[i] !== undefined ? procCpuSeconds(this.pids[i]) : threadCpuSeconds(process.pid, this.tids[i]);
       if (c === null) return null;
       s += c;
     }

@@ -44,6 +44,12 @@ export class LatenessHistogram {
     if (ms > this.maxMs) this.maxMs = ms;
   }
 
+  /** `count` packets `ms` late (a histogram kept elsewhere, as the C generator keeps one). */
+  recordMany(ms, count) {
+    this.counts[bucketOf(ms)] += count;
+    if (ms > this.maxMs) this.maxMs = ms;
+  }
+
   /** Adds another thread's histogram ({ counts, maxMs } as posted). */
   merge(o) {
     for (let i = 0; i < LATENESS_BUCKETS; i++) this.counts[i] += o.counts[i];

@@ -99,7 +99,7 @@ function parseArgs(argv) {
       case '--stage-period': o.stages = Number(v()); break;
       case '--against': o.against = v(); break;
       case '--help': case '-h':
-        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--audio conversational|continuous|tone|both|LIST] [--repeat N] [--sustain S] [--spread] [--stages] [--stage-period N] [--against DIR] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--gen-mode legs|replay] [--gen-sockets shared|per-leg] [--gen-pps N] [--baseline-calls N] [--index-entries N [--index lmdb|postgres] [--index-url URL] [--index-queries N]] [--storage-compare RECORDINGS] [--long-spool-hours H] [--out FILE.json]\n       npm run bench -- --chaos N [--calls SLOTS] [--seconds MAX_CALL_S] [--keep-data] [--note TEXT] [--out FILE.json]');
+        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--audio conversational|continuous|tone|both|LIST] [--repeat N] [--sustain S] [--spread] [--stages] [--stage-period N] [--against DIR] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--gen-mode legs|replay|sendmmsg] [--gen-sockets shared|per-leg] [--gen-pps N] [--baseline-calls N] [--index-entries N [--index lmdb|postgres] [--index-url URL] [--index-queries N]] [--storage-compare RECORDINGS] [--long-spool-hours H] [--out FILE.json]\n       npm run bench -- --chaos N [--calls SLOTS] [--seconds MAX_CALL_S] [--keep-data] [--note TEXT] [--out FILE.json]');
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a}`);
@@ -122,8 +122,14 @@ function parseArgs(argv) {
   if (!GEN_MODES.includes(o.genMode)) throw new Error(`--gen-mode must be one of ${GEN_MODES.join(', ')}`);
   if (!GEN_SOCKETS.includes(o.genSockets)) throw new Error(`--gen-sockets must be one of ${GEN_SOCKETS.join(', ')}`);
   if (!(Number.isInteger(o.genPps) && o.genPps >= 0)) throw new Error('--gen-pps must be a whole number of packets per second (0: no cap)');
-  // The replay mode sends from one thread unless told otherwise.
+  // The replay mode sends from one thread unless told otherwise; the C sender is one process.
   if (o.genMode === 'replay' && !given.has('--gen-threads')) o.genThreads = 1;
+  if (o.genMode === 'sendmmsg') {
+    if (given.has('--gen-threads') && o.genThreads !== 1) throw new Error('--gen-mode sendmmsg is one process (no --gen-threads)');
+    if (o.genSockets !== 'shared') throw new Error('--gen-mode sendmmsg sends from one socket (--gen-sockets shared)');
+    if (o.srtp) throw new Error('--gen-mode sendmmsg sends plain RTP (no --srtp)');
+    o.genThreads = 1;
+  }
   if (!(Number.isInteger(o.genThreads) && o.genThreads >= 1)) throw new Error('--gen-threads must be 1 or more');
   if (!(Number.isInteger(o.chaos) && o.chaos >= 0)) throw new Error('--chaos needs a whole number of kills');
   if (o.chaos > 0) {

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFile, type ExecFileOptions } from 'node:child_process';
-import { readFileSync, rmSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO } from '../support/daemon.js';
@@ -90,6 +90,33 @@ describe('bench smoke', () => {
       expect(g.cpuUsPerPacket).toBeGreaterThanOrEqual(0);
       expect(p.daemonCpuUsPerPacket).toBeGreaterThan(0);
       expect(p.rssHighWaterMb).toBeGreaterThanOrEqual(p.peakRssMb);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it('sends from the C generator with sendmmsg: every packet it counts reaches the daemon, with its lateness and CPU', async () => {
+    const dir = tempDir('bench-smoke-sendmmsg');
+    try {
+      const out = join(dir, 'result.json');
+      const bench = run(process.execPath, [
+        join(REPO, 'bench', 'run.mjs'), '--calls', '2', '--seconds', '2', '--audio', 'continuous', '--gen-mode', 'sendmmsg',
+        '--baseline-calls', '0', '--no-floor', '--out', out,
+      ], { cwd: REPO, timeout: 150_000, detached: true, env: { ...process.env, TMPDIR: dir } } as ExecFileOptions);
+      trackProcessGroup(bench.child);
+      await bench;
+      const res = JSON.parse(readFileSync(out, 'utf8'));
+      expect(res.daemonErrors).toEqual([]);
+      const p = res.phases[0];
+      expect(p.recorded).toBe(2);
+      expect(p.generator).toMatchObject({ mode: 'sendmmsg', threads: 1, sockets: 'shared', ppsCap: null, capSkipped: 0 });
+      // 4 legs of about 2 s at 50 packets a second, all sent over loopback and all received.
+      expect(p.packetsSent).toBeGreaterThan(4 * 50 * 1.5);
+      expect(p.packetsReceived).toBe(p.packetsSent);
+      expect(Object.values(p.generator.lateHistMs).reduce((a: number, b) => a + (b as number), 0)).toBe(p.packetsSent);
+      expect(p.generator.threadCpuSeconds).toBeGreaterThanOrEqual(0);
+      // The C sender compiled into the run's temp folder and removed it when it closed.
+      expect(readdirSync(dir).filter((f) => f.startsWith('tallenne-bench-gen-'))).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
