@@ -61,6 +61,7 @@ address = "127.0.0.1"
 port_min = ${o.portMin}
 port_max = ${o.portMax}
 inactivity_timeout = "60s"
+${o.rtpReceive ? `receive = "${o.rtpReceive}"` : ''}
 [storage]
 dir = "${dir}/data"
 min_free = "64MiB"

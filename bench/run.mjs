@@ -20,6 +20,7 @@ import { CODECS, encodePayloads, synthConversation, talkFraction } from './audio
 import { SiprecClient, siprecOffer } from './sip-uac.mjs';
 import { BenchDaemon, REPO } from './daemon.mjs';
 import { Generator, GEN_MODES, GEN_SOCKETS } from './generator.mjs';
+import { PerfProfile, PERF_OBJECTS, PERF_THREADS } from './perf-profile.mjs';
 import { measureFloor } from './floor.mjs';
 import { FfmpegLeg, baselineDir, removeBaselineDir } from './baseline.mjs';
 import { measureIndex, measurePutCost } from './index-load.mjs';
@@ -50,7 +51,7 @@ function parseArgs(argv) {
     workers: 0, setupRate: 100, genThreads: 2, baselineCalls: -1, out: '', skipSilence: true, drainTimeout: 900,
     maxLevel: 3000, floor: true, indexEntries: 0, indexBackend: 'lmdb', indexUrl: undefined, storageCompare: 0, indexQueries: 300, longSpoolHours: 0, stopAtSustained: false, srtp: '', chaos: 0, keepData: false,
     repeat: 1, stages: 0, against: '', sustain: 0, spread: false,
-    genMode: 'legs', genSockets: 'shared', genPps: 0,
+    genMode: 'legs', genSockets: 'shared', genPps: 0, perf: false, rtpReceive: '',
   };
   const given = new Set();
   for (let i = 0; i < argv.length; i++) {
@@ -95,11 +96,13 @@ function parseArgs(argv) {
       case '--repeat': o.repeat = Number(v()); break;
       case '--sustain': o.sustain = Number(v()); break;
       case '--spread': o.spread = true; break;
+      case '--perf': o.perf = true; break;
+      case '--rtp-receive': o.rtpReceive = v(); break;
       case '--stages': o.stages = o.stages || DEFAULT_STAGE_PERIOD; break;
       case '--stage-period': o.stages = Number(v()); break;
       case '--against': o.against = v(); break;
       case '--help': case '-h':
-        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--audio conversational|continuous|tone|both|LIST] [--repeat N] [--sustain S] [--spread] [--stages] [--stage-period N] [--against DIR] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--gen-mode legs|replay|sendmmsg] [--gen-sockets shared|per-leg] [--gen-pps N] [--baseline-calls N] [--index-entries N [--index lmdb|postgres] [--index-url URL] [--index-queries N]] [--storage-compare RECORDINGS] [--long-spool-hours H] [--out FILE.json]\n       npm run bench -- --chaos N [--calls SLOTS] [--seconds MAX_CALL_S] [--keep-data] [--note TEXT] [--out FILE.json]');
+        console.log('npm run bench -- --calls N --seconds S [--codec pcmu|pcma|g722|opus] [--srtp SUITE] [--audio conversational|continuous|tone|both|LIST] [--repeat N] [--sustain S] [--spread] [--stages] [--stage-period N] [--perf] [--rtp-receive auto|batched|node] [--against DIR] [--find-max] [--complexity 0-10] [--bitrate BPS] [--workers N] [--setup-rate CPS] [--gen-threads N] [--gen-mode legs|replay|sendmmsg] [--gen-sockets shared|per-leg] [--gen-pps N] [--baseline-calls N] [--index-entries N [--index lmdb|postgres] [--index-url URL] [--index-queries N]] [--storage-compare RECORDINGS] [--long-spool-hours H] [--out FILE.json]\n       npm run bench -- --chaos N [--calls SLOTS] [--seconds MAX_CALL_S] [--keep-data] [--note TEXT] [--out FILE.json]');
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a}`);
@@ -119,6 +122,7 @@ function parseArgs(argv) {
   if (!(Number.isInteger(o.indexQueries) && o.indexQueries >= 100)) throw new Error('--index-queries needs 100 or more queries of each kind');
   if (!(Number.isInteger(o.storageCompare) && o.storageCompare >= 0)) throw new Error('--storage-compare needs a whole number of recordings');
   if (o.baselineCalls < 0) o.baselineCalls = Math.min(o.calls, 4);
+  if (o.rtpReceive && !['auto', 'batched', 'node'].includes(o.rtpReceive)) throw new Error('--rtp-receive must be auto, batched or node');
   if (!GEN_MODES.includes(o.genMode)) throw new Error(`--gen-mode must be one of ${GEN_MODES.join(', ')}`);
   if (!GEN_SOCKETS.includes(o.genSockets)) throw new Error(`--gen-sockets must be one of ${GEN_SOCKETS.join(', ')}`);
   if (!(Number.isInteger(o.genPps) && o.genPps >= 0)) throw new Error('--gen-pps must be a whole number of packets per second (0: no cap)');
@@ -216,12 +220,18 @@ async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
   // capture costs per packet outside our JS (Node's datagram delivery).
   // The window's packets come from /metrics (received) and the generator's counters (sent).
   const mark = () => ({ t: Date.now(), cpu: daemon.cpuSeconds(), main: daemon.mainThreadCpuSeconds(), mem: daemon.memory(), metrics: daemon.metrics().catch(() => null), gen: gen.cpuSeconds(), genPackets: gen.packets() });
+  // --perf: the profiler samples the daemon through the same window (not the stage clock's runs).
+  let profile = null;
+  let profiled = null;
   const markUp = () => {
-    if (++started === calls) steady.from = mark();
+    if (++started !== calls) return;
+    steady.from = mark();
+    if (o.perf && !daemon.stages) profile = new PerfProfile(daemon.pid);
   };
   const markDown = () => {
     if (steady.to || !steady.from) return;
     steady.to = mark();
+    if (profile) profiled = profile.stop();
   };
   const frames = audio.parties[0].frames;
   // Sustained mode: each of the `calls` slots places a new call as soon as its last one
@@ -349,6 +359,13 @@ async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
         rssMb: round(Math.max(steady.from.mem.rss, steady.to.mem.rss) / 2 ** 20, 1),
       }
     : null;
+  // A window that never closed (a call failed to end) still stops the profiler.
+  if (profile && !profiled) profiled = profile.stop();
+  const perf = profiled ? await profiled : null;
+  if (perf && !perf.error && capture) {
+    // % of the window's samples, and µs per call-second from the window's CPU.
+    perf.usPerCallSecond = Object.fromEntries(Object.entries(perf.cells).map(([t, row]) => [t, Object.fromEntries(Object.entries(row).map(([k, v]) => [k, round((v / 100) * capture.cpuUsPerCallSecond, 0)]))]));
+  }
   const stages = daemon.stages && callSeconds > 0
     ? stageTable({ m0, m1, cpu, main: main1 - main0, callSeconds, received, steady: win ? { from: steady.from, to: steady.to, ...win } : null })
     : null;
@@ -365,6 +382,7 @@ async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
     daemonCpuUsPerPacket: received > 0 ? round((cpu * 1e6) / received) : null,
     mainThreadCpuSeconds: round(main1 - main0, 2),
     stages,
+    perf,
     cpuSecondsPerCallMinute: callSeconds > 0 ? round((cpu * 60) / callSeconds, 4) : null,
     cpuUsPerCallSecond: callSeconds > 0 ? round((cpu * 1e6) / callSeconds, 1) : null,
     encodeCpuSeconds: round(encodeCpu, 2),
@@ -601,6 +619,17 @@ function report(res) {
       out.push('index writes, measured apart (inside the main thread\'s rest and other threads): ' + withStages.map((a) => `${a.audio} ${range(a.stages.index, 1)}`).join(', ') + ` µs per call-second (${res.indexPut?.cpuUsPerPut} µs per write)`);
     }
   }
+  for (const [audio, v] of Object.entries(res.summary ?? {})) {
+    if (!v.perf) continue;
+    const pc = (x) => (x ? `${round(x.median, 1)}` : '–');
+    const pcr = (x) => (x ? `${round(x.median, 1)} [${round(x.min, 1)}–${round(x.max, 1)}]` : '–');
+    out.push('', `${audio}: where the daemon's CPU went in the steady window by perf (% of the daemon's samples, median of ${v.perf.runs} run(s), [range] in the last column; the window's CPU was ${round(v.perf.steadyUsPerCallSecond?.median ?? 0, 0)} µs per call-second):`, table([...PERF_OBJECTS.map(([k, label]) => ({ k, label })), { k: null, label: 'all objects' }], [
+      ['object', (r) => r.label],
+      ...PERF_THREADS.map(([t, label]) => [label, (r) => pc(r.k ? v.perf.cells[t][r.k] : v.perf.threads[t])]),
+      ['all threads', (r) => (r.k ? pcr(v.perf.objects[r.k]) : '100')],
+    ]));
+  }
+  for (const p of res.phases ?? []) if (p.perf?.error) out.push(`perf (${p.audio}, ${p.calls} calls): ${p.perf.error}`);
   if (res.baseline) out.push('ffmpeg per leg baseline: ' + Object.entries(res.baseline).map(([k, v]) => `${k}: ${v.cpuUsPerCallSecond} µs CPU per call-second, ${v.rssPerCallMb} MB per call (${v.calls} calls)`).join('; '));
   if (res.findMax) {
     out.push('', table(res.findMax.levels, [
@@ -705,6 +734,16 @@ function summarise(runs, kinds) {
       monoPairFloor: stat(floors.map((f) => f.monoPairUsPerCallSecond)),
       lossPct: stat(plain.map((p) => p.lossPct)),
     };
+    const profiled = plain.filter((p) => p.perf && !p.perf.error);
+    if (profiled.length > 0) {
+      o.perf = {
+        runs: profiled.length,
+        cells: Object.fromEntries(PERF_THREADS.map(([t]) => [t, Object.fromEntries(PERF_OBJECTS.map(([k]) => [k, stat(profiled.map((p) => p.perf.cells[t][k]))]))])),
+        threads: Object.fromEntries(PERF_THREADS.map(([t]) => [t, stat(profiled.map((p) => p.perf.threads[t]))])),
+        objects: Object.fromEntries(PERF_OBJECTS.map(([k]) => [k, stat(profiled.map((p) => p.perf.objects[k]))])),
+        steadyUsPerCallSecond: stat(profiled.map((p) => p.capture?.cpuUsPerCallSecond)),
+      };
+    }
     const against = runs.map((r) => r.engine.against?.phases.find((p) => p.audio === k)).filter(Boolean);
     if (against.length > 0) {
       o.againstUsPerCallSecond = stat(against.map((p) => p.cpuUsPerCallSecond));
@@ -827,7 +866,7 @@ async function runDaemonPhases(o, kinds, audio, maxCalls, env, repo) {
   const out = { phases: [], findMax: null, daemonErrors: [] };
   const daemon = await BenchDaemon.start({
     portMin: 20000, portMax: Math.min(65535, 20000 + 4 * maxCalls + 400), maxCalls: maxCalls + 10,
-    complexity: o.complexity, bitrate: o.bitrate, skipSilence: o.skipSilence, workers: o.workers, env, repo,
+    complexity: o.complexity, bitrate: o.bitrate, skipSilence: o.skipSilence, workers: o.workers, rtpReceive: o.rtpReceive, env, repo,
   });
   try {
     // Warm-up: JIT, encoder worker, LMDB and the first spool directory entries, not measured.

@@ -18,6 +18,7 @@ import { Finaliser } from './calls/finaliser.js';
 import { spoolDirOf } from './spool/format.js';
 import { LiveCalls } from './calls/live.js';
 import { PortAllocator } from './rtp/ports.js';
+import { openBatchReceive, type BatchReceiver } from './rtp/batch-receive.js';
 import { rtpCounters } from './rtp/counters.js';
 import { EncoderPool, encoderWorkerCount } from './encoder/pool.js';
 import type { RecordingIndex } from './index/index.js';
@@ -56,6 +57,7 @@ export class Daemon {
   private http!: HttpApi;
   private metrics!: Metrics;
   private ports!: PortAllocator;
+  private batch: BatchReceiver | null = null;
   private store!: AudioStore;
   private opened: OpenedStore | null = null;
   private closing: Promise<void> | null = null;
@@ -88,7 +90,8 @@ export class Daemon {
     this.index = register.index;
     this.leases = new SpoolLeases(this.index, c.cluster.node_id, this.log.child({ component: 'calls' }));
     this.encoder = new EncoderPool({ workers: encoderWorkerCount(c.encoder.workers) });
-    this.ports = new PortAllocator({ address: c.rtp.address, min: c.rtp.port_min, max: c.rtp.port_max, receiveBuffer: c.rtp.receive_buffer, log: this.log.child({ component: 'rtp' }) });
+    this.batch = openBatchReceive(c.rtp.receive, this.log.child({ component: 'rtp' }));
+    this.ports = new PortAllocator({ address: c.rtp.address, min: c.rtp.port_min, max: c.rtp.port_max, receiveBuffer: c.rtp.receive_buffer, ...(this.batch ? { batch: this.batch } : {}), log: this.log.child({ component: 'rtp' }) });
     const spoolDir = spoolDirOf(c.storage.dir);
     mkdirSync(spoolDir, { recursive: true, mode: 0o750 });
     const config = () => this.config;
@@ -254,6 +257,7 @@ export class Daemon {
       await this.finaliser?.settled();
       await this.ua?.close();
       this.manager?.close();
+      this.batch?.close();
       await this.encoder?.close();
       await this.http?.close();
       await this.leases?.close();

@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   TALLENNE_CAPACITY: 'the configured capacity is reached',
   TALLENNE_SHUTTING_DOWN: 'the daemon is shutting down',
   TALLENNE_NO_PORTS: 'the RTP port range is exhausted',
+  TALLENNE_BATCH_RECEIVE: 'batched RTP receive (rtp.receive = "batched") is not available',
   TALLENNE_DISK_LOW: 'free space on the data disk is below the configured floor',
   TALLENNE_SPOOL_CORRUPT: 'a spool file is damaged',
   TALLENNE_SPOOL_KEY: 'a sealed spool cannot be opened: its key cannot be unwrapped or does not fit',

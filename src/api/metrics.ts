@@ -54,7 +54,7 @@ export interface MetricSources {
   readonly encoder: { readonly queueLength: number; readonly busy: number; readonly liveCalls: readonly number[]; readonly maxLagMs: number };
   readonly index: { count(): Promise<number> };
   readonly store: Pick<AudioStore, 'usage' | 'decryptFailures'>;
-  readonly ports: { readonly inUse: number; readonly total: number };
+  readonly ports: { readonly inUse: number; readonly total: number; readonly batched: boolean; readonly batchesRead: number };
   readonly purger: { readonly runs: number; readonly purgedTotal: { readonly audio: number; readonly metadata: number }; readonly leasesRemoved: number };
   /** The upload outbox of a remote audio store; null when the audio is stored locally. */
   readonly outbox: { readonly waiting: number; readonly failures: number } | null;
@@ -196,6 +196,8 @@ export class Metrics {
     });
     new Gauge({ name: 'tallenne_rtp_ports_in_use', help: 'UDP ports held by live legs (each leg holds an RTP and an RTCP port).', registers: [r], collect() { this.set(2 * src.ports.inUse); } });
     new Gauge({ name: 'tallenne_rtp_ports_total', help: 'UDP ports of the configured RTP range usable as RTP/RTCP pairs.', registers: [r], collect() { this.set(2 * src.ports.total); } });
+    new Gauge({ name: 'tallenne_rtp_receive_batched', help: '1 when the RTP sockets are read in batches with recvmmsg (rtp.receive), 0 when Node reads them one datagram at a time.', registers: [r], collect() { this.set(src.ports.batched ? 1 : 0); } });
+    new Counter({ name: 'tallenne_rtp_receive_batches_total', help: 'Batches of RTP datagrams read with recvmmsg; tallenne_rtp_packets_total over it is the packets per wake-up.', registers: [r], collect() { mirror(this, {}, src.ports.batchesRead); } });
     new Gauge({ name: 'tallenne_storage_outbox_recordings', help: 'Finished recordings waiting in the local outbox for their upload to S3 to be confirmed (0 with local storage).', registers: [r], collect() { this.set(src.outbox?.waiting ?? 0); } });
     new Counter({ name: 'tallenne_storage_upload_failures_total', help: 'Failed attempts to upload a recording to S3 (each is retried with backoff).', registers: [r], collect() { mirror(this, {}, src.outbox?.failures ?? 0); } });
     new Gauge({ name: 'tallenne_spool_pending', help: 'Ended calls not yet encoded and indexed.', registers: [r], collect() { this.set(src.finaliser.pending); } });

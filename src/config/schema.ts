@@ -221,6 +221,12 @@ export const configSchema = z.strictObject({
      * it at net.core.rmem_max.
      */
     receive_buffer: bytes.prefault('1MiB'),
+    /**
+     * How the RTP sockets are read: "batched" drains every ready socket with recvmmsg(2) and
+     * hands the packets over once per batch (the native addon npm ci builds); "node" takes
+     * Node's one event per datagram; "auto" batches where the addon loads and says so if not.
+     */
+    receive: z.enum(['auto', 'batched', 'node']).default('auto'),
   }).prefault({}),
   storage: z.strictObject({
     /** Spools, the index and (with backend "fs") the audio; with "s3" the outbox of uploads. */

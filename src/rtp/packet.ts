@@ -9,6 +9,8 @@
 /** Why a datagram was not accepted. Stable strings: they are metric label values. */
 export type RtpDropReason =
   | 'too_short'
+  /** Longer than a batched receive slot (rtp.receive "batched"): cut by the kernel, never parsed. */
+  | 'too_long'
   | 'bad_version'
   | 'bad_header'
   | 'unknown_payload_type'
@@ -16,7 +18,7 @@ export type RtpDropReason =
   | 'rtcp_malformed';
 
 export const RTP_DROP_REASONS: readonly RtpDropReason[] = [
-  'too_short', 'bad_version', 'bad_header', 'unknown_payload_type', 'paused', 'rtcp_malformed',
+  'too_short', 'too_long', 'bad_version', 'bad_header', 'unknown_payload_type', 'paused', 'rtcp_malformed',
 ];
 
 export interface RtpHeader {

@@ -16,12 +16,18 @@ import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { TallenneError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { BatchReceiver, DatagramHandler } from './batch-receive.js';
 
 export interface PortPair {
   /** The RTP port; always even. RTCP is on port + 1. */
   readonly port: number;
   readonly rtp: dgram.Socket;
   readonly rtcp: dgram.Socket;
+  /**
+   * With batched receive: reads the RTP socket into `handler` until the returned stop (or
+   * the pair's release). Absent: the RTP socket's datagrams come as Node's 'message' events.
+   */
+  readonly readRtp?: (handler: DatagramHandler) => () => void;
 }
 
 export interface PortAllocatorOptions {
@@ -30,6 +36,8 @@ export interface PortAllocatorOptions {
   max: number;
   /** SO_RCVBUF asked for each RTP socket (bytes); absent: the kernel's default. */
   receiveBuffer?: number;
+  /** Batched receive (rtp.receive): the RTP sockets are read through it. */
+  batch?: BatchReceiver;
   log?: Logger;
 }
 
@@ -46,6 +54,9 @@ export class PortAllocator {
   private readonly receiveBuffer: number | undefined;
   /** The kernel's answer to the first receive buffer asked for was checked (and any cap logged). */
   private bufferChecked = false;
+  private readonly batch: BatchReceiver | undefined;
+  /** Batched reads in progress, by RTP port: stopped before the socket is closed. */
+  private readonly reading = new Map<number, () => void>();
 
   constructor(opts: PortAllocatorOptions) {
     const first = opts.min % 2 === 0 ? opts.min : opts.min + 1;
@@ -58,6 +69,7 @@ export class PortAllocator {
     this.type = isIPv6(opts.address) ? 'udp6' : 'udp4';
     this.log = opts.log;
     this.receiveBuffer = opts.receiveBuffer;
+    this.batch = opts.batch;
   }
 
   /** Pairs the range holds. */
@@ -68,6 +80,16 @@ export class PortAllocator {
   /** Pairs held by calls (or being bound). */
   get inUse(): number {
     return this.held.size;
+  }
+
+  /** Whether the RTP sockets are read in batches (rtp.receive). */
+  get batched(): boolean {
+    return this.batch !== undefined;
+  }
+
+  /** Batches of datagrams read so far (batched receive; packets ÷ batches is datagrams per wake-up). */
+  get batchesRead(): number {
+    return this.batch?.batches ?? 0;
   }
 
   /**
@@ -88,7 +110,20 @@ export class PortAllocator {
         rtp = await this.bind(port, this.receiveBuffer);
         this.checkBuffer(rtp);
         const rtcp = await this.bind(port + 1);
-        return { port, rtp, rtcp };
+        const batch = this.batch;
+        if (!batch) return { port, rtp, rtcp };
+        const socket = rtp;
+        const readRtp = (handler: DatagramHandler): (() => void) => {
+          this.reading.get(port)?.();
+          const stop = batch.read(socket, handler);
+          const once = (): void => {
+            if (this.reading.get(port) === once) this.reading.delete(port);
+            stop();
+          };
+          this.reading.set(port, once);
+          return once;
+        };
+        return { port, rtp, rtcp, readRtp };
       } catch (err) {
         this.held.delete(port);
         if (rtp) rtp.close();
@@ -102,6 +137,8 @@ export class PortAllocator {
 
   /** Closes both sockets and frees the pair. Idempotent. */
   release(pair: PortPair): void {
+    // A batched read must end before its descriptor is closed (and reused by another socket).
+    this.reading.get(pair.port)?.();
     closeQuietly(pair.rtp);
     closeQuietly(pair.rtcp);
     this.held.delete(pair.port);

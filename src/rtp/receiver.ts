@@ -118,8 +118,15 @@ export class RtpLegReceiver implements LegJitterSource {
   private srtpOut: SrtpSession | null = null;
   private reportTimer: NodeJS.Timeout | null = null;
 
-  private readonly onRtpMessage = stageTimed(Stage.captureRtp, (msg: Buffer, rinfo: dgram.RemoteInfo): void => this.handleRtp(msg, rinfo));
-  private readonly onRtcpMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => this.handleRtcp(msg, rinfo, false);
+  private readonly onRtpMessage = stageTimed(Stage.captureRtp, (msg: Buffer, rinfo: dgram.RemoteInfo): void => this.handleRtp(msg, rinfo.address, rinfo.port));
+  /** Batched receive (PortPair.readRtp): a datagram cut short at its slot is dropped, never parsed. */
+  private readonly onRtpDatagram = stageTimed(Stage.captureRtp, (msg: Buffer, address: string, port: number, truncated: boolean): void => {
+    if (truncated) this.drop('too_long');
+    else this.handleRtp(msg, address, port);
+  });
+  private readonly onRtcpMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => this.handleRtcp(msg, rinfo.address, rinfo.port, false);
+  /** Ends the RTP socket's reading for this leg (batched, or Node's 'message' events). */
+  private readonly stopRtp: () => void;
 
   constructor(opts: RtpLegReceiverOptions) {
     this.legIndex = opts.legIndex;
@@ -134,7 +141,12 @@ export class RtpLegReceiver implements LegJitterSource {
     this.setFormats(opts.formats);
     this.sources = new SourceFilter(opts.source?.mode ?? 'latch', opts.source?.offered ?? { address: null, rtpPort: 0, rtcpPort: 0 });
     this.setSrtp(opts.srtp ?? null);
-    this.pair.rtp.on('message', this.onRtpMessage);
+    if (this.pair.readRtp) {
+      this.stopRtp = this.pair.readRtp(this.onRtpDatagram);
+    } else {
+      this.pair.rtp.on('message', this.onRtpMessage);
+      this.stopRtp = () => this.pair.rtp.removeListener('message', this.onRtpMessage);
+    }
     this.pair.rtcp.on('message', this.onRtcpMessage);
     this.counters.activeLegs.add(this);
   }
@@ -191,7 +203,7 @@ export class RtpLegReceiver implements LegJitterSource {
   close(): PortPair {
     if (this.closed) return this.pair;
     this.closed = true;
-    this.pair.rtp.removeListener('message', this.onRtpMessage);
+    this.stopRtp();
     this.pair.rtcp.removeListener('message', this.onRtcpMessage);
     if (this.reportTimer) clearTimeout(this.reportTimer);
     this.reportTimer = null;
@@ -205,16 +217,16 @@ export class RtpLegReceiver implements LegJitterSource {
     this.counters.dropped[reason]++;
   }
 
-  private handleRtp(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  private handleRtp(msg: Buffer, address: string, port: number): void {
     if (looksLikeRtcp(msg)) {
-      this.handleRtcp(msg, rinfo, true);
+      this.handleRtcp(msg, address, port, true);
       return;
     }
     const now = this.now();
     // The SSRC is in the clear under SRTP too; a datagram too short for one gets 0 here
     // and is refused by the checks below.
     const ssrc = msg.length >= 12 ? msg.readUInt32BE(8) : 0;
-    const wrong = this.sources.checkRtp(rinfo.address, rinfo.port, ssrc, now);
+    const wrong = this.sources.checkRtp(address, port, ssrc, now);
     if (wrong) return this.drop(wrong);
     if (this.srtpIn) {
       const r = this.srtpIn.unprotectRtp(msg);
@@ -231,7 +243,7 @@ export class RtpLegReceiver implements LegJitterSource {
     this.reception.update(h.ssrc, h.sequence, h.timestamp, now, jitterClockRate(format));
     if (this.reception.ssrcs !== known && known > 0) this.counters.ssrcChanges++;
     this.lastHeard = now;
-    this.sources.accepted(rinfo.address, rinfo.port, h.ssrc, now);
+    this.sources.accepted(address, port, h.ssrc, now);
     if (!this.started) this.firstPacket();
 
     if (this.paused) return this.drop('paused');
@@ -250,8 +262,8 @@ export class RtpLegReceiver implements LegJitterSource {
     this.scheduleReport();
   }
 
-  private handleRtcp(msg: Buffer, rinfo: dgram.RemoteInfo, muxed: boolean): void {
-    const wrong = this.sources.checkRtcp(rinfo.address, rinfo.port);
+  private handleRtcp(msg: Buffer, address: string, port: number, muxed: boolean): void {
+    const wrong = this.sources.checkRtcp(address, port);
     if (wrong) return this.drop(wrong);
     if (this.srtpIn) {
       const r = this.srtpIn.unprotectRtcp(msg);
@@ -264,8 +276,8 @@ export class RtpLegReceiver implements LegJitterSource {
     this.spool.appendPacket(RecordType.Rtcp, this.legIndex, now, msg);
     this.counters.rtcp++;
     const peer = this.rtcpPeer;
-    if (!peer || peer.address !== rinfo.address || peer.port !== rinfo.port || peer.muxed !== muxed) {
-      this.rtcpPeer = { address: rinfo.address, port: rinfo.port, muxed };
+    if (!peer || peer.address !== address || peer.port !== port || peer.muxed !== muxed) {
+      this.rtcpPeer = { address, port, muxed };
     }
     for (const p of packets) {
       if (p.type !== 'sr') continue;

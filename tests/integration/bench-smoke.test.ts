@@ -5,7 +5,7 @@
  * shape only; timings belong to bench output, never to a test.
  */
 import { describe, expect, it } from 'vitest';
-import { execFile, type ExecFileOptions } from 'node:child_process';
+import { execFile, execFileSync, type ExecFileOptions } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -90,6 +90,44 @@ describe('bench smoke', () => {
       expect(g.cpuUsPerPacket).toBeGreaterThanOrEqual(0);
       expect(p.daemonCpuUsPerPacket).toBeGreaterThan(0);
       expect(p.rssHighWaterMb).toBeGreaterThanOrEqual(p.peakRssMb);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  // perf needs the linux-perf package and the right to profile (root, or perf_event_paranoid ≤ 1).
+  const perfWorks = (() => {
+    try {
+      execFileSync('perf', ['stat', '-e', 'task-clock', '--', 'true'], { stdio: 'ignore', timeout: 20_000 });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+
+  it.runIf(perfWorks)('profiles the daemon with perf through the steady window and splits its CPU by thread and object', async () => {
+    const dir = tempDir('bench-smoke-perf');
+    try {
+      const out = join(dir, 'result.json');
+      const bench = run(process.execPath, [
+        join(REPO, 'bench', 'run.mjs'), '--calls', '2', '--seconds', '4', '--audio', 'tone', '--gen-mode', 'replay', '--perf',
+        '--baseline-calls', '0', '--no-floor', '--out', out,
+      ], { cwd: REPO, timeout: 150_000, detached: true, env: { ...process.env, TMPDIR: dir } } as ExecFileOptions);
+      trackProcessGroup(bench.child);
+      const { stdout } = await bench;
+      expect(stdout).toMatch(/where the daemon's CPU went in the steady window by perf/);
+      const res = JSON.parse(readFileSync(out, 'utf8'));
+      const perf = res.phases[0].perf;
+      expect(perf.error).toBeUndefined();
+      expect(perf.samples).toBeGreaterThan(0);
+      // Every sample lands in one cell: the threads' shares add up to 100 %.
+      const threads = Object.values(perf.threads) as number[];
+      expect(threads.reduce((a, b) => a + b, 0)).toBeCloseTo(100, 0);
+      expect(perf.threads.main).toBeGreaterThan(0);
+      expect(Object.keys(perf.objects)).toEqual(['libopus', 'js', 'node', 'kernel', 'libc', 'other']);
+      expect(perf.usPerCallSecond.main.kernel).toBeGreaterThanOrEqual(0);
+      // The profile was written in the run's temp folder and removed.
+      expect(readdirSync(dir).filter((f) => f.startsWith('tallenne-bench-perf-'))).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -34,7 +34,7 @@ describe('tallenne_leases_expired_removed_total', () => {
       encoder: { queueLength: 0, busy: 0, liveCalls: [], maxLagMs: 0 },
       index,
       store,
-      ports: { inUse: 0, total: 0 },
+      ports: { inUse: 0, total: 0, batched: false, batchesRead: 0 },
       purger,
       outbox: null,
       build: { version: 'test', node: 'rec-1' },

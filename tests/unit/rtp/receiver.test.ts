@@ -1,4 +1,4 @@
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect, afterEach, beforeAll, afterAll } from 'vitest';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type dgram from 'node:dgram';
@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { PortAllocator, type PortPair } from '../../../src/rtp/ports.js';
+import { openBatchReceive, type BatchReceiver } from '../../../src/rtp/batch-receive.js';
 import { RtpLegReceiver, type LegSrtpKeys, type RtpLegReceiverOptions } from '../../../src/rtp/receiver.js';
 import { SrtpSession, type SrtpPolicy } from '../../../src/rtp/srtp.js';
 import { randomBytes } from 'node:crypto';
@@ -28,6 +29,8 @@ const SSRC = 0x5eed0001;
 const randomBase = (): number => 40000 + 2 * Math.floor(Math.random() * 9000);
 
 const cleanups: Array<() => void | Promise<void>> = [];
+/** The batched receive of the describe block running ("batched"), or none ("node"). */
+let batch: BatchReceiver | undefined;
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
@@ -61,7 +64,8 @@ function send(socket: dgram.Socket, buf: Buffer, port: number): Promise<void> {
 async function setup(opts: { intervalMs?: number; now?: () => number; srtp?: LegSrtpKeys; source?: (peerPort: number) => RtpLegReceiverOptions['source'] } = {}) {
   const dir = tempDir('rtp');
   const base = randomBase();
-  const ours = new PortAllocator({ address: '127.0.0.1', min: base, max: base + 9 });
+  // Ours is read the way the describe block says; the peer's sockets always by Node.
+  const ours = new PortAllocator({ address: '127.0.0.1', min: base, max: base + 9, ...(batch ? { batch } : {}) });
   const theirs = new PortAllocator({ address: '127.0.0.1', min: base + 10, max: base + 19 });
   const pair = await ours.allocatePair();
   const peer: PortPair = await theirs.allocatePair();
@@ -92,7 +96,15 @@ async function spooled(spool: SpoolWriter): Promise<Array<{ type: RecordType; le
   return out;
 }
 
-describe('RtpLegReceiver on loopback', () => {
+describe.each(['node', 'batched'] as const)('RtpLegReceiver on loopback, %s receive', (mode) => {
+  beforeAll(() => {
+    batch = mode === 'batched' ? (openBatchReceive('batched') ?? undefined) : undefined;
+  });
+  afterAll(() => {
+    batch?.close();
+    batch = undefined;
+  });
+
   it('spools accepted RTP and RTCP, drops and counts junk and paused packets', async () => {
     const { receiver, pair, peer, spool, counters } = await setup({ intervalMs: 60_000 });
     const sent: Buffer[] = [];
@@ -340,6 +352,13 @@ describe('RtpLegReceiver on loopback', () => {
     await send(peer.rtp, new SrtpSession(a).protectRtp(rtpPacket({ seq: 2, ts: 160, ssrc: SSRC })), pair.port);
     await send(peer.rtp, new SrtpSession(b).protectRtp(rtpPacket({ seq: 3, ts: 320, ssrc: SSRC })), pair.port);
     await until('old key refused, new accepted', () => counters.dropped.srtp_auth_failed === 1 && counters.packets === 2);
+  });
+
+  it.runIf(mode === 'batched')('batched: a datagram longer than a receive slot is dropped as too_long, and the leg goes on', async () => {
+    const { pair, peer, counters } = await setup({ intervalMs: 60_000 });
+    await send(peer.rtp, rtpPacket({ seq: 1, ts: 0, ssrc: SSRC, payload: Buffer.alloc(5000, 1) }), pair.port);
+    await send(peer.rtp, rtpPacket({ seq: 2, ts: 160, ssrc: SSRC }), pair.port);
+    await until('one dropped, one spooled', () => counters.dropped.too_long === 1 && counters.packets === 1);
   });
 
   it('strict: takes only the offered port, counts the rest as wrong_source', async () => {

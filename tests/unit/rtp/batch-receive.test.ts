@@ -1,0 +1,144 @@
+import { describe, it, expect, afterAll, afterEach } from 'vitest';
+import dgram from 'node:dgram';
+import { BatchReceiver, ipv6Text, loadBatchAddon, openBatchReceive, SLOT_BYTES } from '../../../src/rtp/batch-receive.js';
+import { PortAllocator } from '../../../src/rtp/ports.js';
+import { TallenneError } from '../../../src/errors.js';
+
+const addon = loadBatchAddon();
+if ('error' in addon) throw new Error(`the batched receive addon must be built for these tests (npm ci builds it): ${addon.error}`);
+const batch = new BatchReceiver(addon.native);
+afterAll(() => batch.close());
+
+const sockets: dgram.Socket[] = [];
+afterEach(() => {
+  while (sockets.length) {
+    try {
+      sockets.pop()!.close();
+    } catch {
+      // closed by the test
+    }
+  }
+});
+
+async function bound(type: 'udp4' | 'udp6' = 'udp4'): Promise<dgram.Socket> {
+  const s = dgram.createSocket(type);
+  sockets.push(s);
+  await new Promise<void>((r) => s.bind(0, type === 'udp4' ? '127.0.0.1' : '::1', r));
+  return s;
+}
+
+function send(from: dgram.Socket, buf: Buffer, to: dgram.Socket): Promise<void> {
+  const a = to.address();
+  return new Promise((resolve, reject) => from.send(buf, a.port, a.address, (err) => (err ? reject(err) : resolve())));
+}
+
+async function until(what: string, cond: () => boolean, limitMs = 5000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+interface Got { socket: string; bytes: Buffer; address: string; port: number; truncated: boolean }
+
+describe('batched RTP receive (recvmmsg)', () => {
+  it('hands over every datagram of several sockets with its bytes and source, many to a batch', async () => {
+    const [a, b, peer] = [await bound(), await bound(), await bound()];
+    const got: Got[] = [];
+    const stops = [
+      batch.read(a, (bytes, address, port, truncated) => got.push({ socket: 'a', bytes: Buffer.from(bytes), address, port, truncated })),
+      batch.read(b, (bytes, address, port, truncated) => got.push({ socket: 'b', bytes: Buffer.from(bytes), address, port, truncated })),
+    ];
+    const batches0 = batch.batches;
+    // Sent without waiting for the loop, so they queue on both sockets and come together.
+    const sent: Array<Promise<void>> = [];
+    for (let i = 0; i < 40; i++) sent.push(send(peer, Buffer.alloc(172, i), i % 2 ? b : a));
+    await Promise.all(sent);
+    await until('40 datagrams', () => got.length === 40);
+    for (const s of stops) s();
+    const peerPort = peer.address().port;
+    expect(got.every((g) => g.address === '127.0.0.1' && g.port === peerPort && !g.truncated && g.bytes.length === 172)).toBe(true);
+    // Each socket's datagrams in the order sent, each with its own bytes (the arena is reused).
+    expect(got.filter((g) => g.socket === 'a').map((g) => g.bytes[0])).toEqual(Array.from({ length: 20 }, (_, i) => 2 * i));
+    expect(got.filter((g) => g.socket === 'b').map((g) => g.bytes[0])).toEqual(Array.from({ length: 20 }, (_, i) => 2 * i + 1));
+    expect(got.every((g) => g.bytes.every((x) => x === g.bytes[0]))).toBe(true);
+    expect(batch.batches - batches0).toBeGreaterThan(0);
+    expect(batch.batches - batches0).toBeLessThan(40);
+  });
+
+  it('flags a datagram longer than a slot as truncated, and the next one arrives whole', async () => {
+    const [a, peer] = [await bound(), await bound()];
+    const got: Got[] = [];
+    const stop = batch.read(a, (bytes, address, port, truncated) => got.push({ socket: 'a', bytes: Buffer.from(bytes), address, port, truncated }));
+    await send(peer, Buffer.alloc(SLOT_BYTES + 500, 7), a);
+    await send(peer, Buffer.alloc(12, 8), a);
+    await until('2 datagrams', () => got.length === 2);
+    stop();
+    expect(got.map((g) => [g.truncated, g.bytes.length])).toEqual([[true, SLOT_BYTES], [false, 12]]);
+  });
+
+  it('gives the reading back to Node at the stop: its \'message\' events come again', async () => {
+    const [a, peer] = [await bound(), await bound()];
+    let batched = 0;
+    const stop = batch.read(a, () => batched++);
+    await send(peer, Buffer.alloc(20), a);
+    await until('one batched', () => batched === 1);
+    stop();
+    stop(); // idempotent
+    const viaNode = new Promise<number>((r) => a.once('message', (m) => r(m.length)));
+    await send(peer, Buffer.alloc(33), a);
+    expect(await viaNode).toBe(33);
+    expect(batched).toBe(1);
+  });
+
+  it('writes IPv6 sources as Node does, and IPv4-mapped ones in their dotted form', async () => {
+    const [a, peer] = [await bound('udp6'), await bound('udp6')];
+    const got: Got[] = [];
+    const stop = batch.read(a, (bytes, address, port, truncated) => got.push({ socket: 'a', bytes: Buffer.from(bytes), address, port, truncated }));
+    await send(peer, Buffer.alloc(16), a);
+    await until('1 datagram', () => got.length === 1);
+    stop();
+    const viaNode = new Promise<dgram.RemoteInfo>((r) => a.once('message', (_m, rinfo) => r(rinfo)));
+    await send(peer, Buffer.alloc(16), a);
+    const rinfo = await viaNode;
+    expect(got[0]).toMatchObject({ address: rinfo.address, port: rinfo.port });
+    const bytes = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, 'hex'));
+    expect(ipv6Text(bytes('00000000000000000000000000000001'), 0)).toBe('::1');
+    expect(ipv6Text(bytes('20010db8000000000001000000000001'), 0)).toBe('2001:db8::1:0:0:1');
+    expect(ipv6Text(bytes('fe800000000000000202b3fffe1e8329'), 0)).toBe('fe80::202:b3ff:fe1e:8329');
+    expect(ipv6Text(bytes('20010db8000100020003000400050006'), 0)).toBe('2001:db8:1:2:3:4:5:6');
+    expect(ipv6Text(bytes('20010db8000000010000000000000000'), 0)).toBe('2001:db8:0:1::');
+    expect(ipv6Text(bytes('00000000000000000000ffffc0000280'), 0)).toBe('::ffff:192.0.2.128');
+  });
+
+  it('a port pair released while still read stops the read first, so its descriptor is never read for another socket', async () => {
+    const base = 40000 + 2 * Math.floor(Math.random() * 9000);
+    const ports = new PortAllocator({ address: '127.0.0.1', min: base, max: base + 3, batch });
+    expect(ports.batched).toBe(true);
+    const pair = await ports.allocatePair();
+    let first = 0;
+    pair.readRtp!(() => first++);
+    ports.release(pair); // no stop called by a receiver
+    const again = await ports.allocatePair();
+    let second = 0;
+    const stop = again.readRtp!(() => second++);
+    const peer = await bound();
+    await send(peer, Buffer.alloc(12), again.rtp);
+    await until('the new pair read', () => second === 1);
+    stop();
+    ports.release(again);
+    expect(first).toBe(0);
+  });
+
+  it('rtp.receive: "node" reads with Node; "batched" on a socket that is not bound is refused clearly', async () => {
+    expect(openBatchReceive('node')).toBeNull();
+    const unbound = dgram.createSocket('udp4');
+    sockets.push(unbound);
+    expect(() => batch.read(unbound, () => undefined)).toThrow(TallenneError);
+    const auto = openBatchReceive('auto');
+    expect(auto).toBeInstanceOf(BatchReceiver);
+    auto!.close();
+    expect(() => auto!.read(unbound, () => undefined)).toThrow(/closed/);
+  });
+});
