@@ -73,13 +73,13 @@ export function stageEnd(s: StageId, t0: number): void {
   timed[s]!++;
 }
 
-/** `fn` itself when the clock is off; else `fn` timed as stage `s` (functions of up to four arguments). */
-export function stageTimed<F extends (a: never, b: never, c: never, d: never) => unknown>(s: StageId, fn: F): F {
+/** `fn` itself when the clock is off; else `fn` timed as stage `s` (functions of up to five arguments). */
+export function stageTimed<F extends (a: never, b: never, c: never, d: never, e: never) => unknown>(s: StageId, fn: F): F {
   if (!stageClockOn) return fn;
-  const f = fn as unknown as (a: unknown, b: unknown, c: unknown, d: unknown) => unknown;
-  return ((a: unknown, b: unknown, c: unknown, d: unknown) => {
+  const f = fn as unknown as (a: unknown, b: unknown, c: unknown, d: unknown, e: unknown) => unknown;
+  return ((a: unknown, b: unknown, c: unknown, d: unknown, e: unknown) => {
     const t = stageBegin(s);
-    const r = f(a, b, c, d);
+    const r = f(a, b, c, d, e);
     stageEnd(s, t);
     return r;
   }) as unknown as F;

@@ -16,6 +16,13 @@
  *   flags   the address family (4 or 6) | FLAG_TRUNCATED when it did not fit its slot
  *   port    the source port
  *   addr    four words: IPv4 in the first (network order bytes read as written), IPv6 in all four
+ *   age     microseconds between the kernel's receive timestamp (SO_TIMESTAMPNS) and the call
+ *           into JavaScript, measured on one clock, so JavaScript dates each packet on its own
+ *           clock as (now - age); 0 where the kernel gave no timestamp
+ *
+ * Wake-ups are spaced: a drain within DRAIN_GAP_NS of the last one waits for the rest of the
+ * gap on a timer, so under load one wake-up takes every packet of the gap, and the packets'
+ * arrival times still come from the kernel, not from when they were read.
  *
  * The arena is reused as soon as the callback returns: JavaScript copies what it keeps.
  * The sockets stay Node's (bound, sent from, closed by Node); only their reading moves here,
@@ -31,10 +38,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
-#define META 9
+#define META 10
 #define FLAG_TRUNCATED 0x100
 /* Ready sockets taken per epoll_wait, and rounds of epoll_wait per wake-up (so one busy
  * moment cannot hold the event loop for long). */
@@ -42,6 +50,9 @@
 #define ROUNDS 4
 /* Datagrams read from one socket per recvmmsg. */
 #define PER_CALL 64
+/* Least time between two drains. */
+#define DRAIN_GAP_NS 2000000ull
+#define CTRL_BYTES CMSG_SPACE(sizeof(struct timespec))
 
 typedef struct {
   napi_env env;
@@ -55,6 +66,12 @@ typedef struct {
   size_t slot_bytes;
   int epfd;
   uv_poll_t poll;
+  uv_timer_t timer;
+  uint64_t last_drain;
+  int waiting;
+  int handles_open;
+  uint8_t *ctrl;
+  struct timespec *stamp;
   int sockets;
   int closed;
   int polling;
@@ -83,6 +100,18 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
 /* Calls JavaScript with the batch; an exception it throws goes where Node's own callbacks send theirs. */
 static void deliver(reader_t *r, size_t n) {
   napi_env env = r->env;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  for (size_t i = 0; i < n; i++) {
+    const struct timespec *t = &r->stamp[i];
+    int64_t age = 0;
+    if (t->tv_sec != 0) {
+      age = ((int64_t)now.tv_sec - t->tv_sec) * 1000000 + ((int64_t)now.tv_nsec - t->tv_nsec) / 1000;
+      if (age < 0) age = 0;
+      if (age > 0x7fffffff) age = 0x7fffffff;
+    }
+    r->meta[i * META + 9] = (int32_t)age;
+  }
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value cb, recv, argv[1], result;
@@ -107,6 +136,12 @@ static void record(reader_t *r, size_t i, int32_t token, unsigned len, int flags
   m[5] = m[6] = m[7] = m[8] = 0;
   const struct sockaddr_storage *a = &r->from[i];
   int truncated = (flags & MSG_TRUNC) ? FLAG_TRUNCATED : 0;
+  r->stamp[i].tv_sec = 0;
+  r->stamp[i].tv_nsec = 0;
+  struct msghdr *h = &r->msgs[i].msg_hdr;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) memcpy(&r->stamp[i], CMSG_DATA(c), sizeof(struct timespec));
+  }
   if (a->ss_family == AF_INET6) {
     const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)a;
     m[3] = 6 | truncated;
@@ -120,10 +155,43 @@ static void record(reader_t *r, size_t i, int32_t token, unsigned len, int flags
   }
 }
 
+static void drain(reader_t *r);
+static void on_readable(uv_poll_t *handle, int status, int events);
+
+static uint64_t mono_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static void on_timer(uv_timer_t *timer) {
+  reader_t *r = timer->data;
+  r->waiting = 0;
+  if (r->closed) return;
+  if (r->sockets > 0 && !r->polling && uv_poll_start(&r->poll, UV_READABLE, on_readable) == 0) r->polling = 1;
+  drain(r);
+}
+
 static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   reader_t *r = handle->data;
   if (r->closed || status < 0) return;
+  uint64_t now = mono_ns();
+  if (now - r->last_drain < DRAIN_GAP_NS) {
+    /* Too soon after the last drain: stop watching until the gap is over, then take all. */
+    uv_poll_stop(&r->poll);
+    r->polling = 0;
+    if (!r->waiting) {
+      r->waiting = 1;
+      uv_timer_start(&r->timer, on_timer, (DRAIN_GAP_NS - (now - r->last_drain)) / 1000000ull + 1, 0);
+    }
+    return;
+  }
+  drain(r);
+}
+
+static void drain(reader_t *r) {
+  r->last_drain = mono_ns();
   struct epoll_event ev[EVENTS];
   size_t n = 0;
   for (int round = 0; round < ROUNDS; round++) {
@@ -148,6 +216,8 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
           r->msgs[i].msg_hdr.msg_namelen = sizeof r->from[i];
           r->msgs[i].msg_hdr.msg_iov = &r->iov[i];
           r->msgs[i].msg_hdr.msg_iovlen = 1;
+          r->msgs[i].msg_hdr.msg_control = r->ctrl + i * CTRL_BYTES;
+          r->msgs[i].msg_hdr.msg_controllen = CTRL_BYTES;
         }
         int got = recvmmsg(fd, &r->msgs[n], (unsigned)want, MSG_DONTWAIT, NULL);
         if (got < 0 && errno == EINTR) continue;
@@ -165,6 +235,8 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
 }
 
 static void free_reader(reader_t *r) {
+  free(r->ctrl);
+  free(r->stamp);
   free(r->msgs);
   free(r->iov);
   free(r->from);
@@ -173,6 +245,7 @@ static void free_reader(reader_t *r) {
 
 static void on_closed(uv_handle_t *handle) {
   reader_t *r = handle->data;
+  if (--r->handles_open > 0) return;
   close(r->epfd);
   free_reader(r);
 }
@@ -231,7 +304,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   r->msgs = calloc(slots, sizeof *r->msgs);
   r->iov = calloc(slots, sizeof *r->iov);
   r->from = calloc(slots, sizeof *r->from);
-  if (!r->msgs || !r->iov || !r->from) {
+  r->ctrl = calloc(slots, CTRL_BYTES);
+  r->stamp = calloc(slots, sizeof *r->stamp);
+  if (!r->msgs || !r->iov || !r->from || !r->ctrl || !r->stamp) {
     free_reader(r);
     return throw_errno(env, "calloc", ENOMEM);
   }
@@ -249,6 +324,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   r->poll.data = r;
+  uv_timer_init(loop, &r->timer);
+  r->timer.data = r;
+  r->handles_open = 2;
   /* Not started (and so not holding the loop open) until a socket is added. */
   CHECK(napi_create_reference(env, argv[0], 1, &r->arena_ref));
   CHECK(napi_create_reference(env, argv[2], 1, &r->meta_ref));
@@ -274,8 +352,11 @@ static napi_value js_add(napi_env env, napi_callback_info info) {
     return NULL;
   }
   struct epoll_event ev = { .events = EPOLLIN, .data.u64 = ((uint64_t)(uint32_t)token << 32) | (uint32_t)fd };
+  /* Receive timestamps from the kernel; without them (an odd socket) the age is 0. */
+  int on = 1;
+  setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
   if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) return throw_errno(env, "epoll_ctl add", errno);
-  if (r->sockets++ == 0 && !r->polling) {
+  if (r->sockets++ == 0 && !r->polling && !r->waiting) {
     int rc = uv_poll_start(&r->poll, UV_READABLE, on_readable);
     if (rc != 0) {
       epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL);
@@ -303,9 +384,11 @@ static napi_value js_remove(napi_env env, napi_callback_info info) {
   if (epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL) == 0 || errno == ENOENT || errno == EBADF) {
     if (r->sockets > 0) r->sockets--;
   }
-  if (r->sockets == 0 && r->polling) {
-    uv_poll_stop(&r->poll);
+  if (r->sockets == 0) {
+    if (r->polling) uv_poll_stop(&r->poll);
     r->polling = 0;
+    if (r->waiting) uv_timer_stop(&r->timer);
+    r->waiting = 0;
   }
   return NULL;
 }
@@ -330,11 +413,13 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   if (!r) return NULL;
   r->closed = 1;
   if (r->polling) uv_poll_stop(&r->poll);
+  uv_timer_stop(&r->timer);
   napi_delete_reference(env, r->callback);
   napi_delete_reference(env, r->arena_ref);
   napi_delete_reference(env, r->meta_ref);
   napi_async_destroy(env, r->context);
   uv_close((uv_handle_t *)&r->poll, on_closed);
+  uv_close((uv_handle_t *)&r->timer, on_closed);
   return NULL;
 }
 

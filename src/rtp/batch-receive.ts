@@ -6,10 +6,13 @@
  * and the stop it returns, their reading is the addon's and Node's own reading is stopped.
  *
  * A handler gets each datagram as a view into the arena, valid only for the call: what it
- * keeps it copies (the spool append does). A datagram larger than a slot is cut short by the
+ * keeps it copies (the spool append does). Its arrival time is the kernel's receive
+ * timestamp, so a packet that waited for the batch keeps its own time (jitter is measured
+ * on it). Wake-ups are at least 2 ms apart: under load one takes many packets. A datagram larger than a slot is cut short by the
  * kernel; it is handed over flagged `truncated`, for the receiver to drop and count.
  */
 import { createRequire } from 'node:module';
+import { performance } from 'node:perf_hooks';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,8 +20,12 @@ import type dgram from 'node:dgram';
 import { TallenneError } from '../errors.js';
 import type { Logger } from '../log.js';
 
-/** One datagram: the bytes (a view, valid during the call), its source, and whether it was cut short. */
-export type DatagramHandler = (msg: Buffer, address: string, port: number, truncated: boolean) => void;
+/**
+ * One datagram: the bytes (a view, valid during the call), its source, whether it was cut
+ * short, and when the kernel received it (epoch ms on the performance clock, as the
+ * receiver's own clock reads).
+ */
+export type DatagramHandler = (msg: Buffer, address: string, port: number, truncated: boolean, at: number) => void;
 
 interface NativeBatch {
   readonly META: number;
@@ -165,6 +172,8 @@ export class BatchReceiver {
   private dispatch(count: number): void {
     const meta = this.meta;
     const w = this.metaWords;
+    // Each packet's age (µs since the kernel received it) against one reading of our clock.
+    const now = performance.timeOrigin + performance.now();
     for (let i = 0; i < count; i++) {
       const m = i * w;
       const token = meta[m]!;
@@ -174,7 +183,7 @@ export class BatchReceiver {
       const length = meta[m + 2]!;
       const flags = meta[m + 3]!;
       this.packets++;
-      handler(this.arena.subarray(offset, offset + length), this.sourceOf(token, m, flags & 0xff), meta[m + 4]!, (flags & this.truncatedFlag) !== 0);
+      handler(this.arena.subarray(offset, offset + length), this.sourceOf(token, m, flags & 0xff), meta[m + 4]!, (flags & this.truncatedFlag) !== 0, now - meta[m + 9]! / 1000);
     }
   }
 

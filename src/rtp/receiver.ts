@@ -118,12 +118,14 @@ export class RtpLegReceiver implements LegJitterSource {
   private srtpOut: SrtpSession | null = null;
   private reportTimer: NodeJS.Timeout | null = null;
 
-  private readonly onRtpMessage = stageTimed(Stage.captureRtp, (msg: Buffer, rinfo: dgram.RemoteInfo): void => this.handleRtp(msg, rinfo.address, rinfo.port));
+  private readonly onRtpMessage = stageTimed(Stage.captureRtp, (msg: Buffer, rinfo: dgram.RemoteInfo): void => this.handleRtp(msg, rinfo.address, rinfo.port, this.now()));
   /** Batched receive (PortPair.readRtp): a datagram cut short at its slot is dropped, never parsed. */
-  private readonly onRtpDatagram = stageTimed(Stage.captureRtp, (msg: Buffer, address: string, port: number, truncated: boolean): void => {
+  private readonly onRtpDatagram = stageTimed(Stage.captureRtp, (msg: Buffer, address: string, port: number, truncated: boolean, at: number): void => {
     if (truncated) this.drop('too_long');
-    else this.handleRtp(msg, address, port);
+    else this.handleRtp(msg, address, port, this.kernelTime ? at : this.now());
   });
+  /** Batched datagrams are dated by the kernel's receive time, unless a clock was given (tests). */
+  private readonly kernelTime: boolean;
   private readonly onRtcpMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => this.handleRtcp(msg, rinfo.address, rinfo.port, false);
   /** Ends the RTP socket's reading for this leg (batched, or Node's 'message' events). */
   private readonly stopRtp: () => void;
@@ -134,6 +136,7 @@ export class RtpLegReceiver implements LegJitterSource {
     this.spool = opts.spool;
     this.counters = opts.counters ?? rtpCounters;
     this.now = opts.now ?? epochNow;
+    this.kernelTime = opts.now === undefined;
     this.log = opts.log;
     this.intervalMs = opts.rtcpIntervalMs ?? RTCP_REPORT_INTERVAL_MS;
     this.ssrc = (opts.ssrc ?? randomBytes(4).readUInt32BE(0)) >>> 0;
@@ -217,12 +220,12 @@ export class RtpLegReceiver implements LegJitterSource {
     this.counters.dropped[reason]++;
   }
 
-  private handleRtp(msg: Buffer, address: string, port: number): void {
+  /** One datagram on the RTP port, received at `now` (epoch ms). */
+  private handleRtp(msg: Buffer, address: string, port: number, now: number): void {
     if (looksLikeRtcp(msg)) {
-      this.handleRtcp(msg, address, port, true);
+      this.handleRtcp(msg, address, port, true, now);
       return;
     }
-    const now = this.now();
     // The SSRC is in the clear under SRTP too; a datagram too short for one gets 0 here
     // and is refused by the checks below.
     const ssrc = msg.length >= 12 ? msg.readUInt32BE(8) : 0;
@@ -262,7 +265,7 @@ export class RtpLegReceiver implements LegJitterSource {
     this.scheduleReport();
   }
 
-  private handleRtcp(msg: Buffer, address: string, port: number, muxed: boolean): void {
+  private handleRtcp(msg: Buffer, address: string, port: number, muxed: boolean, now = this.now()): void {
     const wrong = this.sources.checkRtcp(address, port);
     if (wrong) return this.drop(wrong);
     if (this.srtpIn) {
@@ -272,7 +275,6 @@ export class RtpLegReceiver implements LegJitterSource {
     }
     const packets = parseRtcp(msg);
     if (!packets) return this.drop('rtcp_malformed');
-    const now = this.now();
     this.spool.appendPacket(RecordType.Rtcp, this.legIndex, now, msg);
     this.counters.rtcp++;
     const peer = this.rtcpPeer;

@@ -1,5 +1,6 @@
 import { describe, it, expect, afterAll, afterEach } from 'vitest';
 import dgram from 'node:dgram';
+import { performance } from 'node:perf_hooks';
 import { BatchReceiver, ipv6Text, loadBatchAddon, openBatchReceive, SLOT_BYTES } from '../../../src/rtp/batch-receive.js';
 import { PortAllocator } from '../../../src/rtp/ports.js';
 import { TallenneError } from '../../../src/errors.js';
@@ -40,17 +41,20 @@ async function until(what: string, cond: () => boolean, limitMs = 5000): Promise
   }
 }
 
-interface Got { socket: string; bytes: Buffer; address: string; port: number; truncated: boolean }
+interface Got { socket: string; bytes: Buffer; address: string; port: number; truncated: boolean; at?: number; handledAt?: number }
+
+const epochNow = (): number => performance.timeOrigin + performance.now();
 
 describe('batched RTP receive (recvmmsg)', () => {
   it('hands over every datagram of several sockets with its bytes and source, many to a batch', async () => {
     const [a, b, peer] = [await bound(), await bound(), await bound()];
     const got: Got[] = [];
     const stops = [
-      batch.read(a, (bytes, address, port, truncated) => got.push({ socket: 'a', bytes: Buffer.from(bytes), address, port, truncated })),
-      batch.read(b, (bytes, address, port, truncated) => got.push({ socket: 'b', bytes: Buffer.from(bytes), address, port, truncated })),
+      batch.read(a, (bytes, address, port, truncated, at) => got.push({ socket: 'a', bytes: Buffer.from(bytes), address, port, truncated, at, handledAt: epochNow() })),
+      batch.read(b, (bytes, address, port, truncated, at) => got.push({ socket: 'b', bytes: Buffer.from(bytes), address, port, truncated, at, handledAt: epochNow() })),
     ];
     const batches0 = batch.batches;
+    const t0 = epochNow();
     // Sent without waiting for the loop, so they queue on both sockets and come together.
     const sent: Array<Promise<void>> = [];
     for (let i = 0; i < 40; i++) sent.push(send(peer, Buffer.alloc(172, i), i % 2 ? b : a));
@@ -65,6 +69,29 @@ describe('batched RTP receive (recvmmsg)', () => {
     expect(got.every((g) => g.bytes.every((x) => x === g.bytes[0]))).toBe(true);
     expect(batch.batches - batches0).toBeGreaterThan(0);
     expect(batch.batches - batches0).toBeLessThan(40);
+    // Each packet is dated by the kernel's receive time: after the sends began, not after it
+    // was handed over, and in the order it came on its socket.
+    for (const g of got) {
+      expect(g.at!).toBeGreaterThanOrEqual(t0 - 1);
+      expect(g.at!).toBeLessThanOrEqual(g.handledAt! + 0.001);
+    }
+    for (const s of ['a', 'b']) {
+      const times = got.filter((g) => g.socket === s).map((g) => g.at!);
+      expect(times).toEqual([...times].sort((x, y) => x - y));
+    }
+  });
+
+  it('a packet that waits for its batch keeps the time it came, not the time it was read', async () => {
+    const [a, peer] = [await bound(), await bound()];
+    const got: Got[] = [];
+    const stop = batch.read(a, (bytes, address, port, truncated, at) => got.push({ socket: 'a', bytes: Buffer.from(bytes), address, port, truncated, at, handledAt: epochNow() }));
+    await send(peer, Buffer.alloc(12), a);
+    // Hold the event loop 30 ms after the send, so the packet waits in the socket.
+    const sentAt = epochNow();
+    while (epochNow() - sentAt < 30) { /* the loop is blocked on purpose */ }
+    await until('1 datagram', () => got.length === 1);
+    stop();
+    expect(got[0]!.handledAt! - got[0]!.at!).toBeGreaterThanOrEqual(25);
   });
 
   it('flags a datagram longer than a slot as truncated, and the next one arrives whole', async () => {
