@@ -16,6 +16,13 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY web ./web
 RUN npm run build && npm prune --omit=dev --ignore-scripts
+# Batched RTP receive (rtp.receive): our one native addon, built against this image's Node.
+# Without it the daemon reads RTP through Node and says so in its log.
+COPY native ./native
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/* \
+ && npm_config_nodedir=/usr/local npm run install
 
 FROM node:20-bookworm-slim AS runtime
 # ffmpeg: `tallenne recordings export --format mp3` converts through it.
@@ -33,6 +40,7 @@ ENV NODE_ENV=production \
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+COPY --from=build /src/native/udp-batch/build/Release/udp_batch.node ./native/udp-batch/build/Release/udp_batch.node
 COPY bin ./bin
 COPY config ./config
 COPY deploy/docker/tallenne.toml /etc/tallenne/tallenne.toml

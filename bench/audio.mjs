@@ -196,6 +196,26 @@ export const CODECS = {
 };
 
 /**
+ * A party's payloads (encodePayloads) as whole RTP packets, one per frame: version 2 and the
+ * payload type written, sequence number, timestamp and SSRC left for the sender to fill.
+ * { data: Buffer, at: Int32Array(frames + 1) of packet offsets, frames }.
+ */
+export function rtpPackets(party, pt) {
+  const offsets = new Int32Array(party.offsets);
+  const payloads = Buffer.from(party.data);
+  const data = Buffer.alloc(offsets[party.frames] + 12 * party.frames);
+  const at = new Int32Array(party.frames + 1);
+  for (let f = 0; f < party.frames; f++) {
+    at[f] = offsets[f] + 12 * f;
+    data[at[f]] = 0x80;
+    data[at[f] + 1] = pt;
+    payloads.copy(data, at[f] + 12, offsets[f], offsets[f + 1]);
+  }
+  at[party.frames] = data.length;
+  return { data, at, frames: party.frames };
+}
+
+/**
  * Encodes one party's PCM into 20 ms payloads, laid out for sharing with worker threads:
  * { data: SharedArrayBuffer of payload bytes, offsets: SharedArrayBuffer Int32Array(frames+1) }.
  */

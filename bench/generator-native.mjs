@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LATENESS_BUCKETS, LatenessHistogram } from './lateness.mjs';
+import { rtpPackets } from './audio.mjs';
 
 const SOURCE = fileURLToPath(new URL('./native/rtp-sendmmsg.c', import.meta.url));
 
@@ -23,18 +24,8 @@ const SOURCE = fileURLToPath(new URL('./native/rtp-sendmmsg.c', import.meta.url)
 function partiesFile(parties, pt) {
   const parts = [Buffer.from(new Uint32Array([parties.length]).buffer)];
   for (const p of parties) {
-    const offsets = new Int32Array(p.offsets);
-    const data = Buffer.from(p.data);
-    const at = new Uint32Array(p.frames + 1);
-    const out = Buffer.alloc(offsets[p.frames] + 12 * p.frames);
-    for (let f = 0; f < p.frames; f++) {
-      at[f] = offsets[f] + 12 * f;
-      out[at[f]] = 0x80;
-      out[at[f] + 1] = pt;
-      data.copy(out, at[f] + 12, offsets[f], offsets[f + 1]);
-    }
-    at[p.frames] = out.length;
-    parts.push(Buffer.from(new Uint32Array([p.frames]).buffer), Buffer.from(at.buffer), out);
+    const { data, at, frames } = rtpPackets(p, pt);
+    parts.push(Buffer.from(new Uint32Array([frames]).buffer), Buffer.from(new Uint32Array(at).buffer), data);
   }
   return Buffer.concat(parts);
 }

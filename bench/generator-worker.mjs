@@ -44,6 +44,7 @@ import { performance } from 'node:perf_hooks';
 import { SrtpSession } from '../dist/rtp/srtp.js';
 import { SRTP_SUITES } from '../dist/rtp/srtp-suites.js';
 import { LatenessHistogram } from './lateness.mjs';
+import { rtpPackets } from './audio.mjs';
 
 const { parties, pt, tsStep, lateMs, periodMs: PERIOD_MS, mode, sockets, pps, counters, index } = workerData;
 const HOST = '127.0.0.1';
@@ -52,20 +53,7 @@ const RING = 1024;
 const CLOCK_TICKS_PER_SECOND = 100;
 
 // The pre-rendered packets: per party one buffer of whole RTP packets, one per frame.
-const packets = parties.map((p) => {
-  const offsets = new Int32Array(p.offsets);
-  const data = Buffer.from(p.data);
-  const out = Buffer.alloc(data.length + 12 * p.frames);
-  const at = new Int32Array(p.frames + 1);
-  for (let f = 0; f < p.frames; f++) {
-    at[f] = offsets[f] + 12 * f;
-    out[at[f]] = 0x80;
-    out[at[f] + 1] = pt;
-    data.copy(out, at[f] + 12, offsets[f], offsets[f + 1]);
-  }
-  at[p.frames] = out.length;
-  return { data: out, at, frames: p.frames };
-});
+const packets = parties.map((p) => rtpPackets(p, pt));
 // Fixed-size packets (G.711, G.722) get send buffers of the exact size, so a send passes the
 // buffer as is; Node otherwise makes a new view per send for an offset and length.
 let fixed = packets[0].at[1] - packets[0].at[0];

@@ -174,6 +174,9 @@ export class BatchReceiver {
     const w = this.metaWords;
     // Each packet's age (µs since the kernel received it) against one reading of our clock.
     const now = performance.timeOrigin + performance.now();
+    // A handler that throws does not cost the rest of the batch: the first error is thrown
+    // once every packet was handed over (Node's own path throws per datagram).
+    let failed: { error: unknown } | null = null;
     for (let i = 0; i < count; i++) {
       const m = i * w;
       const token = meta[m]!;
@@ -183,8 +186,13 @@ export class BatchReceiver {
       const length = meta[m + 2]!;
       const flags = meta[m + 3]!;
       this.packets++;
-      handler(this.arena.subarray(offset, offset + length), this.sourceOf(token, m, flags & 0xff), meta[m + 4]!, (flags & this.truncatedFlag) !== 0, now - meta[m + 9]! / 1000);
+      try {
+        handler(this.arena.subarray(offset, offset + length), this.sourceOf(token, m, flags & 0xff), meta[m + 4]!, (flags & this.truncatedFlag) !== 0, now - meta[m + 9]! / 1000);
+      } catch (error) {
+        failed ??= { error };
+      }
     }
+    if (failed) throw failed.error;
   }
 
   /** The source address as text, formatted only when it differs from the token's last one. */
