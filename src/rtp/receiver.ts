@@ -144,12 +144,20 @@ export class RtpLegReceiver implements LegJitterSource {
     this.setFormats(opts.formats);
     this.sources = new SourceFilter(opts.source?.mode ?? 'latch', opts.source?.offered ?? { address: null, rtpPort: 0, rtcpPort: 0 });
     this.setSrtp(opts.srtp ?? null);
+    let stop: (() => void) | null = null;
     if (this.pair.readRtp) {
-      this.stopRtp = this.pair.readRtp(this.onRtpDatagram);
-    } else {
-      this.pair.rtp.on('message', this.onRtpMessage);
-      this.stopRtp = () => this.pair.rtp.removeListener('message', this.onRtpMessage);
+      try {
+        stop = this.pair.readRtp(this.onRtpDatagram);
+      } catch (err) {
+        // The socket could not be read in batches (its descriptor could not be had): Node reads it.
+        this.log?.warn({ leg: this.legIndex, err: (err as Error).message }, 'batched receive refused this leg\'s socket; Node reads it');
+      }
     }
+    if (!stop) {
+      this.pair.rtp.on('message', this.onRtpMessage);
+      stop = () => this.pair.rtp.removeListener('message', this.onRtpMessage);
+    }
+    this.stopRtp = stop;
     this.pair.rtcp.on('message', this.onRtcpMessage);
     this.counters.activeLegs.add(this);
   }

@@ -4,6 +4,12 @@ import { performance } from 'node:perf_hooks';
 import { BatchReceiver, ipv6Text, loadBatchAddon, openBatchReceive, SLOT_BYTES } from '../../../src/rtp/batch-receive.js';
 import { PortAllocator } from '../../../src/rtp/ports.js';
 import { TallenneError } from '../../../src/errors.js';
+import { EventEmitter } from 'node:events';
+import { RtpLegReceiver } from '../../../src/rtp/receiver.js';
+import { newRtpCounters } from '../../../src/rtp/counters.js';
+import type { PortPair } from '../../../src/rtp/ports.js';
+import type { SpoolWriter } from '../../../src/spool/writer.js';
+import { rtpPacket } from './fixtures.js';
 
 const addon = loadBatchAddon();
 if ('error' in addon) throw new Error(`the batched receive addon must be built for these tests (npm ci builds it): ${addon.error}`);
@@ -167,5 +173,22 @@ describe('batched RTP receive (recvmmsg)', () => {
     expect(auto).toBeInstanceOf(BatchReceiver);
     auto!.close();
     expect(() => auto!.read(unbound, () => undefined)).toThrow(/closed/);
+  });
+
+  it('a leg whose socket cannot be read in batches is read by Node instead, and the call goes on', () => {
+    const rtp = new EventEmitter();
+    const pair = { port: 40000, rtp, rtcp: new EventEmitter(), readRtp: () => { throw new TallenneError('TALLENNE_BATCH_RECEIVE', 'no descriptor'); } } as unknown as PortPair;
+    const appended: number[] = [];
+    const spool = { appendPacket: (_t: number, _l: number, _time: number, msg: Buffer) => appended.push(msg.length) } as unknown as SpoolWriter;
+    const warnings: string[] = [];
+    const log = { warn: (_o: unknown, msg: string) => warnings.push(msg), debug: () => undefined, info: () => undefined } as unknown as import('../../../src/log.js').Logger;
+    const counters = newRtpCounters();
+    const receiver = new RtpLegReceiver({ legIndex: 0, pair, spool, formats: [{ pt: 0, codec: 'PCMU', clockRate: 8000, channels: 1 }], counters, log, now: () => 1_700_000_000_000, rtcpIntervalMs: 60_000 });
+    rtp.emit('message', rtpPacket({ seq: 1, ts: 0, ssrc: 7 }), { address: '127.0.0.1', family: 'IPv4', port: 50000, size: 172 });
+    receiver.close();
+    expect(counters.packets).toBe(1);
+    expect(appended).toHaveLength(1);
+    expect(warnings).toEqual([expect.stringMatching(/Node reads it/)]);
+    expect(rtp.listenerCount('message')).toBe(0);
   });
 });
