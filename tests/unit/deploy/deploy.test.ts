@@ -257,6 +257,14 @@ tests:
       expect(r.status, r.text).toBe(0);
     });
 
+    it('RTP read through Node for 15 minutes fires (info); batched does not', () => {
+      const r = promtoolTest(`
+      - { series: 'tallenne_rtp_receive_batched{${lbl('a')}}', values: '0x30' }
+      - { series: 'tallenne_rtp_receive_batched{${lbl('b')}}', values: '1x30' }`,
+      alertAt('TallenneRtpReceiveNotBatched', '10m', [], 'info') + alertAt('TallenneRtpReceiveNotBatched', '20m', ['a'], 'info'));
+      expect(r.status, r.text).toBe(0);
+    });
+
     it('a growing encode backlog fires, a steady one does not', () => {
       const r = promtoolTest(`
       - { series: 'tallenne_encode_queue_length{${lbl('a')}}', values: '1+1x60' }
