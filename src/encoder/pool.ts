@@ -21,12 +21,13 @@ import type { WorkerReply, WorkerRequest } from './encoder-thread.js';
 import type { ListenEnd, ListenJob } from './listen-stream.js';
 
 /**
- * The encoder threads' young generation, MB. Their short-lived objects are small (views,
- * the binding's output packets), and V8's default lets each thread's nursery grow to tens of
- * MB, which stays in RSS: at 1,000 calls ending together the peak RSS was 442 MB with the
- * default and 398 MB with 4 (bench/README.md, the fourth window), with no CPU cost seen.
+ * The encoder threads' young generation, MB. V8's default lets each thread's nursery grow to
+ * tens of MB, which stays in RSS: at 1,000 calls ending together the peak RSS was 442 MB with
+ * the default, 412 MB with 16 and 373 MB with 4. At 4 the threads catching up on a backlog
+ * spent 15-20 % more CPU (500 calls ending together: p99 12-13 s against 9-10 s); at 16 they
+ * did not (9.4 s). bench/README.md, the fourth window.
  */
-const ENCODER_YOUNG_GENERATION_MB = 4;
+const ENCODER_YOUNG_GENERATION_MB = 16;
 
 /**
  * The compiled worker. Under vitest this module runs from src/*.ts, but a worker thread
