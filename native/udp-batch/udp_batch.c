@@ -132,7 +132,7 @@ static void record(reader_t *r, size_t i, int32_t token, unsigned len, int flags
   m[0] = token;
   m[1] = (int32_t)(i * r->slot_bytes);
   m[2] = (int32_t)(len > r->slot_bytes ? r->slot_bytes : len);
-  m[4] = 0;
+  /* Unused address words stay 0 (an IPv4 source fills one): JavaScript compares all four. */
   m[5] = m[6] = m[7] = m[8] = 0;
   const struct sockaddr_storage *a = &r->from[i];
   int truncated = (flags & MSG_TRUNC) ? FLAG_TRUNCATED : 0;

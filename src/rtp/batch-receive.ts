@@ -8,8 +8,9 @@
  * A handler gets each datagram as a view into the arena, valid only for the call: what it
  * keeps it copies (the spool append does). Its arrival time is the kernel's receive
  * timestamp, so a packet that waited for the batch keeps its own time (jitter is measured
- * on it). Wake-ups are at least 2 ms apart: under load one takes many packets. A datagram larger than a slot is cut short by the
- * kernel; it is handed over flagged `truncated`, for the receiver to drop and count.
+ * on it). Wake-ups are at least 2 ms apart: under load one takes many packets. A datagram
+ * larger than a slot is cut short by the kernel; it is handed over flagged `truncated`, for
+ * the receiver to drop and count.
  */
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
@@ -99,8 +100,6 @@ export class BatchReceiver {
   private closed = false;
   private readonly metaWords: number;
   private readonly truncatedFlag: number;
-  /** Datagrams handed to handlers. */
-  packets = 0;
 
   constructor(private readonly native: NativeBatch) {
     this.metaWords = native.META;
@@ -128,7 +127,6 @@ export class BatchReceiver {
     this.handlers[token] = handler;
     this.ensureAddrRoom(token);
     // A token used before keeps no source of its last socket.
-    this.lastAddr.fill(0, token * 4, token * 4 + 4);
     this.lastAddrText[token] = '';
     handle.recvStop();
     try {
@@ -185,7 +183,6 @@ export class BatchReceiver {
       const offset = meta[m + 1]!;
       const length = meta[m + 2]!;
       const flags = meta[m + 3]!;
-      this.packets++;
       try {
         handler(this.arena.subarray(offset, offset + length), this.sourceOf(token, m, flags & 0xff), meta[m + 4]!, (flags & this.truncatedFlag) !== 0, now - meta[m + 9]! / 1000);
       } catch (error) {
@@ -195,30 +192,24 @@ export class BatchReceiver {
     if (failed) throw failed.error;
   }
 
-  /** The source address as text, formatted only when it differs from the token's last one. */
+  /**
+   * The source address as text, formatted only when it differs from the token's last one.
+   * The addon leaves the unused address words of an IPv4 source at 0, so one comparison of the
+   * four words serves both families (a socket's family never changes).
+   */
   private sourceOf(token: number, m: number, family: number): string {
     const meta = this.meta;
     const last = this.lastAddr;
     const a = token * 4;
     const w0 = meta[m + 5]!;
-    if (family === 4) {
-      if (last[a] === w0 && last[a + 1] === 0 && last[a + 2] === 0 && last[a + 3] === -1) return this.lastAddrText[token]!;
-      const b = this.bytes;
-      const o = (m + 5) * 4;
-      const text = `${IPV4_STRINGS[b[o]!]}.${IPV4_STRINGS[b[o + 1]!]}.${IPV4_STRINGS[b[o + 2]!]}.${IPV4_STRINGS[b[o + 3]!]}`;
-      // The -1 in the last word marks an IPv4 entry (an IPv6 address never leaves it there with zeros before).
-      last[a] = w0;
-      last[a + 1] = 0;
-      last[a + 2] = 0;
-      last[a + 3] = -1;
-      this.lastAddrText[token] = text;
-      return text;
-    }
     const w1 = meta[m + 6]!;
     const w2 = meta[m + 7]!;
     const w3 = meta[m + 8]!;
-    if (last[a] === w0 && last[a + 1] === w1 && last[a + 2] === w2 && last[a + 3] === w3 && this.lastAddrText[token] !== '') return this.lastAddrText[token]!;
-    const text = ipv6Text(this.bytes, (m + 5) * 4);
+    const known = this.lastAddrText[token]!;
+    if (known !== '' && last[a] === w0 && last[a + 1] === w1 && last[a + 2] === w2 && last[a + 3] === w3) return known;
+    const b = this.bytes;
+    const o = (m + 5) * 4;
+    const text = family === 4 ? `${IPV4_STRINGS[b[o]!]}.${IPV4_STRINGS[b[o + 1]!]}.${IPV4_STRINGS[b[o + 2]!]}.${IPV4_STRINGS[b[o + 3]!]}` : ipv6Text(b, o);
     last[a] = w0;
     last[a + 1] = w1;
     last[a + 2] = w2;

@@ -145,6 +145,24 @@ describe('batched RTP receive (recvmmsg)', () => {
     expect(ipv6Text(bytes('00000000000000000000ffffc0000280'), 0)).toBe('::ffff:192.0.2.128');
   });
 
+  it('names each datagram\'s own source when a socket hears from two addresses in turn', async () => {
+    const a = await bound();
+    const other = dgram.createSocket('udp4');
+    sockets.push(other);
+    await new Promise<void>((r) => other.bind(0, '127.0.0.2', r));
+    const peer = await bound();
+    const got: Got[] = [];
+    const stop = batch.read(a, (bytes, address, port, truncated) => got.push({ socket: 'a', bytes: Buffer.from(bytes), address, port, truncated }));
+    const senders = [peer, other, peer, other];
+    for (let i = 0; i < senders.length; i++) {
+      await send(senders[i]!, Buffer.alloc(12), a);
+      // One at a time, so the order they are handed over in is the order sent.
+      await until(`datagram ${i + 1}`, () => got.length === i + 1);
+    }
+    stop();
+    expect(got.map((g) => `${g.address}:${g.port}`)).toEqual(senders.map((s) => `${s.address().address}:${s.address().port}`));
+  });
+
   it('a port pair released while still read stops the read first, so its descriptor is never read for another socket', async () => {
     const base = 40000 + 2 * Math.floor(Math.random() * 9000);
     const ports = new PortAllocator({ address: '127.0.0.1', min: base, max: base + 3, batch });
