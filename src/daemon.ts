@@ -79,7 +79,7 @@ export class Daemon {
     const keyring = keyringFor(c.encryption, { create: true });
     if (keyring?.created) this.log.warn({ file: keyring.file, keyId: keyring.currentKeyId }, 'created the master key file (mode 0600); back it up apart from the recordings: without it no recording can be played');
     const storeLog = this.log.child({ component: 'storage' });
-    this.opened = openAudioStore(c, keyring, {
+    this.opened = await openAudioStore(c, keyring, {
       onFailure: (key, err, attempt, retryInMs) => storeLog.error({ key, err: err.message, attempt, retryInMs }, 'uploading a recording failed; it waits in the outbox, its spool kept, and is tried again'),
     });
     this.store = this.opened.store;

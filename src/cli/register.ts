@@ -45,7 +45,7 @@ export async function withRegister(ctx: CliContext, fn: (r: Register) => Promise
     const config = ctx.loaded.config;
     const register = await openRegister(config);
     index = register.index;
-    opened = openAudioStore(config, keyringFor(config.encryption, { create: false }));
+    opened = await openAudioStore(config, keyringFor(config.encryption, { create: false }));
     return await fn({ config, index, ...(register.purgeLock ? { purgeLock: register.purgeLock } : {}), store: opened.store });
   } catch (e) {
     return reportError(ctx, e);

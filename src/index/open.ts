@@ -1,11 +1,11 @@
 /**
  * Opens the register the config names: the embedded LMDB index under storage.dir, or the
  * PostgreSQL register several recorders share ([index] backend). The daemon and the CLI
- * both open it here, so they always agree on which one they use.
+ * both open it here, so they always agree on which one they use. The PostgreSQL client is
+ * loaded only when the config names it (about 5 MB of memory an LMDB recorder never uses).
  */
 import type { Config } from '../config/schema.js';
 import { openIndex, type RecordingIndex } from './index.js';
-import { openPostgresIndex } from './postgres/open.js';
 import { indexUrl } from './postgres/url.js';
 import type { JobLock } from '../retention/purge.js';
 
@@ -20,6 +20,7 @@ export interface Register {
 
 export async function openRegister(c: Pick<Config, 'index' | 'storage' | 'cluster'>, opts: { onError?: (message: string) => void } = {}): Promise<Register> {
   if (c.index.backend === 'lmdb') return { index: await openIndex(c.storage.dir, { nodeId: c.cluster.node_id }) };
+  const { openPostgresIndex } = await import('./postgres/open.js');
   const index = await openPostgresIndex({
     url: indexUrl(c.index),
     poolSize: c.index.pool_size,
