@@ -294,7 +294,12 @@ export function uriUser(uri: string): string | undefined {
   }
 }
 
-/** Serialises a message; Content-Length is always set from the body. */
+/**
+ * Serialises a message; Content-Length is always set from the body. The message gets memory
+ * of its own, not a slice of Node's shared 8 KiB buffer pool: a transaction keeps its last
+ * response for 32 s (timers J and L), and a slice would keep the whole slab alive with it,
+ * 8 KiB per call while a thousand calls hang up.
+ */
 export function serializeMessage(start: string, headers: readonly SipHeader[], body: Buffer | string = ''): Buffer {
   const bodyBuf = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   let head = start + '\r\n';
@@ -303,7 +308,10 @@ export function serializeMessage(start: string, headers: readonly SipHeader[], b
     head += `${canonicalName(h.name)}: ${h.value}\r\n`;
   }
   head += `Content-Length: ${bodyBuf.length}\r\n\r\n`;
-  return Buffer.concat([Buffer.from(head, 'latin1'), bodyBuf]);
+  const out = Buffer.allocUnsafeSlow(head.length + bodyBuf.length);
+  out.write(head, 0, 'latin1');
+  bodyBuf.copy(out, head.length);
+  return out;
 }
 
 const CANON: Record<string, string> = {
