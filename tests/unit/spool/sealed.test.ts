@@ -113,6 +113,36 @@ describe('sealed spool', () => {
     expect(file.includes(Buffer.from(key!.toString('base64')))).toBe(false);
   });
 
+  it.each([
+    ['plain', false],
+    ['sealed', true],
+  ])('keeps every record in order when a flush interval outgrows a chunk, or one record does (%s)', async (_kind, sealed) => {
+    const dir = tempDir('spool-sealed');
+    const path = join(dir, 'C.spool');
+    const key = sealed ? newSpoolKey(keyring(dir), 'C') : undefined;
+    const keyCopy = key ? Buffer.from(key.key) : undefined;
+    const w = new SpoolWriter(path, key);
+    // 300 packets with no flush between them (several chunks' worth), then one record larger
+    // than a chunk between two packets, then more packets in flushes.
+    const sent = packets(300);
+    sent.forEach((p, i) => w.appendPacket(RecordType.Rtp, i % 2, T0 + i, p));
+    const big = Buffer.alloc(20_000, 0x5a);
+    w.appendPacket(RecordType.Rtcp, 0, T0 + 300, big);
+    const after = packets(10);
+    after.forEach((p, i) => {
+      w.appendPacket(RecordType.Rtp, 1, T0 + 301 + i, p);
+      w.flush();
+    });
+    await w.close({ endedAt: T0 + 400, reason: 'bye' });
+    const { recs, result } = await readAll(path, keyCopy);
+    expect(result).toEqual({ torn: false, records: 312, rejected: 0 });
+    expect(recs.slice(0, 300).map((r) => r.payload)).toEqual(sent);
+    expect(recs[300]).toMatchObject({ type: RecordType.Rtcp, time: T0 + 300 });
+    expect(recs[300]!.payload.equals(big)).toBe(true);
+    expect(recs.slice(301, 311).map((r) => r.payload)).toEqual(after);
+    expect(recs.map((r) => r.time)).toEqual([...recs.map((r) => r.time)].sort((a, b) => a - b));
+  });
+
   it('reads every record of the whole blocks of a torn tail, wherever the cut falls in the last block', async () => {
     const dir = tempDir('spool-sealed');
     const path = join(dir, 'B.spool');
