@@ -122,16 +122,15 @@ export function createPayloadDecoder(format: MediaFormat, outputRate: number): P
         rate,
         decode(payload) {
           if (payload.length === 0 || payload.length > MAX_PAYLOAD) return scratch.subarray(0, 0);
-          let pcm: Buffer;
+          // Room for the longest packet Opus has (120 ms), decoded straight into the scratch.
+          const out = room((rate * 120) / 1000);
+          let n: number;
           try {
-            pcm = opus.decode(payload);
+            n = opus.decode(payload, out);
           } catch {
             // A corrupt packet is a gap, like a lost one.
             return scratch.subarray(0, 0);
           }
-          const n = pcm.length >> 1;
-          const out = room(n);
-          for (let i = 0; i < n; i++) out[i] = pcm.readInt16LE(i * 2);
           return out.subarray(0, n);
         },
       };

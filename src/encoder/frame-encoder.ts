@@ -7,7 +7,7 @@
  * legs speak, but a silent leg can then be skipped on its own, and in a call one side mostly
  * listens; the sides also cannot leak into each other through joint coding.
  */
-import type { OpusEncoderHandle } from './opus-native.js';
+import { OPUS_MAX_PACKET, type OpusEncoderHandle } from './opus-native.js';
 import type { OggOpusWriter } from './ogg.js';
 import { isGated, SilenceGate } from './silence-gate.js';
 import { Stage, stageBegin, stageEnd } from '../stage-clock.js';
@@ -22,6 +22,10 @@ const SILENCE_SETTLE_FRAMES = 3;
  * packet for silence has settled (the same packet SILENCE_SETTLE_FRAMES times running), that
  * packet is reused instead of running the encoder. The decoder then is exactly where the
  * encoder is, so speech after the silence starts without a click.
+ *
+ * libopus writes each packet into one of two buffers of this leg's, in turn, so the packet
+ * before stays readable for the comparison and nothing is allocated per frame but a view.
+ * The settled packet is such a view too: while it is in use the encoder does not run.
  */
 class ChannelEncoder {
   framesEncoded = 0;
@@ -31,12 +35,16 @@ class ChannelEncoder {
   private lastSilent: Buffer | null = null;
   private silentRun = 0;
   private readonly zeros: Buffer;
+  private readonly out: [Buffer, Buffer];
+  private turn = 0;
 
   constructor(
     private readonly encoder: OpusEncoderHandle,
     frameSamples: number,
   ) {
     this.zeros = Buffer.alloc(frameSamples * 2);
+    const room = Buffer.allocUnsafeSlow(2 * OPUS_MAX_PACKET);
+    this.out = [room.subarray(0, OPUS_MAX_PACKET), room.subarray(OPUS_MAX_PACKET)];
   }
 
   /** `pcm`: the frame's samples as bytes (a view the caller keeps: no Buffer per frame). */
@@ -45,24 +53,27 @@ class ChannelEncoder {
       this.settled = null;
       this.lastSilent = null;
       this.silentRun = 0;
-      this.framesEncoded++;
-      const t = stageBegin(Stage.libopus);
-      const packet = this.encoder.encode(pcm);
-      stageEnd(Stage.libopus, t);
-      return packet;
+      return this.run(pcm);
     }
     if (this.settled) {
       this.framesSkipped++;
       return this.settled;
     }
-    const t = stageBegin(Stage.libopus);
-    const packet = this.encoder.encode(this.zeros);
-    stageEnd(Stage.libopus, t);
-    this.framesEncoded++;
+    const packet = this.run(this.zeros);
     this.silentRun++;
     if (this.silentRun >= SILENCE_SETTLE_FRAMES && this.lastSilent && packet.equals(this.lastSilent)) this.settled = packet;
     this.lastSilent = packet;
     return packet;
+  }
+
+  private run(pcm: Buffer): Buffer {
+    const out = this.out[this.turn]!;
+    this.turn ^= 1;
+    this.framesEncoded++;
+    const t = stageBegin(Stage.libopus);
+    const length = this.encoder.encodeInto(pcm, out);
+    stageEnd(Stage.libopus, t);
+    return out.subarray(0, length);
   }
 }
 
