@@ -13,6 +13,7 @@
  * every 200 ms as the call manager does, so each block is what a live call's follower meets;
  * without it they are plain and flushed once a second.
  * `--repo DIR`: measure another checkout's build (its dist/), e.g. the build before a change.
+ * libopus' binding is loaded before the baseline in every build.
  * Reported per call: JS memory (heap used + external, which holds the array buffers) over the baseline
  * taken with the spools written and no encoder yet, RSS over the same baseline (it also holds
  * libopus's native encoder state, which the JS figures cannot see), and the encoder's own
@@ -51,6 +52,10 @@ const repo = resolve(opt.repo);
 const { SpoolWriter } = await import(join(repo, 'dist', 'spool', 'writer.js'));
 const { RecordType } = await import(join(repo, 'dist', 'spool', 'format.js'));
 const { CallEncoder } = await import(join(repo, 'dist', 'encoder', 'call-encoder.js'));
+// libopus' binding is loaded (and one encoder run) before the baseline, so the per-call figures
+// hold the calls' memory and not the library's: builds load it at import or at first use.
+const { createOpusEncoder } = await import(join(repo, 'dist', 'encoder', 'opus-native.js'));
+createOpusEncoder({ sampleRate: 8000, channels: 1, bitrate: 12000, complexity: 5 }).encode(Buffer.alloc(320));
 const sealing = opt.sealed
   ? { ...(await import(join(repo, 'dist', 'spool', 'cipher.js'))), ...(await import(join(repo, 'dist', 'crypto', 'keyring.js'))) }
   : null;

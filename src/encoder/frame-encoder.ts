@@ -18,40 +18,52 @@ export const SAMPLES_48K_PER_FRAME = 960;
 const SILENCE_SETTLE_FRAMES = 3;
 
 /**
+ * Where libopus writes the packets: one buffer per channel for the whole thread. A frame's two
+ * packets are both copied into the Ogg page before the next frame of any call is encoded, so
+ * no encoder needs room of its own.
+ */
+const PACKET_ROOM = ((room: Buffer): [Buffer, Buffer] => [room.subarray(0, OPUS_MAX_PACKET), room.subarray(OPUS_MAX_PACKET)])(
+  Buffer.allocUnsafeSlow(2 * OPUS_MAX_PACKET),
+);
+/** Digital silence, enough for a 20 ms frame at 48 kHz: what a gated frame is encoded as. */
+const ZEROS = Buffer.alloc(SAMPLES_48K_PER_FRAME * 2);
+
+/**
  * One leg's mono Opus stream. A gated frame is fed as digital silence; once the encoder's
  * packet for silence has settled (the same packet SILENCE_SETTLE_FRAMES times running), that
  * packet is reused instead of running the encoder. The decoder then is exactly where the
  * encoder is, so speech after the silence starts without a click.
  *
- * libopus writes each packet into one of two buffers of this leg's, in turn, so the packet
- * before stays readable for the comparison and nothing is allocated per frame but a view.
- * The settled packet is such a view too: while it is in use the encoder does not run.
+ * The packet returned is a view of the thread's room for this channel, valid until the
+ * channel's next frame; the last silent packet is kept as a copy of the leg's own (a few
+ * bytes), and the settled packet is that copy.
  */
 class ChannelEncoder {
   framesEncoded = 0;
   framesSkipped = 0;
   readonly gate = new SilenceGate();
   private settled: Buffer | null = null;
-  private lastSilent: Buffer | null = null;
+  /** The last silent packet, in `silent[0, silentLength)`; silentLength -1 when there is none. */
+  private silent: Buffer | null = null;
+  private silentLength = -1;
   private silentRun = 0;
   private readonly zeros: Buffer;
-  private readonly out: [Buffer, Buffer];
-  private turn = 0;
+  private readonly room: Buffer;
 
   constructor(
     private readonly encoder: OpusEncoderHandle,
     frameSamples: number,
+    channel: 0 | 1,
   ) {
-    this.zeros = Buffer.alloc(frameSamples * 2);
-    const room = Buffer.allocUnsafeSlow(2 * OPUS_MAX_PACKET);
-    this.out = [room.subarray(0, OPUS_MAX_PACKET), room.subarray(OPUS_MAX_PACKET)];
+    this.zeros = ZEROS.subarray(0, frameSamples * 2);
+    this.room = PACKET_ROOM[channel];
   }
 
   /** `pcm`: the frame's samples as bytes (a view the caller keeps: no Buffer per frame). */
   encode(pcm: Buffer, gated: boolean): Buffer {
     if (!gated) {
       this.settled = null;
-      this.lastSilent = null;
+      this.silentLength = -1;
       this.silentRun = 0;
       return this.run(pcm);
     }
@@ -61,19 +73,24 @@ class ChannelEncoder {
     }
     const packet = this.run(this.zeros);
     this.silentRun++;
-    if (this.silentRun >= SILENCE_SETTLE_FRAMES && this.lastSilent && packet.equals(this.lastSilent)) this.settled = packet;
-    this.lastSilent = packet;
+    const same = this.silentLength === packet.length && this.silent!.compare(packet, 0, packet.length, 0, packet.length) === 0;
+    if (same && this.silentRun >= SILENCE_SETTLE_FRAMES) {
+      this.settled = this.silent!.subarray(0, this.silentLength);
+    } else if (!same) {
+      // Its own memory (never a slice of Node's shared pool, which a kept slice would pin).
+      if (!this.silent || this.silent.length < packet.length) this.silent = Buffer.allocUnsafeSlow(Math.max(32, packet.length));
+      packet.copy(this.silent);
+      this.silentLength = packet.length;
+    }
     return packet;
   }
 
   private run(pcm: Buffer): Buffer {
-    const out = this.out[this.turn]!;
-    this.turn ^= 1;
     this.framesEncoded++;
     const t = stageBegin(Stage.libopus);
-    const length = this.encoder.encodeInto(pcm, out);
+    const length = this.encoder.encodeInto(pcm, this.room);
     stageEnd(Stage.libopus, t);
-    return out.subarray(0, length);
+    return this.room.subarray(0, length);
   }
 }
 
@@ -98,7 +115,7 @@ export class FrameEncoder {
     private readonly skipSilence: boolean,
     frameSamples: number,
   ) {
-    this.channels = [new ChannelEncoder(encoders[0], frameSamples), new ChannelEncoder(encoders[1], frameSamples)];
+    this.channels = [new ChannelEncoder(encoders[0], frameSamples, 0), new ChannelEncoder(encoders[1], frameSamples, 1)];
     this.pending = [new Int16Array(frameSamples), new Int16Array(frameSamples)];
     this.pendingBytes = [Buffer.from(this.pending[0].buffer), Buffer.from(this.pending[1].buffer)];
     this.current = [new Int16Array(frameSamples), new Int16Array(frameSamples)];
