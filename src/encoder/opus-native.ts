@@ -162,10 +162,12 @@ export function opusBinding(): { name: OpusBindingName; fallbackReason: string |
   return typeof native === 'string' ? { name: '@discordjs/opus', fallbackReason: native } : { name: 'tallenne', fallbackReason: null };
 }
 
-/** Both bindings, where both load: for the test that they write the same packets. */
-export function opusBindingsForTest(): OpusBinding[] {
-  const addon = loadAddon();
-  return typeof addon === 'string' ? [packageBinding()] : [addonBinding(addon), packageBinding()];
+/** One binding by name, for the tests and the bench that compare the two (throws when it does not load). */
+export function opusBindingNamed(name: OpusBindingName): OpusBinding {
+  if (name === '@discordjs/opus') return packageBinding();
+  const native = loadAddon();
+  if (typeof native === 'string') throw new Error(native);
+  return addonBinding(native);
 }
 
 export function createOpusEncoder(
