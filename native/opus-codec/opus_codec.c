@@ -43,6 +43,12 @@ static napi_value throw_opus(napi_env env, const char *what, int err) {
   return NULL;
 }
 
+static napi_value int_result(napi_env env, int32_t n) {
+  napi_value result;
+  CHECK(napi_create_int32(env, n, &result));
+  return result;
+}
+
 static void finalize(napi_env env, void *data, void *hint) {
   Codec *c = data;
   if (c->enc) opus_encoder_destroy(c->enc);
@@ -170,40 +176,45 @@ static napi_value js_encoder_lookahead(napi_env env, napi_callback_info info) {
   opus_int32 lookahead = 0;
   int err = opus_encoder_ctl(c->enc, OPUS_GET_LOOKAHEAD(&lookahead));
   if (err != OPUS_OK) return throw_opus(env, "encoder_ctl", err);
-  napi_value out;
-  CHECK(napi_create_int32(env, lookahead, &out));
-  return out;
+  return int_result(env, lookahead);
+}
+
+/* The arguments of encode() and decode(): a codec of the kind `tag` names, then two typed
+ * arrays (input, output). NULL, with the error thrown, when they are not that. */
+static Codec *codec_and_buffers(napi_env env, napi_callback_info info, const napi_type_tag *tag, const char *usage,
+                                const char *not_kind, uint8_t **in, size_t *in_len, uint8_t **out, size_t *out_len) {
+  size_t argc = 3;
+  napi_value argv[3];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) {
+    napi_throw_type_error(env, "TALLENNE_OPUS", usage);
+    return NULL;
+  }
+  Codec *c = unwrap(env, argv[0], tag, not_kind);
+  if (c == NULL) return NULL;
+  if (!bytes_of(env, argv[1], in, in_len) || !bytes_of(env, argv[2], out, out_len) || *in_len > INT32_MAX) {
+    napi_throw_type_error(env, "TALLENNE_OPUS", usage);
+    return NULL;
+  }
+  if (*out_len > INT32_MAX) *out_len = INT32_MAX;
+  return c;
 }
 
 /* encode(encoder, pcm, out) → bytes written to out. pcm: one frame of Int16 interleaved
  * samples (its length sets the frame size; libopus refuses a size that is not an Opus frame). */
 static napi_value js_encode(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) {
-    napi_throw_type_error(env, "TALLENNE_OPUS", "encode(encoder, pcm, out)");
-    return NULL;
-  }
-  Codec *c = unwrap(env, argv[0], &ENCODER_TAG, "encode: not an Opus encoder");
-  if (c == NULL) return NULL;
   uint8_t *pcm, *out;
   size_t pcm_len, out_len;
-  if (!bytes_of(env, argv[1], &pcm, &pcm_len) || !bytes_of(env, argv[2], &out, &out_len)) {
-    napi_throw_type_error(env, "TALLENNE_OPUS", "encode: pcm and out must be typed arrays");
-    return NULL;
-  }
+  Codec *c = codec_and_buffers(env, info, &ENCODER_TAG, "encode(encoder, pcm, out): pcm and out typed arrays",
+                               "encode: not an Opus encoder", &pcm, &pcm_len, &out, &out_len);
+  if (c == NULL) return NULL;
   size_t frame_bytes = 2 * (size_t)c->channels;
   if (pcm_len == 0 || pcm_len % frame_bytes != 0 || ((uintptr_t)pcm & 1) != 0) {
     napi_throw_range_error(env, "TALLENNE_OPUS", "encode: pcm must be whole, aligned Int16 frames");
     return NULL;
   }
-  if (out_len > INT32_MAX) out_len = INT32_MAX;
   opus_int32 n = opus_encode(c->enc, (const opus_int16 *)pcm, (int)(pcm_len / frame_bytes), out, (opus_int32)out_len);
   if (n < 0) return throw_opus(env, "encode", n);
-  napi_value result;
-  CHECK(napi_create_int32(env, n, &result));
-  return result;
+  return int_result(env, n);
 }
 
 /* createDecoder(rate, channels) → decoder */
@@ -232,31 +243,19 @@ static napi_value js_create_decoder(napi_env env, napi_callback_info info) {
 /* decode(decoder, packet, out) → samples per channel written to out (Int16 interleaved).
  * An empty packet asks for concealment of one lost packet the size of out. */
 static napi_value js_decode(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) {
-    napi_throw_type_error(env, "TALLENNE_OPUS", "decode(decoder, packet, out)");
-    return NULL;
-  }
-  Codec *c = unwrap(env, argv[0], &DECODER_TAG, "decode: not an Opus decoder");
-  if (c == NULL) return NULL;
   uint8_t *packet, *out;
   size_t packet_len, out_len;
-  if (!bytes_of(env, argv[1], &packet, &packet_len) || !bytes_of(env, argv[2], &out, &out_len)) {
-    napi_throw_type_error(env, "TALLENNE_OPUS", "decode: packet and out must be typed arrays");
-    return NULL;
-  }
+  Codec *c = codec_and_buffers(env, info, &DECODER_TAG, "decode(decoder, packet, out): packet and out typed arrays",
+                               "decode: not an Opus decoder", &packet, &packet_len, &out, &out_len);
+  if (c == NULL) return NULL;
   size_t frame_bytes = 2 * (size_t)c->channels;
-  if (((uintptr_t)out & 1) != 0 || out_len < frame_bytes || packet_len > INT32_MAX) {
+  if (((uintptr_t)out & 1) != 0 || out_len < frame_bytes) {
     napi_throw_range_error(env, "TALLENNE_OPUS", "decode: out must be aligned Int16 room for at least one sample");
     return NULL;
   }
   int n = opus_decode(c->dec, packet_len ? packet : NULL, (opus_int32)packet_len, (opus_int16 *)out, (int)(out_len / frame_bytes), 0);
   if (n < 0) return throw_opus(env, "decode", n);
-  napi_value result;
-  CHECK(napi_create_int32(env, n, &result));
-  return result;
+  return int_result(env, n);
 }
 
 static napi_value init(napi_env env, napi_value exports) {
