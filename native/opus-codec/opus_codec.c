@@ -9,7 +9,7 @@
  * encode() (or any other object) is refused instead of being read as an encoder.
  *
  * libopus is compiled from the sources @discordjs/opus ships (native/opus-codec/binding.gyp),
- * the same version and build as the one the bench's floor measures.
+ * with that package's build settings, so the two write the same packets (a unit test checks).
  */
 #define NAPI_VERSION 8
 #include <node_api.h>

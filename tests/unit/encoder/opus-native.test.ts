@@ -119,24 +119,25 @@ describe('libopus binding', () => {
     expect(dec.decode(new Uint8Array(0), out.subarray(0, 160))).toBe(160);
   });
 
-  it('loads and encodes in worker threads, each with encoders of its own', async () => {
+  it('loads and encodes in worker threads, each with encoders of its own, through either binding', async () => {
     const url = new URL('../../../dist/encoder/opus-native.js', import.meta.url).href;
     const code = `
       const { parentPort } = require('node:worker_threads');
-      import(${JSON.stringify(url)}).then(({ createOpusEncoder, opusBinding }) => {
-        const enc = createOpusEncoder({ sampleRate: 8000, channels: 1, bitrate: 12000, complexity: 5 });
+      import(${JSON.stringify(url)}).then(({ createOpusEncoder, opusBinding, opusBindingNamed }) => {
         const pcm = new Int16Array(160).map((_, i) => Math.round(5000 * Math.sin(i / 3)));
-        let bytes = 0;
-        for (let i = 0; i < 50; i++) bytes += enc.encode(pcm).length;
-        parentPort.postMessage({ binding: opusBinding().name, bytes });
+        const packets = ['tallenne', '@discordjs/opus'].map((name) => {
+          const enc = createOpusEncoder({ sampleRate: 8000, channels: 1, bitrate: 12000, complexity: 5 }, opusBindingNamed(name));
+          return Buffer.concat(Array.from({ length: 50 }, () => enc.encode(pcm)));
+        });
+        parentPort.postMessage({ binding: opusBinding().name, bytes: packets[0].length, same: packets[0].equals(packets[1]) });
       });`;
     const results = await Promise.all(
       [0, 1].map(
         () =>
-          new Promise<{ binding: string; bytes: number }>((resolve, reject) => {
+          new Promise<{ binding: string; bytes: number; same: boolean }>((resolve, reject) => {
             const w = new Worker(code, { eval: true });
             w.once('message', (m) => {
-              resolve(m as { binding: string; bytes: number });
+              resolve(m as { binding: string; bytes: number; same: boolean });
               void w.terminate();
             });
             w.once('error', reject);
@@ -145,6 +146,7 @@ describe('libopus binding', () => {
     );
     expect(results[0]!.binding).toBe('tallenne');
     expect(results[0]!.bytes).toBeGreaterThan(50);
+    expect(results[0]!.same).toBe(true);
     expect(results[1]).toEqual(results[0]);
   });
 });
