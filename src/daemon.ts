@@ -92,7 +92,7 @@ export class Daemon {
     this.leases = new SpoolLeases(this.index, c.cluster.node_id, this.log.child({ component: 'calls' }));
     this.encoder = new EncoderPool({ workers: encoderWorkerCount(c.encoder.workers) });
     const opus = opusBinding();
-    if (opus.fallbackReason) this.log.warn({ reason: opus.fallbackReason }, 'libopus runs through @discordjs/opus, which costs more memory per call: the own binding is not available');
+    if (opus.fallbackReason) this.log.warn({ reason: opus.fallbackReason }, 'libopus runs through @discordjs/opus, which costs more memory per call: our own binding is not available');
     this.batch = openBatchReceive(c.rtp.receive, this.log.child({ component: 'rtp' }));
     this.ports = new PortAllocator({ address: c.rtp.address, min: c.rtp.port_min, max: c.rtp.port_max, receiveBuffer: c.rtp.receive_buffer, ...(this.batch ? { batch: this.batch } : {}), log: this.log.child({ component: 'rtp' }) });
     const spoolDir = spoolDirOf(c.storage.dir);

@@ -95,14 +95,23 @@ static int bytes_of(napi_env env, napi_value v, uint8_t **data, size_t *len) {
   return 1;
 }
 
-static napi_value make(napi_env env, Codec *c, const napi_type_tag *tag) {
-  napi_value ext;
-  if (napi_create_external(env, c, finalize, NULL, &ext) != napi_ok) {
-    finalize(env, c, NULL);
-    napi_throw_error(env, "TALLENNE_OPUS", "could not wrap the codec state");
-    return NULL;
+/* An external holding `enc` or `dec` (whichever is not NULL), tagged as its kind. On failure
+ * the state is freed and the error thrown. */
+static napi_value wrap(napi_env env, OpusEncoder *enc, OpusDecoder *dec, int channels) {
+  Codec *c = calloc(1, sizeof *c);
+  if (c != NULL) {
+    c->enc = enc;
+    c->dec = dec;
+    c->channels = channels;
   }
-  CHECK(napi_type_tag_object(env, ext, tag));
+  napi_value ext;
+  if (c == NULL || napi_create_external(env, c, finalize, NULL, &ext) != napi_ok) {
+    if (c != NULL) free(c);
+    if (enc) opus_encoder_destroy(enc);
+    if (dec) opus_decoder_destroy(dec);
+    return throw_opus(env, enc ? "encoder_create" : "decoder_create", OPUS_ALLOC_FAIL);
+  }
+  CHECK(napi_type_tag_object(env, ext, enc ? &ENCODER_TAG : &DECODER_TAG));
   return ext;
 }
 
@@ -119,14 +128,7 @@ static napi_value js_create_encoder(napi_env env, napi_callback_info info) {
   int err = OPUS_OK;
   OpusEncoder *enc = opus_encoder_create(rate, channels, application, &err);
   if (err != OPUS_OK || enc == NULL) return throw_opus(env, "encoder_create", err);
-  Codec *c = calloc(1, sizeof *c);
-  if (c == NULL) {
-    opus_encoder_destroy(enc);
-    return throw_opus(env, "encoder_create", OPUS_ALLOC_FAIL);
-  }
-  c->enc = enc;
-  c->channels = channels;
-  return make(env, c, &ENCODER_TAG);
+  return wrap(env, enc, NULL, channels);
 }
 
 /* encoderSet(encoder, request, value): one of libopus' integer OPUS_SET_* requests. */
@@ -230,14 +232,7 @@ static napi_value js_create_decoder(napi_env env, napi_callback_info info) {
   int err = OPUS_OK;
   OpusDecoder *dec = opus_decoder_create(rate, channels, &err);
   if (err != OPUS_OK || dec == NULL) return throw_opus(env, "decoder_create", err);
-  Codec *c = calloc(1, sizeof *c);
-  if (c == NULL) {
-    opus_decoder_destroy(dec);
-    return throw_opus(env, "decoder_create", OPUS_ALLOC_FAIL);
-  }
-  c->dec = dec;
-  c->channels = channels;
-  return make(env, c, &DECODER_TAG);
+  return wrap(env, NULL, dec, channels);
 }
 
 /* decode(decoder, packet, out) → samples per channel written to out (Int16 interleaved).
