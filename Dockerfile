@@ -16,8 +16,9 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY web ./web
 RUN npm run build && npm prune --omit=dev --ignore-scripts
-# Batched RTP receive (rtp.receive): our one native addon, built against this image's Node.
-# Without it the daemon reads RTP through Node and says so in its log.
+# Our three native addons, built against this image's Node: batched RTP receive (rtp.receive),
+# the thread CPU clock and the encoder's libopus binding. Without one, the daemon falls back
+# (Node's datagram reading, /proc, @discordjs/opus) and says so in its log.
 COPY native ./native
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
@@ -41,6 +42,8 @@ COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/native/udp-batch/build/Release/udp_batch.node ./native/udp-batch/build/Release/udp_batch.node
+COPY --from=build /src/native/thread-cpu/build/Release/thread_cpu.node ./native/thread-cpu/build/Release/thread_cpu.node
+COPY --from=build /src/native/opus-codec/build/Release/opus_codec.node ./native/opus-codec/build/Release/opus_codec.node
 COPY bin ./bin
 COPY config ./config
 COPY deploy/docker/tallenne.toml /etc/tallenne/tallenne.toml

@@ -22,6 +22,7 @@ import { openBatchReceive, type BatchReceiver } from './rtp/batch-receive.js';
 import { rtpCounters } from './rtp/counters.js';
 import { EncoderPool, encoderWorkerCount } from './encoder/pool.js';
 import { opusBinding } from './encoder/opus-native.js';
+import { threadCpuSource } from './encoder/cpu-time.js';
 import type { RecordingIndex } from './index/index.js';
 import { openRegister } from './index/open.js';
 import { SpoolLeases } from './calls/spool-leases.js';
@@ -93,6 +94,8 @@ export class Daemon {
     this.encoder = new EncoderPool({ workers: encoderWorkerCount(c.encoder.workers) });
     const opus = opusBinding();
     if (opus.fallbackReason) this.log.warn({ reason: opus.fallbackReason }, 'libopus runs through @discordjs/opus, which costs more memory per call: our own binding is not available');
+    const clock = threadCpuSource();
+    if (clock !== 'clock') this.log.warn({ clock }, clock === 'proc' ? "the encoders read their CPU time from /proc, which costs more per live call: the thread clock addon (native/thread-cpu) is not built" : "the encoders' CPU figures count the whole process: no thread clock is available");
     this.batch = openBatchReceive(c.rtp.receive, this.log.child({ component: 'rtp' }));
     this.ports = new PortAllocator({ address: c.rtp.address, min: c.rtp.port_min, max: c.rtp.port_max, receiveBuffer: c.rtp.receive_buffer, ...(this.batch ? { batch: this.batch } : {}), log: this.log.child({ component: 'rtp' }) });
     const spoolDir = spoolDirOf(c.storage.dir);
