@@ -8,7 +8,8 @@
  * Threads: the main thread (capture, SIP, HTTP, timers) is the daemon's pid; an encoder
  * thread is one that spent at least ENCODER_SHARE of its samples in the libopus binding;
  * every other thread (libuv's pool, V8's helpers, LMDB) is "other threads".
- * Objects: `opus.node` is libopus (and the binding's thin wrapper); `node` is Node and V8
+ * Objects: `opus_codec.node` is libopus (our binding, with its thin wrapper; `opus.node` when
+ * the @discordjs/opus stand-in runs it); `node` is Node and V8
  * compiled code (libuv, the runtime, GC, builtins, OpenSSL); `[JIT]` is JavaScript compiled by
  * V8; the kernel is system calls, the network stack and the scheduler; libc and libm are
  * malloc, memcpy and maths.
@@ -28,7 +29,7 @@ const ENCODER_SHARE = 0.25;
 
 /** Shared objects → the rows of the table. */
 function objectKind(dso) {
-  if (dso === 'opus.node') return 'libopus';
+  if (dso === 'opus_codec.node' || dso === 'opus.node') return 'libopus';
   if (dso === 'node') return 'node';
   if (dso.startsWith('[JIT]') || /^perf-\d+\.map$/.test(dso)) return 'js';
   if (dso === '[kernel.kallsyms]' || dso === '[vdso]') return 'kernel';
@@ -36,7 +37,7 @@ function objectKind(dso) {
   return 'other';
 }
 export const PERF_OBJECTS = [
-  ['libopus', 'libopus (opus.node)'],
+  ['libopus', 'libopus (opus_codec.node)'],
   ['js', 'JavaScript (V8 JIT code)'],
   ['node', 'Node and V8 (libuv, runtime, GC, builtins)'],
   ['kernel', 'kernel (system calls, network stack)'],

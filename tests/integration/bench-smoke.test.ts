@@ -125,6 +125,10 @@ describe('bench smoke', () => {
       expect(threads.reduce((a, b) => a + b, 0)).toBeCloseTo(100, 0);
       expect(perf.threads.main).toBeGreaterThan(0);
       expect(Object.keys(perf.objects)).toEqual(['libopus', 'js', 'node', 'kernel', 'libc', 'other']);
+      // libopus is recognised in the binding the daemon runs, and its threads as encoder threads.
+      expect(perf.objects.libopus).toBeGreaterThan(0);
+      expect(perf.encoderThreads).toBeGreaterThanOrEqual(1);
+      expect(perf.threads.encoder).toBeGreaterThan(0);
       expect(perf.usPerCallSecond.main.kernel).toBeGreaterThanOrEqual(0);
       // The profile was written in the run's temp folder and removed.
       expect(readdirSync(dir).filter((f) => f.startsWith('tallenne-bench-perf-'))).toEqual([]);
