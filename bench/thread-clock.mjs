@@ -1,7 +1,8 @@
 /**
  * What the encoder's thread CPU clock costs a live call (src/encoder/cpu-time.ts). The encoder
- * reads it twice around each step of each live call, and a live call steps once per pass
- * (TICK_MS), so at 4 passes a second that is 8 reads per call-second.
+ * reads it twice around each step of each live call, and a live call steps once per pass; a
+ * pass starts TICK_MS after the last one ended, so that is at most 8 reads per call-second
+ * (4.5 to 5.3 counted in a daemon at 100 calls, where passes take time).
  *
  *   clock      this build's clock: the native addon's CLOCK_THREAD_CPUTIME_ID
  *   proc       this build's fallback, /proc/thread-self/stat into a buffer made once
@@ -105,7 +106,7 @@ const result = {
 const lines = [
   `thread CPU clock: ${result.options.rounds} rounds in turns, ${result.options.reads} reads each (${result.machine})`,
   '',
-  '| clock | CPU per read (µs) | reads per live call-second | µs per live call-second | libopus, µs per 20 ms mono frame (same process) | share of libopus per call-second (two legs speaking) |',
+  '| clock | CPU per read (µs) | reads per live call-second (at most: a pass every TICK_MS) | µs per live call-second (at most) | libopus, µs per 20 ms mono frame (same process) | share of libopus per call-second (two legs speaking) |',
   '|---|---|---|---|---|---|',
   ...kinds.map((k) => {
     const f = figures[k.name];
