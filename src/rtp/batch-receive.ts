@@ -8,7 +8,7 @@
  * A handler gets each datagram as a view into the arena, valid only for the call: what it
  * keeps it copies (the spool append does). Its arrival time is the kernel's receive
  * timestamp, so a packet that waited for the batch keeps its own time (jitter is measured
- * on it). Wake-ups are at least 2 ms apart: under load one takes many packets. A datagram
+ * on it). Wake-ups are at least 40 ms apart: one takes about two packets of every stream. A datagram
  * larger than a slot is cut short by the kernel; it is handed over flagged `truncated`, for
  * the receiver to drop and count.
  */
