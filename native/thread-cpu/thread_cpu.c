@@ -3,8 +3,8 @@
  *
  * Node 20 has no per-thread CPU clock, and the file it could be read from instead,
  * /proc/thread-self/stat, costs an open, a read and a close each time, in ticks of 10 ms. The
- * encoder reads the clock around every step of every live call (four times a second per
- * call), so this is one clock_gettime(CLOCK_THREAD_CPUTIME_ID), in nanoseconds, returned
+ * encoder reads the clock around every step of every live call (up to eight times a second
+ * per call), so this is one clock_gettime(CLOCK_THREAD_CPUTIME_ID), in nanoseconds, returned
  * as microseconds.
  */
 #define NAPI_VERSION 8

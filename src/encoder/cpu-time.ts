@@ -3,12 +3,13 @@
  * stage clock.
  *
  * Node 20 has no process.threadCpuUsage, and process.cpuUsage counts every thread (capture
- * included). The encoder reads this clock around every step of every live call, four times a
- * second per call, so its cost counts: the native addon in native/thread-cpu (built by
+ * included). The encoder reads this clock around every step of every live call, up to eight
+ * times a second per call, so its cost counts: the native addon in native/thread-cpu (built by
  * `npm ci`) reads the thread's own clock in about 2 µs, to the nanosecond. Where it is not
  * built, /proc/thread-self/stat is read instead (open, read, close into a buffer made once:
- * about 11 µs, in clock ticks of 10 ms, which add up right over a call's many steps).
- * readFileSync cost 35 µs a read there, most of it a 64 KiB buffer for a file of 300 bytes.
+ * about 17 µs, in clock ticks of 10 ms, which add up right over a call's many steps).
+ * readFileSync cost about 50 µs a read there, most of it a 64 KiB buffer for a file of 300
+ * bytes (bench/thread-clock.mjs).
  */
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
