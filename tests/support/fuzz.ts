@@ -103,6 +103,11 @@ export async function sendMutation(mutation: Mutation, serverPort: number, waitM
   await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
   const statuses: number[] = [];
   const oks: SipMessage[] = [];
+  // The daemon repeats a final error answer until it is ACKed (RFC 3261 Timer G), and this
+  // client never ACKs one; an earlier mutant's socket may have had this port, so only answers
+  // to this mutant's own Call-ID count (where the mutation left one to read).
+  const head = mutation.data.toString('latin1').split('\r\n\r\n')[0]!;
+  const callId = /^(?:call-id|i)[ \t]*:[ \t]*(\S+)/im.exec(head)?.[1];
   s.on('message', (buf) => {
     let m: SipMessage;
     try {
@@ -110,6 +115,7 @@ export async function sendMutation(mutation: Mutation, serverPort: number, waitM
     } catch {
       return;
     }
+    if (callId !== undefined && firstHeader(m.headers, 'call-id') !== callId) return;
     if (m.kind === 'request') {
       if (m.method === 'BYE') s.send(buildResponse(m, 200, 'OK'), serverPort, '127.0.0.1');
       return;
