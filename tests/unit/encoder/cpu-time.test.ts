@@ -50,9 +50,9 @@ describe('thread CPU clock', () => {
         let x = 0; for (let i = 0; i < workerData * 1e6; i++) x += Math.sqrt(i);
         parentPort.postMessage({ source: m.threadCpuSource(), spent: m.threadCpuMicros() - a });
       });`;
-    const run = (ms: number): Promise<{ source: string; spent: number }> =>
+    const run = (millions: number): Promise<{ source: string; spent: number }> =>
       new Promise((resolve, reject) => {
-        const w = new Worker(code, { eval: true, workerData: ms });
+        const w = new Worker(code, { eval: true, workerData: millions });
         w.once('message', (m) => {
           resolve(m as { source: string; spent: number });
           void w.terminate();
