@@ -77,6 +77,8 @@ typedef struct {
   int sockets;
   int closed;
   int polling;
+  /* Set while a batch is with JavaScript: a drain asked for then would overwrite the arena. */
+  int delivering;
   struct mmsghdr *msgs;
   struct iovec *iov;
   struct sockaddr_storage *from;
@@ -120,7 +122,9 @@ static void deliver(reader_t *r, size_t n) {
   r->batches++;
   if (napi_get_reference_value(env, r->callback, &cb) == napi_ok && napi_get_global(env, &recv) == napi_ok &&
       napi_create_uint32(env, (uint32_t)n, &argv[0]) == napi_ok) {
+    r->delivering = 1;
     napi_status st = napi_make_callback(env, r->context, recv, cb, 1, argv, &result);
+    r->delivering = 0;
     if (st == napi_pending_exception) {
       napi_value err;
       if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
@@ -371,6 +375,21 @@ static napi_value js_add(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* drain(reader): hands over every datagram waiting now, without waiting for the gap. The
+ * signalling calls it before it changes a leg (a codec change, the hang-up), so the packets
+ * that came before the change are taken under the state they were sent for. Not while a batch
+ * is with JavaScript (the arena is in use): that drain is already taking them. */
+static napi_value js_drain(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  reader_t *r = unwrap(env, argv[0]);
+  if (!r) return NULL;
+  if (r->delivering || r->sockets == 0) return NULL;
+  drain(r);
+  return NULL;
+}
+
 /* remove(reader, fd): its datagrams are no longer read here. A socket already closed is fine. */
 static napi_value js_remove(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -430,6 +449,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL },
     { "add", NULL, js_add, NULL, NULL, NULL, napi_default, NULL },
     { "remove", NULL, js_remove, NULL, NULL, NULL, napi_default, NULL },
+    { "drain", NULL, js_drain, NULL, NULL, NULL, napi_default, NULL },
     { "batches", NULL, js_batches, NULL, NULL, NULL, napi_default, NULL },
     { "close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL },
   };

@@ -80,6 +80,8 @@ export class Leg {
    * changed (a re-key, or a move between SRTP and plain RTP).
    */
   applyOffer(offer: LegOffer): boolean {
+    // Packets that came before the re-offer are taken under the formats they were sent in.
+    this.pair.drainRtp?.();
     this._descriptor = { ...this._descriptor, formats: offer.formats };
     this.receiver.setFormats(offer.formats);
     this.receiver.setOffered(offeredSource(offer.media));
@@ -106,6 +108,8 @@ export class Leg {
 
   /** Stops receiving; returns the port pair for the caller to release. */
   close(): PortPair {
+    // The call's last packets, waiting for the next batched read, still go to the spool.
+    this.pair.drainRtp?.();
     return this.receiver.close();
   }
 }

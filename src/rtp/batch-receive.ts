@@ -34,6 +34,7 @@ interface NativeBatch {
   open(arena: Buffer, slotBytes: number, meta: Int32Array, onBatch: (count: number) => void): unknown;
   add(reader: unknown, fd: number, token: number): void;
   remove(reader: unknown, fd: number): void;
+  drain(reader: unknown): void;
   batches(reader: unknown): number;
   close(reader: unknown): void;
 }
@@ -151,6 +152,15 @@ export class BatchReceiver {
         // closed meanwhile
       }
     };
+  }
+
+  /**
+   * Hands over every datagram waiting now, without waiting for the gap between wake-ups (up to
+   * 40 ms). Called before the signalling changes a leg, so packets that came before the change
+   * meet the state they were sent for. A no-op inside a handler: that batch is taking them.
+   */
+  drainNow(): void {
+    if (!this.closed) this.native.drain(this.reader);
   }
 
   /** Stops watching every socket (the daemon's shutdown). */

@@ -28,6 +28,12 @@ export interface PortPair {
    * the pair's release). Absent: the RTP socket's datagrams come as Node's 'message' events.
    */
   readonly readRtp?: (handler: DatagramHandler) => () => void;
+  /**
+   * With batched receive: hands over now what waits on the RTP sockets (reads are up to 40 ms
+   * apart), before the signalling changes the leg. Absent: Node hands each datagram over as it
+   * comes.
+   */
+  readonly drainRtp?: () => void;
 }
 
 export interface PortAllocatorOptions {
@@ -123,7 +129,7 @@ export class PortAllocator {
           this.reading.set(port, once);
           return once;
         };
-        return { port, rtp, rtcp, readRtp };
+        return { port, rtp, rtcp, readRtp, drainRtp: () => batch.drainNow() };
       } catch (err) {
         this.held.delete(port);
         if (rtp) rtp.close();
