@@ -88,26 +88,32 @@ describe('batched RTP receive (recvmmsg)', () => {
   });
 
   it('drainNow hands over at once what waits, without waiting for the gap; not from inside a handler', async () => {
-    const [a, peer] = [await bound(), await bound()];
+    const [a, peer, inside] = [await bound(), await bound(), await bound()];
+    // A connected socket sends at once (no address lookup), so a datagram can be made to
+    // wait on the socket while a handler runs.
+    await new Promise<void>((r) => inside.connect(a.address().port, '127.0.0.1', r));
     const got: number[] = [];
     let nested = -1;
     const stop = batch.read(a, (bytes) => {
       got.push(bytes.length);
-      // Inside a handler the arena is in use: a drain asked for there does nothing.
-      if (bytes.length === 10) {
-        batch.drainNow();
-        nested = got.length;
-      }
+      if (bytes.length !== 10) return;
+      inside.send(Buffer.alloc(11));
+      const until = Date.now() + 5;
+      while (Date.now() < until) { /* the datagram reaches the socket meanwhile */ }
+      // The arena is in use by this batch: a drain asked for here must not run.
+      batch.drainNow();
+      nested = got.length;
     });
     await send(peer, Buffer.alloc(10), a);
-    await until('the first datagram', () => got.length === 1);
+    await until('the datagram sent inside the handler', () => got.length === 2);
     expect(nested).toBe(1);
-    // A drain just ran, so the next wake-up is up to 40 ms away. The loop is not let run
-    // here, so only drainNow can hand the second datagram over.
-    await send(peer, Buffer.alloc(11), a);
-    const end = Date.now() + 1000;
-    while (got.length < 2 && Date.now() < end) batch.drainNow();
     expect(got).toEqual([10, 11]);
+    // A drain just ran, so the next wake-up is up to 40 ms away. The loop is not let run
+    // here, so only drainNow can hand this datagram over.
+    await send(peer, Buffer.alloc(12), a);
+    const end = Date.now() + 1000;
+    while (got.length < 3 && Date.now() < end) batch.drainNow();
+    expect(got).toEqual([10, 11, 12]);
     stop();
   });
 
