@@ -196,6 +196,40 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   drain(r);
 }
 
+/* Reads one socket until it has nothing waiting, into the arena from slot *n on, handing a
+ * full arena to JavaScript on the way. Returns 0, or -1 when the reader was closed meanwhile. */
+static int read_socket(reader_t *r, int fd, int32_t token, size_t *n) {
+  for (;;) {
+    if (*n == r->slots) {
+      deliver(r, *n);
+      *n = 0;
+      if (r->closed) return -1;
+    }
+    size_t at = *n;
+    size_t want = r->slots - at;
+    if (want > PER_CALL) want = PER_CALL;
+    for (size_t i = at; i < at + want; i++) {
+      r->iov[i].iov_base = r->arena + i * r->slot_bytes;
+      r->iov[i].iov_len = r->slot_bytes;
+      memset(&r->msgs[i].msg_hdr, 0, sizeof r->msgs[i].msg_hdr);
+      r->msgs[i].msg_hdr.msg_name = &r->from[i];
+      r->msgs[i].msg_hdr.msg_namelen = sizeof r->from[i];
+      r->msgs[i].msg_hdr.msg_iov = &r->iov[i];
+      r->msgs[i].msg_hdr.msg_iovlen = 1;
+      r->msgs[i].msg_hdr.msg_control = r->ctrl + i * CTRL_BYTES;
+      r->msgs[i].msg_hdr.msg_controllen = CTRL_BYTES;
+    }
+    int got = recvmmsg(fd, &r->msgs[at], (unsigned)want, MSG_DONTWAIT, NULL);
+    if (got < 0 && errno == EINTR) continue;
+    /* EAGAIN: drained. Anything else (an ICMP error queued on the socket, a socket closed
+     * under us): the error is consumed, what is queued behind it comes at the next wake-up. */
+    if (got <= 0) return 0;
+    for (int i = 0; i < got; i++) record(r, at + i, token, r->msgs[at + i].msg_len, r->msgs[at + i].msg_hdr.msg_flags);
+    *n = at + (size_t)got;
+    if ((size_t)got < want) return 0;
+  }
+}
+
 static void drain(reader_t *r) {
   r->last_drain = mono_ns();
   struct epoll_event ev[EVENTS];
@@ -203,39 +237,11 @@ static void drain(reader_t *r) {
   for (int round = 0; round < ROUNDS; round++) {
     int k = epoll_wait(r->epfd, ev, EVENTS, 0);
     if (k <= 0) break;
-    for (int e = 0; e < k && !r->closed; e++) {
+    for (int e = 0; e < k; e++) {
       int fd = (int)(uint32_t)(ev[e].data.u64 & 0xffffffffu);
       int32_t token = (int32_t)(ev[e].data.u64 >> 32);
-      for (;;) {
-        if (n == r->slots) {
-          deliver(r, n);
-          n = 0;
-          if (r->closed) return;
-        }
-        size_t want = r->slots - n;
-        if (want > PER_CALL) want = PER_CALL;
-        for (size_t i = n; i < n + want; i++) {
-          r->iov[i].iov_base = r->arena + i * r->slot_bytes;
-          r->iov[i].iov_len = r->slot_bytes;
-          memset(&r->msgs[i].msg_hdr, 0, sizeof r->msgs[i].msg_hdr);
-          r->msgs[i].msg_hdr.msg_name = &r->from[i];
-          r->msgs[i].msg_hdr.msg_namelen = sizeof r->from[i];
-          r->msgs[i].msg_hdr.msg_iov = &r->iov[i];
-          r->msgs[i].msg_hdr.msg_iovlen = 1;
-          r->msgs[i].msg_hdr.msg_control = r->ctrl + i * CTRL_BYTES;
-          r->msgs[i].msg_hdr.msg_controllen = CTRL_BYTES;
-        }
-        int got = recvmmsg(fd, &r->msgs[n], (unsigned)want, MSG_DONTWAIT, NULL);
-        if (got < 0 && errno == EINTR) continue;
-        /* EAGAIN: drained. Anything else (an ICMP error queued on the socket, a socket closed
-         * under us): the error is consumed, what is queued behind it comes at the next wake-up. */
-        if (got <= 0) break;
-        for (int i = 0; i < got; i++) record(r, n + i, token, r->msgs[n + i].msg_len, r->msgs[n + i].msg_hdr.msg_flags);
-        n += (size_t)got;
-        if ((size_t)got < want) break;
-      }
+      if (read_socket(r, fd, token, &n) < 0) return;
     }
-    if (r->closed) return;
   }
   if (n > 0) deliver(r, n);
 }
@@ -375,18 +381,30 @@ static napi_value js_add(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* drain(reader): hands over every datagram waiting now, without waiting for the gap. The
- * signalling calls it before it changes a leg (a codec change, the hang-up), so the packets
- * that came before the change are taken under the state they were sent for. Not while a batch
- * is with JavaScript (the arena is in use): that drain is already taking them. */
+/* drain(reader[, fd, token]): hands over every datagram waiting now, without waiting for
+ * the gap: of every socket, or of the one socket given (with the token it was added under),
+ * which leaves the others' wake-ups as they were. The signalling calls it before it changes a
+ * leg (a codec change, the hang-up), so the packets that came before the change are taken
+ * under the state they were sent for. Not while a batch is with JavaScript (the arena is in
+ * use): that drain is already taking them. */
 static napi_value js_drain(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   reader_t *r = unwrap(env, argv[0]);
   if (!r) return NULL;
+  int32_t fd = -1, token = 0;
+  if (argc >= 3 && (napi_get_value_int32(env, argv[1], &fd) != napi_ok || napi_get_value_int32(env, argv[2], &token) != napi_ok || fd < 0)) {
+    napi_throw_type_error(env, "TALLENNE_BATCH_RECEIVE", "udp-batch: drain(reader[, fd, token])");
+    return NULL;
+  }
   if (r->delivering || r->sockets == 0) return NULL;
-  drain(r);
+  if (fd < 0) {
+    drain(r);
+    return NULL;
+  }
+  size_t n = 0;
+  if (read_socket(r, fd, token, &n) == 0 && n > 0) deliver(r, n);
   return NULL;
 }
 

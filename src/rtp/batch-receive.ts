@@ -34,7 +34,7 @@ interface NativeBatch {
   open(arena: Buffer, slotBytes: number, meta: Int32Array, onBatch: (count: number) => void): unknown;
   add(reader: unknown, fd: number, token: number): void;
   remove(reader: unknown, fd: number): void;
-  drain(reader: unknown): void;
+  drain(reader: unknown, fd?: number, token?: number): void;
   batches(reader: unknown): number;
   close(reader: unknown): void;
 }
@@ -98,6 +98,8 @@ export class BatchReceiver {
   private lastAddr: Int32Array = new Int32Array(0);
   private lastAddrText: string[] = [];
   private readonly free: number[] = [];
+  /** The sockets read here now, with their descriptors and tokens (for a drain of one). */
+  private readonly reading = new Map<dgram.Socket, { fd: number; token: number }>();
   private closed = false;
   private readonly metaWords: number;
   private readonly truncatedFlag: number;
@@ -138,10 +140,12 @@ export class BatchReceiver {
       handle.recvStart();
       throw err;
     }
+    this.reading.set(socket, { fd, token });
     let stopped = false;
     return () => {
       if (stopped) return;
       stopped = true;
+      this.reading.delete(socket);
       if (!this.closed) this.native.remove(this.reader, fd);
       this.handlers[token] = undefined;
       this.free.push(token);
@@ -156,11 +160,20 @@ export class BatchReceiver {
 
   /**
    * Hands over every datagram waiting now, without waiting for the gap between wake-ups (up to
-   * 40 ms). Called before the signalling changes a leg, so packets that came before the change
-   * meet the state they were sent for. A no-op inside a handler: that batch is taking them.
+   * 40 ms): of `socket` alone when one is given (a socket not read here has none to give), else
+   * of every socket. Called before the signalling changes a leg, so packets that came before
+   * the change meet the state they were sent for; one leg's drain leaves the other sockets to
+   * their next wake-up, so many hang-ups together do not bring the wake-ups closer. A no-op
+   * inside a handler: that batch is taking them.
    */
-  drainNow(): void {
-    if (!this.closed) this.native.drain(this.reader);
+  drainNow(socket?: dgram.Socket): void {
+    if (this.closed) return;
+    if (!socket) {
+      this.native.drain(this.reader);
+      return;
+    }
+    const r = this.reading.get(socket);
+    if (r) this.native.drain(this.reader, r.fd, r.token);
   }
 
   /** Stops watching every socket (the daemon's shutdown). */

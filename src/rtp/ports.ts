@@ -29,8 +29,8 @@ export interface PortPair {
    */
   readonly readRtp?: (handler: DatagramHandler) => () => void;
   /**
-   * With batched receive: hands over now what waits on the RTP sockets (reads are up to 40 ms
-   * apart), before the signalling changes the leg. Absent: Node hands each datagram over as it
+   * With batched receive: hands over now what waits on this pair's RTP socket (reads are up to
+   * 40 ms apart), before the signalling changes the leg; the other sockets keep their wake-ups. Absent: Node hands each datagram over as it
    * comes.
    */
   readonly drainRtp?: () => void;
@@ -129,7 +129,7 @@ export class PortAllocator {
           this.reading.set(port, once);
           return once;
         };
-        return { port, rtp, rtcp, readRtp, drainRtp: () => batch.drainNow() };
+        return { port, rtp, rtcp, readRtp, drainRtp: () => batch.drainNow(socket) };
       } catch (err) {
         this.held.delete(port);
         if (rtp) rtp.close();

@@ -117,6 +117,37 @@ describe('batched RTP receive (recvmmsg)', () => {
     stop();
   });
 
+  it('drainNow(socket) hands over what waits on that socket only; the others wait for their wake-up', async () => {
+    const [a, b, peer, toA, toB] = [await bound(), await bound(), await bound(), await bound(), await bound()];
+    // Connected sockets send at once, so datagrams can be queued without letting the loop run.
+    await new Promise<void>((r) => toA.connect(a.address().port, '127.0.0.1', r));
+    await new Promise<void>((r) => toB.connect(b.address().port, '127.0.0.1', r));
+    const got: string[] = [];
+    const stops = [batch.read(a, (bytes) => got.push(`a${bytes.length}`)), batch.read(b, (bytes) => got.push(`b${bytes.length}`))];
+    await send(peer, Buffer.alloc(9), a);
+    await until('the first datagram', () => got.length === 1);
+    // From here until the drains the loop does not run, so no wake-up can take these two.
+    toA.send(Buffer.alloc(10));
+    toB.send(Buffer.alloc(20));
+    const until5 = Date.now() + 5;
+    while (Date.now() < until5) { /* the datagrams reach their sockets meanwhile */ }
+    batch.drainNow(b);
+    expect(got).toEqual(['a9', 'b20']);
+    // A socket not read here has nothing to give, and a second drain finds b empty.
+    batch.drainNow(peer);
+    batch.drainNow(b);
+    expect(got).toEqual(['a9', 'b20']);
+    await until('a\'s datagram at its wake-up', () => got.length === 3);
+    expect(got).toEqual(['a9', 'b20', 'a10']);
+    for (const s of stops) s();
+    // A stopped socket is no longer drained here.
+    toB.send(Buffer.alloc(11));
+    const until5b = Date.now() + 5;
+    while (Date.now() < until5b) { /* as above */ }
+    batch.drainNow(b);
+    expect(got).toEqual(['a9', 'b20', 'a10']);
+  });
+
   it('a packet that waits for its batch keeps the time it came, not the time it was read', async () => {
     const [a, peer] = [await bound(), await bound()];
     const got: Got[] = [];
