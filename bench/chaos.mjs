@@ -33,6 +33,7 @@ import { BenchDaemon, REPO } from './daemon.mjs';
 import { Generator } from './generator.mjs';
 import { SiprecClient, siprecOffer } from './sip-uac.mjs';
 import { CODECS } from './audio.mjs';
+import { quantile } from './stats.mjs';
 
 const BIN = join(REPO, 'bin', 'tallenne');
 /** Calls in this Acme realm fall under a retention policy whose audio expires at once. */
@@ -49,12 +50,6 @@ const HANGUP_AFTER_MEDIA_MS = 200;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const rand = (a, b) => a + Math.random() * (b - a);
 const round = (x, d = 1) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : null);
-
-function quantile(values, q) {
-  if (values.length === 0) return null;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
-}
 
 async function until(pred, timeoutMs, stepMs = 5) {
   const end = Date.now() + timeoutMs;

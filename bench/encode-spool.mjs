@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeLongSpool } from './long-spool.mjs';
+import { median } from './stats.mjs';
 
 const REPO = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const { values: opt } = parseArgs({
@@ -65,7 +66,6 @@ function oggAudioHash(buf) {
   return h.digest('hex');
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const dir = mkdtempSync(join(tmpdir(), 'tallenne-bench-encode-'));
 try {

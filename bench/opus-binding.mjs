@@ -18,6 +18,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { synthConversation } from './audio.mjs';
+import { showSpread, spread } from './stats.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const BINDINGS = ['tallenne', '@discordjs/opus'];
@@ -79,12 +80,8 @@ if (opt.child) {
 }
 
 const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const summary = (xs) => ({ median: round(median(xs)), min: round(Math.min(...xs)), max: round(Math.max(...xs)) });
-const show = (s) => `${s.median} [${s.min}–${s.max}]`;
+const summary = (xs) => spread(xs, round);
+const show = showSpread;
 
 const runs = { tallenne: [], '@discordjs/opus': [] };
 for (let r = 0; r < Number(opt.rounds); r++) {

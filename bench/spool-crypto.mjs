@@ -22,6 +22,7 @@ import { readSpool, spoolKeyOf } from '../dist/spool/reader.js';
 import { RecordType } from '../dist/spool/format.js';
 import { newSpoolKey } from '../dist/spool/cipher.js';
 import { Keyring } from '../dist/crypto/keyring.js';
+import { spread } from './stats.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -37,8 +38,7 @@ const cpuNs = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) * 1000;
 };
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+const stats = (xs) => spread(xs);
 
 const packet = Buffer.alloc(172);
 packet[0] = 0x80;

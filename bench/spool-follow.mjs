@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median, spread } from './stats.mjs';
 
 const REPO = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const { values: opt } = parseArgs({
@@ -94,12 +95,8 @@ for (let r = 0; r < Number(opt.rounds); r++) {
   const order = r % 2 === 0 ? builds.map((_, i) => i) : builds.map((_, i) => builds.length - 1 - i);
   for (const i of order) figures[i].push(await run(builds[i]));
 }
-const median = (a) => {
-  const s = [...a].sort((x, y) => x - y);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const out = builds.map((b, i) => ({ build: b, usPerCallSecond: Math.round(median(figures[i]) * 10) / 10, runs: figures[i].map((x) => Math.round(x)) }));
 const ratios = builds.length > 1 ? figures[0].map((x, r) => x / figures[1][r]) : [];
 const r3 = (x) => Math.round(x * 1000) / 1000;
-const ratio = ratios.length > 0 ? { median: r3(median(ratios)), min: r3(Math.min(...ratios)), max: r3(Math.max(...ratios)) } : null;
+const ratio = ratios.length > 0 ? spread(ratios, r3) : null;
 process.stdout.write(`${JSON.stringify({ calls, seconds, reads: opt.reads, builds: out, thisOverAgainst: ratio })}\n`);

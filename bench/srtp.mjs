@@ -19,6 +19,7 @@ import os from 'node:os';
 import { SrtpSession } from '../dist/rtp/srtp.js';
 import { SRTP_SUITES, SRTP_SUITE_NAMES } from '../dist/rtp/srtp-suites.js';
 import { newRtpHeader, readRtpHeader } from '../dist/rtp/packet.js';
+import { spread } from './stats.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -48,10 +49,6 @@ function masterKey(suite) {
   return { key: bytes.subarray(0, s.keyBytes), salt: bytes.subarray(s.keyBytes) };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-};
 
 /** CPU time in ns: the machine is shared, so wall time would measure the neighbours. */
 const cpuNs = () => {
@@ -73,7 +70,7 @@ function measure(wire, makeFn, passes = 1) {
     const ns = (cpuNs() - t0) / (copies.length * passes);
     if (r > 0) times.push(ns);
   }
-  return { median: median(times), min: Math.min(...times), max: Math.max(...times) };
+  return spread(times);
 }
 
 const plain = Array.from({ length: PACKETS }, (_, i) => rtp(i));

@@ -22,6 +22,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { synthConversation } from './audio.mjs';
+import { showSpread, spread } from './stats.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const HERE = resolve(SELF, '..', '..');
@@ -74,12 +75,8 @@ if (opt.child) {
 }
 
 const round = (x, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const summary = (xs) => ({ median: round(median(xs)), min: round(Math.min(...xs)), max: round(Math.max(...xs)) });
-const show = (s, pct = false) => (pct ? `${round(s.median * 100, 2)} % [${round(s.min * 100, 2)}–${round(s.max * 100, 2)}]` : `${s.median} [${s.min}–${s.max}]`);
+const summary = (xs) => spread(xs, round);
+const show = (s, pct = false) => (pct ? `${round(s.median * 100, 2)} % [${round(s.min * 100, 2)}–${round(s.max * 100, 2)}]` : showSpread(s));
 
 const kinds = [
   { name: 'this build: clock', kind: 'clock', repo: HERE },
