@@ -28,6 +28,7 @@ import { measureStorageCompare } from './storage-compare.mjs';
 import { systemSnapshot, othersBetween } from './system-load.mjs';
 import { measureLongSpool } from './long-spool.mjs';
 import { runChaos, chaosReport } from './chaos.mjs';
+import { median, quantile } from './stats.mjs';
 
 const CLIP_SECONDS = 60;
 const HANGUP_AFTER_MEDIA_MS = 200;
@@ -148,12 +149,6 @@ function parseArgs(argv) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const epochNow = () => performance.timeOrigin + performance.now();
-
-function quantile(values, q) {
-  if (values.length === 0) return null;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
-}
 
 const round = (x, d = 2) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
 
@@ -325,6 +320,8 @@ async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
   const recorded = metric(m1, 'tallenne_calls_total{result="recorded"}') - metric(m0, 'tallenne_calls_total{result="recorded"}');
   const truncated = metric(m1, 'tallenne_calls_total{result="truncated"}') - metric(m0, 'tallenne_calls_total{result="truncated"}');
   const received = metric(m1, 'tallenne_rtp_packets_total') - metric(m0, 'tallenne_rtp_packets_total');
+  // Batched receive's reads (wake-ups and drains that found packets) over the phase, hang-ups included.
+  const batches = metric(m1, 'tallenne_rtp_receive_batches_total') - metric(m0, 'tallenne_rtp_receive_batches_total');
   const lostRfc = metric(m1, 'tallenne_rtp_packets_lost_total') - metric(m0, 'tallenne_rtp_packets_lost_total');
   const encodeCpu = metric(m1, 'tallenne_encode_duration_seconds_sum') - metric(m0, 'tallenne_encode_duration_seconds_sum');
   const sent = gen.totals.sent;
@@ -373,7 +370,7 @@ async function runLoad(daemon, o, audio, calls, seconds, sustainSeconds = 0) {
     calls, seconds, audio: audio.kind, sustainSeconds, stageClock: daemon.stages ? o.stages : 0,
     offered: results.offered, answered: results.answered, recorded: recorded + truncated, truncated, sipFailed: results.failed, rejected: results.rejected,
     sipRetransmits: sip.retransmits,
-    packetsSent: sent, packetsReceived: received, lossPct: sent > 0 ? (100 * Math.max(0, sent - received)) / sent : 0, rfc3550Lost: lostRfc,
+    packetsSent: sent, packetsReceived: received, rtpBatches: batches, packetsPerBatch: batches > 0 ? round(received / batches, 1) : null, lossPct: sent > 0 ? (100 * Math.max(0, sent - received)) / sent : 0, rfc3550Lost: lostRfc,
     // cpuSeconds: the whole bench process (generator, SIP, scrapes); threadCpuSeconds: the generator's threads alone.
     generator: { ...gen.summary(), cpuSeconds: round((genCpu.user + genCpu.system) / 1e6), threadCpuSeconds: round(genThreadCpu), cpuUsPerPacket: sent > 0 ? round((genThreadCpu * 1e6) / sent) : null },
     legsJitterOver20ms: jitterCount - jitterLe20, legsWithJitter: jitterCount, daemonDropped: dropped,
@@ -705,13 +702,8 @@ function withRatios(p, floor, indexPut) {
 const stat = (xs) => {
   const v = xs.filter((x) => x !== null && x !== undefined && Number.isFinite(x));
   if (v.length === 0) return null;
-  return { median: quantileMid(v), min: Math.min(...v), max: Math.max(...v), n: v.length };
+  return { median: round(median(v), 2), min: Math.min(...v), max: Math.max(...v), n: v.length };
 };
-function quantileMid(v) {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return round(s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2, 2);
-}
 
 /** Median and range over the runs, per audio kind (runs without the stage clock). */
 function summarise(runs, kinds) {

@@ -42,6 +42,10 @@ describe('bench smoke', () => {
       expect(p.packetsSent).toBeLessThanOrEqual(6 * 152);
       expect(p.packetsReceived).toBeLessThanOrEqual(p.packetsSent);
       expect(p.packetsReceived).toBeGreaterThanOrEqual(p.packetsSent - 6);
+      // Batched receive (the default) took them in reads of several packets each.
+      expect(p.rtpBatches).toBeGreaterThan(0);
+      expect(p.packetsPerBatch).toBeCloseTo(p.packetsReceived / p.rtpBatches, 1);
+      expect(p.packetsPerBatch).toBeGreaterThan(1);
       expect(p.byeToIndexMs.n).toBe(3);
       expect(p.recordedCallSeconds).toBeGreaterThan(8);
       expect(p.daemonCpuSeconds).toBeGreaterThan(0);
