@@ -140,12 +140,14 @@ export class BatchReceiver {
       handle.recvStart();
       throw err;
     }
-    this.reading.set(socket, { fd, token });
+    const entry = { fd, token };
+    this.reading.set(socket, entry);
     let stopped = false;
     return () => {
       if (stopped) return;
       stopped = true;
-      this.reading.delete(socket);
+      // A later read of the same socket has its own entry, which this stop must not drop.
+      if (this.reading.get(socket) === entry) this.reading.delete(socket);
       if (!this.closed) this.native.remove(this.reader, fd);
       this.handlers[token] = undefined;
       this.free.push(token);
